@@ -1,0 +1,112 @@
+"""The backend protocol every problem is written against.
+
+A problem never asks which backend it runs on. It computes with ``backend.xp``
+(Array API names: ``xp.exp``, ``xp.sum(x, axis=0)``, ``xp.matmul`` ...) and asks
+for derivatives through the verbs below. Each verb takes a :class:`Differentiable`
+(the function written once, plus its hand-derived NumPy derivatives) and returns
+a plain callable, so that ``compile`` can wrap it.
+
+Conventions
+-----------
+* ``params`` is a tuple of arrays; ``data`` is a dict of arrays. Derivatives are
+  always taken with respect to ``params``.
+* ``hessian`` and ``hvp`` work on one flat parameter vector ``w`` (see
+  :meth:`problems.base.Problem.flat_loss`), so every backend returns a plain
+  matrix or vector.
+* Conversion (``asarray``, ``to_numpy``) happens outside any timer; ``block``
+  waits for asynchronous work and belongs inside the timed call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, runtime_checkable
+
+DTYPES = ("float64", "float32")
+MODES = ("eager", "compiled")
+DEVICES = ("cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class Differentiable:
+    """A function written once against an array namespace, with hand derivatives.
+
+    ``value(xp, x, data)`` is the function itself. The other fields are the
+    article's own math in NumPy, used by the NumPy backend and as the golden
+    reference for every autodiff backend (``None`` where not derived):
+
+    * ``value_and_grad(x, data)`` -> ``(value, tuple shaped like x)``; the value
+      comes along because hand code shares the forward pass, as autodiff does
+    * ``hessian(w, data)`` -> ``(n, n)`` matrix, ``w`` flat
+    * ``hvp(w, v, data)`` -> vector; defaults to ``hessian(w, data) @ v``
+    * ``jvp(x, t, data)`` -> ``(value, tangent_out)``
+    * ``vjp(x, u, data)`` -> ``(value, cotangents shaped like x)``
+    """
+
+    value: Callable[..., Any]
+    value_and_grad: Callable[..., Any] | None = None
+    hessian: Callable[..., Any] | None = None
+    hvp: Callable[..., Any] | None = None
+    jvp: Callable[..., Any] | None = None
+    vjp: Callable[..., Any] | None = None
+
+    def hand(self, kind: str) -> Callable[..., Any]:
+        """The hand derivative for ``kind``, or a clear error if there is none."""
+        fn = getattr(self, kind)
+        if fn is None and kind == "hvp" and self.hessian is not None:
+            return lambda w, v, data: self.hessian(w, data) @ v
+        if fn is None:
+            raise NotImplementedError(f"no hand-derived {kind} for {self.value.__qualname__}")
+        return fn
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What a problem may use. One implementation per framework in this package."""
+
+    name: str  #: "numpy", "jax", "torch", "tensorflow"
+    framework: str  #: the pip distribution that provides it
+    has_autodiff: bool  #: False: derivatives come from the hand-derived ones
+    can_compile: bool  #: False: ``compile`` returns its argument
+    compiled_label: str  #: the mode's label, e.g. "jit" gives the row "jax+jit"
+    xp: Any  #: Array API namespace the problems compute with
+
+    def version(self) -> str: ...
+    def devices(self) -> list[str]: ...
+    def use_device(self, device: str) -> None: ...
+    def device(self) -> str: ...
+
+    # conversion, always outside any timer
+    def asarray(self, a: Any, dtype: str) -> Any: ...
+    def to_numpy(self, x: Any) -> Any: ...
+    def block(self, x: Any) -> Any: ...
+
+    # derivative verbs
+    def value_and_grad(self, f: Differentiable) -> Callable: ...
+    def hessian(self, f: Differentiable) -> Callable: ...
+    def hvp(self, f: Differentiable) -> Callable: ...
+    def jvp(self, f: Differentiable) -> Callable: ...
+    def vjp(self, f: Differentiable) -> Callable: ...
+
+    # compilation and loops
+    def compile(self, fn: Callable) -> Callable: ...
+    def iterate(self, body: Callable, n: int, compiled: bool) -> Callable: ...
+
+
+class BackendUnavailable(RuntimeError):
+    """The framework behind a backend is not installed (or cannot start)."""
+
+
+class DeviceUnavailable(RuntimeError):
+    """The requested device is not visible to the framework."""
+
+
+def python_loop(body: Callable, n: int) -> Callable:
+    """Run ``state = body(state, data)`` n times in Python (eager iterate)."""
+
+    def run(state, data):
+        for _ in range(n):
+            state = body(state, data)
+        return state
+
+    return run

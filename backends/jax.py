@@ -1,0 +1,85 @@
+"""JAX: ``jax.value_and_grad``, ``jax.hessian``, ``jax.jvp``/``jax.vjp``; compiled mode is ``jax.jit``.
+
+float64 needs ``jax_enable_x64``, switched on when this backend is chosen.
+Results of JAX calls are asynchronous: ``block`` waits with ``block_until_ready``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .base import DeviceUnavailable, Differentiable, python_loop
+
+jax.config.update("jax_enable_x64", True)
+
+
+class JaxBackend:
+    name = "jax"
+    framework = "jax"
+    has_autodiff = True
+    can_compile = True
+    compiled_label = "jit"
+    xp = jnp
+
+    def __init__(self):
+        self._device = jax.devices("cpu")[0]
+
+    def version(self) -> str:
+        return jax.__version__
+
+    def devices(self) -> list[str]:
+        return sorted({d.platform.replace("cuda", "gpu").replace("rocm", "gpu") for d in jax.devices()} | {"cpu"})
+
+    def use_device(self, device: str) -> None:
+        try:
+            self._device = jax.devices(device)[0]
+        except RuntimeError as exc:
+            raise DeviceUnavailable(f"jax sees no {device} device ({exc})") from None
+
+    def device(self) -> str:
+        return "cpu" if self._device.platform == "cpu" else "gpu"
+
+    def asarray(self, a, dtype):
+        return jax.device_put(jnp.asarray(np.asarray(a), dtype=dtype), self._device)
+
+    def to_numpy(self, x):
+        return np.asarray(x)
+
+    def block(self, x):
+        return jax.block_until_ready(x)
+
+    def value_and_grad(self, f: Differentiable):
+        return jax.value_and_grad(partial(f.value, jnp))
+
+    def hessian(self, f: Differentiable):
+        return jax.hessian(partial(f.value, jnp))
+
+    def hvp(self, f: Differentiable):
+        grad = jax.grad(partial(f.value, jnp))
+        return lambda w, v, data: jax.jvp(lambda w: grad(w, data), (w,), (v,))[1]
+
+    def jvp(self, f: Differentiable):
+        return lambda x, t, data: jax.jvp(lambda x: f.value(jnp, x, data), (x,), (t,))
+
+    def vjp(self, f: Differentiable):
+        def vjp(x, u, data):
+            y, pullback = jax.vjp(lambda x: f.value(jnp, x, data), x)
+            return y, pullback(u)[0]
+
+        return vjp
+
+    def compile(self, fn):
+        return jax.jit(fn)
+
+    def iterate(self, body, n, compiled):
+        if not compiled:
+            return python_loop(body, n)
+        return jax.jit(lambda state, data: jax.lax.fori_loop(0, n, lambda i, s: body(s, data), state))
+
+
+def make() -> JaxBackend:
+    return JaxBackend()

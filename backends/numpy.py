@@ -1,0 +1,63 @@
+"""NumPy: no autodiff. Every derivative is the hand-derived one the problem carries."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import DeviceUnavailable, Differentiable, python_loop
+
+
+class NumpyBackend:
+    name = "numpy"
+    framework = "numpy"
+    has_autodiff = False
+    can_compile = False
+    compiled_label = ""
+    xp = np
+
+    def version(self) -> str:
+        return np.__version__
+
+    def devices(self) -> list[str]:
+        return ["cpu"]
+
+    def use_device(self, device: str) -> None:
+        if device != "cpu":
+            raise DeviceUnavailable(f"numpy runs on the CPU only, not on {device!r}")
+
+    def device(self) -> str:
+        return "cpu"
+
+    def asarray(self, a, dtype):
+        return np.array(a, dtype=dtype)
+
+    def to_numpy(self, x):
+        return np.asarray(x)
+
+    def block(self, x):
+        return x
+
+    def value_and_grad(self, f: Differentiable):
+        return f.hand("value_and_grad")
+
+    def hessian(self, f: Differentiable):
+        return f.hand("hessian")
+
+    def hvp(self, f: Differentiable):
+        return f.hand("hvp")
+
+    def jvp(self, f: Differentiable):
+        return f.hand("jvp")
+
+    def vjp(self, f: Differentiable):
+        return f.hand("vjp")
+
+    def compile(self, fn):
+        return fn
+
+    def iterate(self, body, n, compiled):
+        return python_loop(body, n)
+
+
+def make() -> NumpyBackend:
+    return NumpyBackend()

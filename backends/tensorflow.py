@@ -1,0 +1,158 @@
+"""TensorFlow: ``tf.GradientTape`` (reverse) and ``tf.autodiff.ForwardAccumulator``
+(forward); compiled mode is ``tf.function`` with graph loops (``tf.while_loop``).
+
+The array namespace is a thin adapter over ``tf.experimental.numpy`` that adds
+the few Array API names it spells differently.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+import tensorflow.experimental.numpy as tnp
+
+from .base import DeviceUnavailable, Differentiable, python_loop
+
+
+class _Linalg:
+    @staticmethod
+    def solve(a, b):
+        return tf.linalg.solve(a, b[..., None])[..., 0]
+
+
+class Namespace:
+    """Array API names over ``tf.experimental.numpy``."""
+
+    linalg = _Linalg()
+
+    def __getattr__(self, name):
+        return getattr(tnp, name)
+
+    @staticmethod
+    def astype(x, dtype):
+        return tf.cast(x, dtype)
+
+    @staticmethod
+    def concat(arrays, axis=0):
+        return tf.concat(arrays, axis=axis)
+
+    @staticmethod
+    def matrix_transpose(x):
+        return tf.linalg.matrix_transpose(x)
+
+
+class TensorflowBackend:
+    name = "tensorflow"
+    framework = "tensorflow"
+    has_autodiff = True
+    can_compile = True
+    compiled_label = "function"
+
+    def __init__(self):
+        self.xp = Namespace()
+        self._device = "/CPU:0"
+
+    def version(self) -> str:
+        return tf.__version__
+
+    def devices(self) -> list[str]:
+        return ["cpu", "gpu"] if tf.config.list_physical_devices("GPU") else ["cpu"]
+
+    def use_device(self, device: str) -> None:
+        if device == "gpu" and not tf.config.list_physical_devices("GPU"):
+            raise DeviceUnavailable("tensorflow sees no GPU (tf.config.list_physical_devices('GPU') is empty)")
+        self._device = "/GPU:0" if device == "gpu" else "/CPU:0"
+
+    def device(self) -> str:
+        return "gpu" if "GPU" in self._device else "cpu"
+
+    def asarray(self, a, dtype):
+        with tf.device(self._device):
+            return tf.identity(tf.constant(np.asarray(a), dtype=dtype))
+
+    def to_numpy(self, x):
+        return x.numpy()
+
+    def block(self, x):
+        if self._device != "/CPU:0":
+            tf.test.experimental.sync_devices()
+        return x
+
+    def _fn(self, f: Differentiable):
+        xp = self.xp
+        return lambda x, data: f.value(xp, x, data)
+
+    def value_and_grad(self, f: Differentiable):
+        fn = self._fn(f)
+
+        def value_and_grad(params, data):
+            with tf.GradientTape() as tape:
+                tape.watch(params)
+                value = fn(params, data)
+            return value, tuple(tape.gradient(value, params))
+
+        return value_and_grad
+
+    def hessian(self, f: Differentiable):
+        fn = self._fn(f)
+
+        def hessian(w, data):
+            with tf.GradientTape() as outer:
+                outer.watch(w)
+                with tf.GradientTape() as inner:
+                    inner.watch(w)
+                    value = fn(w, data)
+                grad = inner.gradient(value, w)
+            return outer.jacobian(grad, w)
+
+        return hessian
+
+    def hvp(self, f: Differentiable):
+        fn = self._fn(f)
+
+        def hvp(w, v, data):
+            with tf.autodiff.ForwardAccumulator(w, v) as acc:
+                with tf.GradientTape() as tape:
+                    tape.watch(w)
+                    value = fn(w, data)
+                grad = tape.gradient(value, w)
+            return acc.jvp(grad)
+
+        return hvp
+
+    def jvp(self, f: Differentiable):
+        fn = self._fn(f)
+
+        def jvp(x, t, data):
+            with tf.autodiff.ForwardAccumulator(x, t) as acc:
+                y = fn(x, data)
+            return y, acc.jvp(y)
+
+        return jvp
+
+    def vjp(self, f: Differentiable):
+        fn = self._fn(f)
+
+        def vjp(x, u, data):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = fn(x, data)
+            return y, tuple(tape.gradient(y, x, output_gradients=u))
+
+        return vjp
+
+    def compile(self, fn):
+        return tf.function(fn)
+
+    def iterate(self, body, n, compiled):
+        if not compiled:
+            return python_loop(body, n)
+
+        def run(state, data):
+            return tf.while_loop(lambda i, s: i < n, lambda i, s: (i + 1, body(s, data)), (tf.constant(0), state))[1]
+
+        return tf.function(run)
+
+
+def make() -> TensorflowBackend:
+    return TensorflowBackend()

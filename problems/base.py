@@ -1,0 +1,194 @@
+"""What a problem declares, and the machinery every problem shares.
+
+A problem is written once: ``make_data`` and ``init_params`` in NumPy, the loss
+(and optionally a vector-valued ``model``) against the array namespace ``xp``
+with its hand derivatives attached (a :class:`backends.base.Differentiable`),
+and the article's iterative algorithm as one ``step`` on top of the backend's
+verbs. Nothing here or in a problem asks which backend it runs on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from backends.base import Differentiable
+
+#: every derivative kind a problem may define, in display order
+KINDS = ("objective", "gradient", "hessian", "hvp", "jvp", "vjp", "solve")
+DERIVATIVE_KINDS = KINDS[1:6]
+
+
+class SizeError(ValueError):
+    """A size that is not a known name or a positive integer within limits."""
+
+
+@dataclass
+class Instance:
+    """One problem at one size: the NumPy data and starting parameters."""
+
+    problem: "Problem"
+    size: str  #: the name asked for ("small") or the integer as text ("5000")
+    n: int  #: the main dimension
+    data: dict[str, np.ndarray]
+    params: tuple[np.ndarray, ...]
+    iterations: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shapes(self) -> tuple[tuple[int, ...], ...]:
+        return tuple(p.shape for p in self.params)
+
+    @property
+    def n_params(self) -> int:
+        return int(sum(p.size for p in self.params))
+
+    def kinds(self) -> tuple[str, ...]:
+        return self.problem.kinds(self)
+
+    def flat_params(self) -> np.ndarray:
+        return flatten(self.params)
+
+    def tangent(self, seed: int = 1) -> tuple[np.ndarray, ...]:
+        """A fixed random direction in parameter space (for jvp and hvp)."""
+        rng = np.random.default_rng(seed)
+        return tuple(rng.standard_normal(p.shape) for p in self.params)
+
+    def cotangent(self, seed: int = 2) -> np.ndarray:
+        """A fixed random direction in the model's output space (for vjp)."""
+        out = self.problem.model.value(np, self.params, self.data)
+        return np.random.default_rng(seed).standard_normal(np.shape(out))
+
+
+class Problem:
+    """Base class. Subclasses set the class attributes and the four methods."""
+
+    name: str = ""
+    description: str = ""
+    size_unit: str = "samples"  #: what the main dimension counts
+    sizes: dict[str, int] = {}  #: named sizes -> main dimension
+    default_sizes: tuple[str, ...] = ("article", "small", "medium")
+    check_size: str = "small"  #: the size the agreement check uses
+    max_n: int = 10_000_000  #: largest main dimension accepted
+    hessian_limit: int = 1_000  #: no dense Hessian beyond this many parameters
+    loss: Differentiable
+    model: Differentiable | None = None  #: vector function of params (jvp, vjp)
+    has_hvp: bool = True  #: hvp is defined wherever the Hessian is
+
+    # --- to implement -------------------------------------------------
+    def make_data(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def init_params(self, rng: np.random.Generator, n: int, data) -> tuple[np.ndarray, ...]:
+        raise NotImplementedError
+
+    def iterations(self, n: int) -> int:
+        """How many steps ``solve`` runs at main dimension n."""
+        return 100
+
+    def learning_rate(self, n: int) -> float:
+        return 0.1
+
+    def step(self, backend, inst: Instance) -> Callable:
+        """One iteration of the article's algorithm: ``body(params, data) -> params``."""
+        return gradient_descent_step(backend, self.loss, self.learning_rate(inst.n))
+
+    def article_solve(self, inst: Instance) -> tuple[np.ndarray, ...] | None:
+        """The seed article's own NumPy loop on this instance (None if it has none)."""
+        return None
+
+    # --- shared -------------------------------------------------------
+    def bytes_per_n(self) -> float:
+        """Rough memory of one unit of the main dimension, float64, for size limits."""
+        return 8.0 * 64
+
+    def resolve_size(self, size: str | int) -> tuple[str, int]:
+        """``("small", 1000)`` from a size name or a positive integer."""
+        if isinstance(size, str) and size in self.sizes:
+            return size, self.sizes[size]
+        text = str(size).strip()
+        try:
+            n = int(text)
+        except ValueError:
+            raise SizeError(
+                f"unknown size {text!r} for {self.name}; use one of {', '.join(self.sizes)} or a positive integer"
+            ) from None
+        if n <= 0:
+            raise SizeError(f"size {n} for {self.name} must be a positive integer")
+        if n > self.max_n:
+            raise SizeError(f"size {n} for {self.name} is larger than the limit {self.max_n:,}")
+        return str(n), n
+
+    def instance(self, size: str | int = "small", seed: int = 0) -> Instance:
+        label, n = self.resolve_size(size)
+        rng = np.random.default_rng(seed)
+        data = self.make_data(rng, n)
+        params = self.init_params(rng, n, data)
+        return Instance(self, label, n, data, tuple(np.asarray(p, dtype=np.float64) for p in params), self.iterations(n))
+
+    def kinds(self, inst: Instance | None = None) -> tuple[str, ...]:
+        """The kinds this problem defines (at this instance's size, if given)."""
+        kinds = ["objective", "gradient"]
+        hessian_ok = self.loss.hessian is not None and (inst is None or inst.n_params <= self.hessian_limit)
+        if hessian_ok:
+            kinds.append("hessian")
+        if self.loss.hessian is not None or self.loss.hvp is not None:
+            kinds.append("hvp")
+        if self.model is not None:
+            kinds += ["jvp", "vjp"]
+        kinds.append("solve")
+        return tuple(kinds)
+
+    def flat_loss(self, inst: Instance) -> Differentiable:
+        """The loss as a function of one flat parameter vector (for hessian, hvp)."""
+        shapes, loss = inst.shapes, self.loss
+        return Differentiable(
+            value=lambda xp, w, data: loss.value(xp, unflatten(xp, w, shapes), data),
+            hessian=loss.hessian,
+            hvp=loss.hvp,
+        )
+
+    def solver(self, backend, inst: Instance, compiled: bool) -> Callable:
+        """The whole iterative algorithm: ``run(params, data) -> params``."""
+        return backend.iterate(self.step(backend, inst), inst.iterations, compiled)
+
+
+# --- helpers problems share ------------------------------------------------
+
+
+def flatten(params) -> np.ndarray:
+    return np.concatenate([np.ravel(np.asarray(p, dtype=np.float64)) for p in params])
+
+
+def unflatten(xp, w, shapes):
+    """Split a flat vector back into arrays of the given shapes (any backend)."""
+    out, start = [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        out.append(xp.reshape(w[start : start + size], shape))
+        start += size
+    return tuple(out)
+
+
+def gradient_descent_step(backend, loss: Differentiable, rate: float) -> Callable:
+    """``params <- params - rate * grad``, the article's update, on any backend."""
+    value_and_grad = backend.value_and_grad(loss)
+
+    def body(params, data):
+        _, grads = value_and_grad(params, data)
+        return tuple(p - rate * g for p, g in zip(params, grads))
+
+    return body
+
+
+def sigmoid(xp, z):
+    """Logistic function without overflow for large |z|."""
+    return 0.5 * (xp.tanh(0.5 * z) + 1.0)
+
+
+def softplus(xp, z):
+    """log(1 + exp(z)) without overflow or log(0)."""
+    return xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))
