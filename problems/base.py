@@ -96,9 +96,14 @@ class Problem:
         """One iteration of the article's algorithm: ``body(params, data) -> params``."""
         return gradient_descent_step(backend, self.loss, self.learning_rate(inst.n))
 
-    def article_solve(self, inst: Instance) -> tuple[np.ndarray, ...] | None:
-        """The seed article's own NumPy loop on this instance (None if it has none)."""
-        return None
+    def article_solve(self, inst: Instance) -> tuple[np.ndarray, ...]:
+        """The seed article's own NumPy loop on this instance, where it has one."""
+        raise NotImplementedError(f"the article has no loop of its own for {self.name}")
+
+    @property
+    def has_article(self) -> bool:
+        """Whether ``article_solve`` exists (a baseline row ``article`` for ``solve``)."""
+        return type(self).article_solve is not Problem.article_solve
 
     # --- shared -------------------------------------------------------
     def bytes_per_n(self) -> float:
