@@ -1,0 +1,300 @@
+"""The seed article's pictures, computed by one backend from real runs.
+
+``python -m bench.article --backend NAME --out RUN_DIR`` writes
+``RUN_DIR/article-NAME.json`` (atomically: a temporary file, then a rename) with
+the data of the article's pictures:
+
+* ``cost_history``: the cost of linear regression after every step of batch
+  gradient descent on the article's three points (the backend's own step);
+* ``lr_sweep``: gradient descent on the quadratic at several learning rates,
+  each ending converged, slow or diverged;
+* ``fd_steps``: error of forward and central finite differences against the
+  step h, with the best step of each;
+* ``derivatives``: f(x) = x^3 - 3x^2 + 2 with f' and f'' from the backend's
+  derivative verbs (``value_and_grad`` and ``hvp``) on a grid.
+
+Each picture is guarded on its own: a problem that does not (yet) offer what a
+picture needs, or a picture that fails, leaves that picture out with a note in
+``notes``; the others are still written. Non-finite numbers (a diverged run)
+are written as ``null``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+import backends
+import problems
+from backends.base import Differentiable
+
+from .cells import convert
+
+FORMAT = 1
+#: learning rates of the sweep when the quadratic problem does not propose its own
+SWEEP_RATES = (0.001, 0.01, 0.1, 0.5, 0.9, 1.1)
+SWEEP_STEPS = 50
+GRID = (-2.0, 4.0, 61)  #: the article's x range for f(x) = x^3 - 3x^2 + 2
+PICTURES = ("cost_history", "lr_sweep", "fd_steps", "derivatives")
+
+
+class Missing(Exception):
+    """A problem does not offer what a picture needs (yet): leave the picture out."""
+
+
+# --- JSON-safe values ---------------------------------------------------------
+
+
+def plain(value: Any) -> Any:
+    """Numbers, arrays, tuples and dicts as JSON values; non-finite floats as None."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str):
+        return value
+    try:  # a backend scalar or array
+        return plain(np.asarray(value).tolist())
+    except Exception:  # noqa: BLE001 - anything else is written as text
+        return str(value)
+
+
+def scalar(backend, x) -> float:
+    return float(np.asarray(backend.to_numpy(x), dtype=np.float64).reshape(()))
+
+
+# --- the pictures ---------------------------------------------------------------
+
+
+def cost_history(backend, dtype: str) -> dict:
+    """Linear regression on the article's data: cost after every gradient step."""
+    problem = problems.get("linear_regression")
+    inst = problem.instance("article")
+    body = problem.step(backend, inst)
+    params, data = convert(backend, inst.params, dtype), convert(backend, inst.data, dtype)
+    history = []
+    for _ in range(inst.iterations):
+        params = body(params, data)
+        history.append(scalar(backend, problem.loss.value(backend.xp, params, data)))
+    return {
+        "problem": problem.name,
+        "size": inst.size,
+        "rate": problem.learning_rate(inst.n),
+        "iterations": inst.iterations,
+        "initial": scalar(backend, problem.loss.value(backend.xp, convert(backend, inst.params, dtype), data)),
+        "history": history,
+        "params": [np.ravel(backend.to_numpy(p)).tolist() for p in params],
+    }
+
+
+def _problem_module(name: str):
+    try:
+        problems.get(name)
+    except (ImportError, KeyError, AttributeError) as exc:
+        raise Missing(f"problem {name!r} is not available ({exc})") from None
+    return sys.modules[f"problems.{name}"]
+
+
+def _default(fn: Callable, name: str, fallback):
+    try:
+        param = inspect.signature(fn).parameters.get(name)
+    except (TypeError, ValueError):
+        return fallback
+    if param is None or param.default is inspect.Parameter.empty or param.default is None:
+        return fallback
+    return param.default
+
+
+def _parameters(fn: Callable) -> set[str]:
+    try:
+        return set(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+def lr_sweep(backend, dtype: str) -> dict:
+    """The quadratic's learning-rate sweep: converged, slow or diverged per rate."""
+    module = _problem_module("quadratic")
+    sweep = getattr(module, "lr_sweep", None)
+    if sweep is None:
+        raise Missing("problems.quadratic has no lr_sweep(backend, rates, steps)")
+    rates = getattr(module, "SWEEP_RATES", None) or _default(sweep, "rates", SWEEP_RATES)
+    steps = getattr(module, "SWEEP_STEPS", None) or _default(sweep, "steps", SWEEP_STEPS)
+    kwargs = {"dtype": dtype} if "dtype" in _parameters(sweep) else {}
+    records = []
+    for record in sweep(backend, list(rates), int(steps), **kwargs):
+        record = dict(record)
+        records.append({
+            "rate": float(record["rate"]),
+            "status": str(record["status"]),
+            "history": plain(np.ravel(np.asarray(record.get("history", []), dtype=np.float64))),
+            **{k: plain(v) for k, v in record.items() if k not in ("rate", "status", "history")},
+        })
+    return {"problem": "quadratic", "steps": int(steps), "records": records}
+
+
+def fd_steps(backend, dtype: str) -> dict:
+    """Finite-difference error against the step h (NumPy float64, same for every backend)."""
+    module = _problem_module("finite_difference")
+    sweep = getattr(module, "step_sweep", None)
+    if sweep is None:
+        raise Missing("problems.finite_difference has no step_sweep(hs=None)")
+    kwargs = {"backend": backend} if "backend" in _parameters(sweep) else {}
+    records = [
+        {"function": str(r["function"]), "method": str(r["method"]),
+         "h": None if r.get("h") is None else float(r["h"]), "error": plain(r["error"])}
+        for r in sweep(**kwargs)
+    ]
+    best = getattr(module, "best_steps", None)
+    return {"records": records, "best": _best_list(best(records)) if best else None}
+
+
+def _best_list(best) -> list[dict]:
+    """``best_steps`` output (``{(function, method): (h, error)}``) as JSON records."""
+    if isinstance(best, dict):
+        return [{"function": str(k[0]), "method": str(k[1]), "h": plain(v[0]), "error": plain(v[1])}
+                for k, v in best.items()]
+    return plain(list(best))
+
+
+def _cubic(xp, x):
+    return x * x * x - 3.0 * x * x + 2.0
+
+
+def cubic_derivatives() -> tuple[Differentiable, Differentiable]:
+    """f summed over a grid, as a function of the grid: its gradient is f'(x) pointwise,
+    its Hessian is diag(f''(x)), so an hvp with a vector of ones gives f''(x)."""
+
+    def value(xp, params, data):
+        return xp.sum(_cubic(xp, params[0]))
+
+    def value_and_grad(params, data):
+        (x,) = params
+        return np.sum(_cubic(np, x)), (3 * x**2 - 6 * x,)
+
+    def flat_value(xp, w, data):
+        return xp.sum(_cubic(xp, w))
+
+    def hvp(w, v, data):
+        return (6 * w - 6) * v
+
+    return (
+        Differentiable(value, value_and_grad=value_and_grad),
+        Differentiable(flat_value, hessian=lambda w, data: np.diag(6 * w - 6), hvp=hvp),
+    )
+
+
+def derivatives(backend, dtype: str) -> dict:
+    """f(x) = x^3 - 3x^2 + 2 with f' and f'' from the backend's derivative verbs."""
+    x = np.linspace(*GRID[:2], int(GRID[2]))
+    loss, flat = cubic_derivatives()
+    data = {"zero": backend.asarray(np.zeros(1), dtype)}
+    xs = backend.asarray(x, dtype)
+    _, (grad,) = backend.value_and_grad(loss)((xs,), data)
+    second = backend.hvp(flat)(xs, backend.asarray(np.ones_like(x), dtype), data)
+    f = _cubic(np, x)
+    return {
+        "function": "x^3 - 3x^2 + 2",
+        "first": "3x^2 - 6x",
+        "second": "6x - 6",
+        "x": x.tolist(),
+        "f": plain(f),
+        "df": plain(np.ravel(backend.to_numpy(grad))),
+        "d2f": plain(np.ravel(backend.to_numpy(second))),
+        "critical": [{"x": 0.0, "kind": "maximum"}, {"x": 2.0, "kind": "minimum"}],
+    }
+
+
+BUILDERS: dict[str, Callable[[Any, str], dict]] = {
+    "cost_history": cost_history,
+    "lr_sweep": lr_sweep,
+    "fd_steps": fd_steps,
+    "derivatives": derivatives,
+}
+
+
+def collect(name: str, dtype: str = "float64", device: str = "cpu") -> dict:
+    """Every picture this backend can draw, with a note for each one left out."""
+    backend = backends.get(name)
+    backend.use_device(device)
+    doc: dict[str, Any] = {
+        "format": FORMAT,
+        "backend": name,
+        "version": backend.version(),
+        "dtype": dtype,
+        "device": backend.device(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "pictures": {},
+        "notes": [],
+    }
+    for picture, build in BUILDERS.items():
+        try:
+            doc["pictures"][picture] = plain(build(backend, dtype))
+        except Missing as exc:
+            doc["notes"].append(f"{picture}: left out: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one failing picture must not lose the others
+            doc["notes"].append(f"{picture}: failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    return doc
+
+
+def write(run_dir: str | os.PathLike, doc: dict) -> Path:
+    """Write ``article-<backend>.json`` atomically into ``run_dir``."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    target = run_dir / f"article-{doc['backend']}.json"
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=run_dir)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(doc, fh, indent=1, allow_nan=False)
+            fh.write("\n")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.article", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", required=True, help=f"one of {', '.join(backends.NAMES)}")
+    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder to write article-NAME.json into")
+    parser.add_argument("--dtype", default="float64", choices=backends.DTYPES)
+    parser.add_argument("--device", default="cpu", choices=("cpu", "gpu"))
+    args = parser.parse_args(argv)
+    if args.backend not in backends.NAMES:
+        print(f"error: unknown backend {args.backend!r}; choose from {', '.join(backends.NAMES)}", file=sys.stderr)
+        return 2
+    try:
+        doc = collect(args.backend, args.dtype, args.device)
+    except (backends.BackendUnavailable, backends.DeviceUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    path = write(args.out, doc)
+    for note in doc["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"wrote {path} ({', '.join(doc['pictures']) or 'no pictures'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
