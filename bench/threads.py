@@ -1,0 +1,91 @@
+"""One thread setting, applied identically to every framework.
+
+The thread count must be fixed before a framework is imported: the OpenMP,
+MKL and OpenBLAS pools, XLA's and TensorFlow's Eigen pools size themselves
+when they start. So the runner builds the worker's environment with
+:func:`environment`, pins the worker to that many CPUs with :func:`pin` (XLA
+and Eigen size their pools from the CPU affinity, which makes them respect the
+setting where no flag does), and the worker calls :func:`apply` right after
+importing a framework for the knobs that only exist as function calls
+(``torch.set_num_threads``, ``tf.config.threading``).
+"""
+
+from __future__ import annotations
+
+import os
+
+#: environment variables that size a thread pool, all set to the same count
+POOL_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+)
+
+
+def available_cpus() -> list[int]:
+    """CPUs this process may run on (its affinity), in order."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return list(range(os.cpu_count() or 1))
+
+
+def default() -> int:
+    """The default thread count: every CPU this process may use."""
+    return len(available_cpus())
+
+
+def environment(threads: int, base: dict[str, str] | None = None) -> dict[str, str]:
+    """A copy of ``base`` (default ``os.environ``) with every pool sized to ``threads``."""
+    env = dict(os.environ if base is None else base)
+    for name in POOL_VARIABLES:
+        env[name] = str(threads)
+    flags = [f for f in env.get("XLA_FLAGS", "").split() if not f.startswith("--xla_cpu_multi_thread_eigen")]
+    if threads == 1:
+        # XLA's documented single-thread switch; above one thread the affinity mask sizes its pool.
+        flags.append("--xla_cpu_multi_thread_eigen=false")
+    env["XLA_FLAGS"] = " ".join(flags)
+    env["BENCH_THREADS"] = str(threads)
+    return env
+
+
+def pin(threads: int) -> list[int]:
+    """Restrict the current process (and what it starts) to the first ``threads`` CPUs."""
+    cpus = available_cpus()[:threads]
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cpus)
+    return cpus
+
+
+def apply(framework: str, threads: int) -> dict[str, object]:
+    """Call the framework's own thread setters; returns what was set, for the record.
+
+    Called right after the framework is imported and before it computes anything.
+    Setters that refuse (already initialised) are reported, not raised.
+    """
+    done: dict[str, object] = {"threads": threads, "cpus": available_cpus()}
+    if framework == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError as exc:  # only allowed once, before any parallel work
+            done["interop_error"] = str(exc)
+        done["torch_threads"] = torch.get_num_threads()
+    elif framework == "tensorflow":
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError as exc:  # the runtime is already initialised
+            done["tf_error"] = str(exc)
+        done["tf_intra_op"] = tf.config.threading.get_intra_op_parallelism_threads()
+        done["tf_inter_op"] = tf.config.threading.get_inter_op_parallelism_threads()
+    return done
