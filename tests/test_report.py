@@ -1,0 +1,325 @@
+"""``python -m bench report``: loading run folders, the analysis behind the charts,
+the files written, bad input. Built on small synthetic run folders written here."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import main as bench_main
+from bench import report
+
+LABELS = {  # label: (backend, mode, fixed overhead s, seconds per unit of n)
+    "numpy": ("numpy", "eager", 4e-6, 2.0e-9),
+    "jax": ("jax", "eager", 3e-4, 1.5e-9),
+    "jax+jit": ("jax", "compiled", 1.5e-5, 0.8e-9),
+    "torch": ("torch", "eager", 6e-5, 1.2e-9),
+    "torch+compile": ("torch", "compiled", 4e-5, 1.0e-9),
+    "tensorflow": ("tensorflow", "eager", 6e-4, 1.6e-9),
+    "tensorflow+function": ("tensorflow", "compiled", 9e-5, 1.1e-9),
+}
+KIND_COST = {"objective": 1.0, "gradient": 2.5, "hessian": 12.0, "solve": 150.0}
+PROBLEMS = {  # problem: sizes {name: (n, n_params)}
+    "linear_regression": {"article": (3, 2), "small": (1_000, 10), "medium": (100_000, 10)},
+    "quadratic": {"small": (100, 100), "medium": (10_000, 10_000), "large": (1_000_000, 1_000_000)},
+}
+
+
+def rows(run: str = "r1", machine: str = "box-a", slow: dict | None = None, crashed: tuple = ()):
+    """Tidy rows of a synthetic run; ``slow`` multiplies some labels' times."""
+    slow = slow or {}
+    out = []
+    for problem, sizes in PROBLEMS.items():
+        for size, (n, n_params) in sizes.items():
+            for kind, cost in KIND_COST.items():
+                if kind == "hessian" and n_params > 1_000:
+                    continue
+                labels = list(LABELS) + (["article"] if kind == "solve" and problem == "linear_regression" else [])
+                for label in labels:
+                    backend, mode, fixed, per_n = LABELS.get(label, ("article", "eager", 3e-6, 2.2e-9))
+                    median = (fixed + per_n * n) * cost * slow.get(label, 1.0)
+                    status = "crashed" if (problem, size, label, kind) in crashed else "ok"
+                    out.append({
+                        "problem": problem, "size": size, "n": n, "n_params": n_params, "backend": backend,
+                        "mode": mode, "label": label, "dtype": "float64", "device": "cpu", "threads": 1,
+                        "kind": kind, "status": status, "reason": "worker exited with signal 9" if status != "ok"
+                        else "", "median": median if status == "ok" else "", "iqr": median * 0.04,
+                        "min": median * 0.97, "mean": median * 1.01, "stddev": median * 0.03, "rounds": 50,
+                        "first_call": median * (2 if mode == "eager" else 4000) + (0.3 if mode == "compiled" else 0),
+                        "ratio": cost * slow.get(label, 1.0) / slow.get(label, 1.0), "peak_mem_mb": 120.0,
+                        "version": "1.0", "machine": machine, "run": run,
+                    })
+    return out
+
+
+def agreement_rows(fail: bool = True):
+    out = []
+    for problem in PROBLEMS:
+        for label, (backend, mode, _, _) in LABELS.items():
+            for kind in ("objective", "gradient", "hessian"):
+                bad = fail and problem == "quadratic" and label == "tensorflow+function" and kind == "hessian"
+                rho = 0.0 if backend == "numpy" else (3e-4 if bad else 2e-16)
+                out.append({"problem": problem, "backend": backend, "mode": mode, "dtype": "float64", "kind": kind,
+                            "reference": "hand", "rho": rho, "tolerance": 1e-10, "ok": not bad, "where": 0,
+                            "checks": [{"reference": "hand", "rho": rho, "tolerance": 1e-10, "ok": not bad},
+                                       {"reference": "finite-difference", "rho": 1e-9, "tolerance": 1e-6,
+                                        "ok": True}]})
+    return out
+
+
+def article_doc(backend: str) -> dict:
+    history = [0.5 * 0.99**i for i in range(100)]
+    x = [-2 + 6 * i / 60 for i in range(61)]
+    return {
+        "format": 1, "backend": backend, "version": "1.0", "dtype": "float64", "device": "cpu", "notes": [],
+        "pictures": {
+            "cost_history": {"problem": "linear_regression", "size": "article", "rate": 0.01, "iterations": 100,
+                             "history": history, "params": [[0.11, 0.95]]},
+            "lr_sweep": {"problem": "quadratic", "steps": 3, "records": [
+                {"rate": 0.01, "status": "slow", "history": [2.0, 1.96, 1.92, 1.88]},
+                {"rate": 0.5, "status": "converged", "history": [2.0, 0.0, 0.0, 0.0]},
+                {"rate": 1.1, "status": "diverged", "history": [2.0, 2.4, 2.9, None]}]},
+            "fd_steps": {"records": [
+                {"function": "x^2", "method": m, "h": 10.0**-k,
+                 "error": (10.0**-k if m == "forward" else 10.0**(-2 * k)) + 1e-16 * 10**k}
+                for k in range(1, 12) for m in ("forward", "central")]
+                + [{"function": "x^2", "method": "autodiff", "h": None, "error": 0.0}], "best": None},
+            "derivatives": {"function": "x^3 - 3x^2 + 2", "first": "3x^2 - 6x", "second": "6x - 6", "x": x,
+                            "f": [t**3 - 3 * t**2 + 2 for t in x], "df": [3 * t**2 - 6 * t for t in x],
+                            "d2f": [6 * t - 6 for t in x],
+                            "critical": [{"x": 0.0, "kind": "maximum"}, {"x": 2.0, "kind": "minimum"}]},
+        },
+    }
+
+
+def write_csv(path: Path, records: list[dict]) -> None:
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(report.COLUMNS))
+        writer.writeheader()
+        writer.writerows(records)
+
+
+def make_run(folder: Path, name: str = "r1", machine: str = "box-a", slow: dict | None = None,
+             crashed: tuple = (("quadratic", "large", "jax", "gradient"),), fail: bool = True,
+             article: tuple = ("numpy", "jax")) -> Path:
+    """A complete synthetic run folder: results.csv, env.json, agreement.json, article-*.json."""
+    run = folder / name
+    run.mkdir(parents=True)
+    write_csv(run / "results.csv", rows(name, machine, slow, crashed))
+    (run / "env.json").write_text(json.dumps({
+        "machine": machine, "cpu": "Synthetic CPU @ 3 GHz", "cores": 2, "python": "3.11.9",
+        "versions": {"numpy": "2.4.6", "jax": "0.10.2"}, "threads": 1, "device": "cpu",
+        "command": "python -m bench run"}))
+    (run / "agreement.json").write_text(json.dumps(agreement_rows(fail)))
+    for backend in article:
+        (run / f"article-{backend}.json").write_text(json.dumps(article_doc(backend)))
+    return run
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    return make_run(tmp_path)
+
+
+def test_report_writes_charts_markdown_html_and_prints_the_path(run_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert bench_main(["report", str(run_dir), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert str(out / "index.html") in printed
+    pngs = sorted((out / "charts").glob("*.png"))
+    svgs = sorted((out / "charts").glob("*.svg"))
+    names = {p.stem for p in pngs}
+    assert {p.stem for p in svgs} == names
+    for expected in ("times-linear_regression-small-float64-cpu", "scaling-quadratic-float64-cpu",
+                     "ratio-gradient-float64-cpu", "compile-first-call", "compile-break-even", "agreement-float64",
+                     "article-cost-history", "article-lr-sweep", "article-fd-steps", "article-derivatives"):
+        assert expected in names
+    page = (out / "index.html").read_text()
+    assert page.count('<img src="data:image/png;base64,') == len(pngs)
+    assert 'class="sortable"' in page and "Synthetic CPU" in page
+    md = (out / "report.md").read_text()
+    for png in pngs:
+        assert f"charts/{png.name}" in md
+    assert "FAILED" in md  # the failing check is in the summary
+
+
+def test_charts_are_real_images(run_dir, tmp_path):
+    import matplotlib.image as mpimg
+
+    out = report.write_report([run_dir], out=tmp_path / "out", formats=("png",), only=["agreement", "times"])
+    for png in (out / "charts").glob("*.png"):
+        image = mpimg.imread(png)
+        assert image.shape[0] > 200 and image.shape[1] > 400
+        assert image.std() > 0.01  # not a blank canvas
+
+
+def test_missing_run_dir_is_a_one_line_usage_error(tmp_path, capsys):
+    assert bench_main(["report", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: run folder") and "nope" in err and "\n" not in err
+
+
+def test_empty_folder_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert bench_main(["report", str(tmp_path / "empty")]) == 2
+    assert "no results in" in capsys.readouterr().err
+
+
+def test_bad_format_and_group_are_usage_errors(run_dir, capsys):
+    assert bench_main(["report", str(run_dir), "--formats", "gif"]) == 2
+    assert bench_main(["report", str(run_dir), "--only", "pie"]) == 2
+    assert "unknown chart group 'pie'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name,content", [
+    ("agreement.json", '[{"problem": "quadratic", "backend": '),  # truncated
+    ("agreement.json", '{"hello": "world"}'),  # foreign
+    ("env.json", "\x00\x01 not json"),  # corrupt
+    ("article-torch.json", '{"backend": "torch"}'),  # foreign
+])
+def test_a_bad_file_is_named_skipped_and_the_rest_used(run_dir, tmp_path, capsys, name, content):
+    (run_dir / name).write_text(content)
+    out = tmp_path / "out"
+    assert bench_main(["report", str(run_dir), "--out", str(out), "--formats", "png"]) == 0
+    err = capsys.readouterr().err
+    assert f"{run_dir / name}" in err
+    assert (out / "charts" / "times-linear_regression-small-float64-cpu.png").is_file()
+    assert "Files skipped" in (out / "index.html").read_text()
+
+
+def test_corrupt_results_table_falls_back_to_cell_records(tmp_path, capsys):
+    run = tmp_path / "r"
+    (run / "cells").mkdir(parents=True)
+    (run / "results.csv").write_text("this,is\nnot,\"a results table\n")
+    good = rows("r")[:40]
+    for i, rec in enumerate(good):
+        (run / "cells" / f"c{i}.json").write_text(json.dumps({"schema": "autodiff-bench/cell/1", "cell": f"c{i}",
+                                                              **rec}))
+    (run / "cells" / "broken.json").write_text('{"problem": "linear_regression", "ki')
+    loaded = report.load_run(run)
+    assert len(loaded.results) == 40
+    assert any("broken.json" in line for line in loaded.skipped)
+
+
+def test_fastest_and_margin():
+    import pandas as pd
+
+    frame = report.combine([report.Run(Path("x"), "x", report._tidy(pd.DataFrame(rows())))])
+    best = report.fastest(frame)
+    row = best[(best["problem"] == "quadratic") & (best["size"] == "large") & (best["kind"] == "gradient")].iloc[0]
+    # per-n cost dominates at 1e6: jax+jit (0.8e-9 per n) wins over torch+compile (1.0e-9)
+    assert row["fastest"] == "jax+jit" and row["runner_up"] == "torch+compile"
+    assert row["margin"] == pytest.approx((4e-5 + 1e-3) / (1.5e-5 + 0.8e-3), rel=1e-6)
+    small = best[(best["problem"] == "linear_regression") & (best["size"] == "article")
+                 & (best["kind"] == "objective")].iloc[0]
+    assert small["fastest"] == "numpy"
+
+
+def test_crashed_cell_never_wins_and_is_reported(run_dir, tmp_path):
+    frame = report.combine([report.load_run(run_dir)])
+    crashed = frame[(frame["status"] == "crashed")]
+    assert len(crashed) == 1 and math.isnan(crashed["median"].iloc[0])
+    out = report.write_report([run_dir], out=tmp_path / "o", formats=("png",), only=["times"])
+    assert "crashed: worker exited with signal 9" in (out / "index.html").read_text()
+
+
+def test_slope_of_a_power_law():
+    n = [10, 100, 1000, 10_000]
+    assert report.fit_slope(n, [3e-6 * x**1.5 for x in n]) == pytest.approx(1.5)
+    assert math.isnan(report.fit_slope([10], [1.0]))
+
+
+def test_crossover_is_located_in_log_log_space():
+    # a = 1e-3 flat, b = 1e-6 * n: b is faster below n = 1000 and slower above
+    xs = [10.0, 100.0, 1e4, 1e5]
+    curves = {"a": (xs, [1e-3] * 4), "b": (xs, [1e-6 * x for x in xs])}
+    (cross,) = report.crossovers(curves)
+    assert cross["x"] == pytest.approx(1000.0)
+    assert cross["winner"] == "a" and cross["loser"] == "b"
+    assert cross["time"] == pytest.approx(1e-3)
+    assert report.crossovers({"a": (xs, [1.0] * 4), "b": (xs, [2.0] * 4)}) == []
+
+
+def test_break_even_calls():
+    import pandas as pd
+
+    base = {"run": "r", "problem": "p", "size": "s", "n": 1, "dtype": "float64", "device": "cpu", "kind": "gradient",
+            "backend": "jax", "status": "ok"}
+    frame = report._tidy(pd.DataFrame([
+        {**base, "mode": "eager", "label": "jax", "median": 1e-3, "first_call": 2e-3},
+        {**base, "mode": "compiled", "label": "jax+jit", "median": 1e-4, "first_call": 0.5},
+        {**base, "kind": "solve", "mode": "eager", "label": "jax", "median": 1e-3, "first_call": 1e-3},
+        {**base, "kind": "solve", "mode": "compiled", "label": "jax+jit", "median": 2e-3, "first_call": 0.5},
+    ]))
+    by_kind = {r["kind"]: r["calls"] for r in report.break_even(frame)}
+    # (0.5 - 0.002) / (0.001 - 0.0001) = 553.3 -> 554 more calls, 555 in all
+    assert by_kind["gradient"] == 555
+    assert math.isinf(by_kind["solve"])
+
+
+def test_agreement_table_marks_failures(run_dir):
+    table = report.agreement_table([report.load_run(run_dir)])
+    failed = table[~table["ok"]]
+    assert list(failed["label"]) == ["tensorflow+function"] and list(failed["kind"]) == ["hessian"]
+    assert failed["rho"].iloc[0] == pytest.approx(3e-4)
+    assert set(table["reference"]) == {"hand"}
+
+
+def test_compare_flags_changes_beyond_the_noise(tmp_path):
+    before = make_run(tmp_path, "before")
+    after = make_run(tmp_path, "after", slow={"torch": 2.0, "jax": 1.01})
+    out = tmp_path / "out"
+    assert bench_main(["report", str(after), "--compare", str(before), "--out", str(out), "--formats", "png"]) == 0
+    changes = report.compare(report.combine([report.load_run(after)]), report.combine([report.load_run(before)]))
+    torch = changes[changes["label"] == "torch"]
+    assert (torch["flag"] == "slower").all() and torch["change"].iloc[0] == pytest.approx(1.0)
+    jax = changes[(changes["label"] == "jax") & changes["median"].notna()]
+    assert (jax["flag"] == "").all()  # 1% slower, inside the 4% IQR noise
+    assert (out / "charts" / "compare.png").is_file()
+    assert "slower" in (out / "report.md").read_text()
+
+
+def test_compare_flags_a_status_change(tmp_path):
+    before = make_run(tmp_path, "before", crashed=())
+    after = make_run(tmp_path, "after")
+    changes = report.compare(report.combine([report.load_run(after)]), report.combine([report.load_run(before)]))
+    flagged = changes[changes["flag"] == "status"]
+    assert len(flagged) == 1 and flagged["status"].iloc[0] == "crashed"
+
+
+def test_several_runs_side_by_side(tmp_path):
+    a = make_run(tmp_path / "ci", "linux-job", machine="box-a")
+    b = make_run(tmp_path / "gpu", "gpu-host", machine="box-b", slow={"numpy": 3.0})
+    out = report.write_report([a, b], out=tmp_path / "out", formats=("png",), only=["times", "agreement"])
+    page = (out / "index.html").read_text()
+    assert "numpy @ linux-job" in page and "numpy @ gpu-host" in page
+    assert "box-a" in page and "box-b" in page
+    frame = report.combine([report.load_run(a), report.load_run(b)])
+    assert set(frame["series"]) >= {"jax+jit @ linux-job", "jax+jit @ gpu-host"}
+
+
+def test_same_folder_names_get_distinct_tags(tmp_path):
+    a = make_run(tmp_path / "x", "run")
+    b = make_run(tmp_path / "y", "run")
+    assert report._unique_tags([a, b]) == ["x/run", "y/run"]
+
+
+def test_html_has_no_external_resources(run_dir, tmp_path):
+    out = report.write_report([run_dir], out=tmp_path / "out", formats=("png", "svg"), only=["article"])
+    page = (out / "index.html").read_text()
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+    assert not re.search(r'<img src="(?!data:image/png;base64,)', page)
+
+
+def test_newest_run_is_the_default(tmp_path, monkeypatch, capsys):
+    make_run(tmp_path / "results", "old")
+    newest = make_run(tmp_path / "results", "new")
+    monkeypatch.chdir(tmp_path)
+    assert report.newest_run() == Path("results") / "new" or report.newest_run().name == newest.name
+    assert bench_main(["report", "--only", "agreement", "--formats", "png"]) == 0
+    assert "results/new/report/index.html" in capsys.readouterr().out
