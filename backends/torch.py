@@ -14,6 +14,12 @@ import torch.func as tf_
 
 from .base import DeviceUnavailable, Differentiable, python_loop
 
+# Every compiled cell wraps a closure of the same few functions; dynamo counts
+# them as recompilations of one code object and, past its default limit of 8,
+# silently falls back to eager. A benchmark compiles many: lift the limits.
+torch._dynamo.config.recompile_limit = 100_000
+torch._dynamo.config.accumulated_recompile_limit = 100_000
+
 
 class TorchBackend:
     name = "torch"

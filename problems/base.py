@@ -149,12 +149,7 @@ class Problem:
 
     def flat_loss(self, inst: Instance) -> Differentiable:
         """The loss as a function of one flat parameter vector (for hessian, hvp)."""
-        shapes, loss = inst.shapes, self.loss
-        return Differentiable(
-            value=lambda xp, w, data: loss.value(xp, unflatten(xp, w, shapes), data),
-            hessian=loss.hessian,
-            hvp=loss.hvp,
-        )
+        return as_flat(self.loss, inst.shapes)
 
     def solver(self, backend, inst: Instance, compiled: bool) -> Callable:
         """The whole iterative algorithm: ``run(params, data) -> params``."""
@@ -176,6 +171,15 @@ def unflatten(xp, w, shapes):
         out.append(xp.reshape(w[start : start + size], shape))
         start += size
     return tuple(out)
+
+
+def as_flat(fn: Differentiable, shapes) -> Differentiable:
+    """``fn`` of a parameter tuple as a function of one flat vector (hessian, hvp)."""
+    return Differentiable(
+        value=lambda xp, w, data: fn.value(xp, unflatten(xp, w, shapes), data),
+        hessian=fn.hessian,
+        hvp=fn.hvp,
+    )
 
 
 def gradient_descent_step(backend, loss: Differentiable, rate: float) -> Callable:
