@@ -1,0 +1,36 @@
+"""Shared fixtures: one ``backend`` fixture, parametrized over every backend.
+
+A backend whose framework is missing is skipped with its one-line reason on a
+developer's machine, and fails under CI (``CI`` set), where every framework is
+installed: a missing backend must never pass silently.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import backends
+
+
+def require(name: str):
+    """The backend ``name``, or skip (locally) / fail (CI) with the reason."""
+    try:
+        return backends.get(name)
+    except backends.BackendUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{exc} (CI installs every backend)")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(params=backends.NAMES)
+def backend(request):
+    return require(request.param)
+
+
+@pytest.fixture(params=[(b, m) for b in backends.NAMES for m in backends.modes(b)],
+                ids=lambda bm: backends.mode_label(*bm))
+def backend_mode(request):
+    name, mode = request.param
+    return require(name), mode

@@ -1,0 +1,7 @@
+"""The ``slow`` test backend's module (registered by :mod:`tests.fault_backend`)."""
+
+from tests.fault_backend import SlowBackend
+
+
+def make() -> SlowBackend:
+    return SlowBackend()
