@@ -19,6 +19,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.colors as mcolors  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
@@ -91,13 +92,22 @@ def fmt_time(seconds: float) -> str:
 
 
 def fmt_n(x: float) -> str:
+    """Counts as people write them: 3, 1,000, 86,200, 1.2e6."""
     if not math.isfinite(x):
         return "n/a"
-    if x >= 1e4:
+    if x >= 1e6:
         exp = int(math.floor(math.log10(x)))
         mant = x / 10**exp
         return f"{mant:.2g}e{exp}" if round(mant, 1) != 1 else f"1e{exp}"
+    if x >= 100:
+        return f"{float(f'{x:.3g}'):,.0f}"
     return f"{x:.3g}"
+
+
+def count_axis(axis) -> None:
+    """Tick labels of a log axis of counts as 10, 1,000, 1e6 rather than 10^1."""
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt_n(v)))
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def series_style(series: str, runs: list[str]) -> dict:
@@ -105,8 +115,13 @@ def series_style(series: str, runs: list[str]) -> dict:
         "color": colour(series),
         "linestyle": "-" if is_compiled(series) or backend_of(series) in ("numpy", "article") else "--",
         "marker": RUN_MARKERS[run_index(series, runs) % len(RUN_MARKERS)],
-        "markerfacecolor": colour(series) if is_compiled(series) or not series.split("+")[0] else "white",
+        "markerfacecolor": colour(series) if _solid(series) else "white",
     }
+
+
+def _solid(series: str) -> bool:
+    """Compiled modes and the hand-derived rows are drawn solid, eager modes hollow or hatched."""
+    return is_compiled(series) or backend_of(series) in ("numpy", "article")
 
 
 def bar_style(series: str, runs: list[str]) -> dict:
@@ -177,6 +192,8 @@ def _times_chart(problem, size, dtype, device, frame, runs) -> Chart:
         lo_all = []
         for i, s in enumerate(series):
             if s not in rows.index:
+                if backend_of(s) == "article":
+                    continue  # the article's own loop exists for ``solve`` only
                 ax.text(0.02, i, "not measured", transform=ax.get_yaxis_transform(), va="center", fontsize=7,
                         color="#999999")
                 continue
@@ -235,7 +252,8 @@ def scaling(context) -> list[Chart]:
         if not kinds:
             continue
         nrows, ncols = _grid(len(kinds), 3)
-        fig = Figure(figsize=(4.0 * ncols + 2.6, 3.3 * nrows + 0.5), layout="constrained")
+        n_series = pframe["series"].nunique()
+        fig = Figure(figsize=(4.3 * ncols + 0.4, (3.2 + 0.16 * n_series) * nrows + 0.5), layout="constrained")
         axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
         handles: dict[str, Any] = {}
         for ax, kind in zip(axes, kinds):
@@ -247,34 +265,36 @@ def scaling(context) -> list[Chart]:
                 slope = next((r["slope"] for r in slopes if r["problem"] == problem and r["dtype"] == dtype
                               and r["device"] == device and r["kind"] == kind and r["series"] == s), math.nan)
                 line, = ax.plot(rows.index, rows.values, **series_style(s, runs), markersize=4, linewidth=1.4,
-                                label=f"{s} (slope {slope:.2f})" if math.isfinite(slope) else s)
-                ax.text(rows.index[-1], rows.values[-1], f" {slope:.2f}" if math.isfinite(slope) else "",
-                        color=line.get_color(), fontsize=7, va="center")
+                                label=f"{s}: slope {slope:.2f}" if math.isfinite(slope) else s)
                 handles.setdefault(s, line)
             marks = _winner_changes([c for c in crossings if c["problem"] == problem and c["dtype"] == dtype
                                      and c["device"] == device and c["kind"] == kind], kframe, column)
             for c in marks:
                 ax.axvline(c["x"], color="#444444", linestyle=":", linewidth=1)
                 ax.plot([c["x"]], [c["time"]], marker="X", color="black", markersize=7, zorder=5)
-                ax.annotate(f"{c['winner']} overtakes\n{c['loser']} ≈ {fmt_n(c['x'])}", (c["x"], c["time"]),
-                            xytext=(4, 10), textcoords="offset points", fontsize=6.5,
-                            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#999999", "alpha": 0.85})
+                ax.text(c["x"], 0.98, f" {c['winner']} overtakes\n {c['loser']} ≈ {fmt_n(c['x'])}",
+                        transform=ax.get_xaxis_transform(), fontsize=6.5, va="top", ha="left",
+                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#999999", "alpha": 0.7})
             ax.set_xscale("log")
             ax.set_yscale("log")
+            count_axis(ax.xaxis)
             ax.set_title(kind)
             ax.set_xlabel(f"{unit} (log)")
             ax.set_ylabel("median time (s, log)")
+            # Each panel's own legend, below it: slopes differ from kind to kind.
+            lines, labels = ax.get_legend_handles_labels()
+            if marks:
+                lines.append(Line2D([], [], marker="X", color="black", linestyle=":"))
+                labels.append("crossover: fastest changes")
+            ax.legend(lines, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False,
+                      fontsize=7, title="fitted log-log slope", title_fontsize=7)
         for ax in axes[len(kinds):]:
             ax.set_visible(False)
-        legend = [h for _, h in sorted(handles.items(), key=lambda kv: label_order(handles).index(kv[0]))]
-        labels = [h.get_label() for h in legend]
-        outside_legend(fig, legend + [Line2D([], [], marker="X", color="black", linestyle=":")],
-                       labels + ["crossover (fastest changes)"], title="series (fitted log-log slope)")
         title = f"Scaling: {problem} · {_subtitle(dtype, device)}"
         fig.suptitle(title, fontsize=11)
         charts.append(Chart("scaling", slugify("scaling", problem, dtype, device), title,
-                            f"Median time against {unit}, log-log, one line per backend and mode. The legend gives "
-                            "each line's fitted log-log slope (1 = linear). ✕ marks where the fastest series changes "
+                            f"Median time against {unit}, log-log, one line per backend and mode (dashed, hollow: eager). "
+                            "The legend under each panel gives each line's fitted log-log slope (1 = linear). ✕ marks where the fastest series changes "
                             "(one backend overtakes another); every crossing is listed in the report's table.", fig))
     return charts
 
@@ -331,13 +351,15 @@ def ratio(context) -> list[Chart]:
                 ax.set_yscale("log")
                 ax.set_xticks(range(len(series)), series, rotation=45, ha="right")
                 ax.set_title(problem)
+                ax.set_xlabel("bars per backend: " + ", ".join(sizes), fontsize=7)
                 ax.set_ylabel(f"{kind} time / objective time")
                 top = max(10.0, float(pframe["ratio"].max()) * 2)
                 bottom = min(0.5, float(pframe["ratio"].min()) / 2)
                 ax.set_ylim(bottom, top)
             for ax in axes[len(probs):]:
                 ax.set_visible(False)
-            handles = [Patch(color="black", alpha=a, label=f"size {s}") for s, a in shades.items()]
+            handles = [Patch(color="black", alpha=0.45, label="smaller size (lighter bar)"),
+                       Patch(color="black", alpha=1.0, label="larger size (darker bar)")]
             handles += [Line2D([], [], color="#2ca02c", linestyle="--", label="5× objective (cheap-gradient bound)")]
             outside_legend(fig, handles, [h.get_label() for h in handles])
             title = f"{kind} / objective time ratio · {_subtitle(dtype, device)}"
@@ -465,7 +487,7 @@ def agreement(context) -> list[Chart]:
                 worst = g[~g["ok"]].iloc[0] if (~g["ok"]).any() else worst
             worst_kind[i, j] = worst["kind"]
             not_hand[i, j] = (g["reference"] != "hand").any()
-        fig = Figure(figsize=(1.05 * len(labels) + 3.4, 0.5 * len(rows) + 1.9), layout="constrained")
+        fig = Figure(figsize=(1.05 * len(labels) + 3.4, max(3.4, 0.5 * len(rows) + 1.9)), layout="constrained")
         ax = fig.subplots()
         shown = np.log10(np.clip(np.nan_to_num(rho, nan=np.nan), 1e-17, None))
         cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#eeeeee")
@@ -490,7 +512,7 @@ def agreement(context) -> list[Chart]:
         ax.xaxis.tick_top()
         ax.set_yticks(range(len(rows)), rows)
         ax.grid(False)
-        fig.colorbar(image, ax=ax, label="log10 worst ρ against the hand derivative", shrink=0.85)
+        fig.colorbar(image, ax=ax, label="log10 worst ρ vs hand", shrink=0.85)
         failures = int(fail.sum())
         title = f"Agreement · {dtype}" + (f" · {failures} FAILED" if failures else " · all passed")
         fig.suptitle(title, fontsize=11, color="#d62728" if failures else "black")
@@ -537,10 +559,9 @@ def _cost_history(docs, runs) -> Chart | None:
         return None
     fig = Figure(figsize=(10.5, 3.8), layout="constrained")
     ax, diff_ax = fig.subplots(1, 2)
-    reference = next((np.asarray(_finite(p["history"])) for n, p in items if backend_of(n) == "numpy"), None)
-    ref_name = "numpy (hand)" if reference is not None else items[0][0]
-    if reference is None:
-        reference = _finite(items[0][1]["history"])
+    ref_source = next((n for n, _ in items if backend_of(n) == "numpy"), items[0][0])
+    reference = _finite(dict(items)[ref_source]["history"])
+    ref_name = f"{ref_source} (hand)" if backend_of(ref_source) == "numpy" else ref_source
     handles = []
     for k, (name, pic) in enumerate(items):
         history = _finite(pic["history"])
@@ -548,8 +569,8 @@ def _cost_history(docs, runs) -> Chart | None:
         line, = ax.plot(steps, history, color=colour(name), linewidth=2.2 - 0.4 * k, linestyle=("-", "--", ":",
                         "-.")[k % 4], label=name)
         handles.append(line)
-        if len(history) == len(reference) and name != items[0][0] or (backend_of(name) != "numpy" and
-                                                                           len(history) == len(reference)):
+        if len(history) == len(reference) and not np.array_equal(history, reference, equal_nan=True) \
+                or (len(history) == len(reference) and name != ref_source):
             diff = np.abs(history - reference)
             diff_ax.plot(steps, np.clip(diff, 1e-19, None), color=colour(name), linewidth=1.2, label=name)
     pic = items[0][1]
@@ -679,16 +700,16 @@ def _derivatives(docs, runs) -> Chart | None:
     fig = Figure(figsize=(9.5, 4.6), layout="constrained")
     ax = fig.subplots()
     curves = (("f", fine**3 - 3 * fine**2 + 2, f"f(x) = {pic['function']}", "#222222"),
-              ("df", 3 * fine**2 - 6 * fine, f"f′(x) = {pic['first']}", "#1f77b4"),
-              ("d2f", 6 * fine - 6, f"f″(x) = {pic['second']}", "#d62728"))
+              ("df", 3 * fine**2 - 6 * fine, f"f′(x) = {pic['first']}", "#8c564b"),
+              ("d2f", 6 * fine - 6, f"f″(x) = {pic['second']}", "#17becf"))
     handles = []
     for key, y, label, c in curves:
-        line, = ax.plot(fine, y, color=c, linewidth=1.4, label=f"{label} (exact)")
+        line, = ax.plot(fine, y, color=c, linewidth=1.6, label=f"{label} (exact)", zorder=1)
         handles.append(line)
     markers = ("o", "s", "^", "D", "v", "P")
-    step = max(1, len(x) // 20)
+    step = max(3, len(items))  # every backend on its own grid points
     for k, (name, p) in enumerate(items):
-        for key, _, _, c in curves[1:]:
+        for key, _, _, _ in curves[1:]:
             ax.plot(x[k % step::step], _finite(p[key])[k % step::step], linestyle="", marker=markers[k % 6],
                     markersize=4.5, markerfacecolor="none", markeredgecolor=colour(name))
         handles.append(Line2D([], [], linestyle="", marker=markers[k % 6], markerfacecolor="none",
@@ -738,9 +759,17 @@ def compare(context) -> list[Chart]:
                            edgecolors="black" if flag else "none", linewidths=0.4, zorder=3 if flag else 2)
     ax.axvline(1, color="black", linewidth=0.8)
     ax.set_xscale("log")
+    finite = np.abs(np.log10((timed["median"] / timed["median_before"]).to_numpy()))
+    span = max(math.log10(1.25), float(np.nanmax(finite)) * 1.25 if finite.size else 0.1)
+    ax.set_xlim(10**-span, 10**span)
+    ticks = [t for t in (0.01, 0.1, 0.2, 0.5, 0.67, 0.8, 0.9, 0.95, 1, 1.05, 1.1, 1.25, 1.5, 2, 5, 10, 100)
+             if 10**-span <= t <= 10**span]
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v - 1:+.0%}" if v != 1 else "0"))
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_yticks(range(len(labels)), labels)
     ax.set_ylim(len(labels) - 0.5, -0.5)
-    ax.set_xlabel("median now / median before (log; right of 1 = slower)")
+    ax.set_xlabel("change of the median time (log scale; right = slower, left = faster)")
     handles = [Line2D([], [], marker="o", linestyle="", color=colours[f], label=text) for f, text in
                (("slower", "slower, beyond noise"), ("faster", "faster, beyond noise"), ("", "within noise"),
                 ("status", "status changed"))]

@@ -291,10 +291,11 @@ def fastest(frame):
 
 
 def scaling_axis(group) -> tuple[str, str]:
-    """Which size column varies in this problem's rows: ``n_params`` if it does, else ``n``."""
-    for column, unit in (("n_params", "parameters"), ("n", "data size n")):
-        if group[column].dropna().nunique() > 1:
-            return column, unit
+    """The x axis of a problem's scaling: the parameter count where it differs at every
+    size, else the data size n."""
+    sizes = group["size"].nunique()
+    if sizes > 1 and group.groupby("size")["n_params"].first().nunique() == sizes:
+        return "n_params", "parameters"
     return "n", "data size n"
 
 

@@ -177,7 +177,7 @@ def evaluate(browser: Browser, session: str, expression: str):
 
 @pytest.fixture(scope="module")
 def report_page(tmp_path_factory) -> Path:
-    from test_report import make_run
+    from tests.test_report import make_run
 
     root = tmp_path_factory.mktemp("browser")
     before = make_run(root, "before")
