@@ -124,6 +124,15 @@ def finished(run_dir: Path | str) -> set[str]:
     return {rec["cell"] for _, rec in _records(Path(run_dir), warn=lambda msg: None)}
 
 
+def recorded(run_dir: Path | str) -> set[str]:
+    """Ids with a record file, without reading them (cheap enough to poll; files are written atomically)."""
+    try:
+        names = os.listdir(Path(run_dir) / CELLS)
+    except FileNotFoundError:
+        return set()
+    return {name[:-5] for name in names if name.endswith(".json") and not name.startswith(".")}
+
+
 def warn_stderr(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 

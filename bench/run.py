@@ -58,6 +58,8 @@ DEFAULT_MAX_TIME = 0.25
 STARTUP_ALLOWANCE = 120.0
 #: estimated peak memory of a cell as a multiple of its float64 data
 MEMORY_FACTOR = 4.0
+#: seconds between two looks at a worker (the runner must not steal CPU from the timings)
+POLL = 0.25
 SUITE = Path(__file__).with_name("suite.py")
 FILTERS = ("backend", "problem", "size", "dtype", "mode", "kind", "device", "threads")
 #: the frameworks whose versions are recorded (distribution names)
@@ -148,7 +150,7 @@ def choose_problems(values, notes: list[str]):
     for name in names:
         try:
             chosen.append(problems.get(name))
-        except ImportError as exc:
+        except Exception as exc:  # not written yet, or broken: named in one line
             if values:
                 raise UsageError(f"problem {name!r} cannot be loaded: {exc}") from None
             notes.append(f"problem {name} is left out: it cannot be loaded ({exc})")
@@ -391,6 +393,7 @@ def _log_tail(path: Path, lines: int = 3) -> str:
         text = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
         return ""
+    text = [line for line in text if not line.startswith("$ ")]  # the command line
     interesting = [line for line in text if "Error" in line or "error" in line] or text
     return " | ".join(interesting[-lines:])[:400]
 
@@ -417,7 +420,7 @@ class Runner:
         self.note(f"{status:>8}  {spec['id']}: {reason}")
 
     def _advance(self) -> set[str]:
-        done = results.finished(self.run_dir)
+        done = results.recorded(self.run_dir)
         if self.progress is not None:
             self.progress.update(self.task, completed=sum(1 for s in self.specs if s["id"] in done))
         return done
@@ -463,7 +466,7 @@ class Runner:
                                          preexec_fn=_child_setup(threads), start_new_session=True)
             timed_out = None
             while self.proc.poll() is None:
-                time.sleep(0.1)
+                time.sleep(POLL)
                 done = self._advance()
                 now = time.time()
                 current = _read_json(marker, {})
@@ -644,7 +647,7 @@ def main(args) -> int:
                 progress.update(task, description=group)
                 runner.run_group(group, group_specs)
                 backend = group.split("-", 1)[0]
-                if any(s["cell"]["backend"] == backend for s in group_specs):
+                if backend in backends.NAMES and any(s["cell"]["backend"] == backend for s in group_specs):
                     runner.article_data(backend, group_specs[0]["threads"])
             progress.update(task, description="done")
         except KeyboardInterrupt:
