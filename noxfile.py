@@ -30,3 +30,11 @@ def lint(session: nox.Session) -> None:
     """Static checks with ruff."""
     session.install("ruff")
     session.run("ruff", "check", "backends", "problems", "bench", "tests", "noxfile.py")
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """Charts, report.md and index.html: ``nox -s report -- RUN_DIR [RUN_DIR ...] [--compare OTHER] [--out DIR]``
+    (no arguments: the newest run under results/)."""
+    install(session, "dev")
+    session.run("python", "-m", "bench", "report", *session.posargs)
