@@ -7,11 +7,15 @@ the few Array API names it spells differently.
 
 from __future__ import annotations
 
-import numpy as np
-import tensorflow as tf
-import tensorflow.experimental.numpy as tnp
+import os
 
-from .base import DeviceUnavailable, Differentiable, python_loop
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the console
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tensorflow.experimental.numpy as tnp  # noqa: E402
+
+from .base import DeviceUnavailable, Differentiable, python_loop  # noqa: E402
 
 
 class _Linalg:
@@ -142,7 +146,10 @@ class TensorflowBackend:
         return vjp
 
     def compile(self, fn):
-        return tf.function(fn)
+        # No AutoGraph: problems hold no tensor-dependent Python control flow (loops
+        # go through ``iterate``), and AutoGraph's source-based conversion confuses
+        # closures built from the same lambdas and converts the wrong function.
+        return tf.function(fn, autograph=False)
 
     def iterate(self, body, n, compiled):
         if not compiled:
@@ -151,7 +158,7 @@ class TensorflowBackend:
         def run(state, data):
             return tf.while_loop(lambda i, s: i < n, lambda i, s: (i + 1, body(s, data)), (tf.constant(0), state))[1]
 
-        return tf.function(run)
+        return self.compile(run)
 
 
 def make() -> TensorflowBackend:

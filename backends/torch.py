@@ -93,11 +93,13 @@ class TorchBackend:
         return vjp
 
     def compile(self, fn):
-        return torch.compile(fn)
+        # Static shapes, like jax.jit and tf.function: one specialised graph per
+        # input shape (automatic dynamic shapes break torch.func.hessian).
+        return torch.compile(fn, dynamic=False)
 
     def iterate(self, body, n, compiled):
         # torch.compile would unroll a Python loop of n steps: compile one step instead.
-        return python_loop(torch.compile(body) if compiled else body, n)
+        return python_loop(self.compile(body) if compiled else body, n)
 
 
 def make() -> TorchBackend:

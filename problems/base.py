@@ -105,6 +105,10 @@ class Problem:
         """Whether ``article_solve`` exists (a baseline row ``article`` for ``solve``)."""
         return type(self).article_solve is not Problem.article_solve
 
+    def cost(self, params, data) -> float:
+        """The quantity the algorithm decreases, in NumPy (default: the loss)."""
+        return float(self.loss.value(np, params, data))
+
     # --- shared -------------------------------------------------------
     def bytes_per_n(self) -> float:
         """Rough memory of one unit of the main dimension, float64, for size limits."""

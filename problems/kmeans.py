@@ -111,6 +111,10 @@ class KMeans(Problem):
 
         return body
 
+    def cost(self, params, data):
+        """The k-means cost with each point assigned to its nearest centroid."""
+        return float(cost(np, params, {"x": data["x"], "assign": assign(np, data["x"], params[0])}))
+
     def article_solve(self, inst):
         # The seed's kmeans(), verbatim in substance.
         data = inst.data["x"]
