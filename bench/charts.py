@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.colors as mcolors  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+import matplotlib.colors as mcolors
+import matplotlib.ticker
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
-from .report import break_even, label_order, scaling_axis  # noqa: E402
+from .report import break_even, label_order, scaling_axis
 
 COLOURS = {"article": "#222222", "numpy": "#7f7f7f", "jax": "#1f77b4", "torch": "#d62728", "tensorflow": "#ff7f0e"}
 STATUS_COLOURS = {"converged": "#2ca02c", "slow": "#ff7f0e", "diverged": "#d62728"}
@@ -96,7 +97,7 @@ def fmt_n(x: float) -> str:
     if not math.isfinite(x):
         return "n/a"
     if x >= 1e6:
-        exp = int(math.floor(math.log10(x)))
+        exp = math.floor(math.log10(x))
         mant = x / 10**exp
         return f"{mant:.2g}e{exp}" if round(mant, 1) != 1 else f"1e{exp}"
     if x >= 100:
@@ -319,7 +320,7 @@ def _winner_changes(crossings: list[dict], kframe, column) -> list[dict]:
 
 
 def ratio(context) -> list[Chart]:
-    frame, runs = context["frame"], _runs(context)
+    frame = context["frame"]
     ok = frame[(frame["status"] == "ok") & frame["ratio"].notna() & (frame["kind"] != "objective")]
     charts = []
     for (dtype, device), dframe in ok.groupby(["dtype", "device"], sort=False):

@@ -210,7 +210,7 @@ def _cell_text(value) -> str:
 def _md_table(header: list[str], rows: list[list[Any]]) -> str:
     if not rows:
         return ""
-    esc = lambda s: _cell_text(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    esc = lambda s: _cell_text(s).replace("|", "\\|").replace("\n", " ")
     lines = ["| " + " | ".join(esc(h) for h in header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
@@ -331,7 +331,7 @@ def _html_table(header: list[str], rows: list[list[Any]], sortable: bool = False
         cells = []
         for value in row:
             text = _cell_text(value)
-            numeric = isinstance(value, tuple) or isinstance(value, (int, float))
+            numeric = isinstance(value, (tuple, int, float))
             raw = value[1] if isinstance(value, tuple) else value
             attrs = ""
             if numeric:
@@ -359,10 +359,10 @@ def write_html(context, path: Path) -> None:
     folder = path.parent
     title = f"Autodiff benchmark report: {', '.join(r.tag for r in runs)}"
     body = [f"<h1>{_e(title)}</h1>",
-            f'<p class="muted">Generated {_e(context["created"])} by <code>{_e(context["command"])}</code>. '
-            'Times are seconds per call (median over rounds); lower is better.</p>']
+            (f'<p class="muted">Generated {_e(context["created"])} by <code>{_e(context["command"])}</code>. '
+             "Times are seconds per call (median over rounds); lower is better.</p>")]
     present = [g for g, _ in SECTIONS if any(c.group == g for c in context["charts"])]
-    nav = [f'<a href="#glance">At a glance</a>'] + [f'<a href="#{g}">{_e(h)}</a>' for g, h in SECTIONS if g in present]
+    nav = ['<a href="#glance">At a glance</a>'] + [f'<a href="#{g}">{_e(h)}</a>' for g, h in SECTIONS if g in present]
     nav += ['<a href="#summary">Summary table</a>', '<a href="#environment">Environment</a>']
     body.append("<nav>" + "".join(nav) + "</nav>")
     notes = [line for run in runs for line in run.skipped]

@@ -37,7 +37,7 @@ def numpy_doc():
 
 def test_cost_history_is_the_articles(numpy_doc):
     pic = numpy_doc["pictures"]["cost_history"]
-    theta, expected = seed_cost_history()
+    _, expected = seed_cost_history()
     assert pic["iterations"] == 1000 and pic["rate"] == 0.01
     np.testing.assert_allclose(pic["history"], expected, rtol=1e-12)
     np.testing.assert_allclose(pic["params"][0], [0.11071521, 0.95129619], atol=1e-8)
@@ -111,7 +111,7 @@ def test_write_is_atomic_and_strict_json(tmp_path, numpy_doc):
 
 def test_command_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "bench.article", "--backend", "numpy", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert str(tmp_path / "article-numpy.json") in done.stdout
     assert json.loads((tmp_path / "article-numpy.json").read_text())["backend"] == "numpy"
@@ -119,7 +119,7 @@ def test_command_line(tmp_path):
 
 def test_unknown_backend_is_a_one_line_error(tmp_path):
     done = subprocess.run([sys.executable, "-m", "bench.article", "--backend", "fortran", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "unknown backend 'fortran'" in done.stderr
     assert not list(tmp_path.iterdir())

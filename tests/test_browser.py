@@ -12,7 +12,9 @@ Chromium missing: the test skips locally with the reason, and fails in CI
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import select
 import shutil
@@ -64,11 +66,12 @@ class Browser:
             os.dup2(r, 3)
             os.dup2(w, 4)
 
-        self._log = open(os.path.join(self.profile, "stderr.log"), "w+b")  # a file: a full pipe would block it
+        # stderr to a file: a full pipe nobody reads would block Chromium
+        self._log = open(os.path.join(self.profile, "stderr.log"), "w+b")  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
             [executable, *FLAGS, f"--user-data-dir={self.profile}/profile", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log,
-            preexec_fn=wire, close_fds=False,
+            preexec_fn=wire, close_fds=False,  # noqa: PLW1509 - tests start no threads before this
         )
         os.close(to_child_r)
         os.close(from_child_w)
@@ -119,20 +122,16 @@ class Browser:
                 return event
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # it is going away either way
             self.send("Browser.close")
-        except Exception:  # noqa: BLE001 - it is going away either way
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
         for fd in (self._to_child, self._from_child):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self._log.close()
         shutil.rmtree(self.profile, ignore_errors=True)
 
@@ -217,14 +216,14 @@ def test_summary_table_sorts_on_click(browser, report_page):
     assert column >= 0
     read = f"""Array.from(document.querySelectorAll('#summary-table tbody tr'))
                  .map(tr => parseFloat(tr.cells[{column}].getAttribute('data-v')))"""
-    before = evaluate(browser, session, read)
+    before = [v for v in evaluate(browser, session, read) if v is not None]
     evaluate(browser, session, f"document.querySelectorAll('#summary-table th')[{column}].click()")
     ascending = [v for v in evaluate(browser, session, read) if v is not None]
     evaluate(browser, session, f"document.querySelectorAll('#summary-table th')[{column}].click()")
     descending = [v for v in evaluate(browser, session, read) if v is not None]
-    numbers = [v for v in ascending if v == v]  # NaN (no time: crashed cells) sorts last
-    assert numbers == sorted(numbers) and numbers != [v for v in before if v == v]
-    assert [v for v in descending if v == v] == sorted(numbers, reverse=True)
+    numbers = [v for v in ascending if not math.isnan(v)]  # NaN (no time: crashed cells) sorts last
+    assert numbers == sorted(numbers) and numbers != [v for v in before if not math.isnan(v)]
+    assert [v for v in descending if not math.isnan(v)] == sorted(numbers, reverse=True)
     assert problems_on(browser, session) == []
 
 
