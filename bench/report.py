@@ -29,9 +29,10 @@ import math
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .cli import UsageError
 
@@ -392,8 +393,9 @@ def agreement_table(runs: list[Run]):
     """One row per run, problem, dtype and backend-mode label: the worst rho against
     the hand derivative (or, where no hand check exists, the binding reference),
     which kind it came from, and whether every check passed."""
-    import backends
     import pandas as pd
+
+    import backends
 
     rows = []
     for run in runs:
@@ -469,6 +471,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dpi", type=int, default=100, help="PNG resolution (default: 100)")
     parser.add_argument("--only", metavar="NAMES",
                         help="draw only these chart groups, comma-separated: " + ", ".join(CHART_GROUPS))
+    parser.add_argument("--charts", metavar="PATTERNS",
+                        help="draw only the charts whose file name matches one of these comma-separated "
+                             "patterns (e.g. 'agreement-*,article-cost-history')")
+    parser.add_argument("--charts-only", action="store_true",
+                        help="write the chart files only, no report.md or index.html")
 
 
 CHART_GROUPS = ("times", "scaling", "ratio", "compile", "agreement", "article", "compare")
@@ -495,18 +502,24 @@ def main(args: argparse.Namespace) -> int:
         from .cli import choose
 
         only = choose([args.only], CHART_GROUPS, "chart group")
+    select = [p.strip() for p in args.charts.split(",") if p.strip()] if args.charts else None
     paths = [Path(p) for p in args.run_dirs] or [newest_run()]
     out = write_report(paths, compare_with=Path(args.compare) if args.compare else None,
                        out=Path(args.out) if args.out else None, formats=formats, dpi=args.dpi, only=only,
+                       select=select, pages=not args.charts_only,
                        warn=lambda m: print(f"warning: {m}", file=sys.stderr))
-    print(f"report written: {out / 'index.html'}")
-    print(f"                {out / 'report.md'}")
+    if args.charts_only:
+        print(f"charts written: {out / 'charts'}")
+    else:
+        print(f"report written: {out / 'index.html'}")
+        print(f"                {out / 'report.md'}")
     return 0
 
 
 def write_report(run_dirs: list[Path], compare_with: Path | None = None, out: Path | None = None,
                  formats: tuple[str, ...] | list[str] = ("png", "svg"), dpi: int = 100,
-                 only: list[str] | None = None, warn: Callable[[str], None] = lambda m: None) -> Path:
+                 only: list[str] | None = None, select: list[str] | None = None, pages: bool = True,
+                 warn: Callable[[str], None] = lambda m: None) -> Path:
     """Load the runs, draw every chart, write report.md and index.html; return the folder."""
     from . import charts, html
 
@@ -535,7 +548,11 @@ def write_report(run_dirs: list[Path], compare_with: Path | None = None, out: Pa
         "command": "python -m bench report " + " ".join(str(p) for p in run_dirs)
                    + (f" --compare {compare_with}" if compare_with else ""),
     }
-    context["charts"] = charts.draw_all(context, out / "charts", formats=tuple(formats), dpi=dpi, only=only)
-    html.write_markdown(context, out / "report.md")
-    html.write_html(context, out / "index.html")
+    context["charts"] = charts.draw_all(context, out / "charts", formats=tuple(formats), dpi=dpi, only=only,
+                                        select=select)
+    if select and not context["charts"]:
+        raise UsageError(f"no chart matches {', '.join(select)}")
+    if pages:
+        html.write_markdown(context, out / "report.md")
+        html.write_html(context, out / "index.html")
     return out

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.__main__ import main as bench_main
 from bench import report
+from bench.__main__ import main as bench_main
 
 LABELS = {  # label: (backend, mode, fixed overhead s, seconds per unit of n)
     "numpy": ("numpy", "eager", 4e-6, 2.0e-9),
@@ -323,3 +323,13 @@ def test_newest_run_is_the_default(tmp_path, monkeypatch, capsys):
     assert report.newest_run() == Path("results") / "new" or report.newest_run().name == newest.name
     assert bench_main(["report", "--only", "agreement", "--formats", "png"]) == 0
     assert "results/new/report/index.html" in capsys.readouterr().out
+
+
+def test_chosen_charts_only(run_dir, tmp_path, capsys):
+    out = tmp_path / "readme"
+    assert bench_main(["report", str(run_dir), "--out", str(out), "--charts", "agreement-*,article-cost-history",
+                       "--charts-only", "--formats", "png", "--dpi", "60"]) == 0
+    assert sorted(p.name for p in (out / "charts").iterdir()) == ["agreement-float64.png", "article-cost-history.png"]
+    assert not (out / "index.html").exists() and not (out / "report.md").exists()
+    assert bench_main(["report", str(run_dir), "--out", str(out), "--charts", "no-such-chart"]) == 2
+    assert "no chart matches no-such-chart" in capsys.readouterr().err
