@@ -44,7 +44,7 @@ def flatten_env(env: dict, prefix: str = "") -> dict[str, str]:
         if isinstance(value, dict):
             out.update(flatten_env(value, f"{name}."))
         elif isinstance(value, list):
-            out[name] = " ".join(str(v) for v in value)
+            out[name] = "; ".join(str(v.get("command", v)) if isinstance(v, dict) else str(v) for v in value)
         else:
             out[name] = "" if value is None else str(value)
     return out
@@ -95,7 +95,7 @@ def wins(context) -> tuple[list[str], list[list[str]]]:
             if r is None:
                 row.append("")
             elif math.isfinite(r["margin"]):
-                row.append(f"{r['fastest']} ({fmt_time(r['median'])}, ×{r['margin']:.2g} ahead of {r['runner_up']})")
+                row.append(f"{r['fastest']} ({fmt_time(r['median'])}, ×{r['margin']:.3g} ahead of {r['runner_up']})")
             else:
                 row.append(f"{r['fastest']} ({fmt_time(r['median'])})")
         rows.append(row)

@@ -527,6 +527,10 @@ def write_report(run_dirs: list[Path], compare_with: Path | None = None, out: Pa
         raise UsageError("no run folder given")
     tags = _unique_tags([Path(p) for p in run_dirs])
     runs = [load_run(p, tag) for p, tag in zip(run_dirs, tags)]
+    machines = [run.machine for run in runs]
+    if len(runs) > 1 and all(machines) and len(set(machines)) == len(machines):
+        for run, machine in zip(runs, machines):  # one run per machine: name each by its machine
+            run.tag = machine
     baseline = load_run(compare_with, f"{Path(compare_with).resolve().name} (before)") if compare_with else None
     for run in runs + ([baseline] if baseline else []):
         for line in run.skipped:

@@ -297,10 +297,16 @@ def test_several_runs_side_by_side(tmp_path):
     b = make_run(tmp_path / "gpu", "gpu-host", machine="box-b", slow={"numpy": 3.0})
     out = report.write_report([a, b], out=tmp_path / "out", formats=("png",), only=["times", "agreement"])
     page = (out / "index.html").read_text()
-    assert "numpy @ linux-job" in page and "numpy @ gpu-host" in page
-    assert "box-a" in page and "box-b" in page
+    # one run per machine: each is named by its machine
+    assert "numpy @ box-a" in page and "numpy @ box-b" in page
+    assert "linux-job" in page and "gpu-host" in page  # the folders, in the environment table
     frame = report.combine([report.load_run(a), report.load_run(b)])
     assert set(frame["series"]) >= {"jax+jit @ linux-job", "jax+jit @ gpu-host"}
+    # the same machine twice: runs keep their folder names
+    c = make_run(tmp_path / "again", "rerun", machine="box-a")
+    out = report.write_report([a, c], out=tmp_path / "out2", formats=("png",), only=["agreement"])
+    page = (out / "index.html").read_text()
+    assert "linux-job" in page and "rerun" in page
 
 
 def test_same_folder_names_get_distinct_tags(tmp_path):
