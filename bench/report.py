@@ -401,10 +401,11 @@ def agreement_table(runs: list[Run]):
     for run in runs:
         for row in run.agreement:
             backend, mode = str(row.get("backend")), str(row.get("mode") or "eager")
-            try:
-                label = backends.mode_label(backend, mode)
-            except KeyError:
-                label = backend if mode == "eager" else f"{backend}+{mode}"
+            info = backends.REGISTRY.get(backend)
+            if mode == "eager" or (info is not None and not info.compiled_label):
+                label = backend
+            else:
+                label = backends.mode_label(backend, mode) if info is not None else f"{backend}+{mode}"
             checks = row.get("checks") if isinstance(row.get("checks"), list) else []
             hand = [c for c in checks if isinstance(c, dict) and c.get("reference") == "hand"]
             if hand:
