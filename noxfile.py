@@ -32,6 +32,79 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", "backends", "problems", "bench", "tests", "noxfile.py")
 
 
+# --- benchmark sessions -----------------------------------------------------------------
+#
+# ``nox -s bench`` checks agreement, then times every backend in its own virtual
+# environment (the ``bench_backend`` sessions), all into one run folder under
+# results/, and ends with the report. Arguments after ``--`` go to
+# ``python -m bench run`` (for example ``-- --size small --threads 1``); ``--out DIR``
+# there names the run folder (default: results/<date-time>).
+
+BENCH_BACKENDS = ("numpy", "jax", "torch", "tensorflow")
+
+
+def _split_out(posargs: list[str]) -> tuple[str, list[str]]:
+    """(run folder, the other arguments) from a session's posargs."""
+    import datetime
+
+    args, out, it = [], None, iter(posargs)
+    for arg in it:
+        if arg == "--out":
+            out = next(it, None)
+        elif arg.startswith("--out="):
+            out = arg.split("=", 1)[1]
+        else:
+            args.append(arg)
+    return out or f"results/{datetime.datetime.now():%Y%m%d-%H%M%S}", args
+
+
+@nox.session
+@nox.parametrize("backend", [nox.param(b, id=b) for b in BENCH_BACKENDS])
+def bench_backend(session: nox.Session, backend: str) -> None:
+    """Time one backend in its own environment; pytest-benchmark JSON and cell records go to the run folder."""
+    install(session, BACKEND_EXTRAS[backend])
+    out, args = _split_out(session.posargs)
+    backend_args = ["--backend", backend] + (["--backend", "article"] if backend == "numpy" else [])
+    # --resume: several backend sessions fill one run folder, and a rerun continues it
+    session.run("python", "-m", "bench", "run", *backend_args, "--out", out, "--resume", *args)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Agreement check, then every backend (each in its own environment), then the report."""
+    install(session, "all,dev")
+    out, args = _split_out(session.posargs)
+    session.run("python", "-c", f"import pathlib; pathlib.Path({out!r}).mkdir(parents=True, exist_ok=True)")
+    check_args = [a for a in _check_filters(args)]
+    # a mismatch is reported in agreement.json and the report; the timings still run
+    session.run("python", "-m", "bench", "check", "--quiet", "--json", f"{out}/agreement.json", *check_args,
+                success_codes=[0, 1])
+    for backend in BENCH_BACKENDS:
+        session.notify(f"bench_backend({backend})", posargs=["--out", out, *args])
+    session.notify("bench_report", posargs=[out])
+
+
+def _check_filters(args: list[str]) -> list[str]:
+    """The run arguments ``bench check`` understands too (problem, dtype, mode, kind)."""
+    keep, it = [], iter(args)
+    for arg in it:
+        name = arg.split("=", 1)[0]
+        if name in ("--problem", "--dtype", "--mode", "--kind"):
+            keep += [arg] if "=" in arg else [arg, next(it, "")]
+    return keep
+
+
+@nox.session
+def bench_report(session: nox.Session) -> None:
+    """The report of a run folder: ``nox -s bench_report -- RUN_DIR``."""
+    install(session, "dev")
+    if not session.posargs:
+        session.error("name the run folder: nox -s bench_report -- results/<run>")
+    run = session.posargs[0]
+    session.run("python", "-m", "bench", "report", *session.posargs)
+    session.log(f"report: {run}/report/index.html (tidy table: {run}/results.csv)")
+
+
 @nox.session
 def report(session: nox.Session) -> None:
     """Charts, report.md and index.html: ``nox -s report -- RUN_DIR [RUN_DIR ...] [--compare OTHER] [--out DIR]``

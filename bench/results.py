@@ -20,8 +20,9 @@ import math
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 #: the tidy columns, in order; the report reads these names
 COLUMNS = (

@@ -21,11 +21,11 @@ Examples:
 
 from __future__ import annotations
 
-import ctypes
 import datetime as _dt
 import importlib.metadata
 import importlib.util
 import json
+import math
 import os
 import platform
 import shlex
@@ -150,7 +150,7 @@ def choose_problems(values, notes: list[str]):
     for name in names:
         try:
             chosen.append(problems.get(name))
-        except Exception as exc:  # not written yet, or broken: named in one line
+        except Exception as exc:  # noqa: BLE001 - not written yet, or broken: named in one line
             if values:
                 raise UsageError(f"problem {name!r} cannot be loaded: {exc}") from None
             notes.append(f"problem {name} is left out: it cannot be loaded ({exc})")
@@ -333,7 +333,7 @@ def environment(args, run_dir: Path, specs) -> dict[str, Any]:
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False,
                              cwd=Path(__file__).parent)
     except (OSError, subprocess.SubprocessError):
         return None
@@ -356,17 +356,16 @@ def _now() -> str:
 # -- workers ----------------------------------------------------------------------------------
 
 
-def _child_setup(threads: int):
-    """Runs in the worker between fork and exec: own CPU set; die with the runner."""
+def launch(module: str, *args: str) -> list[str]:
+    """The command that runs ``python -m module args`` pinned to the thread setting (see :mod:`bench.launch`)."""
+    return [sys.executable, "-m", "bench.launch", module, *args]
 
-    def setup():
-        thread_settings.pin(threads)
-        try:  # PR_SET_PDEATHSIG: a kill -9 of the runner takes its worker along
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
 
-    return setup
+def child_env(threads: int) -> dict[str, str]:
+    env = thread_settings.environment(threads)
+    env["BENCH_PARENT"] = str(os.getpid())
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
 
 
 def _free_name(run_dir: Path, stem: str, suffix: str) -> Path:
@@ -449,21 +448,20 @@ class Runner:
         log_path.parent.mkdir(exist_ok=True)
         marker = worker.marker_path(run_dir, group)
         marker.unlink(missing_ok=True)
-        env = thread_settings.environment(threads)
+        env = child_env(threads)
         env[worker.PLAN_VARIABLE] = str(plan_path.resolve())
-        env.setdefault("PYTHONUNBUFFERED", "1")
-        cmd = [sys.executable, "-m", "pytest", str(SUITE), "-p", "bench.worker", "-p", "no:cacheprovider",
-               "-q", "-rfE", f"--benchmark-json={json_path}", f"--benchmark-min-rounds={args.min_rounds}",
-               f"--benchmark-max-time={args.max_time}", "--benchmark-sort=name", "--benchmark-columns="
-               "min,median,iqr,rounds", "--rootdir", str(Path(__file__).resolve().parent.parent)]
+        cmd = launch("pytest", str(SUITE), "-p", "bench.worker", "-p", "no:cacheprovider", "-q", "-rfE",
+                     f"--benchmark-json={json_path}", f"--benchmark-min-rounds={args.min_rounds}",
+                     f"--benchmark-max-time={args.max_time}", "--benchmark-sort=name",
+                     "--benchmark-columns=min,median,iqr,rounds",
+                     "--rootdir", str(Path(__file__).resolve().parent.parent))
         ids = {s["id"] for s in todo}
         before = results.finished(run_dir) & ids
         started = time.time()
         with open(log_path, "w") as log:
             log.write("$ " + shlex.join(cmd) + "\n")
             log.flush()
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                         preexec_fn=_child_setup(threads), start_new_session=True)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
             timed_out = None
             while self.proc.poll() is None:
                 time.sleep(POLL)
@@ -517,11 +515,10 @@ class Runner:
             return
         log_path = self.run_dir / "logs" / f"article-{backend}.log"
         log_path.parent.mkdir(exist_ok=True)
-        cmd = [sys.executable, "-m", "bench.article", "--backend", backend, "--out", str(self.run_dir)]
+        cmd = launch("bench.article", "--backend", backend, "--out", str(self.run_dir))
         with open(log_path, "w") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                         env=thread_settings.environment(threads),
-                                         preexec_fn=_child_setup(threads), start_new_session=True)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=child_env(threads),
+                                         start_new_session=True)
             try:
                 code = self.proc.wait(timeout=max(self.args.timeout, 600))
             except subprocess.TimeoutExpired:
@@ -580,8 +577,12 @@ def print_summary(frame, console) -> None:
         console.print(f"  {len(g)} {status}: {reason}  (e.g. {g['cell'].iloc[0]})", markup=False, highlight=False)
 
 
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
 def _fmt_time(t) -> str:
-    if t is None or t != t:
+    if _missing(t):
         return "-"
     for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
         if abs(t) >= scale:
@@ -590,7 +591,7 @@ def _fmt_time(t) -> str:
 
 
 def _fmt_x(x) -> str:
-    return "-" if x is None or x != x else f"{x:.3g}×"
+    return "-" if _missing(x) else f"{x:.3g}×"
 
 
 # -- main ---------------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ class MemorySampler:
         while not self._stop.wait(self._interval):
             self.peak = max(self.peak, self._rss())
 
-    def __enter__(self) -> "MemorySampler":
+    def __enter__(self):
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self
@@ -142,7 +142,7 @@ class Worker:
             else:
                 rec["version"] = self.backend(cell.backend).version()
             self._measure(cell, rec, benchmark, config)
-        except Exception as exc:  # a framework's exception ends this cell only
+        except Exception as exc:  # noqa: BLE001 - a framework's exception ends this cell only
             rec["status"] = "error"
             rec["reason"] = _one_line(exc)
             rec["traceback"] = traceback.format_exc(limit=-8)
@@ -224,7 +224,7 @@ def _loss_growth(built, values) -> str | None:
     try:
         start = float(problem.loss.value(np, inst.params, inst.data))
         end = float(problem.loss.value(np, unflatten(np, values, inst.shapes), inst.data))
-    except Exception:
+    except Exception:  # noqa: BLE001 - a loss that cannot take the solution: no verdict
         return None
     if not math.isfinite(end) or abs(end) > DIVERGENCE_FACTOR * max(1.0, abs(start)):
         return f"loss went from {start:.4g} to {end:.4g} in {inst.iterations} iterations"

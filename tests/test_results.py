@@ -11,11 +11,11 @@ from bench import results
 
 
 def rec(cell, kind="gradient", status="ok", median=2e-3, label="numpy", **extra):
-    fields = dict(cell=cell, problem="linear_regression", size="small", n=1000, n_params=10, backend=label,
-                  mode="eager", label=label, dtype="float64", device="cpu", threads=2, kind=kind, status=status,
-                  median=median, iqr=1e-4, min=median * 0.9, mean=median, stddev=1e-4, rounds=50, first_call=0.5,
-                  peak_mem_mb=100.0, version="1", machine="m", run="r")
-    fields.update(extra)
+    fields = {"cell": cell, "problem": "linear_regression", "size": "small", "n": 1000, "n_params": 10,
+              "backend": label, "mode": "eager", "label": label, "dtype": "float64", "device": "cpu", "threads": 2,
+              "kind": kind, "status": status, "median": median, "iqr": 1e-4, "min": median * 0.9, "mean": median,
+              "stddev": 1e-4, "rounds": 50, "first_call": 0.5, "peak_mem_mb": 100.0, "version": "1",
+              "machine": "m", "run": "r", **extra}
     return results.record(**fields)
 
 
