@@ -215,8 +215,11 @@ def load_run(path: str | Path, tag: str | None = None) -> Run:
     skipped: list[str] = []
     env = load_env(run_dir, skipped)
     results = load_results(run_dir, skipped)
-    run = Run(run_dir, tag or run_dir.resolve().name, results, env, load_agreement(run_dir, skipped),
-              load_article(run_dir, skipped), skipped)
+    agreement, article = load_agreement(run_dir, skipped), load_article(run_dir, skipped)
+    by_file: dict[str, str] = {}
+    for line in skipped:  # one line per file, the first reason given
+        by_file.setdefault(line.split(": ", 1)[0], line)
+    run = Run(run_dir, tag or run_dir.resolve().name, results, env, agreement, article, list(by_file.values()))
     if len(run.results) == 0 and not run.agreement and not run.article:
         detail = f" (skipped: {'; '.join(skipped)})" if skipped else ""
         raise UsageError(f"no results in {run_dir}: expected results.csv, cells/*.json, agreement.json "
@@ -402,7 +405,9 @@ def agreement_table(runs: list[Run]):
         for row in run.agreement:
             backend, mode = str(row.get("backend")), str(row.get("mode") or "eager")
             info = backends.REGISTRY.get(backend)
-            if mode == "eager" or (info is not None and not info.compiled_label):
+            if row.get("label"):
+                label = str(row["label"])
+            elif mode == "eager" or (info is not None and not info.compiled_label):
                 label = backend
             else:
                 label = backends.mode_label(backend, mode) if info is not None else f"{backend}+{mode}"

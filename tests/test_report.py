@@ -341,3 +341,13 @@ def test_chosen_charts_only(run_dir, tmp_path, capsys):
     assert not (out / "index.html").exists() and not (out / "report.md").exists()
     assert bench_main(["report", str(run_dir), "--out", str(out), "--charts", "no-such-chart"]) == 2
     assert "no chart matches no-such-chart" in capsys.readouterr().err
+
+
+def test_a_foreign_results_table_is_named_once(run_dir, capsys):
+    (run_dir / "results.csv").write_text("name,score\nalice,3\n")
+    with pytest.raises(report.UsageError, match="does not exist"):
+        report.load_run(run_dir / "missing")
+    run = report.load_run(run_dir)
+    assert len(run.results) == 0 and run.agreement  # the agreement check is still used
+    lines = [line for line in run.skipped if "results.csv" in line]
+    assert len(lines) == 1 and str(run_dir / "results.csv") in lines[0]
