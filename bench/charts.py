@@ -571,22 +571,27 @@ def _cost_history(docs, runs) -> Chart | None:
         line, = ax.plot(steps, history, color=colour(name), linewidth=2.2 - 0.4 * k, linestyle=("-", "--", ":",
                         "-.")[k % 4], label=name)
         handles.append(line)
-        if len(history) == len(reference) and not np.array_equal(history, reference, equal_nan=True) \
-                or (len(history) == len(reference) and name != ref_source):
+        if name != ref_source and len(history) == len(reference):
             diff = np.abs(history - reference)
-            diff_ax.plot(steps, np.clip(diff, 1e-19, None), color=colour(name), linewidth=1.2, label=name)
+            worst = float(np.nanmax(diff)) if np.isfinite(diff).any() else math.nan
+            text = "identical at every step" if worst == 0 else f"at most {worst:.1e}"
+            diff_ax.plot(steps, np.where(diff > 0, diff, np.nan), color=colour(name), linewidth=1.0,
+                         marker=".", markersize=2, linestyle=("-", "--", ":", "-.")[k % 4], label=f"{name}: {text}")
     pic = items[0][1]
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
     ax.set_ylabel("cost J(θ) = MSE / 2 (log)")
     ax.set_title(f"Cost history: linear regression, rate {pic.get('rate')}, {pic.get('iterations')} steps")
     diff_ax.set_yscale("log")
-    diff_ax.set_ylim(1e-19, 1e-6)
-    diff_ax.axhline(1.1e-16, color="#888888", linestyle=":", linewidth=0.8)
-    diff_ax.text(1, 1.3e-16, "float64 epsilon", fontsize=7, color="#666666")
+    diff_ax.set_ylim(1e-20, 1e-10)
+    diff_ax.axhline(2.2e-16, color="#888888", linestyle=":", linewidth=0.8)
+    diff_ax.text(0.99, 2.6e-16, "float64 machine epsilon", fontsize=7, color="#666666", ha="right",
+                 transform=diff_ax.get_yaxis_transform())
     diff_ax.set_title(f"|cost − cost of {ref_name}| per iteration")
     diff_ax.set_xlabel("iteration")
-    diff_ax.set_ylabel("absolute difference (log; 1e-19 = identical)")
+    diff_ax.set_ylabel("absolute difference (log; gaps: exactly equal)")
+    if diff_ax.get_legend_handles_labels()[0]:
+        diff_ax.legend(loc="upper right", fontsize=7, title="largest difference", title_fontsize=7)
     outside_legend(fig, handles, [h.get_label() for h in handles], title="backend")
     finals = ", ".join(f"{n}: θ = [{', '.join(f'{v:.8f}' for v in np.ravel(p.get('params', [[]])[0]))}]"
                        for n, p in items[:2])
