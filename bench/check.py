@@ -46,15 +46,17 @@ CHECK_KINDS = ("objective",) + DERIVATIVE_KINDS
 # float64 against central differences: truncation h^2 |f'''| / 6 and round-off
 #   eps |f| / h with h ~ cbrt(eps) ~ 6e-6 are each ~1e-11 relative to the
 #   function's size; the losses are sums of up to a few hundred terms, so 1e-6.
-# float32 against anything: float32 eps is 1.2e-7 and the inputs themselves are
-#   rounded to float32; sums over ~1e3 terms lose ~sqrt(n) ulps: 1e-4.
+# float32 against anything: float32 eps is 6e-8 (unit round-off) and the inputs
+#   themselves are rounded to float32; a sum over n ~ 1e3 terms of O(1) size can
+#   lose up to n * eps ~ 6e-5 absolute in an unlucky order (seen: 4.9e-5 for a
+#   torch.compile VJP X^T u at n = 1000): 2e-4.
 TOLERANCES = {
     ("float64", "hand"): 1e-10,
     ("float64", "sympy"): 1e-10,
     ("float64", "finite-difference"): 1e-6,
-    ("float32", "hand"): 1e-4,
-    ("float32", "sympy"): 1e-4,
-    ("float32", "finite-difference"): 1e-4,
+    ("float32", "hand"): 2e-4,
+    ("float32", "sympy"): 2e-4,
+    ("float32", "finite-difference"): 2e-4,
 }
 STEP = np.finfo(np.float64).eps ** (1 / 3)  # central-difference step, scaled by |x|
 
