@@ -53,13 +53,13 @@ COLUMNS = (
     "run",
 )
 #: columns after the contract: useful detail, free to grow
-EXTRA_COLUMNS = ("cell", "iterations", "warm_call", "build_time", "base_mem_mb", "started", "finished")
+EXTRA_COLUMNS = ("cell", "iterations", "warm_call", "build_time", "cell_time", "base_mem_mb", "started", "finished")
 
 #: every status a cell can end with
 STATUSES = ("ok", "nan", "diverged", "crashed", "timeout", "error")
 #: statuses whose timings are meaningful
 TIMED = ("ok",)
-TIME_COLUMNS = ("median", "iqr", "min", "mean", "stddev", "first_call", "warm_call", "build_time")
+TIME_COLUMNS = ("median", "iqr", "min", "mean", "stddev", "first_call", "warm_call", "build_time", "cell_time")
 
 SCHEMA = "autodiff-bench/cell/1"
 CELLS = "cells"

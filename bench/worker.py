@@ -134,6 +134,7 @@ class Worker:
             started=_now(), status="error",
         )
         self.mark(spec["id"])
+        t0 = time.perf_counter()
         try:
             if cell.backend == ARTICLE:
                 import numpy
@@ -149,6 +150,7 @@ class Worker:
             for name in ("median", "iqr", "min", "mean", "stddev", "rounds"):
                 rec[name] = None
         rec["finished"] = _now()
+        rec["cell_time"] = time.perf_counter() - t0  # the whole cell, building and calibration included
         benchmark.extra_info.update({k: v for k, v in rec.items() if k not in results.TIME_COLUMNS[:5]})
         if self.run_dir is not None:
             results.save(self.run_dir, spec["id"], rec)
