@@ -51,7 +51,7 @@ HELP = "time every cell with pytest-benchmark, one process per backend; write a 
 
 #: dtypes timed unless --dtype says otherwise
 DEFAULT_DTYPES = ("float64",)
-DEFAULT_TIMEOUT = 300.0
+DEFAULT_TIMEOUT = 180.0
 DEFAULT_MIN_ROUNDS = 5
 DEFAULT_MAX_TIME = 0.25
 #: a worker that has not started its first cell after this long is stuck
@@ -90,6 +90,9 @@ def add_arguments(p) -> None:
         help=f"pytest-benchmark's --benchmark-min-rounds (default: {DEFAULT_MIN_ROUNDS})")
     add("--max-time", type=float, default=DEFAULT_MAX_TIME, metavar="SECONDS",
         help=f"pytest-benchmark's --benchmark-max-time per cell (default: {DEFAULT_MAX_TIME:g})")
+    add("--slow-budget", type=float, default=worker.SLOW_BUDGET, metavar="SECONDS",
+        help="timed seconds allowed to a cell whose one call exceeds --max-time: 1 to 3 rounds "
+             f"(default: {worker.SLOW_BUDGET:g})")
     add("--tag", metavar="NAME", help="machine name stored with the results (default: the host name)")
     add("--max-memory", metavar="SIZE",
         help="refuse sizes estimated to need more memory than this, e.g. 8GB (default: memory available now)")
@@ -209,8 +212,8 @@ def make_plan(args, notes: list[str]) -> list[dict[str, Any]]:
     sizes = choose_sizes(chosen_problems, args.size)
     if args.timeout <= 0:
         raise UsageError(f"--timeout {args.timeout:g} must be a positive number of seconds")
-    if args.min_rounds < 1 or args.max_time <= 0:
-        raise UsageError("--min-rounds must be at least 1 and --max-time positive")
+    if args.min_rounds < 1 or args.max_time <= 0 or args.slow_budget <= 0:
+        raise UsageError("--min-rounds must be at least 1, --max-time and --slow-budget positive")
 
     specs = []
     for problem in chosen_problems:
@@ -441,7 +444,7 @@ class Runner:
         plan_path = _free_name(run_dir / ".plans", group, ".json")
         results.write_json(plan_path, {
             "run_dir": str(run_dir.resolve()), "run": run_dir.name, "machine": self.machine, "group": group,
-            "device": device, "threads": threads, "cells": todo,
+            "device": device, "threads": threads, "slow_budget": args.slow_budget, "cells": todo,
         })
         json_path = _free_name(run_dir, f"bench-{group}", ".json")
         log_path = _free_name(run_dir / "logs", group, ".log")

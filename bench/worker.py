@@ -10,8 +10,9 @@ threads, the cells to run). For every cell, :func:`run_cell`
    apart with ``perf_counter`` while a thread samples the process's memory,
 3. refuses to time a NaN/Inf output (status ``nan``) or a diverged solve,
 4. hands the synchronised call to pytest-benchmark for calibration, rounds and
-   statistics (``benchmark.pedantic`` with a few rounds where one call already
-   exceeds ``--benchmark-max-time``, so calibration would be absurd),
+   statistics (``benchmark.pedantic`` with one to three rounds, within the slow
+   budget, where one call already exceeds ``--benchmark-max-time``, so
+   calibration would be absurd),
 5. writes the cell's tidy record atomically to ``cells/<cell id>.json``.
 
 As a pytest plugin this module also adds the run's environment to
@@ -39,6 +40,9 @@ PLUGINS_VARIABLE = "BENCH_PLUGINS"
 RUNNING = ".running"
 #: fewest rounds of a cell whose single call exceeds ``--benchmark-max-time``
 MIN_SLOW_ROUNDS = 3
+#: seconds of timed rounds a slow cell (one call over ``--benchmark-max-time``) may take; a cell whose
+#: first call alone exceeds it gets no separate warm call and as few as one timed round
+SLOW_BUDGET = 10.0
 #: a solve whose loss grows beyond this factor of its start is reported as diverged
 DIVERGENCE_FACTOR = 1e6
 
@@ -101,6 +105,7 @@ class Worker:
         self.run_dir = Path(plan["run_dir"]) if plan.get("run_dir") else None
         self.threads = int(plan.get("threads") or thread_settings.default())
         self.device = plan.get("device", "cpu")
+        self.slow_budget = float(plan.get("slow_budget") or SLOW_BUDGET)
         self.versions: dict[str, str] = {}
         self.thread_report: dict[str, Any] = {}
 
@@ -167,28 +172,34 @@ class Worker:
             rec["n"], rec["n_params"], rec["iterations"] = built.inst.n, built.inst.n_params, built.inst.iterations
             t0 = time.perf_counter()
             built.call()
-            rec["first_call"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            out = built.call()
-            rec["warm_call"] = warm = time.perf_counter() - t0
+            rec["first_call"] = first = time.perf_counter() - t0
+            if first <= self.slow_budget:
+                t0 = time.perf_counter()
+                out = built.call()
+                rec["warm_call"] = time.perf_counter() - t0
+            else:  # a call this slow is its own warm-up: the timed rounds follow at once
+                out = None
         rec["base_mem_mb"] = memory.base / 2**20
         rec["peak_mem_mb"] = memory.peak / 2**20
 
-        status, reason = check_output(built, out)
-        rec["status"], rec["reason"] = status, reason
-        if status != "ok":
-            return  # never time a wrong answer
+        if out is not None:
+            status, reason = check_output(built, out)
+            rec["status"], rec["reason"] = status, reason
+            if status != "ok":
+                return  # never time a wrong answer
 
         max_time = float(config.getoption("benchmark_max_time"))
         min_rounds = int(config.getoption("benchmark_min_rounds"))
-        if warm > max_time:
-            rounds = max(MIN_SLOW_ROUNDS, min(min_rounds, math.ceil(max_time / warm)))
+        estimate = rec["warm_call"] if rec["warm_call"] is not None else first
+        if estimate > max_time:
+            # calibration would be absurd: a few rounds, as many as the slow budget allows
+            rounds = min(MIN_SLOW_ROUNDS, min_rounds, max(1, math.floor(self.slow_budget / estimate)))
             out = benchmark.pedantic(built.call, rounds=rounds, iterations=1, warmup_rounds=0)
         else:
             out = benchmark(built.call)
         status, reason = check_output(built, out)
-        if status != "ok":  # the answer went bad while timing
-            rec["status"], rec["reason"] = status, f"while timing: {reason}"
+        rec["status"], rec["reason"] = status, reason
+        if status != "ok":  # a wrong answer is never timed
             return
         stats = benchmark.stats.stats
         for name in ("median", "iqr", "min", "mean", "stddev"):
