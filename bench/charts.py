@@ -281,7 +281,7 @@ def scaling(context) -> list[Chart]:
             ax.set_yscale("log")
             count_axis(ax.xaxis)
             ax.set_title(kind)
-            ax.set_xlabel(f"{unit} (log)")
+            ax.set_xlabel(f"{unit}, log scale")
             ax.set_ylabel("median time (s, log)")
             # Each panel's own legend, below it: slopes differ from kind to kind.
             lines, labels = ax.get_legend_handles_labels()
@@ -426,7 +426,8 @@ def _break_even_chart(rows: list[dict]) -> Chart:
     table["row"] = table["problem"] + " · " + table["size"] + (" · " + table["dtype"] if table["dtype"].nunique() > 1
                                                                 else "") + (" @ " + table["run"] if several else "")
     table = table.sort_values(["problem", "n"])
-    kinds = [k for k in _kinds(table["kind"]) if k in ("gradient", "solve", "objective", "hessian")][:3]
+    present = set(table["kind"])
+    kinds = [k for k in ("objective", "gradient", "solve") if k in present] or _kinds(present)[:3]
     table = table[table["kind"].isin(kinds)]
     backends = list(dict.fromkeys(table["backend"]))
     cols = [(b, k) for b in backends for k in kinds]
@@ -458,8 +459,9 @@ def _break_even_chart(rows: list[dict]) -> Chart:
     fig.suptitle(title, fontsize=11)
     return Chart("compile", "compile-break-even", title,
                  "Number of calls k from which the compiled mode's total time (first call + (k-1) steady calls) "
-                 "is below the eager mode's. 'never': the compiled mode is not faster in steady state; "
-                 "'—': not measured in both modes.", fig)
+                 "is below the eager mode's, for the objective, the gradient and the whole solve (every kind is in "
+                 "the table below). 'never': the compiled mode is not faster in steady state; '—': not measured "
+                 "in both modes.", fig)
 
 
 # --- 5. agreement heatmap --------------------------------------------------------------------------

@@ -136,7 +136,7 @@ def summary(context) -> tuple[list[str], list[list[Any]]]:
         times_fastest = r.median / fastest if math.isfinite(r.median) and fastest > 0 else math.nan
         rows.append(([r.run] if several else []) + [
             r.problem, r.size, r.n, r.kind, r.label, r.dtype, r.device,
-            r.status + (f": {r.reason}" if r.reason and r.status != "ok" else ""),
+            ("status", r.status + (f": {r.reason}" if r.reason and r.status != "ok" else "")),
             ("time", r.median), ("time", r.iqr), ("x", times_fastest), ("x", r.ratio), ("time", r.first_call),
             ("mb", r.peak_mem_mb),
         ])
@@ -192,6 +192,8 @@ FAIL_HEADER = ["run", "problem", "backend-mode", "dtype", "kind", "worst ρ", "t
 def _cell_text(value) -> str:
     if isinstance(value, tuple):
         kind, v = value
+        if kind == "status":
+            return str(v)
         if not math.isfinite(_num(v)):
             return ""
         if kind == "time":
@@ -281,7 +283,7 @@ table{border-collapse:collapse;font-size:.82rem;margin:.6rem 0 1.2rem 0}
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
 th{background:#f4f4f4;position:sticky;top:0}
 table.sortable th{cursor:pointer;user-select:none} table.sortable th:after{content:" \\2195";color:#aaa}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .fail{background:#d62728;color:#fff;font-weight:bold} .ok{color:#2ca02c;font-weight:bold}
 .bad{color:#d62728;font-weight:bold} .good{color:#2ca02c}
 .box{background:#f8f8f8;border-left:4px solid #1f77b4;padding:.5rem 1rem;margin:1rem 0}
@@ -331,13 +333,14 @@ def _html_table(header: list[str], rows: list[list[Any]], sortable: bool = False
         cells = []
         for value in row:
             text = _cell_text(value)
-            numeric = isinstance(value, (tuple, int, float))
+            status = isinstance(value, tuple) and value[0] == "status"
+            numeric = isinstance(value, (tuple, int, float)) and not status
             raw = value[1] if isinstance(value, tuple) else value
             attrs = ""
             if numeric:
                 v = _num(raw)
                 attrs = f' class="num" data-v="{v!r}"' if math.isfinite(v) else ' class="num" data-v="NaN"'
-            elif isinstance(value, str) and (value.startswith(("crashed", "timeout", "error", "nan", "diverged"))):
+            elif status and not str(raw).startswith("ok"):
                 attrs = ' class="bad"'
             cells.append(f"<td{attrs}>{_e(text)}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")

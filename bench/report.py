@@ -295,12 +295,21 @@ def fastest(frame):
 
 
 def scaling_axis(group) -> tuple[str, str]:
-    """The x axis of a problem's scaling: the parameter count where it differs at every
-    size, else the data size n."""
+    """The x axis of a problem's scaling, and its unit: the problem's main dimension n
+    (its size ladder: samples, parameters ...) where it differs at every size, else
+    the parameter count."""
     sizes = group["size"].nunique()
-    if sizes > 1 and group.groupby("size")["n_params"].first().nunique() == sizes:
+    problem = str(group["problem"].iloc[0]) if len(group) else ""
+    if sizes > 1 and group.groupby("size")["n"].first().nunique() < sizes \
+            and group.groupby("size")["n_params"].first().nunique() == sizes:
         return "n_params", "parameters"
-    return "n", "data size n"
+    try:
+        import problems
+
+        unit = problems.get(problem).size_unit
+    except Exception:  # noqa: BLE001 - a problem this checkout does not know: plain n
+        unit = ""
+    return "n", f"n ({unit})" if unit else "data size n"
 
 
 def fit_slope(x, y) -> float:

@@ -19,6 +19,7 @@ import os
 import select
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +33,7 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-default-apps", "--disable-extensions", "--mute-audio", "--remote-debugging-pipe")
 TIMEOUT = 60.0
+WIRE = "import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); os.execvp(sys.argv[3], sys.argv[3:])"
 
 
 def find_chromium() -> str | None:
@@ -61,17 +63,15 @@ class Browser:
         to_child_r, self._to_child = os.pipe()
         self._from_child, from_child_w = os.pipe()
 
-        def wire():  # in the child: our pipes become its fds 3 (commands in) and 4 (replies out)
-            r, w = os.dup(to_child_r), os.dup(from_child_w)
-            os.dup2(r, 3)
-            os.dup2(w, 4)
-
         # stderr to a file: a full pipe nobody reads would block Chromium
         self._log = open(os.path.join(self.profile, "stderr.log"), "w+b")  # noqa: SIM115 - closed in close()
+        # A fresh Python moves our pipe ends to the fds 3 and 4 Chromium expects, then becomes
+        # Chromium: no code of this process runs between fork and exec (JAX may have threads).
         self.proc = subprocess.Popen(
-            [executable, *FLAGS, f"--user-data-dir={self.profile}/profile", "about:blank"],
+            [sys.executable, "-c", WIRE, str(to_child_r), str(from_child_w), executable, *FLAGS,
+             f"--user-data-dir={self.profile}/profile", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log,
-            preexec_fn=wire, close_fds=False,  # noqa: PLW1509 - tests start no threads before this
+            pass_fds=(to_child_r, from_child_w),
         )
         os.close(to_child_r)
         os.close(from_child_w)
