@@ -351,3 +351,10 @@ def test_a_foreign_results_table_is_named_once(run_dir, capsys):
     assert len(run.results) == 0 and run.agreement  # the agreement check is still used
     lines = [line for line in run.skipped if "results.csv" in line]
     assert len(lines) == 1 and str(run_dir / "results.csv") in lines[0]
+
+
+def test_no_run_folder_anywhere_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert bench_main(["report"]) == 2
+    err = capsys.readouterr().err
+    assert "no run folder given and none found under results/" in err and err.count("\n") == 1
