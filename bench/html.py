@@ -145,7 +145,7 @@ def summary(context) -> tuple[list[str], list[list[Any]]]:
 
 def crossings(context) -> list[list[str]]:
     _, cross = context["scaling"]
-    return [[c["problem"], c["kind"], c["dtype"], c["winner"], c["loser"], f"{fmt_n(c['x'])} {c['axis']}",
+    return [[c["problem"], c["kind"], c["dtype"], c["winner"], c["loser"], f"{c['axis']} ≈ {fmt_n(c['x'])}",
              fmt_time(c["time"])] for c in cross]
 
 
