@@ -628,7 +628,8 @@ def main(args) -> int:
     for note in notes:
         console.print(f"note: {note}", markup=False)
     all_specs = merge_plan(run_dir, specs)
-    write_env(run_dir, environment(args, run_dir, all_specs), command=shlex.join(sys.argv))
+    command = shlex.join(["python", "-m", "bench", "run", *sys.argv[2:]])
+    write_env(run_dir, environment(args, run_dir, all_specs), command=command)
     done = results.finished(run_dir)
     todo = [s for s in specs if s["id"] not in done]
     if args.resume:
