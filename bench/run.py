@@ -349,7 +349,14 @@ def write_env(run_dir: Path, env: dict[str, Any], **extra) -> None:
     commands = old.get("commands", [])
     if "command" in extra:
         commands.append({"command": extra.pop("command"), "started": _now()})
-    results.write_json(path, {**old, **env, **extra, "commands": commands})
+    merged = {**old, **env, **extra, "commands": commands}
+    # several invocations (one per backend environment under nox) fill one folder: keep what each saw
+    if isinstance(old.get("versions"), dict) and "versions" in env:
+        merged["versions"] = {**old["versions"], **env["versions"]}
+    for key in ("threads", "devices", "dtypes", "backends"):
+        if isinstance(old.get(key), list) and key in env:
+            merged[key] = sorted(set(old[key]) | set(env[key]), key=str)
+    results.write_json(path, merged)
 
 
 def _now() -> str:
