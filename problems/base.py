@@ -70,7 +70,9 @@ class Problem:
     description: str = ""
     size_unit: str = "samples"  #: what the main dimension counts
     sizes: dict[str, int] = {}  #: named sizes -> main dimension
-    default_sizes: tuple[str, ...] = ("article", "small", "medium")
+    #: sizes ``python -m bench run`` times by default: all four backends and every
+    #: kind finish in about 10 minutes on two cores; add ``--size medium`` for more
+    default_sizes: tuple[str, ...] = ("article", "small")
     check_size: str = "small"  #: the size the agreement check uses
     max_n: int = 10_000_000  #: largest main dimension accepted
     hessian_limit: int = 1_000  #: no dense Hessian beyond this many parameters

@@ -56,6 +56,7 @@ def loss_hvp(w, v, data):
 class Newton(Problem):
     name = "newton"
     description = "Newton's method with the full Hessian (regularised logistic regression)"
+    default_sizes = ("article", "small", "medium")  # cheap enough for the 10-minute default run
     sizes = {"article": 100, "small": 1_000, "medium": 10_000, "large": 100_000}
     hessian_limit = 2_000
     loss = Differentiable(loss, value_and_grad=loss_value_and_grad, hessian=loss_hessian, hvp=loss_hvp)
