@@ -17,6 +17,10 @@ import tensorflow.experimental.numpy as tnp  # noqa: E402
 
 from .base import DeviceUnavailable, Differentiable, python_loop  # noqa: E402
 
+# Each benchmark cell builds its own tf.function on purpose (its first call, the
+# tracing, is timed apart); TensorFlow's "excessive retracing" warning is noise here.
+tf.get_logger().setLevel("ERROR")
+
 
 class _Linalg:
     @staticmethod
