@@ -18,7 +18,6 @@ Exit status: 0 all agree, 1 any mismatch (or NaN), 2 bad input.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -293,13 +292,10 @@ def _check_writable(path: str) -> None:
 
 
 def _write_json(path: str, rows: list[dict]) -> None:
-    def clean(v):
-        return None if isinstance(v, float) and not math.isfinite(v) else v
+    """Atomically, with non-finite rho (a NaN output) stored as null."""
+    from . import results
 
-    safe = [{k: clean(v) for k, v in r.items()} for r in rows]
+    safe = [{k: results.clean(v) for k, v in r.items()} for r in rows]
     for r in safe:
-        r["checks"] = [{k: clean(v) for k, v in c.items()} for c in r["checks"]]
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as fh:
-        json.dump(safe, fh, indent=1)
-    os.replace(tmp, path)
+        r["checks"] = [{k: results.clean(v) for k, v in c.items()} for c in r["checks"]]
+    results.write_json(path, safe)

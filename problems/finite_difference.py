@@ -163,7 +163,7 @@ def step_sweep(hs=STEPS, backend=None):
     records = []
     for name, (f, x0) in FUNCTIONS.items():
         exact = float(sp.diff(f(sp, x), x).subs(x, x0))
-        fn = lambda t: f(np, t)  # noqa: E731
+        fn = lambda t, f=f: f(np, t)  # noqa: E731
         for h in hs:
             forward = float((fn(x0 + h) - fn(x0)) / h)
             central = float((fn(x0 + h) - fn(x0 - h)) / (2 * h))

@@ -8,13 +8,11 @@ import warnings
 import numpy as np
 import pytest
 
-import backends
 import problems
-from bench.cells import ARTICLE, Cell, build
+from bench.cells import Cell, build
 from bench.check import rho
 from problems import finite_difference, newton, quadratic
 
-from .conftest import require
 
 
 def solve(backend_name, mode, problem_name, size="article", iterations=None, dtype="float64"):
