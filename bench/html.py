@@ -209,10 +209,14 @@ def _cell_text(value) -> str:
 # --- markdown -------------------------------------------------------------------------
 
 
+def _md_escape(value: Any) -> str:
+    return _cell_text(value).replace("|", "\\|").replace("\n", " ")
+
+
 def _md_table(header: list[str], rows: list[list[Any]]) -> str:
     if not rows:
         return ""
-    esc = lambda s: _cell_text(s).replace("|", "\\|").replace("\n", " ")
+    esc = _md_escape
     lines = ["| " + " | ".join(esc(h) for h in header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
