@@ -62,9 +62,12 @@ def convert(backend, tree, dtype: str):
     return backend.asarray(tree, dtype)
 
 
-def build(cell: Cell, device: str = "cpu", seed: int = 0) -> Built:
+def build(cell: Cell, device: str = "cpu", seed: int = 0, iterations: int | None = None) -> Built:
+    """``iterations`` shortens (or lengthens) the ``solve`` of this instance."""
     problem = problems.get(cell.problem)
     inst = problem.instance(cell.size, seed)
+    if iterations is not None:
+        inst.iterations = iterations
     if cell.backend == ARTICLE:
         if cell.kind != "solve":
             raise ValueError("the article baseline has the 'solve' kind only")

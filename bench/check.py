@@ -21,6 +21,7 @@ import argparse
 import math
 import os
 import sys
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -28,7 +29,7 @@ import numpy as np
 import backends
 import problems
 from backends.base import DTYPES, MODES
-from problems.base import DERIVATIVE_KINDS, flatten
+from problems.base import DERIVATIVE_KINDS, flatten, unflatten
 
 from .cells import Cell, build
 from .cli import UsageError, choose
@@ -102,8 +103,6 @@ def _central_directional(f, w: np.ndarray, v: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=256)
 def references(problem_name: str, size: str, dtype: str, kind: str) -> dict[str, np.ndarray]:
     """``{reference name: flat float64 array}`` for one problem/size/dtype/kind."""
-    from problems.base import unflatten
-
     problem = problems.get(problem_name)
     inst = problem.instance(size)
     params, data = _rounded(inst, dtype)
@@ -137,8 +136,6 @@ def references(problem_name: str, size: str, dtype: str, kind: str) -> dict[str,
         refs["finite-difference"] = _central_gradient(model, w)
     sympy_reference = getattr(problem, "sympy_reference", None)
     if sympy_reference is not None and kind in ("gradient", "hessian", "hvp"):
-        from dataclasses import replace
-
         exact = sympy_reference(replace(inst, params=params, data=data), kind, tangent=tangent)
         if exact is not None:
             refs["sympy"] = np.ravel(exact)

@@ -23,7 +23,6 @@ warning, skipped, and the rest is used.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import math
 import re
@@ -34,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import results as tidy_results
 from .cli import UsageError
 
 HELP = "draw the charts and write report.md and index.html for one or more run folders"
@@ -50,7 +50,6 @@ TEXT = tuple(c for c in COLUMNS if c not in NUMERIC)
 #: columns that identify a cell across runs
 CELL_KEY = ["problem", "size", "label", "dtype", "device", "kind"]
 #: a run folder's result files, looked for in this order
-RESULTS_CSV = "results.csv"
 DEFAULT_RESULTS = "results"
 
 
@@ -104,59 +103,25 @@ def _tidy(frame):
     return frame.reset_index(drop=True)
 
 
-def _own_load(run_dir: Path, skipped: list[str]):
-    """results.csv, or else every cells/*.json record (bad files named and skipped)."""
-    import pandas as pd
-
-    csv = run_dir / RESULTS_CSV
-    if csv.is_file():
-        try:
-            frame = pd.read_csv(csv, dtype={"size": str})
-        except (ValueError, OSError, UnicodeDecodeError) as exc:  # pandas' ParserError is a ValueError
-            skipped.append(f"{csv}: not a readable CSV table ({str(exc).splitlines()[0]})")
-        else:
-            missing = [c for c in ("problem", "kind", "median") if c not in frame.columns]
-            if missing:
-                skipped.append(f"{csv}: not a results table (no column {', '.join(missing)})")
-            else:
-                return frame
-    rows = []
-    for path in sorted((run_dir / "cells").glob("*.json")):
-        rec = _read_json(path, skipped)
-        if rec is None:
-            continue
-        if not isinstance(rec, dict) or not {"problem", "kind", "label"} <= set(rec):
-            skipped.append(f"{path}: not a cell record")
-            continue
-        rows.append(rec)
-    return pd.DataFrame(rows)
-
-
 def load_results(run_dir: Path, skipped: list[str]):
-    """The run's tidy table: ``bench.results.load`` where it exists, else the files read here."""
+    """The run's tidy table through ``bench.results.load``; bad files are named in ``skipped``.
+
+    If every cell record is unusable but the folder holds ``results.csv``, the table is used.
+    """
     import pandas as pd
 
-    try:
-        from . import results as results_module
-    except ImportError:
-        results_module = None
+    results = tidy_results
+
+    def warn(message: str) -> None:
+        skipped.append(re.sub(r"^skipping ", "", str(message)))
+
     frame = None
-    if results_module is not None and hasattr(results_module, "load"):
-        params = set(inspect.signature(results_module.load).parameters)
-        kwargs: dict[str, Any] = {}
-        if "write_csv" in params:
-            kwargs["write_csv"] = False
-        if "warn" in params:
-            kwargs["warn"] = lambda message: skipped.append(re.sub(r"^skipping ", "", str(message)))
-        try:
-            frame = results_module.load(run_dir, **kwargs)
-        except (ValueError, OSError, KeyError, TypeError) as exc:
-            skipped.append(f"{run_dir / RESULTS_CSV}: {str(exc).splitlines()[0]}")
-            frame = None
-        if frame is not None and len(frame) == 0 and (run_dir / RESULTS_CSV).is_file() and (run_dir / "cells").is_dir():
-            frame = None  # every cell record unusable: try the table
-    if frame is None:
-        frame = _own_load(run_dir, skipped)
+    try:
+        frame = results.load(run_dir, write_csv=False, warn=warn)
+        if len(frame) == 0 and (run_dir / results.CSV).is_file() and (run_dir / results.CELLS).is_dir():
+            frame = results.load(run_dir / results.CSV)
+    except (ValueError, OSError, KeyError) as exc:  # pandas' parser errors are ValueErrors
+        skipped.append(f"{run_dir / results.CSV}: not a readable results table ({str(exc).splitlines()[0]})")
     if frame is None or len(frame) == 0:
         return _tidy(pd.DataFrame(columns=list(COLUMNS)))
     return _tidy(frame)
@@ -497,7 +462,7 @@ CHART_GROUPS = ("times", "scaling", "ratio", "compile", "agreement", "article", 
 
 
 def newest_run(root: Path = Path(DEFAULT_RESULTS)) -> Path:
-    candidates = [p for p in root.glob("*") if p.is_dir() and ((p / RESULTS_CSV).is_file() or (p / "cells").is_dir())]
+    candidates = [p for p in root.glob("*") if p.is_dir() and ((p / tidy_results.CSV).is_file() or (p / tidy_results.CELLS).is_dir())]
     if not candidates:
         raise UsageError(f"no run folder given and none found under {root}/; run `python -m bench run` first")
     return max(candidates, key=lambda p: p.stat().st_mtime)

@@ -235,8 +235,8 @@ def _loss_growth(built, values) -> str | None:
     inst = built.inst
     problem = inst.problem
     try:
-        start = float(problem.loss.value(np, inst.params, inst.data))
-        end = float(problem.loss.value(np, unflatten(np, values, inst.shapes), inst.data))
+        start = problem.cost(inst.params, inst.data)
+        end = problem.cost(unflatten(np, values, inst.shapes), inst.data)
     except Exception:  # noqa: BLE001 - a loss that cannot take the solution: no verdict
         return None
     if not math.isfinite(end) or abs(end) > DIVERGENCE_FACTOR * max(1.0, abs(start)):

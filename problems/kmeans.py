@@ -89,6 +89,7 @@ class KMeans(Problem):
         return {"x": x, "assign": assign(np, x, mu), "init": mu}
 
     def init_params(self, rng, n, data):
+        # the starting centroids are drawn with the data (the article's RNG order)
         return (data.pop("init"),)
 
     def iterations(self, n):

@@ -16,21 +16,9 @@ from problems import finite_difference, newton, quadratic
 
 
 def solve(backend_name, mode, problem_name, size="article", iterations=None, dtype="float64"):
-    built = build(Cell(problem_name, size, backend_name, mode, dtype, "solve"))
-    if iterations is not None:  # a shorter run of the same algorithm (eager loops are slow)
-        built.inst.iterations = iterations
-        built = _rebuild(built, backend_name, mode, dtype)
+    """Final parameters (flat) of the problem's solve; ``iterations`` shortens it (eager loops are slow)."""
+    built = build(Cell(problem_name, size, backend_name, mode, dtype, "solve"), iterations=iterations)
     return built.to_numpy(built.call()), built.inst
-
-
-def _rebuild(built, backend_name, mode, dtype):
-    from bench.cells import convert
-
-    b = built.backend
-    run = built.inst.problem.solver(b, built.inst, mode == "compiled") if b else None
-    params, data = convert(b, built.inst.params, dtype), convert(b, built.inst.data, dtype)
-    built.call = lambda: b.block(run(params, data))
-    return built
 
 
 def article(problem_name, iterations=None):
