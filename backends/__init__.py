@@ -1,8 +1,12 @@
 """Backends: one module per framework behind one protocol (:mod:`backends.base`).
 
-Importing this package imports no framework. ``get(name)`` imports the
-framework of that backend only; ``available()`` tells which frameworks are
-installed without importing any of them.
+Importing this package imports no framework. Everything the harness knows
+about a backend without importing it (its framework, the pip extra, its
+capabilities and its variants) is declared once, in its :class:`BackendInfo`
+below; the backend class reads it from there. ``get(name, variant)`` imports
+the framework of that backend only; ``available()`` tells which frameworks are
+installed without importing any of them. ``register(info)`` adds a backend
+(plugins, the fault-injection tests).
 """
 
 from __future__ import annotations
@@ -15,41 +19,120 @@ from .base import DTYPES, MODES, Backend, BackendUnavailable, DeviceUnavailable,
 
 
 @dataclass(frozen=True)
+class Variant:
+    """One way a framework's users run it: a selectable, labelled row."""
+
+    name: str  #: "jit", "autograd", "xla" ...
+    compiled: bool  #: its mode: compiled (traced once, then run) or eager
+    suffix: str | None  #: row label ``backend+suffix``; None: the row is the backend's name
+    doc: str
+
+    @property
+    def mode(self) -> str:
+        return "compiled" if self.compiled else "eager"
+
+
+@dataclass(frozen=True)
 class BackendInfo:
     name: str
-    module: str  #: module of this package that implements it
+    module: str  #: module that implements it (its ``make(info, variant)`` builds the backend)
     framework: str  #: the top-level module it needs
     extra: str  #: pyproject extra that installs it
-    compiled_label: str | None  #: label of its compiled mode, None if it cannot compile
+    has_autodiff: bool  #: False: derivatives come from the problems' hand-derived ones
+    variants: tuple[Variant, ...]  #: the first eager and the first compiled one are the defaults
+
+    def variant(self, name: str) -> Variant:
+        """A variant by name; ``eager``/``compiled`` name the default of that mode."""
+        for v in self.variants:
+            if v.name == name:
+                return v
+        for v in self.variants:
+            if v.mode == name:
+                return v
+        raise KeyError(f"unknown variant {name!r} of {self.name}; choose from {', '.join(self.variant_names)}")
+
+    @property
+    def variant_names(self) -> tuple[str, ...]:
+        return tuple(v.name for v in self.variants)
+
+    @property
+    def can_compile(self) -> bool:
+        return any(v.compiled for v in self.variants)
+
+    def label(self, variant: str) -> str:
+        v = self.variant(variant)
+        return self.name if v.suffix is None else f"{self.name}+{v.suffix}"
 
 
-REGISTRY: dict[str, BackendInfo] = {
-    info.name: info
-    for info in (
-        BackendInfo("numpy", "backends.numpy", "numpy", "", None),
-        BackendInfo("jax", "backends.jax", "jax", "jax", "jit"),
-        BackendInfo("torch", "backends.torch", "torch", "torch", "compile"),
-        BackendInfo("tensorflow", "backends.tensorflow", "tensorflow", "tensorflow", "function"),
-    )
-}
-NAMES = tuple(REGISTRY)
+def _v(name: str, compiled: bool, suffix: str | None, doc: str) -> Variant:
+    return Variant(name, compiled, suffix, doc)
 
-_cache: dict[str, Backend] = {}
+
+REGISTRY: dict[str, BackendInfo] = {}
+
+
+def register(info: BackendInfo) -> BackendInfo:
+    """Add (or replace) a backend; its module is imported only when it is used.
+
+    A registered backend can be chosen by name everywhere; the defaults (every
+    installed one) stay the built-in :data:`NAMES`.
+    """
+    REGISTRY[info.name] = info
+    for key in [k for k in _cache if k[0] == info.name]:
+        del _cache[key]
+    return info
+
+
+_cache: dict[tuple[str, str], Backend] = {}
+
+for _info in (
+    BackendInfo("numpy", "backends.numpy", "numpy", "", False, (
+        _v("hand", False, None, "the problems' hand-derived NumPy derivatives"),
+    )),
+    BackendInfo("jax", "backends.jax", "jax", "jax", True, (
+        _v("eager", False, None, "jax.value_and_grad, jax.hessian ... op by op"),
+        _v("jit", True, "jit", "the same functions under jax.jit; solve as one lax.fori_loop"),
+    )),
+    BackendInfo("torch", "backends.torch", "torch", "torch", True, (
+        _v("func", False, None, "torch.func transforms (grad_and_value, hessian, jvp, vjp)"),
+        _v("autograd", False, "autograd", "tensors with requires_grad and torch.autograd.grad, as the seed's PyTorch"),
+        _v("compile", True, "compile", "torch.func under torch.compile; solve compiles one step"),
+    )),
+    BackendInfo("tensorflow", "backends.tensorflow", "tensorflow", "tensorflow", True, (
+        _v("tape", False, None, "tf.GradientTape and ForwardAccumulator, eagerly"),
+        _v("function", True, "function", "the same under tf.function; solve as one tf.while_loop"),
+        _v("xla", True, "xla", "tf.function(jit_compile=True): XLA-compiled"),
+    )),
+):
+    register(_info)
+#: the built-in backends, in display order: the default choice everywhere
+NAMES: tuple[str, ...] = tuple(REGISTRY)
+
+
+def info(name: str) -> BackendInfo:
+    if name not in REGISTRY:
+        raise KeyError(f"unknown backend {name!r}; choose from {', '.join(NAMES)}")
+    return REGISTRY[name]
 
 
 def modes(name: str) -> tuple[str, ...]:
     """The modes a backend offers: ("eager",) or ("eager", "compiled")."""
-    return MODES if REGISTRY[name].compiled_label else MODES[:1]
+    return MODES if info(name).can_compile else MODES[:1]
 
 
-def mode_label(name: str, mode: str) -> str:
-    """Row label such as ``jax`` (eager) or ``jax+jit`` (compiled)."""
-    return name if mode == "eager" else f"{name}+{REGISTRY[name].compiled_label}"
+def variants(name: str) -> tuple[str, ...]:
+    """The variant names of a backend, default eager first."""
+    return info(name).variant_names
+
+
+def mode_label(name: str, variant: str) -> str:
+    """Row label such as ``jax`` (eager), ``jax+jit`` (compiled) or ``torch+autograd``."""
+    return info(name).label(variant)
 
 
 def installed(name: str) -> bool:
     """Whether the framework of ``name`` is importable, without importing it."""
-    return importlib.util.find_spec(REGISTRY[name].framework) is not None
+    return importlib.util.find_spec(info(name).framework) is not None
 
 
 def available() -> dict[str, str | None]:
@@ -58,24 +141,26 @@ def available() -> dict[str, str | None]:
 
 
 def unavailable_reason(name: str) -> str:
-    info = REGISTRY[name]
-    hint = f"pip install '.[{info.extra}]'" if info.extra else "pip install numpy"
-    return f"backend {name!r} is unavailable: {info.framework} is not installed ({hint})"
+    i = info(name)
+    hint = f"pip install '.[{i.extra}]'" if i.extra else "pip install numpy"
+    return f"backend {name!r} is unavailable: {i.framework} is not installed ({hint})"
 
 
-def get(name: str) -> Backend:
-    """The backend called ``name``, importing its framework on first use."""
-    if name not in REGISTRY:
-        raise KeyError(f"unknown backend {name!r}; choose from {', '.join(NAMES)}")
-    if name not in _cache:
+def get(name: str, variant: str | None = None) -> Backend:
+    """The backend called ``name`` in one of its variants (default: its eager one),
+    importing its framework on first use."""
+    i = info(name)
+    v = i.variant(variant or "eager")
+    key = (name, v.name)
+    if key not in _cache:
         if not installed(name):
             raise BackendUnavailable(unavailable_reason(name))
         try:
-            module = importlib.import_module(REGISTRY[name].module)
+            module = importlib.import_module(i.module)
         except ImportError as exc:  # installed but broken
             raise BackendUnavailable(f"backend {name!r} is unavailable: {exc}") from exc
-        _cache[name] = module.make()
-    return _cache[name]
+        _cache[key] = module.make(i, v)
+    return _cache[key]
 
 
 __all__ = [
@@ -84,12 +169,17 @@ __all__ = [
     "NAMES",
     "REGISTRY",
     "Backend",
+    "BackendInfo",
     "BackendUnavailable",
     "DeviceUnavailable",
     "Differentiable",
+    "Variant",
     "available",
     "get",
+    "info",
     "installed",
     "mode_label",
     "modes",
+    "register",
+    "variants",
 ]

@@ -15,6 +15,10 @@ Conventions
   matrix or vector.
 * Conversion (``asarray``, ``to_numpy``) happens outside any timer; ``block``
   waits for asynchronous work and belongs inside the timed call.
+* A backend object is bound to one *variant* (``jax`` eager or ``jit``,
+  ``torch`` ``func``, ``autograd`` or ``compile`` ...): ``compile`` and
+  ``iterate`` follow it, and the derivative verbs may too. Its name, framework,
+  capabilities and variants are declared once, in :data:`backends.REGISTRY`.
 """
 
 from __future__ import annotations
@@ -65,13 +69,13 @@ class Backend(Protocol):
     """What a problem may use. One implementation per framework in this package."""
 
     name: str  #: "numpy", "jax", "torch", "tensorflow"
-    framework: str  #: the pip distribution that provides it
+    framework: str  #: the top-level module that provides it
     has_autodiff: bool  #: False: derivatives come from the hand-derived ones
-    can_compile: bool  #: False: ``compile`` returns its argument
-    compiled_label: str  #: the mode's label, e.g. "jit" gives the row "jax+jit"
+    variant: Any  #: the :class:`backends.Variant` this object runs (``variant.compiled``)
     xp: Any  #: Array API namespace the problems compute with
 
     def version(self) -> str: ...
+    def set_threads(self, threads: int) -> dict[str, Any]: ...
     def devices(self) -> list[str]: ...
     def use_device(self, device: str) -> None: ...
     def device(self) -> str: ...
@@ -88,9 +92,44 @@ class Backend(Protocol):
     def jvp(self, f: Differentiable) -> Callable: ...
     def vjp(self, f: Differentiable) -> Callable: ...
 
-    # compilation and loops
+    # compilation and loops, as the variant runs them
     def compile(self, fn: Callable) -> Callable: ...
-    def iterate(self, body: Callable, n: int, compiled: bool) -> Callable: ...
+    def iterate(self, body: Callable, n: int) -> Callable: ...
+
+
+class BackendBase:
+    """Identity and capabilities read from the backend's registry entry, once.
+
+    ``compile`` of an eager variant is the identity; ``set_threads`` is for
+    frameworks whose thread pools are sized by a function call (called right
+    after the import, before any computation) and returns what it set.
+    """
+
+    def __init__(self, info, variant):
+        self.info, self.variant = info, variant
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def framework(self) -> str:
+        return self.info.framework
+
+    @property
+    def has_autodiff(self) -> bool:
+        return self.info.has_autodiff
+
+    @property
+    def can_compile(self) -> bool:
+        return self.variant.compiled
+
+    @property
+    def label(self) -> str:
+        return self.info.label(self.variant.name)
+
+    def set_threads(self, threads: int) -> dict[str, Any]:
+        return {}
 
 
 class BackendUnavailable(RuntimeError):

@@ -1,4 +1,4 @@
-"""JAX: ``jax.value_and_grad``, ``jax.hessian``, ``jax.jvp``/``jax.vjp``; compiled mode is ``jax.jit``.
+"""JAX: ``jax.value_and_grad``, ``jax.hessian``, ``jax.jvp``/``jax.vjp``; variants ``eager`` and ``jit``.
 
 float64 needs ``jax_enable_x64``, switched on when this backend is chosen.
 Results of JAX calls are asynchronous: ``block`` waits with ``block_until_ready``.
@@ -12,20 +12,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .base import DeviceUnavailable, Differentiable, python_loop
+from .base import BackendBase, DeviceUnavailable, Differentiable, python_loop
 
 jax.config.update("jax_enable_x64", True)
 
 
-class JaxBackend:
-    name = "jax"
-    framework = "jax"
-    has_autodiff = True
-    can_compile = True
-    compiled_label = "jit"
+class JaxBackend(BackendBase):
     xp = jnp
 
-    def __init__(self):
+    def __init__(self, info, variant):
+        super().__init__(info, variant)
         self._device = jax.devices("cpu")[0]
 
     def version(self) -> str:
@@ -73,13 +69,13 @@ class JaxBackend:
         return vjp
 
     def compile(self, fn):
-        return jax.jit(fn)
+        return jax.jit(fn) if self.variant.compiled else fn
 
-    def iterate(self, body, n, compiled):
-        if not compiled:
+    def iterate(self, body, n):
+        if not self.variant.compiled:
             return python_loop(body, n)
         return jax.jit(lambda state, data: jax.lax.fori_loop(0, n, lambda i, s: body(s, data), state))
 
 
-def make() -> JaxBackend:
-    return JaxBackend()
+def make(info, variant) -> JaxBackend:
+    return JaxBackend(info, variant)

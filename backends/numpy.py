@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import DeviceUnavailable, Differentiable, python_loop
+from .base import BackendBase, DeviceUnavailable, Differentiable, python_loop
 
 
-class NumpyBackend:
-    name = "numpy"
-    framework = "numpy"
-    has_autodiff = False
-    can_compile = False
-    compiled_label = ""
+class NumpyBackend(BackendBase):
     xp = np
 
     def version(self) -> str:
@@ -55,9 +50,9 @@ class NumpyBackend:
     def compile(self, fn):
         return fn
 
-    def iterate(self, body, n, compiled):
+    def iterate(self, body, n):
         return python_loop(body, n)
 
 
-def make() -> NumpyBackend:
-    return NumpyBackend()
+def make(info, variant) -> NumpyBackend:
+    return NumpyBackend(info, variant)

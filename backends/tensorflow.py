@@ -1,5 +1,6 @@
 """TensorFlow: ``tf.GradientTape`` (reverse) and ``tf.autodiff.ForwardAccumulator``
-(forward); compiled mode is ``tf.function`` with graph loops (``tf.while_loop``).
+(forward). Variants: ``tape`` (eager), ``function`` (``tf.function``, loops as
+``tf.while_loop``) and ``xla`` (the same with ``jit_compile=True``).
 
 The array namespace is a thin adapter over ``tf.experimental.numpy`` that adds
 the few Array API names it spells differently.
@@ -15,7 +16,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow.experimental.numpy as tnp  # noqa: E402
 
-from .base import DeviceUnavailable, Differentiable, python_loop  # noqa: E402
+from .base import BackendBase, DeviceUnavailable, Differentiable, python_loop  # noqa: E402
 
 # Each benchmark cell builds its own tf.function on purpose (its first call, the
 # tracing, is timed apart); TensorFlow's "excessive retracing" warning is noise here.
@@ -49,19 +50,25 @@ class Namespace:
         return tf.linalg.matrix_transpose(x)
 
 
-class TensorflowBackend:
-    name = "tensorflow"
-    framework = "tensorflow"
-    has_autodiff = True
-    can_compile = True
-    compiled_label = "function"
-
-    def __init__(self):
+class TensorflowBackend(BackendBase):
+    def __init__(self, info, variant):
+        super().__init__(info, variant)
         self.xp = Namespace()
         self._device = "/CPU:0"
 
     def version(self) -> str:
         return tf.__version__
+
+    def set_threads(self, threads: int) -> dict:
+        done: dict = {}
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError as exc:  # the runtime is already initialised
+            done["tf_error"] = str(exc)
+        done["tf_intra_op"] = tf.config.threading.get_intra_op_parallelism_threads()
+        done["tf_inter_op"] = tf.config.threading.get_inter_op_parallelism_threads()
+        return done
 
     def devices(self) -> list[str]:
         return ["cpu", "gpu"] if tf.config.list_physical_devices("GPU") else ["cpu"]
@@ -150,13 +157,15 @@ class TensorflowBackend:
         return vjp
 
     def compile(self, fn):
+        if not self.variant.compiled:
+            return fn
         # No AutoGraph: problems hold no tensor-dependent Python control flow (loops
         # go through ``iterate``), and AutoGraph's source-based conversion confuses
         # closures built from the same lambdas and converts the wrong function.
-        return tf.function(fn, autograph=False)
+        return tf.function(fn, autograph=False, jit_compile=self.variant.name == "xla")
 
-    def iterate(self, body, n, compiled):
-        if not compiled:
+    def iterate(self, body, n):
+        if not self.variant.compiled:
             return python_loop(body, n)
 
         def run(state, data):
@@ -165,5 +174,5 @@ class TensorflowBackend:
         return self.compile(run)
 
 
-def make() -> TensorflowBackend:
-    return TensorflowBackend()
+def make(info, variant) -> TensorflowBackend:
+    return TensorflowBackend(info, variant)

@@ -1,8 +1,13 @@
-"""PyTorch: ``torch.func`` transforms over autograd; compiled mode is ``torch.compile``.
+"""PyTorch, three variants:
 
-The array namespace is ``array_api_compat.torch``. The ``torch.func`` transforms
-(``grad_and_value``, ``hessian``, ``jvp``, ``vjp``) are functional, so the same
-derivative function runs eagerly and under ``torch.compile``.
+* ``func``: the ``torch.func`` transforms (``grad_and_value``, ``hessian``,
+  ``jvp``, ``vjp``), functional, op by op;
+* ``autograd``: what most PyTorch code does: tensors with ``requires_grad``,
+  ``torch.autograd.grad`` (reverse), ``torch.autograd.forward_ad`` (forward);
+* ``compile``: the ``func`` derivatives under ``torch.compile``; a solve
+  compiles one step and loops in Python (compiling n unrolled steps would not end).
+
+The array namespace is ``array_api_compat.torch``.
 """
 
 from __future__ import annotations
@@ -10,9 +15,10 @@ from __future__ import annotations
 import array_api_compat.torch as xp
 import numpy as np
 import torch
+import torch.autograd.forward_ad as fwAD
 import torch.func as tf_
 
-from .base import DeviceUnavailable, Differentiable, python_loop
+from .base import BackendBase, DeviceUnavailable, Differentiable, python_loop
 
 # Every compiled cell wraps a closure of the same few functions; dynamo counts
 # them as recompilations of one code object and, past its default limit of 8,
@@ -21,19 +27,25 @@ torch._dynamo.config.recompile_limit = 100_000
 torch._dynamo.config.accumulated_recompile_limit = 100_000
 
 
-class TorchBackend:
-    name = "torch"
-    framework = "torch"
-    has_autodiff = True
-    can_compile = True
-    compiled_label = "compile"
-
-    def __init__(self):
+class TorchBackend(BackendBase):
+    def __init__(self, info, variant):
+        super().__init__(info, variant)
         self.xp = xp
         self._device = torch.device("cpu")
+        self._autograd = variant.name == "autograd"
 
     def version(self) -> str:
         return torch.__version__
+
+    def set_threads(self, threads: int) -> dict:
+        done: dict = {}
+        torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError as exc:  # only allowed once, before any parallel work
+            done["interop_error"] = str(exc)
+        done["torch_threads"] = torch.get_num_threads()
+        return done
 
     def devices(self) -> list[str]:
         return ["cpu", "gpu"] if torch.cuda.is_available() else ["cpu"]
@@ -63,8 +75,19 @@ class TorchBackend:
     def _fn(self, f: Differentiable):
         return lambda x, data: f.value(xp, x, data)
 
+    # -- reverse mode ----------------------------------------------------------
     def value_and_grad(self, f: Differentiable):
-        grad_and_value = tf_.grad_and_value(self._fn(f))
+        fn = self._fn(f)
+        if self._autograd:
+
+            def value_and_grad(params, data):
+                leaves = tuple(p.detach().requires_grad_(True) for p in params)
+                value = fn(leaves, data)
+                return value.detach(), torch.autograd.grad(value, leaves)
+
+            return value_and_grad
+
+        grad_and_value = tf_.grad_and_value(fn)
 
         def value_and_grad(params, data):
             grads, value = grad_and_value(params, data)
@@ -72,19 +95,16 @@ class TorchBackend:
 
         return value_and_grad
 
-    def hessian(self, f: Differentiable):
-        return tf_.hessian(self._fn(f))
-
-    def hvp(self, f: Differentiable):
-        grad = tf_.grad(self._fn(f))
-        return lambda w, v, data: tf_.jvp(lambda w: grad(w, data), (w,), (v,))[1]
-
-    def jvp(self, f: Differentiable):
-        fn = self._fn(f)
-        return lambda x, t, data: tf_.jvp(lambda x: fn(x, data), (x,), (t,))
-
     def vjp(self, f: Differentiable):
         fn = self._fn(f)
+        if self._autograd:
+
+            def vjp(x, u, data):
+                leaves = tuple(p.detach().requires_grad_(True) for p in x)
+                y = fn(leaves, data)
+                return y.detach(), torch.autograd.grad(y, leaves, grad_outputs=u)
+
+            return vjp
 
         def vjp(x, u, data):
             y, pullback = tf_.vjp(lambda x: fn(x, data), x)
@@ -92,15 +112,53 @@ class TorchBackend:
 
         return vjp
 
+    # -- second order and forward mode -----------------------------------------
+    def hessian(self, f: Differentiable):
+        fn = self._fn(f)
+        if self._autograd:
+            # vectorised over the rows (vmap of the double backward), not one backward per row
+            return lambda w, data: torch.autograd.functional.hessian(lambda w: fn(w, data), w, vectorize=True)
+        return tf_.hessian(fn)
+
+    def hvp(self, f: Differentiable):
+        fn = self._fn(f)
+        if self._autograd:
+
+            def hvp(w, v, data):  # reverse over reverse: the gradient, then the gradient of <g, v>
+                leaf = w.detach().requires_grad_(True)
+                (g,) = torch.autograd.grad(fn(leaf, data), leaf, create_graph=True)
+                (hv,) = torch.autograd.grad(g, leaf, grad_outputs=v)
+                return hv
+
+            return hvp
+        grad = tf_.grad(fn)
+        return lambda w, v, data: tf_.jvp(lambda w: grad(w, data), (w,), (v,))[1]
+
+    def jvp(self, f: Differentiable):
+        fn = self._fn(f)
+        if self._autograd:
+
+            def jvp(x, t, data):
+                with fwAD.dual_level():
+                    y = fn(tuple(fwAD.make_dual(p, d) for p, d in zip(x, t)), data)
+                    primal, tangent = fwAD.unpack_dual(y)
+                return primal, tangent
+
+            return jvp
+        return lambda x, t, data: tf_.jvp(lambda x: fn(x, data), (x,), (t,))
+
+    # -- compilation -------------------------------------------------------------
     def compile(self, fn):
+        if not self.variant.compiled:
+            return fn
         # Static shapes, like jax.jit and tf.function: one specialised graph per
         # input shape (automatic dynamic shapes break torch.func.hessian).
         return torch.compile(fn, dynamic=False)
 
-    def iterate(self, body, n, compiled):
+    def iterate(self, body, n):
         # torch.compile would unroll a Python loop of n steps: compile one step instead.
-        return python_loop(self.compile(body) if compiled else body, n)
+        return python_loop(self.compile(body), n)
 
 
-def make() -> TorchBackend:
-    return TorchBackend()
+def make(info, variant) -> TorchBackend:
+    return TorchBackend(info, variant)

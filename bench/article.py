@@ -99,7 +99,7 @@ def cost_history(backend, dtype: str) -> dict:
     return {
         "problem": problem.name,
         "size": inst.size,
-        "rate": problem.learning_rate(inst.n),
+        "rate": problem.learning_rate(inst.sized),
         "iterations": inst.iterations,
         "initial": scalar(backend, problem.loss.value(backend.xp, convert(backend, inst.params, dtype), data)),
         "history": history,

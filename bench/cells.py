@@ -1,14 +1,16 @@
 """A cell is one measured or checked combination:
-problem x size x backend x mode x dtype x kind.
+problem x size x backend x variant x dtype x kind.
 
 ``build(cell)`` does everything that must stay outside a timer (make the data,
 convert it to the backend's arrays, build and wrap the derivative function) and
 returns a ``call`` that runs the cell once, synchronised, ready to be timed.
+A :class:`CellSpec` is a cell placed on a device with a thread count: the one
+typed value that crosses from the runner into a worker process (as JSON).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable
 
@@ -20,6 +22,12 @@ from problems.base import Instance, flatten
 
 #: pseudo-backend: the seed article's own NumPy loop, for the ``solve`` kind only
 ARTICLE = "article"
+#: pseudo-variant: an expert's hand-written code for a headline cell (:mod:`witnesses`)
+WITNESS = "witness"
+
+
+class SpecError(ValueError):
+    """A cell description that does not name a known problem, backend, variant ..."""
 
 
 @dataclass(frozen=True)
@@ -27,21 +35,99 @@ class Cell:
     problem: str
     size: str
     backend: str
-    mode: str
+    variant: str  #: a variant of the backend; "eager"/"compiled" name its default of that mode
     dtype: str
     kind: str
+
+    def __post_init__(self):
+        if self.backend == ARTICLE:
+            object.__setattr__(self, "variant", "eager")
+        elif self.variant != WITNESS and self.backend in backends.REGISTRY:
+            object.__setattr__(self, "variant", backends.info(self.backend).variant(self.variant).name)
+
+    @property
+    def mode(self) -> str:
+        """``eager`` or ``compiled`` (a witness runs as its framework's expert would: compiled where it can)."""
+        if self.backend == ARTICLE:
+            return "eager"
+        if self.variant == WITNESS:
+            return "compiled" if backends.info(self.backend).can_compile else "eager"
+        return backends.info(self.backend).variant(self.variant).mode
+
+    @property
+    def label(self) -> str:
+        """``jax+jit``, ``torch``, ``torch+autograd``, ``jax+witness``, ``article`` ..."""
+        if self.backend == ARTICLE:
+            return ARTICLE
+        if self.variant == WITNESS:
+            return f"{self.backend}+{WITNESS}"
+        return backends.mode_label(self.backend, self.variant)
 
     @property
     def id(self) -> str:
         return "-".join((self.problem, self.size, self.label, self.dtype, self.kind))
 
-    @property
-    def label(self) -> str:
-        """``jax+jit``, ``torch``, ``article`` ..."""
-        return ARTICLE if self.backend == ARTICLE else backends.mode_label(self.backend, self.mode)
-
     def as_dict(self) -> dict[str, str]:
-        return asdict(self)
+        return {"problem": self.problem, "size": self.size, "backend": self.backend, "variant": self.variant,
+                "dtype": self.dtype, "kind": self.kind}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "Cell":
+        """From :meth:`as_dict` (or an older record's ``mode`` in place of ``variant``)."""
+        if not isinstance(d, dict):
+            raise SpecError("a cell is a JSON object")
+        d = dict(d)
+        if "variant" not in d and "mode" in d:
+            d["variant"] = d.pop("mode")
+        fields = ("problem", "size", "backend", "variant", "dtype", "kind")
+        bad = [f for f in fields if not isinstance(d.get(f), str) or not d.get(f)]
+        if bad:
+            raise SpecError(f"a cell needs text fields {', '.join(fields)}; wrong or missing: {', '.join(bad)}")
+        try:
+            return cls(*(d[f] for f in fields))
+        except KeyError as exc:
+            raise SpecError(str(exc).strip("'\"")) from None
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """A cell on a device with a thread count: what one worker process measures."""
+
+    cell: Cell
+    n: int  #: the problem's main dimension at this size
+    device: str
+    threads: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.cell.id}-{self.device}-t{self.threads}"
+
+    @property
+    def group(self) -> str:
+        """The worker process it runs in: its backend (the article's loops run with NumPy), device, threads."""
+        backend = "numpy" if self.cell.backend == ARTICLE else self.cell.backend
+        return f"{backend}-{self.device}-t{self.threads}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "cell": self.cell.as_dict(), "n": self.n, "device": self.device,
+                "threads": self.threads}
+
+    @classmethod
+    def from_json(cls, d: Any) -> "CellSpec":
+        if not isinstance(d, dict):
+            raise SpecError("a cell spec is a JSON object")
+        cell = Cell.from_dict(d.get("cell"))
+        n, device, threads = d.get("n"), d.get("device"), d.get("threads")
+        if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+            raise SpecError(f"n must be a positive integer, not {n!r}")
+        if device not in ("cpu", "gpu"):
+            raise SpecError(f"device must be cpu or gpu, not {device!r}")
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads <= 0:
+            raise SpecError(f"threads must be a positive integer, not {threads!r}")
+        spec = cls(cell, n, device, threads)
+        if "id" in d and d["id"] != spec.id:
+            raise SpecError(f"id {d['id']!r} does not match its cell ({spec.id})")
+        return spec
 
 
 @dataclass
@@ -72,10 +158,14 @@ def build(cell: Cell, device: str = "cpu", seed: int = 0, iterations: int | None
         if cell.kind != "solve":
             raise ValueError("the article baseline has the 'solve' kind only")
         return Built(cell, inst, None, lambda: problem.article_solve(inst), lambda out: flatten(out))
+    if cell.variant == WITNESS:
+        import witnesses
 
-    b = backends.get(cell.backend)
+        return witnesses.build(cell, inst, device)
+
+    b = backends.get(cell.backend, cell.variant)
     b.use_device(device)
-    dtype, compiled = cell.dtype, cell.mode == "compiled"
+    dtype = cell.dtype
     params, data = convert(b, inst.params, dtype), convert(b, inst.data, dtype)
     flat = lambda out: flatten(b.to_numpy(o) for o in out)  # noqa: E731
 
@@ -99,9 +189,9 @@ def build(cell: Cell, device: str = "cpu", seed: int = 0, iterations: int | None
         fn, args = b.vjp(problem.model), (params, b.asarray(inst.cotangent(), dtype), data)
         pick = lambda out: flat(out[1])  # noqa: E731
     elif kind == "solve":
-        fn, args, pick = problem.solver(b, inst, compiled), (params, data), flat
+        fn, args, pick = problem.solver(b, inst), (params, data), flat
     else:
         raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(problems.KINDS)}")
-    if compiled and kind != "solve":
-        fn = b.compile(fn)
+    if kind != "solve":
+        fn = b.compile(fn)  # the identity for an eager variant
     return Built(cell, inst, b, lambda: b.block(fn(*args)), lambda out: np.asarray(pick(out), dtype=np.float64))

@@ -1,6 +1,6 @@
 """Check that every backend's objective and derivatives agree with independent references.
 
-For each problem x backend x mode x dtype x derivative kind, the backend's output
+For each problem x backend x variant x dtype x derivative kind, the backend's output
 is compared with up to three references, all computed in float64 NumPy on the
 same (dtype-rounded) inputs:
 
@@ -32,7 +32,7 @@ from backends.base import DTYPES, MODES
 from problems.base import DERIVATIVE_KINDS, flatten, unflatten
 
 from .cells import Cell, build
-from .cli import UsageError, choose
+from .cli import UsageError, choose, choose_variants
 
 HELP = "check every backend's derivatives against hand, finite-difference and SymPy references"
 
@@ -184,21 +184,21 @@ def _row(cell: Cell, checks: list[dict], error: str | None = None, nonfinite: bo
     }
 
 
-def cells(backend_names, problem_names, dtypes, modes, kinds, size=None) -> list[Cell]:
-    """Every check cell for the filters, in a stable order."""
+def cells(backend_names, problem_names, dtypes, modes=None, kinds=CHECK_KINDS, size=None) -> list[Cell]:
+    """Every check cell for the filters, in a stable order; ``modes`` as ``--mode`` takes them
+    (eager, compiled or variant names; None: every variant)."""
+    variants = choose_variants(backend_names, modes)
     out = []
     for problem_name in problem_names:
         problem = problems.get(problem_name)
         label = size or problem.check_size
         inst_kinds = problem.kinds(problem.instance(label))
         for backend_name in backend_names:
-            for mode in modes:
-                if mode not in backends.modes(backend_name):
-                    continue
+            for variant in variants[backend_name]:
                 for dtype in dtypes:
                     for kind in kinds:
                         if kind in inst_kinds:
-                            out.append(Cell(problem_name, label, backend_name, mode, dtype, kind))
+                            out.append(Cell(problem_name, label, backend_name, variant, dtype, kind))
     return out
 
 
@@ -209,7 +209,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", action="append", metavar="NAME", help=f"repeatable; default: every installed one ({', '.join(backends.NAMES)})")
     p.add_argument("--problem", action="append", metavar="NAME", help=f"repeatable; default: all ({', '.join(problems.NAMES)})")
     p.add_argument("--dtype", action="append", metavar="DTYPE", help=f"repeatable; default: {', '.join(DTYPES)}")
-    p.add_argument("--mode", action="append", metavar="MODE", help=f"repeatable; default: {', '.join(MODES)}")
+    p.add_argument("--mode", "--variant", action="append", metavar="MODE", dest="mode",
+                   help=f"{', '.join(MODES)} or a variant (jit, autograd, xla ...; see python -m bench list); "
+                        "repeatable; default: every variant")
     p.add_argument("--kind", action="append", metavar="KIND", help=f"repeatable; default: all ({', '.join(CHECK_KINDS)})")
     p.add_argument("--size", metavar="SIZE", help="a named size or an integer; default: each problem's check size")
     p.add_argument("--json", metavar="PATH", help="also write the matrix as JSON (one object per row)")
@@ -220,7 +222,8 @@ def main(args: argparse.Namespace) -> int:
     backend_names = choose(args.backend, backends.NAMES, "backend")
     problem_names = choose(args.problem, problems.NAMES, "problem")
     dtypes = choose(args.dtype, DTYPES, "dtype")
-    modes = choose(args.mode, MODES, "mode")
+    modes = args.mode or None
+    choose_variants(backend_names, modes)  # unknown names: one line, before any work
     kinds = choose(args.kind, CHECK_KINDS, "kind")
     if args.size is not None:
         for name in problem_names:

@@ -32,3 +32,23 @@ def choose(values: Sequence[str] | None, allowed: Iterable[str], what: str) -> l
 def fail(message: str, status: int = 2) -> int:
     print(f"error: {message}", file=sys.stderr)
     return status
+
+
+def choose_variants(backend_names: Iterable[str], values: Sequence[str] | None,
+                    what: str = "mode") -> dict[str, list[str]]:
+    """``{backend: [variant, ...]}`` selected by ``--mode``/``--variant`` values.
+
+    A value is a mode (``eager``, ``compiled``: every variant of that mode) or a
+    variant name (``jit``, ``autograd``, ``xla`` ...). None or empty: every variant.
+    """
+    import backends
+
+    names = list(backend_names)
+    infos = [backends.info(name) for name in names]
+    allowed = ["eager", "compiled"] + sorted({v.name for i in infos for v in i.variants} - {"eager", "compiled"})
+    wanted = choose(values, allowed, what) if values else None
+    out: dict[str, list[str]] = {}
+    for info in infos:
+        out[info.name] = [v.name for v in info.variants
+                          if wanted is None or v.name in wanted or v.mode in wanted]
+    return out

@@ -1,12 +1,17 @@
 """The tidy results of a run: one JSON record per measured cell, one table per run.
 
+This module owns the results schema: every column's name, type and meaning
+(:data:`SCHEMA_COLUMNS`). Whoever reads a run (the runner's summary, the
+report, ``bench.overhead``) reads it through :func:`load`, which gives every
+column its one dtype (:func:`typed`).
+
 Run folder layout (``results/<timestamp or --out>/``)::
 
     cells/<cell id>.json   one record per finished cell, written atomically
     results.csv            every record as one tidy table (written by :func:`load`)
     env.json               machine, CPU, cores, python, framework versions, settings
     plan.json              the cells the run was asked for (used by ``--resume``)
-    bench-<backend>*.json  pytest-benchmark's own JSON, one per worker process
+    bench-<group>*.json    pytest-benchmark's own JSON, one per worker process
     logs/                  each worker's console output
 
 Records are JSON and the table CSV: nothing here can run code when loaded.
@@ -21,70 +26,106 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-#: the tidy columns, in order; the report reads these names
-COLUMNS = (
-    "problem",
-    "size",
-    "n",
-    "n_params",
-    "backend",
-    "mode",
-    "label",
-    "dtype",
-    "device",
-    "threads",
-    "kind",
-    "status",
-    "reason",
-    "median",
-    "iqr",
-    "min",
-    "mean",
-    "stddev",
-    "rounds",
-    "first_call",
-    "ratio",
-    "peak_mem_mb",
-    "version",
-    "machine",
-    "run",
-)
-#: columns after the contract: useful detail, free to grow
-EXTRA_COLUMNS = ("cell", "iterations", "warm_call", "build_time", "cell_time", "base_mem_mb", "started", "finished")
 
-#: every status a cell can end with
-STATUSES = ("ok", "nan", "diverged", "crashed", "timeout", "error")
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  #: "int", "float" or "text"
+    doc: str
+    contract: bool = True  #: part of the stable table (else: detail, free to grow)
+
+
+SCHEMA_COLUMNS: tuple[Column, ...] = (
+    Column("problem", "text", "problem name"),
+    Column("size", "text", "size name (article, small ...) or the integer asked for"),
+    Column("n", "int", "the problem's main dimension"),
+    Column("n_params", "int", "number of parameters differentiated"),
+    Column("backend", "text", "numpy, jax, torch, tensorflow or article"),
+    Column("mode", "text", "eager or compiled"),
+    Column("label", "text", "row label: backend+variant (jax+jit, torch+autograd ...)"),
+    Column("dtype", "text", "float64 or float32"),
+    Column("device", "text", "cpu or gpu"),
+    Column("threads", "int", "threads every framework was given"),
+    Column("kind", "text", "objective, gradient, hessian, hvp, jvp, vjp or solve"),
+    Column("status", "text", "ok, nan, diverged, crashed, timeout, error or not_run"),
+    Column("reason", "text", "why a cell did not end ok"),
+    Column("median", "float", "median seconds per call (pytest-benchmark)"),
+    Column("iqr", "float", "interquartile range of the rounds, seconds"),
+    Column("min", "float", "fastest round, seconds"),
+    Column("mean", "float", "mean of the rounds, seconds"),
+    Column("stddev", "float", "standard deviation of the rounds, seconds"),
+    Column("rounds", "int", "timed rounds"),
+    Column("first_call", "float", "the first call (tracing, compilation), seconds"),
+    Column("ratio", "float", "median over the objective's median, same row otherwise"),
+    Column("peak_mem_mb", "float", "peak resident memory of the worker during the cell"),
+    Column("version", "text", "framework version"),
+    Column("machine", "text", "machine name (--tag or host name)"),
+    Column("run", "text", "run folder name"),
+    Column("cell", "text", "cell id", contract=False),
+    Column("variant", "text", "the backend's variant (jit, autograd, xla, witness ...)", contract=False),
+    Column("iterations", "int", "steps of a solve", contract=False),
+    Column("warm_call", "float", "the second call, seconds", contract=False),
+    Column("build_time", "float", "building data and functions, seconds", contract=False),
+    Column("cell_time", "float", "the whole cell, calibration included, seconds", contract=False),
+    Column("base_mem_mb", "float", "resident memory before the cell", contract=False),
+    Column("attempts", "int", "how many times the cell was tried", contract=False),
+    Column("previous", "text", "status and reason of an earlier attempt", contract=False),
+    Column("load", "float", "1-minute load average when the worker group started", contract=False),
+    Column("started", "text", "start time", contract=False),
+    Column("finished", "text", "end time", contract=False),
+)
+COLUMNS = tuple(c.name for c in SCHEMA_COLUMNS if c.contract)
+EXTRA_COLUMNS = tuple(c.name for c in SCHEMA_COLUMNS if not c.contract)
+ALL_COLUMNS = COLUMNS + EXTRA_COLUMNS
+INT_COLUMNS = tuple(c.name for c in SCHEMA_COLUMNS if c.type == "int")
+FLOAT_COLUMNS = tuple(c.name for c in SCHEMA_COLUMNS if c.type == "float")
+TEXT_COLUMNS = tuple(c.name for c in SCHEMA_COLUMNS if c.type == "text")
+
+#: every status a cell can end with; ``not_run``: its worker died before it could run
+STATUSES = ("ok", "nan", "diverged", "crashed", "timeout", "error", "not_run")
 #: statuses whose timings are meaningful
 TIMED = ("ok",)
-TIME_COLUMNS = ("median", "iqr", "min", "mean", "stddev", "first_call", "warm_call", "build_time", "cell_time")
+STAT_COLUMNS = ("median", "iqr", "min", "mean", "stddev")
+TIME_COLUMNS = STAT_COLUMNS + ("first_call", "warm_call", "build_time", "cell_time")
+#: columns that identify a cell across runs
+CELL_KEY = ("problem", "size", "label", "dtype", "device", "kind")
 
 SCHEMA = "autodiff-bench/cell/1"
 CELLS = "cells"
 CSV = "results.csv"
 
+#: called with (path, reason) for every file :func:`load` leaves out
+OnSkip = Callable[[Path, str], None]
+
 
 def record(**fields: Any) -> dict[str, Any]:
     """A cell record with every column present (missing ones are ``None``)."""
-    unknown = set(fields) - set(COLUMNS) - set(EXTRA_COLUMNS)
+    unknown = set(fields) - set(ALL_COLUMNS)
     if unknown:
         raise KeyError(f"not a result column: {', '.join(sorted(unknown))}")
     out: dict[str, Any] = {"schema": SCHEMA}
-    for name in COLUMNS + EXTRA_COLUMNS:
+    for name in ALL_COLUMNS:
         out[name] = fields.get(name)
     return out
 
 
 def write_json(path: Path | str, data: Any) -> None:
-    """Write JSON atomically: a temporary file in the same folder, fsync, rename."""
+    """Write JSON atomically: a temporary file in the same folder, fsync, rename.
+
+    On any failure (a full disk included) the temporary file is removed and the
+    old file, if any, is left as it was; the error propagates.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(data, indent=1, default=_jsonable, allow_nan=False)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, default=_jsonable, allow_nan=False)
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -120,42 +161,21 @@ def save(run_dir: Path | str, cell_id: str, rec: dict[str, Any]) -> Path:
     return path
 
 
-def finished(run_dir: Path | str) -> set[str]:
-    """Ids of the cells already recorded in a run folder (valid records only)."""
-    return {rec["cell"] for _, rec in _records(Path(run_dir), warn=lambda msg: None)}
-
-
-def recorded(run_dir: Path | str) -> set[str]:
-    """Ids with a record file, without reading them (cheap enough to poll; files are written atomically)."""
+def read_record(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """``(record, None)`` for a valid cell record at ``path``, else ``(None, why not)``."""
     try:
-        names = os.listdir(Path(run_dir) / CELLS)
-    except FileNotFoundError:
-        return set()
-    return {name[:-5] for name in names if name.endswith(".json") and not name.startswith(".")}
+        rec = json.loads(path.read_text())
+    except IsADirectoryError:
+        return None, "a folder, not a cell record"
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return None, f"not a readable JSON result ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+    problem = problem_with(rec)
+    if problem is None and rec["cell"] != path.stem:
+        problem = f"its cell id {rec['cell']!r} is not its file name"
+    return (None, problem) if problem else (rec, None)
 
 
-def warn_stderr(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
-
-
-def _records(run_dir: Path, warn: Callable[[str], None]) -> Iterable[tuple[Path, dict[str, Any]]]:
-    folder = run_dir / CELLS
-    if not folder.is_dir():
-        return
-    for path in sorted(folder.glob("*.json")):
-        try:
-            rec = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            warn(f"skipping {path}: not a readable JSON result ({str(exc).splitlines()[0]})")
-            continue
-        problem = _problem_with(rec)
-        if problem:
-            warn(f"skipping {path}: {problem}")
-            continue
-        yield path, rec
-
-
-def _problem_with(rec: Any) -> str | None:
+def problem_with(rec: Any) -> str | None:
     """Why a parsed file is not a cell record, or None if it is one."""
     if not isinstance(rec, dict) or rec.get("schema") != SCHEMA:
         return f"not a cell record (schema {SCHEMA!r} expected)"
@@ -164,19 +184,103 @@ def _problem_with(rec: Any) -> str | None:
         return f"cell record without {', '.join(missing)}"
     if rec["status"] not in STATUSES:
         return f"unknown status {rec['status']!r}"
-    if not isinstance(rec.get("cell"), str):
+    if not isinstance(rec.get("cell"), str) or not rec["cell"]:
         return "cell record without an id"
+    for column in SCHEMA_COLUMNS:
+        value = rec.get(column.name)
+        if value is None:
+            continue
+        if column.type == "text" and not isinstance(value, str):
+            return f"{column.name} is {type(value).__name__}, not text"
+        if column.type in ("int", "float") and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{column.name} is {type(value).__name__}, not a number"
     return None
 
 
-def load(path: Path | str, write_csv: bool = True, warn: Callable[[str], None] = warn_stderr):
-    """The tidy table of a run: one row per measured cell.
+def scan(run_dir: Path | str) -> tuple[dict[str, dict[str, Any]], dict[Path, str]]:
+    """Every file under ``cells/``: ``({cell id: valid record}, {path: why it is not one})``."""
+    folder = Path(run_dir) / CELLS
+    good: dict[str, dict[str, Any]] = {}
+    bad: dict[Path, str] = {}
+    if not folder.is_dir():
+        return good, bad
+    for path in sorted(folder.glob("*.json")):
+        rec, why = read_record(path)
+        if rec is None:
+            bad[path] = why or "unreadable"
+        else:
+            good[rec["cell"]] = rec
+    return good, bad
 
-    ``path`` is a run folder (its ``cells/`` records are read, bad files skipped
-    with a one-line warning each, and ``results.csv`` rewritten unless
-    ``write_csv`` is False), a run folder holding only ``results.csv``, or a CSV
-    file written by this function. ``ratio`` is each row's median over the
-    objective's median for the same problem, size, label, dtype, device and threads.
+
+def finished(run_dir: Path | str) -> set[str]:
+    """Ids of the cells already recorded in a run folder (valid records only)."""
+    return set(scan(run_dir)[0])
+
+
+def recorded(run_dir: Path | str) -> set[str]:
+    """Ids with a record file, without reading them (cheap enough to poll; files are written atomically)."""
+    try:
+        names = os.listdir(Path(run_dir) / CELLS)
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
+    return {name[:-5] for name in names if name.endswith(".json") and not name.startswith(".")}
+
+
+def skip_to_stderr(path: Path, reason: str) -> None:
+    print(f"warning: skipping {path}: {reason}", file=sys.stderr)
+
+
+def _records(run_dir: Path, on_skip: OnSkip) -> Iterable[dict[str, Any]]:
+    good, bad = scan(run_dir)
+    for path, why in bad.items():
+        on_skip(path, why)
+    return good.values()
+
+
+def csv_is_derived(run_dir: Path | str) -> bool:
+    """Whether the folder's ``results.csv`` (if any) holds only cells that have records.
+
+    A table with rows that no record backs (a committed reference run, a table
+    copied in) is never rewritten: it is the only copy of those results.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / CSV
+    if not path.exists():
+        return True
+    try:
+        ids = _csv_cells(path)
+    except (OSError, ValueError):
+        return False
+    return ids <= recorded(run_dir)
+
+
+def _csv_cells(path: Path) -> set[str]:
+    import csv
+
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or "cell" not in reader.fieldnames:
+            raise ValueError(f"{path} has no cell column")
+        return {row["cell"] for row in reader}
+
+
+def empty():
+    """A table with every column and no row."""
+    import pandas as pd
+
+    return typed(pd.DataFrame(columns=list(ALL_COLUMNS)))
+
+
+def load(path: Path | str, write_csv: bool = True, on_skip: OnSkip = skip_to_stderr):
+    """The tidy table of a run: one row per measured cell, every column its schema dtype.
+
+    ``path`` is a run folder (its ``cells/`` records are read, bad files passed to
+    ``on_skip`` and left out, and ``results.csv`` rewritten unless ``write_csv``
+    is False or the table holds rows no record backs), a run folder holding only
+    ``results.csv``, or a CSV file written by this function. ``ratio`` is each
+    row's median over the objective's median for the same problem, size, label,
+    dtype, device and threads.
     """
     import pandas as pd
 
@@ -187,31 +291,36 @@ def load(path: Path | str, write_csv: bool = True, warn: Callable[[str], None] =
         raise FileNotFoundError(f"no run folder or results file at {path}")
     if not (path / CELLS).is_dir() and (path / CSV).is_file():
         return _read_csv(path / CSV)
-    rows = [rec for _, rec in _records(path, warn)]
-    frame = pd.DataFrame(rows, columns=list(COLUMNS + EXTRA_COLUMNS))
-    frame = _typed(frame)
+    frame = pd.DataFrame(list(_records(path, on_skip)), columns=list(ALL_COLUMNS))
+    frame = typed(frame)
     frame["ratio"] = _ratios(frame)
     frame = frame.sort_values(["problem", "n", "kind", "label", "dtype", "device", "threads"], kind="stable")
     frame = frame.reset_index(drop=True)
-    if write_csv:
+    if write_csv and csv_is_derived(path):
         _write_csv(frame, path / CSV)
     return frame
 
 
-def _typed(frame):
+def typed(frame):
+    """Every schema column present with its one dtype: ``Int64``, ``float64`` or ``string``.
+
+    Timings of cells that did not end ok are blanked: they never enter a statistic.
+    """
     import pandas as pd
 
-    for name in ("n", "n_params", "threads", "rounds", "iterations"):
+    frame = frame.copy()
+    for name in ALL_COLUMNS:
+        if name not in frame.columns:
+            frame[name] = None
+    for name in INT_COLUMNS:
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("Int64")
-    for name in TIME_COLUMNS + ("ratio", "peak_mem_mb", "base_mem_mb"):
+    for name in FLOAT_COLUMNS:
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
-    for name in ("problem", "size", "backend", "mode", "label", "dtype", "device", "kind", "status", "reason",
-                 "version", "machine", "run", "cell", "started", "finished"):
+    for name in TEXT_COLUMNS:
         frame[name] = frame[name].astype("string")
-    # Timings of cells that did not end well are never part of any statistic.
     bad = frame["status"] != "ok"
-    for name in ("median", "iqr", "min", "mean", "stddev"):
-        frame.loc[bad, name] = float("nan")
+    for name in STAT_COLUMNS + ("ratio",):
+        frame.loc[bad.fillna(True), name] = float("nan")
     return frame
 
 
@@ -242,7 +351,4 @@ def _read_csv(path: Path):
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path} is not a results table: no column {', '.join(missing)}")
-    for name in EXTRA_COLUMNS:
-        if name not in frame.columns:
-            frame[name] = None
-    return _typed(frame[list(COLUMNS + EXTRA_COLUMNS)].copy())
+    return typed(frame)[list(ALL_COLUMNS)]

@@ -178,6 +178,7 @@ def choose_sizes(chosen_problems, values) -> dict[str, list[tuple[str, int]]]:
                 known_anywhere.add(size)
             try:
                 resolved = problem.resolve_size(size)
+                resolved = (resolved.label, resolved.n)
             except SizeError as exc:
                 raise UsageError(str(exc)) from None
             if resolved not in sizes:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from .base import DERIVATIVE_KINDS, KINDS, Instance, Problem, SizeError
+from .base import DERIVATIVE_KINDS, KINDS, Instance, Problem, Size, SizeError
 
 NAMES = (
     "finite_difference",
@@ -31,4 +31,4 @@ def all_problems() -> list[Problem]:
     return [get(name) for name in NAMES]
 
 
-__all__ = ["DERIVATIVE_KINDS", "KINDS", "NAMES", "Instance", "Problem", "SizeError", "all_problems", "get"]
+__all__ = ["DERIVATIVE_KINDS", "KINDS", "NAMES", "Instance", "Problem", "Size", "SizeError", "all_problems", "get"]

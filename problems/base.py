@@ -10,8 +10,8 @@ verbs. Nothing here or in a problem asks which backend it runs on.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -26,6 +26,22 @@ class SizeError(ValueError):
     """A size that is not a known name or a positive integer within limits."""
 
 
+@dataclass(frozen=True)
+class Size:
+    """A resolved size: its label and the problem's main dimension.
+
+    Only the size *named* ``article`` is the seed article's own example; an
+    integer that happens to equal its dimension is generated data like any other.
+    """
+
+    label: str  #: the name asked for ("small") or the integer as text ("5000")
+    n: int  #: the main dimension
+
+    @property
+    def article(self) -> bool:
+        return self.label == "article"
+
+
 @dataclass
 class Instance:
     """One problem at one size: the NumPy data and starting parameters."""
@@ -36,7 +52,15 @@ class Instance:
     data: dict[str, np.ndarray]
     params: tuple[np.ndarray, ...]
     iterations: int
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def article(self) -> bool:
+        """Whether this is the seed article's own example (the size named ``article``)."""
+        return self.size == "article"
+
+    @property
+    def sized(self) -> Size:
+        return Size(self.size, self.n)
 
     @property
     def shapes(self) -> tuple[tuple[int, ...], ...]:
@@ -78,25 +102,25 @@ class Problem:
     hessian_limit: int = 1_000  #: no dense Hessian beyond this many parameters
     loss: Differentiable
     model: Differentiable | None = None  #: vector function of params (jvp, vjp)
-    has_hvp: bool = True  #: hvp is defined wherever the Hessian is
 
     # --- to implement -------------------------------------------------
-    def make_data(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    # ``size.article`` is True for the size named ``article`` only: the seed's own example.
+    def make_data(self, rng: np.random.Generator, size: Size) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
-    def init_params(self, rng: np.random.Generator, n: int, data) -> tuple[np.ndarray, ...]:
+    def init_params(self, rng: np.random.Generator, size: Size, data) -> tuple[np.ndarray, ...]:
         raise NotImplementedError
 
-    def iterations(self, n: int) -> int:
-        """How many steps ``solve`` runs at main dimension n."""
+    def iterations(self, size: Size) -> int:
+        """How many steps ``solve`` runs at this size."""
         return 100
 
-    def learning_rate(self, n: int) -> float:
+    def learning_rate(self, size: Size) -> float:
         return 0.1
 
     def step(self, backend, inst: Instance) -> Callable:
         """One iteration of the article's algorithm: ``body(params, data) -> params``."""
-        return gradient_descent_step(backend, self.loss, self.learning_rate(inst.n))
+        return gradient_descent_step(backend, self.loss, self.learning_rate(inst.sized))
 
     def article_solve(self, inst: Instance) -> tuple[np.ndarray, ...]:
         """The seed article's own NumPy loop on this instance, where it has one."""
@@ -116,10 +140,10 @@ class Problem:
         """Rough memory of one unit of the main dimension, float64, for size limits."""
         return 8.0 * 64
 
-    def resolve_size(self, size: str | int) -> tuple[str, int]:
-        """``("small", 1000)`` from a size name or a positive integer."""
+    def resolve_size(self, size: str | int) -> Size:
+        """``Size("small", 1000)`` from a size name or a positive integer."""
         if isinstance(size, str) and size in self.sizes:
-            return size, self.sizes[size]
+            return Size(size, self.sizes[size])
         text = str(size).strip()
         try:
             n = int(text)
@@ -131,14 +155,14 @@ class Problem:
             raise SizeError(f"size {n} for {self.name} must be a positive integer")
         if n > self.max_n:
             raise SizeError(f"size {n} for {self.name} is larger than the limit {self.max_n:,}")
-        return str(n), n
+        return Size(str(n), n)
 
     def instance(self, size: str | int = "small", seed: int = 0) -> Instance:
-        label, n = self.resolve_size(size)
+        resolved = self.resolve_size(size)
         rng = np.random.default_rng(seed)
-        data = self.make_data(rng, n)
-        params = self.init_params(rng, n, data)
-        return Instance(self, label, n, data, tuple(np.asarray(p, dtype=np.float64) for p in params), self.iterations(n))
+        data = self.make_data(rng, resolved)
+        params = tuple(np.asarray(p, dtype=np.float64) for p in self.init_params(rng, resolved, data))
+        return Instance(self, resolved.label, resolved.n, data, params, self.iterations(resolved))
 
     def kinds(self, inst: Instance | None = None) -> tuple[str, ...]:
         """The kinds this problem defines (at this instance's size, if given)."""
@@ -157,9 +181,9 @@ class Problem:
         """The loss as a function of one flat parameter vector (for hessian, hvp)."""
         return as_flat(self.loss, inst.shapes)
 
-    def solver(self, backend, inst: Instance, compiled: bool) -> Callable:
-        """The whole iterative algorithm: ``run(params, data) -> params``."""
-        return backend.iterate(self.step(backend, inst), inst.iterations, compiled)
+    def solver(self, backend, inst: Instance) -> Callable:
+        """The whole iterative algorithm: ``run(params, data) -> params``, looped as the backend's variant loops."""
+        return backend.iterate(self.step(backend, inst), inst.iterations)
 
 
 # --- helpers problems share ------------------------------------------------

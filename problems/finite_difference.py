@@ -114,18 +114,19 @@ class FiniteDifference(Problem):
     def bytes_per_n(self):
         return 8.0 * 16
 
-    def make_data(self, rng, n):
+    def make_data(self, rng, size):
         return {}
 
-    def init_params(self, rng, n, data):
-        if n == self.sizes["article"]:
+    def init_params(self, rng, size, data):
+        n = size.n
+        if size.article:
             return np.array([3.0]), np.array([2.0])
         return rng.uniform(-2.0, 2.0, n), rng.uniform(-2.0, 2.0, n)
 
-    def learning_rate(self, n):
+    def learning_rate(self, size):
         return 0.01
 
-    def iterations(self, n):
+    def iterations(self, size):
         return 100
 
     def sympy_reference(self, inst, kind, tangent=None):

@@ -76,8 +76,9 @@ class KMeans(Problem):
     def bytes_per_n(self):
         return 8.0 * 8 * 4 * 4
 
-    def make_data(self, rng, n):
-        if n == self.sizes["article"]:
+    def make_data(self, rng, size):
+        n = size.n
+        if size.article:
             legacy = np.random.RandomState(0)  # the article's np.random.seed(0)
             x = legacy.rand(100, 2)
             mu = x[legacy.choice(x.shape[0], 3, replace=False)]
@@ -88,12 +89,12 @@ class KMeans(Problem):
             mu = x[rng.choice(n, k, replace=False)]
         return {"x": x, "assign": assign(np, x, mu), "init": mu}
 
-    def init_params(self, rng, n, data):
+    def init_params(self, rng, size, data):
         # the starting centroids are drawn with the data (the article's RNG order)
         return (data.pop("init"),)
 
-    def iterations(self, n):
-        return 100 if n == self.sizes["article"] else 20
+    def iterations(self, size):
+        return 100 if size.article else 20
 
     def step(self, backend, inst):
         xp = backend.xp

@@ -64,22 +64,22 @@ class LinearRegression(Problem):
     def bytes_per_n(self) -> float:
         return 8.0 * 2 * 101
 
-    def make_data(self, rng, n):
-        if n == self.sizes["article"]:
+    def make_data(self, rng, size):
+        if size.article:
             return {"x": np.array([[1.0, 1.0], [1.0, 2.0], [1.0, 3.0]]), "y": np.array([1.0, 2.0, 3.0])}
-        p = features(n)
+        n, p = size.n, features(size.n)
         x = np.column_stack([np.ones(n), rng.standard_normal((n, p - 1))])
         theta = rng.standard_normal(p)
         return {"x": x, "y": x @ theta + 0.1 * rng.standard_normal(n)}
 
-    def init_params(self, rng, n, data):
+    def init_params(self, rng, size, data):
         return (np.zeros(data["x"].shape[1]),)
 
-    def iterations(self, n):
-        return 1000 if n == self.sizes["article"] else 100
+    def iterations(self, size):
+        return 1000 if size.article else 100
 
-    def learning_rate(self, n):
-        return 0.01 if n == self.sizes["article"] else 0.1
+    def learning_rate(self, size):
+        return 0.01 if size.article else 0.1
 
     def article_solve(self, inst: Instance):
         # The seed's gradient_descent(), verbatim in substance.

@@ -107,17 +107,17 @@ class LogisticRegression(Problem):
     def bytes_per_n(self):
         return 8.0 * 2 * 101
 
-    def make_data(self, rng, n):
-        x, y = make_classification(rng, n, features(n))
+    def make_data(self, rng, size):
+        x, y = make_classification(rng, size.n, features(size.n))
         return {"x": x, "y": y}
 
-    def init_params(self, rng, n, data):
+    def init_params(self, rng, size, data):
         return small_random_weights(rng, data["x"].shape[1]), np.zeros(1)
 
-    def learning_rate(self, n):
+    def learning_rate(self, size):
         return 0.5
 
-    def iterations(self, n):
+    def iterations(self, size):
         return 100
 
 

@@ -64,14 +64,14 @@ class Newton(Problem):
     def bytes_per_n(self):
         return 8.0 * 2 * 101
 
-    def make_data(self, rng, n):
-        x, y = make_classification(rng, n, _features(n))
-        return {"x": np.column_stack([x, np.ones(n)]), "y": y}
+    def make_data(self, rng, size):
+        x, y = make_classification(rng, size.n, _features(size.n))
+        return {"x": np.column_stack([x, np.ones(size.n)]), "y": y}
 
-    def init_params(self, rng, n, data):
+    def init_params(self, rng, size, data):
         return (small_random_weights(rng, data["x"].shape[1]),)
 
-    def iterations(self, n):
+    def iterations(self, size):
         return 8
 
     def step(self, backend, inst):

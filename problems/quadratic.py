@@ -54,15 +54,16 @@ class Quadratic(Problem):
     def bytes_per_n(self):
         return 8.0 * 8
 
-    def make_data(self, rng, n):
-        if n == self.sizes["article"]:
+    def make_data(self, rng, size):
+        n = size.n
+        if size.article:
             return {"a": np.array([1.0]), "b": np.array([-4.0]), "c": np.array([4.0])}
         return {"a": rng.uniform(0.5, 2.0, n), "b": rng.uniform(-4.0, 4.0, n), "c": rng.uniform(0.0, 4.0, n)}
 
-    def init_params(self, rng, n, data):
-        return (np.zeros(n),)
+    def init_params(self, rng, size, data):
+        return (np.zeros(size.n),)
 
-    def learning_rate(self, n):
+    def learning_rate(self, size):
         return 0.1
 
 

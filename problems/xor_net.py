@@ -81,32 +81,34 @@ class XorNet(Problem):
     def bytes_per_n(self):
         return 8.0 * SAMPLES_PER_UNIT * 8
 
-    def make_data(self, rng, n):
-        if n == self.sizes["article"]:
+    def make_data(self, rng, size):
+        n = size.n
+        if size.article:
             x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
             return {"x": x, "y": np.array([[0], [1], [1], [0]], dtype=np.float64)}
         bits = rng.integers(0, 2, size=(SAMPLES_PER_UNIT * n, 2))
         y = (bits[:, :1] ^ bits[:, 1:]).astype(np.float64)
         return {"x": bits + 0.1 * rng.standard_normal(bits.shape), "y": y}
 
-    def init_params(self, rng, n, data):
-        if n == self.sizes["article"]:
+    def init_params(self, rng, size, data):
+        n = size.n
+        if size.article:
             legacy = np.random.RandomState(1)  # the article's np.random.seed(1)
             return legacy.rand(2, 2), legacy.rand(2, 1)
         return rng.uniform(-1, 1, (2, n)), rng.uniform(-1, 1, (n, 1)) / np.sqrt(n)
 
-    def iterations(self, n):
-        return 10_000 if n == self.sizes["article"] else 1_000
+    def iterations(self, size):
+        return 10_000 if size.article else 1_000
 
-    def learning_rate(self, n):
+    def learning_rate(self, size):
         # the article's rate per sample (0.1 over 4 rows), kept as the data grows
-        return 0.1 if n == self.sizes["article"] else 0.4 / (SAMPLES_PER_UNIT * n)
+        return 0.1 if size.article else 0.4 / (SAMPLES_PER_UNIT * size.n)
 
     def article_solve(self, inst):
         # The seed's training loop, verbatim in substance.
         x, y = inst.data["x"], inst.data["y"]
         weights_input_hidden, weights_hidden_output = (p.copy() for p in inst.params)
-        learning_rate = self.learning_rate(inst.n)
+        learning_rate = self.learning_rate(inst.sized)
 
         def sigmoid_derivative(s):
             return s * (1 - s)

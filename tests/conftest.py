@@ -14,10 +14,10 @@ import pytest
 import backends
 
 
-def require(name: str):
-    """The backend ``name``, or skip (locally) / fail (CI) with the reason."""
+def require(name: str, variant: str | None = None):
+    """The backend ``name`` (in ``variant``), or skip (locally) / fail (CI) with the reason."""
     try:
-        return backends.get(name)
+        return backends.get(name, variant)
     except backends.BackendUnavailable as exc:
         if os.environ.get("CI"):
             pytest.fail(f"{exc} (CI installs every backend)")
@@ -29,8 +29,9 @@ def backend(request):
     return require(request.param)
 
 
-@pytest.fixture(params=[(b, m) for b in backends.NAMES for m in backends.modes(b)],
-                ids=lambda bm: backends.mode_label(*bm))
+@pytest.fixture(params=[(b, v) for b in backends.NAMES for v in backends.variants(b)],
+                ids=lambda bv: backends.mode_label(*bv))
 def backend_mode(request):
-    name, mode = request.param
-    return require(name), mode
+    """(backend bound to a variant, the variant's name), for every variant of every backend."""
+    name, variant = request.param
+    return require(name, variant), variant

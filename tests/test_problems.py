@@ -12,6 +12,7 @@ import problems
 from bench.cells import Cell, build
 from bench.check import rho
 from problems import finite_difference, newton, quadratic
+from problems.base import Size
 
 
 
@@ -153,9 +154,21 @@ def test_newton_converges_quadratically():
 
 def test_sizes_accept_names_and_integers_and_refuse_nonsense():
     problem = problems.get("logistic_regression")
-    assert problem.resolve_size("small") == ("small", 1000)
-    assert problem.resolve_size(250) == ("250", 250)
+    assert problem.resolve_size("small") == Size("small", 1000)
+    assert problem.resolve_size(250) == Size("250", 250)
     assert problem.instance(250).data["x"].shape[0] == 250
     for bad in ("0", "-5", "1.5", "lots", str(problem.max_n + 1)):
         with pytest.raises(problems.SizeError):
             problem.resolve_size(bad)
+
+
+def test_the_articles_data_is_chosen_by_the_size_name_not_by_its_value():
+    lr = problems.get("linear_regression")
+    article, three = lr.instance("article"), lr.instance(3)
+    assert article.article and not three.article
+    np.testing.assert_array_equal(article.data["y"], [1.0, 2.0, 3.0])
+    assert three.data["x"].shape[0] == 3 and not np.array_equal(three.data["y"], [1.0, 2.0, 3.0])
+    assert (article.iterations, three.iterations) == (1000, 100)
+    xor = problems.get("xor_net")
+    assert xor.instance("article").data["x"].shape == (4, 2)
+    assert xor.instance(2).data["x"].shape == (128, 2)

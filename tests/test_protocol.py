@@ -16,8 +16,8 @@ from backends.base import Backend, DeviceUnavailable, Differentiable
 def test_backend_conforms_to_protocol(backend):
     assert isinstance(backend, Backend)
     info = backends.REGISTRY[backend.name]
-    assert backend.framework == info.framework
-    assert backend.can_compile == (info.compiled_label is not None)
+    assert backend.framework == info.framework and backend.info is info
+    assert backend.variant is info.variant("eager") and not backend.variant.compiled
     assert backend.version()
     assert "cpu" in backend.devices()
 
@@ -44,7 +44,7 @@ def test_unknown_device_is_refused_or_used(backend):
 
 def test_iterate_runs_n_steps(backend_mode):
     backend, mode = backend_mode
-    run = backend.iterate(lambda s, d: (s[0] + d["one"],), 7, mode == "compiled")
+    run = backend.iterate(lambda s, d: (s[0] + d["one"],), 7)
     out = run((backend.asarray([0.0], "float64"),), {"one": backend.asarray([1.0], "float64")})
     assert backend.to_numpy(out[0])[0] == 7.0
 
@@ -56,7 +56,7 @@ def test_numpy_backend_uses_the_hand_derivative_and_says_when_there_is_none():
     assert g[0] == 6.0
     with pytest.raises(NotImplementedError, match="no hand-derived hessian"):
         b.hessian(f)
-    assert b.compile(len) is len and not b.can_compile
+    assert b.compile(len) is len and not b.can_compile and not backends.info("numpy").can_compile
 
 
 def test_no_problem_asks_which_backend_it_runs_on():
@@ -102,7 +102,7 @@ def test_missing_backend_is_one_line_and_the_others_still_run(monkeypatch, capsy
         (["--backend", "theano"], "unknown backend 'theano'; choose from numpy, jax, torch, tensorflow"),
         (["--problem", "svm"], "unknown problem 'svm'; choose from finite_difference, quadratic"),
         (["--dtype", "float16"], "unknown dtype 'float16'; choose from float64, float32"),
-        (["--mode", "jit"], "unknown mode 'jit'; choose from eager, compiled"),
+        (["--mode", "fast"], "unknown mode 'fast'; choose from eager, compiled, hand, jit"),
         (["--kind", "jacobian"], "unknown kind 'jacobian'; choose from objective, gradient"),
         (["--size", "-3", "--problem", "quadratic"], "size -3 for quadratic must be a positive integer"),
         (["--size", "huge", "--problem", "quadratic"], "unknown size 'huge' for quadratic; use one of article, small"),
