@@ -352,3 +352,33 @@ def _read_csv(path: Path):
     if missing:
         raise ValueError(f"{path} is not a results table: no column {', '.join(missing)}")
     return typed(frame)[list(ALL_COLUMNS)]
+
+
+def protocol_tax(frame):
+    """For every cell that has a witness (an expert's hand-written code, label ``B+witness``):
+    the backend's best protocol row against it.
+
+    One row per run, machine, problem, size, dtype, device, threads, kind and backend:
+    ``best`` (the fastest protocol label of that backend), ``best_median``, ``witness_median``
+    and ``tax`` = best_median / witness_median (1.0: the harness costs nothing; 1.5: our
+    code is 50% slower than the expert's). Only ``ok`` rows count.
+    """
+    import pandas as pd
+
+    columns = ["run", "machine", "problem", "size", "n", "dtype", "device", "threads", "kind", "backend", "best",
+               "best_median", "witness_median", "tax"]
+    ok = frame[(frame["status"] == "ok") & frame["median"].notna()]
+    if "variant" not in ok.columns or not len(ok):
+        return pd.DataFrame(columns=columns)
+    keys = ["run", "machine", "problem", "size", "dtype", "device", "threads", "kind", "backend"]
+    rows = []
+    for key, group in ok.groupby(keys, dropna=False, sort=True):
+        witness = group[group["variant"] == "witness"]
+        protocol = group[group["variant"] != "witness"]
+        if not len(witness) or not len(protocol):
+            continue
+        best = protocol.loc[protocol["median"].idxmin()]
+        w = float(witness["median"].min())
+        rows.append({**dict(zip(keys, key)), "n": best["n"], "best": best["label"],
+                     "best_median": float(best["median"]), "witness_median": w, "tax": float(best["median"]) / w})
+    return pd.DataFrame(rows, columns=columns)
