@@ -1,4 +1,4 @@
-"""``python -m bench {check,run,report}``: the harness's command line."""
+"""``python -m bench {list,check,run,report}``: the harness's command line."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ import sys
 
 from .cli import UsageError, fail
 
+#: subcommand -> module with ``HELP``, ``add_arguments(parser)`` and ``main(args)``
 COMMANDS = {
+    "list": "bench.listing",
     "check": "bench.check",
-    "run": "bench.run",
+    "run": "bench.runner.command",
     "report": "bench.report",
 }
+#: exit status when a file cannot be written (a full disk, a read-only folder)
+EXIT_WRITE = 4
 
 
 def parser() -> argparse.ArgumentParser:
@@ -22,12 +26,7 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # command not built yet
-            raise
+        module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=module.HELP, description=module.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
@@ -43,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(exc))
     except KeyboardInterrupt:
         return fail("interrupted", 130)
+    except OSError as exc:  # a write that failed: name the file and the cause, no traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        return fail(f"{exc.strerror or exc}{where}", EXIT_WRITE)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ SLOW_SECONDS = 0.3
 FAULTS = {"objective": "ok", "gradient": "nan", "hessian": "error", "hvp": "timeout", "jvp": "crashed",
           "vjp": "crashed", "solve": "diverged"}
 
-backends.REGISTRY["fault"] = backends.BackendInfo("fault", "tests.fault_backend", "numpy", "", None)
-backends.REGISTRY["slow"] = backends.BackendInfo("slow", "tests.fault_slow", "numpy", "", None)
+_HAND = (backends.Variant("hand", False, None, "the hand derivatives, misbehaving"),)
+backends.register(backends.BackendInfo("fault", "tests.fault_backend", "numpy", "", False, _HAND))
+backends.register(backends.BackendInfo("slow", "tests.fault_slow", "numpy", "", False, _HAND))
 
 
 def _describe() -> str:
@@ -45,8 +46,6 @@ def _segfault():
 
 
 class FaultBackend(NumpyBackend):
-    name = "fault"
-
     def version(self) -> str:
         return f"fault-1 {_describe()}"
 
@@ -78,7 +77,7 @@ class FaultBackend(NumpyBackend):
     def vjp(self, f):
         return lambda x, u, data: os.kill(os.getpid(), signal.SIGKILL)
 
-    def iterate(self, body, n, compiled):
+    def iterate(self, body, n):
         def grow(state, data):
             for _ in range(n):
                 state = tuple(1.05 * p + 1.0 for p in state)
@@ -88,8 +87,6 @@ class FaultBackend(NumpyBackend):
 
 
 class SlowBackend(NumpyBackend):
-    name = "slow"
-
     def version(self) -> str:
         return f"slow-1 {_describe()}"
 
@@ -98,5 +95,5 @@ class SlowBackend(NumpyBackend):
         return x
 
 
-def make() -> FaultBackend:
-    return FaultBackend()
+def make(info, variant) -> FaultBackend:
+    return FaultBackend(info, variant)

@@ -3,5 +3,5 @@
 from tests.fault_backend import SlowBackend
 
 
-def make() -> SlowBackend:
-    return SlowBackend()
+def make(info, variant) -> SlowBackend:
+    return SlowBackend(info, variant)

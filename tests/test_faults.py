@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench import results
+from bench.runner.command import EXIT_CELLS_NOT_OK
 from tests.fault_backend import FAULTS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,7 +34,7 @@ def fault_run(tmp_path_factory):
     proc = bench_run("--backend", "fault", "--backend", "numpy", "--problem", "linear_regression",
                      "--size", "article", "--kind", ",".join(FAULTS), "--threads", "1", "--timeout", "5",
                      "--max-time", "0.01", "--min-rounds", "2", "--out", out)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == EXIT_CELLS_NOT_OK, proc.stdout + proc.stderr  # the run ends, saying not all is ok
     frame = results.load(out)
     return out, frame, proc
 
@@ -112,7 +113,7 @@ def test_gpu_absent_is_said_clearly(tmp_path):
     out = tmp_path / "gpu"
     proc = bench_run("--backend", "numpy", "--problem", "linear_regression", "--size", "article", "--kind",
                      "objective", "--device", "gpu", "--out", out)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == EXIT_CELLS_NOT_OK, proc.stderr
     frame = results.load(out)
     assert list(frame["status"]) == ["error"]
     assert "CPU only" in frame["reason"].iloc[0]

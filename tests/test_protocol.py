@@ -70,7 +70,8 @@ def test_no_problem_asks_which_backend_it_runs_on():
 
 def test_importing_the_packages_imports_no_framework():
     code = (
-        "import sys, backends, problems, bench, bench.cells, bench.check, bench.cli;"
+        "import sys, backends, problems, bench, bench.cells, bench.check, bench.cli, bench.listing, bench.results;"
+        "import bench.runner.command, bench.runner.plan, bench.runner.folder, bench.runner.supervise;"
         "import problems.finite_difference, problems.newton, problems.kmeans, problems.xor_net;"
         "backends.available(); [p.kinds() for p in problems.all_problems()];"
         "loaded = [m for m in ('jax', 'torch', 'tensorflow') if m in sys.modules];"
@@ -85,7 +86,8 @@ def test_missing_backend_is_one_line_and_the_others_still_run(monkeypatch, capsy
 
     real = backends.installed
     monkeypatch.setattr(backends, "installed", lambda name: False if name == "tensorflow" else real(name))
-    backends._cache.pop("tensorflow", None)
+    for key in [k for k in backends._cache if k[0] == "tensorflow"]:
+        monkeypatch.delitem(backends._cache, key)
     with pytest.raises(backends.BackendUnavailable, match="^backend 'tensorflow' is unavailable: tensorflow is not installed"):
         backends.get("tensorflow")
     status = main(["check", "--problem", "quadratic", "--kind", "gradient", "--mode", "eager", "--dtype", "float64"])
@@ -102,7 +104,7 @@ def test_missing_backend_is_one_line_and_the_others_still_run(monkeypatch, capsy
         (["--backend", "theano"], "unknown backend 'theano'; choose from numpy, jax, torch, tensorflow"),
         (["--problem", "svm"], "unknown problem 'svm'; choose from finite_difference, quadratic"),
         (["--dtype", "float16"], "unknown dtype 'float16'; choose from float64, float32"),
-        (["--mode", "fast"], "unknown mode 'fast'; choose from eager, compiled, hand, jit"),
+        (["--mode", "fast"], "unknown mode 'fast'; choose from eager, compiled, autograd, compile, func, function, hand, jit, tape, xla"),
         (["--kind", "jacobian"], "unknown kind 'jacobian'; choose from objective, gradient"),
         (["--size", "-3", "--problem", "quadratic"], "size -3 for quadratic must be a positive integer"),
         (["--size", "huge", "--problem", "quadratic"], "unknown size 'huge' for quadratic; use one of article, small"),

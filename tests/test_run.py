@@ -60,7 +60,7 @@ BAD = {
     "size-over-limit": ([*LR, "--size", str(10**12)], "larger than the limit"),
     "size-memory": ([*LR, "--size", "100000", "--max-memory", "1MB"], "GiB of memory (estimate), more than"),
     "dtype": ([*LR, "--dtype", "float16"], "unknown dtype 'float16'; choose from float64, float32"),
-    "mode": ([*LR, "--mode", "fast"], "unknown mode 'fast'; choose from eager, compiled"),
+    "mode": ([*LR, "--mode", "fast"], "unknown mode 'fast'; choose from eager, compiled, witness, autograd"),
     "kind": ([*LR, "--kind", "laplacian"], "unknown kind 'laplacian'; choose from objective"),
     "device": ([*LR, "--device", "tpu"], "unknown device 'tpu'; choose from cpu, gpu"),
     "threads": ([*LR, "--threads", "0"], "--threads 0 is out of range"),
@@ -186,7 +186,7 @@ def test_interrupted_run_resumes_without_losing_or_repeating_cells(tmp_path, sig
 
 
 def test_one_thread_setting_sizes_every_pool():
-    from bench import threads
+    from bench.runner import threads
 
     env = threads.environment(1, base={"XLA_FLAGS": "--xla_foo=1"})
     for name in threads.POOL_VARIABLES:

@@ -1,8 +1,8 @@
 """What happens inside one worker process: measure cells, write their records.
 
-The runner (:mod:`bench.run`) starts ``pytest bench/suite.py -p bench.worker``
-once per backend with ``BENCH_PLAN`` naming a JSON plan (run folder, device,
-threads, the cells to run). For every cell, :func:`run_cell`
+The runner (:mod:`bench.runner.supervise`) starts ``pytest bench/runner/suite.py
+-p bench.runner.worker`` once per worker group with ``BENCH_PLAN`` naming a
+:class:`WorkerPlan` (JSON). For every cell, :meth:`Worker.run_cell`
 
 1. writes the "now running" marker the runner watches for timeouts and crashes,
 2. builds the cell (data, conversion, derivative function: all untimed) and
@@ -29,10 +29,12 @@ import platform
 import threading
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import results
+from .. import results
+from ..cells import ARTICLE, CellSpec, SpecError
 from . import threads as thread_settings
 
 PLAN_VARIABLE = "BENCH_PLAN"
@@ -40,11 +42,44 @@ PLUGINS_VARIABLE = "BENCH_PLUGINS"
 RUNNING = ".running"
 #: fewest rounds of a cell whose single call exceeds ``--benchmark-max-time``
 MIN_SLOW_ROUNDS = 3
-#: seconds of timed rounds a slow cell (one call over ``--benchmark-max-time``) may take; a cell whose
-#: first call alone exceeds it gets no separate warm call and as few as one timed round
-SLOW_BUDGET = 10.0
 #: a solve whose loss grows beyond this factor of its start is reported as diverged
 DIVERGENCE_FACTOR = 1e6
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """What one worker process runs: the cells of one group, and where their records go."""
+
+    group: str
+    device: str
+    threads: int
+    cells: tuple[CellSpec, ...]
+    run_dir: str | None = None
+    run: str | None = None
+    machine: str = field(default_factory=platform.node)
+    slow_budget: float = 10.0
+    seed: int = 0
+    attempts: dict[str, int] = field(default_factory=dict)  #: earlier attempts of a cell (retried ones)
+    previous: dict[str, str] = field(default_factory=dict)  #: their status and reason
+    load: float | None = None  #: 1-minute load average when the group started
+
+    def to_json(self) -> dict[str, Any]:
+        return {"group": self.group, "device": self.device, "threads": self.threads,
+                "cells": [spec.to_json() for spec in self.cells], "run_dir": self.run_dir, "run": self.run,
+                "machine": self.machine, "slow_budget": self.slow_budget, "seed": self.seed,
+                "attempts": self.attempts, "previous": self.previous, "load": self.load}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "WorkerPlan":
+        cells = tuple(CellSpec.from_json(c) for c in d.get("cells", []))
+        for spec in cells:
+            if spec.group != d["group"]:
+                raise SpecError(f"cell {spec.id} does not belong to worker group {d['group']}")
+        return cls(group=d["group"], device=d["device"], threads=int(d["threads"]), cells=cells,
+                   run_dir=d.get("run_dir"), run=d.get("run"), machine=d.get("machine") or platform.node(),
+                   slow_budget=float(d.get("slow_budget") or 10.0), seed=int(d.get("seed") or 0),
+                   attempts=dict(d.get("attempts") or {}), previous=dict(d.get("previous") or {}),
+                   load=d.get("load"))
 
 
 def load_plugins(names: str | None = None) -> list[str]:
@@ -57,11 +92,11 @@ def load_plugins(names: str | None = None) -> list[str]:
     return loaded
 
 
-def read_plan(path: str | None = None) -> dict[str, Any]:
+def read_plan(path: str | None = None) -> WorkerPlan | None:
     path = path or os.environ.get(PLAN_VARIABLE)
     if not path:
-        return {"cells": []}
-    return json.loads(Path(path).read_text())
+        return None
+    return WorkerPlan.from_json(json.loads(Path(path).read_text()))
 
 
 def marker_path(run_dir: Path | str, group: str) -> Path:
@@ -98,47 +133,42 @@ class MemorySampler:
 
 
 class Worker:
-    """The state of one worker process: its plan, backends loaded, thread settings."""
+    """The state of one worker process: its plan, frameworks loaded, thread settings."""
 
-    def __init__(self, plan: dict[str, Any]):
+    def __init__(self, plan: WorkerPlan):
         self.plan = plan
-        self.run_dir = Path(plan["run_dir"]) if plan.get("run_dir") else None
-        self.threads = int(plan.get("threads") or thread_settings.default())
-        self.device = plan.get("device", "cpu")
-        self.slow_budget = float(plan.get("slow_budget") or SLOW_BUDGET)
+        self.run_dir = Path(plan.run_dir) if plan.run_dir else None
         self.versions: dict[str, str] = {}
         self.thread_report: dict[str, Any] = {}
 
-    def backend(self, name: str):
-        """The backend, importing its framework and applying the thread setting once."""
+    def version(self, name: str) -> str:
+        """The framework's version, importing it and applying the thread setting once."""
         import backends
 
-        first = name not in self.versions
-        b = backends.get(name)
-        if first:
-            info = backends.REGISTRY[name]
-            self.thread_report[name] = thread_settings.apply(info.framework, self.threads)
+        if name not in self.versions:
+            b = backends.get(name)
+            self.thread_report[name] = {"threads": self.plan.threads, "cpus": thread_settings.available_cpus(),
+                                        **b.set_threads(self.plan.threads)}
             self.versions[name] = b.version()
-        return b
+        return self.versions[name]
 
     def mark(self, cell_id: str | None) -> None:
         if self.run_dir is None:
             return
-        results.write_json(marker_path(self.run_dir, self.plan["group"]),
+        results.write_json(marker_path(self.run_dir, self.plan.group),
                            {"cell": cell_id, "started": time.time(), "pid": os.getpid()})
 
     # -- one cell ----------------------------------------------------------
-    def run_cell(self, spec: dict[str, Any], benchmark, config) -> dict[str, Any]:
-        from .cells import ARTICLE, Cell
-
-        cell = Cell(**spec["cell"])
+    def run_cell(self, spec: CellSpec, benchmark, config) -> dict[str, Any]:
+        cell = spec.cell
         rec = results.record(
-            cell=spec["id"], problem=cell.problem, size=cell.size, backend=cell.backend, mode=cell.mode,
-            label=cell.label, dtype=cell.dtype, device=self.device, threads=self.threads, kind=cell.kind,
-            machine=self.plan.get("machine") or platform.node(), run=self.plan.get("run"),
-            started=_now(), status="error",
+            cell=spec.id, problem=cell.problem, size=cell.size, n=spec.n, backend=cell.backend, mode=cell.mode,
+            variant=cell.variant, label=cell.label, dtype=cell.dtype, device=spec.device, threads=spec.threads,
+            kind=cell.kind, machine=self.plan.machine, run=self.plan.run, started=_now(), status="error",
+            attempts=self.plan.attempts.get(spec.id, 0) + 1, previous=self.plan.previous.get(spec.id),
+            load=self.plan.load,
         )
-        self.mark(spec["id"])
+        self.mark(spec.id)
         t0 = time.perf_counter()
         try:
             if cell.backend == ARTICLE:
@@ -146,34 +176,36 @@ class Worker:
 
                 rec["version"] = numpy.__version__
             else:
-                rec["version"] = self.backend(cell.backend).version()
-            self._measure(cell, rec, benchmark, config)
+                rec["version"] = self.version(cell.backend)
+            self._measure(spec, rec, benchmark, config)
         except Exception as exc:  # noqa: BLE001 - a framework's exception ends this cell only
             rec["status"] = "error"
             rec["reason"] = _one_line(exc)
-            rec["traceback"] = traceback.format_exc(limit=-8)
-            for name in ("median", "iqr", "min", "mean", "stddev", "rounds"):
+            for name in results.STAT_COLUMNS + ("rounds",):
                 rec[name] = None
+            rec["traceback"] = traceback.format_exc(limit=-8)  # kept in the record, not a table column
+            print(rec["traceback"])  # and in the worker's log
         rec["finished"] = _now()
         rec["cell_time"] = time.perf_counter() - t0  # the whole cell, building and calibration included
-        benchmark.extra_info.update({k: v for k, v in rec.items() if k not in results.TIME_COLUMNS[:5]})
+        benchmark.extra_info.update({k: v for k, v in rec.items() if k not in results.STAT_COLUMNS})
         if self.run_dir is not None:
-            results.save(self.run_dir, spec["id"], rec)
+            results.save(self.run_dir, spec.id, rec)
             self.mark(None)
         return rec
 
-    def _measure(self, cell, rec: dict[str, Any], benchmark, config) -> None:
-        from .cells import build
+    def _measure(self, spec: CellSpec, rec: dict[str, Any], benchmark, config) -> None:
+        from ..cells import build
 
+        slow_budget = self.plan.slow_budget
         with MemorySampler() as memory:
             t0 = time.perf_counter()
-            built = build(cell, device=self.device, seed=int(self.plan.get("seed", 0)))
+            built = build(spec.cell, device=spec.device, seed=self.plan.seed)
             rec["build_time"] = time.perf_counter() - t0
             rec["n"], rec["n_params"], rec["iterations"] = built.inst.n, built.inst.n_params, built.inst.iterations
             t0 = time.perf_counter()
             built.call()
             rec["first_call"] = first = time.perf_counter() - t0
-            if first <= self.slow_budget:
+            if first <= slow_budget:
                 t0 = time.perf_counter()
                 out = built.call()
                 rec["warm_call"] = time.perf_counter() - t0
@@ -193,7 +225,7 @@ class Worker:
         estimate = rec["warm_call"] if rec["warm_call"] is not None else first
         if estimate > max_time:
             # calibration would be absurd: a few rounds, as many as the slow budget allows
-            rounds = min(MIN_SLOW_ROUNDS, min_rounds, max(1, math.floor(self.slow_budget / estimate)))
+            rounds = min(MIN_SLOW_ROUNDS, min_rounds, max(1, math.floor(slow_budget / estimate)))
             out = benchmark.pedantic(built.call, rounds=rounds, iterations=1, warmup_rounds=0)
         else:
             out = benchmark(built.call)
@@ -202,7 +234,7 @@ class Worker:
         if status != "ok":  # a wrong answer is never timed
             return
         stats = benchmark.stats.stats
-        for name in ("median", "iqr", "min", "mean", "stddev"):
+        for name in results.STAT_COLUMNS:
             rec[name] = float(getattr(stats, name))
         rec["rounds"] = int(stats.rounds)
 
@@ -258,27 +290,33 @@ def _now() -> str:
 _WORKER: Worker | None = None
 
 
-def current() -> Worker:
+def current() -> Worker | None:
+    """This process's worker (None when no plan was handed to it)."""
     global _WORKER
     if _WORKER is None:
         load_plugins()
-        _WORKER = Worker(read_plan())
+        plan = read_plan()
+        if plan is None:
+            return None
+        _WORKER = Worker(plan)
     return _WORKER
 
 
 def environment() -> dict[str, Any]:
     """What the JSON should say about where these numbers come from."""
     w = current()
+    if w is None:
+        return {}
     return {
-        "machine": w.plan.get("machine") or platform.node(),
-        "run": w.plan.get("run"),
-        "group": w.plan.get("group"),
-        "device": w.device,
-        "threads": w.threads,
+        "machine": w.plan.machine,
+        "run": w.plan.run,
+        "group": w.plan.group,
+        "device": w.plan.device,
+        "threads": w.plan.threads,
         "cpus": thread_settings.available_cpus(),
         "thread_settings": w.thread_report,
         "framework_versions": dict(w.versions),
-        "dtypes": sorted({c["cell"]["dtype"] for c in w.plan.get("cells", [])}),
+        "dtypes": sorted({spec.cell.dtype for spec in w.plan.cells}),
         "cpu": cpu_model(),
     }
 

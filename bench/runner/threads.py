@@ -3,11 +3,13 @@
 The thread count must be fixed before a framework is imported: the OpenMP,
 MKL and OpenBLAS pools, XLA's and TensorFlow's Eigen pools size themselves
 when they start. So the runner builds the worker's environment with
-:func:`environment`, pins the worker to that many CPUs with :func:`pin` (XLA
-and Eigen size their pools from the CPU affinity, which makes them respect the
-setting where no flag does), and the worker calls :func:`apply` right after
-importing a framework for the knobs that only exist as function calls
-(``torch.set_num_threads``, ``tf.config.threading``).
+:func:`environment`, the worker is pinned to that many CPUs by
+:mod:`bench.runner.launch` (XLA and Eigen size their pools from the CPU
+affinity, which makes them respect the setting where no flag does), and the
+worker calls the backend's own ``set_threads`` right after importing a
+framework for the knobs that only exist as function calls
+(``torch.set_num_threads``, ``tf.config.threading``). Nothing here knows a
+framework by name.
 """
 
 from __future__ import annotations
@@ -50,7 +52,6 @@ def environment(threads: int, base: dict[str, str] | None = None) -> dict[str, s
         # XLA's documented single-thread switch; above one thread the affinity mask sizes its pool.
         flags.append("--xla_cpu_multi_thread_eigen=false")
     env["XLA_FLAGS"] = " ".join(flags)
-    env["BENCH_THREADS"] = str(threads)
     return env
 
 
@@ -60,32 +61,3 @@ def pin(threads: int) -> list[int]:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cpus)
     return cpus
-
-
-def apply(framework: str, threads: int) -> dict[str, object]:
-    """Call the framework's own thread setters; returns what was set, for the record.
-
-    Called right after the framework is imported and before it computes anything.
-    Setters that refuse (already initialised) are reported, not raised.
-    """
-    done: dict[str, object] = {"threads": threads, "cpus": available_cpus()}
-    if framework == "torch":
-        import torch
-
-        torch.set_num_threads(threads)
-        try:
-            torch.set_num_interop_threads(threads)
-        except RuntimeError as exc:  # only allowed once, before any parallel work
-            done["interop_error"] = str(exc)
-        done["torch_threads"] = torch.get_num_threads()
-    elif framework == "tensorflow":
-        import tensorflow as tf
-
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(threads)
-        except RuntimeError as exc:  # the runtime is already initialised
-            done["tf_error"] = str(exc)
-        done["tf_intra_op"] = tf.config.threading.get_intra_op_parallelism_threads()
-        done["tf_inter_op"] = tf.config.threading.get_inter_op_parallelism_threads()
-    return done

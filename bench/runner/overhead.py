@@ -1,6 +1,6 @@
 """How much the harness adds: a run's medians against a bare ``timeit`` of the same call.
 
-``python -m bench.overhead RUN_DIR [--cells N] [--backend NAME ...]``
+``python -m bench.runner.overhead RUN_DIR [--cells N] [--backend NAME ...]``
 
 For each backend of the run, the N finished cells with the smallest median (where
 any overhead would show first) are rebuilt in a fresh process with the run's
@@ -18,16 +18,17 @@ import subprocess
 import sys
 import timeit
 
-from . import results
+from .. import results
+from . import launch
 from . import threads as thread_settings
 
 
 def _measure(specs: list[dict], repeat: int) -> None:
     """Worker side: rebuild each cell and time its call with timeit; one JSON line per cell."""
-    from .cells import Cell, build
+    from ..cells import Cell, build
 
     for spec in specs:
-        built = build(Cell(**spec["cell"]), device=spec["device"])
+        built = build(Cell.from_dict(spec["cell"]), device=spec["device"])
         built.call()
         built.call()
         timer = timeit.Timer(built.call)
@@ -37,7 +38,7 @@ def _measure(specs: list[dict], repeat: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.overhead", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m bench.runner.overhead", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir")
     p.add_argument("--cells", type=int, default=3, help="smallest cells per backend (default: 3)")
@@ -57,11 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     for (backend, threads), g in ok.groupby(["backend", "threads"]):
         smallest = g.nsmallest(args.cells, "median")
         specs = [{"id": r.cell, "device": r.device,
-                  "cell": {k: getattr(r, k) for k in ("problem", "size", "backend", "mode", "dtype", "kind")}}
+                  "cell": {k: getattr(r, k) for k in ("problem", "size", "backend", "dtype", "kind")}
+                  | {"variant": r.variant if isinstance(r.variant, str) else r.mode}}
                  for r in smallest.itertuples()]
         proc = subprocess.run(
-            [sys.executable, "-m", "bench.launch", "bench.overhead", args.run_dir, "--repeat", str(args.repeat),
-             "--worker", json.dumps(specs)],
+            launch.command("bench.runner.overhead", args.run_dir, "--repeat", str(args.repeat),
+                           "--worker", json.dumps(specs), threads=int(threads)),
             env=thread_settings.environment(int(threads)), capture_output=True, text=True, check=False,
         )
         if proc.returncode != 0:

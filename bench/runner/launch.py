@@ -1,11 +1,11 @@
-"""``python -m bench.launch MODULE [ARGS ...]``: run MODULE as ``__main__`` inside the thread setting.
+"""``python -m bench.runner.launch --threads N MODULE [ARGS ...]``: run MODULE as ``__main__`` pinned to N CPUs.
 
 The runner starts every worker through this module rather than with a
 ``preexec_fn`` (unsafe in a process with threads, and the runner draws a
 progress bar in one): before anything else is imported it pins the process to
-``BENCH_THREADS`` CPUs (:func:`bench.threads.pin`) and asks the kernel to kill
-it when the process that started it (``BENCH_PARENT``) dies, so a ``kill -9``
-of the runner leaves no worker behind.
+the first N CPUs (:func:`bench.runner.threads.pin`) and asks the kernel to
+kill it when the process that started it (``BENCH_PARENT``) dies, so a
+``kill -9`` of the runner leaves no worker behind.
 """
 
 from __future__ import annotations
@@ -14,7 +14,12 @@ import os
 import runpy
 import sys
 
-from bench import threads
+from . import threads
+
+
+def command(module: str, *args: str, threads: int) -> list[str]:
+    """The command that runs ``python -m module args`` pinned to ``threads`` CPUs."""
+    return [sys.executable, "-m", "bench.runner.launch", "--threads", str(threads), module, *args]
 
 
 def die_with_parent(parent: int) -> None:
@@ -31,13 +36,13 @@ def die_with_parent(parent: int) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) < 2:
-        sys.exit("usage: python -m bench.launch MODULE [ARGS ...]")
-    if os.environ.get("BENCH_THREADS"):
-        threads.pin(int(os.environ["BENCH_THREADS"]))
+    argv = sys.argv[1:]
+    if len(argv) < 3 or argv[0] != "--threads" or not argv[1].isdigit() or int(argv[1]) < 1:
+        sys.exit("usage: python -m bench.runner.launch --threads N MODULE [ARGS ...]")
+    threads.pin(int(argv[1]))
     die_with_parent(int(os.environ.get("BENCH_PARENT") or 0))
-    module = sys.argv[1]
-    sys.argv = [module, *sys.argv[2:]]
+    module = argv[2]
+    sys.argv = [module, *argv[3:]]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 

@@ -1,0 +1,245 @@
+"""Time derivative computations with pytest-benchmark, one process per worker group.
+
+Every cell (problem x size x backend x variant x dtype x kind) is timed by the
+suite ``bench/runner/suite.py`` inside a worker process that runs one backend,
+with the same ``--threads`` setting applied to every framework before it is
+imported. Each finished cell is written at once to RUN/cells/<cell>.json
+(atomically), so an interrupted run loses nothing and ``--resume`` carries on
+where it stopped. A cell that crashes its worker or runs past ``--timeout`` is
+recorded as ``crashed`` or ``timeout`` and the run goes on with the next cell;
+cells whose worker died before reaching them are ``not_run`` and retried once
+by ``--resume``. One run at a time per folder; a folder holding committed
+results (a results.csv no cell record backs) is never written into.
+
+Defaults: every installed backend plus the article's own NumPy loops (pseudo
+backend ``article``, kind ``solve``, float64), every problem, each problem's
+default sizes, float64, every variant of every backend and the experts'
+witnesses of the headline cells, every kind the problem defines, the CPU.
+
+Exit status: 0 every cell ok; 3 the run finished but some cell did not end ok
+(nan, diverged, crashed, timeout, error, not_run); 2 bad input (nothing
+written); 4 a file could not be written (disk full ...); 130 interrupted.
+
+Examples:
+  python -m bench run
+  python -m bench run --backend jax --backend numpy --problem logistic_regression --size medium
+  python -m bench run --size 5000 --kind gradient --dtype float32 --threads 1 --mode autograd
+  python -m bench run --resume --out results/nightly
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import shlex
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+import backends
+
+from .. import results
+from ..cells import ARTICLE, CellSpec
+from ..cli import UsageError
+from . import config as run_config
+from . import folder as run_folder
+from . import threads as thread_settings
+from .plan import groups, make_plan
+from .worker import PLUGINS_VARIABLE, cpu_model, load_plugins
+
+HELP = "time every cell with pytest-benchmark, one process per backend; write a run folder"
+EXIT_CELLS_NOT_OK = 3
+#: distributions whose versions are recorded
+DISTRIBUTIONS = ("numpy", "jax", "jaxlib", "torch", "tensorflow", "tensorflow-cpu", "pytest-benchmark")
+#: a not_run cell is retried until it has been tried this often
+MAX_ATTEMPTS = 2
+
+
+def add_arguments(p) -> None:
+    run_config.add_arguments(p)
+
+
+def environment(config: run_config.RunConfig, specs: list[CellSpec]) -> dict[str, Any]:
+    versions = {"python": platform.python_version()}
+    for dist in DISTRIBUTIONS:
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return {
+        "machine": config.tag or platform.node(),
+        "hostname": platform.node(),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "cpus_allowed": len(thread_settings.available_cpus()),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "versions": versions,
+        "threads": sorted({s.threads for s in specs}),
+        "devices": sorted({s.device for s in specs}),
+        "dtypes": sorted({s.cell.dtype for s in specs}),
+        "backends": sorted({s.cell.backend for s in specs}),
+        "timeout": config.timeout,
+        "min_rounds": config.min_rounds,
+        "max_time": config.max_time,
+        "git_commit": _git_commit(),
+    }
+
+
+def _git_commit() -> str | None:
+    import subprocess
+    from pathlib import Path
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False,
+                             cwd=Path(__file__).parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def plan_cells(config: run_config.RunConfig, run: run_folder.RunFolder, notes: list[str]):
+    """``(specs to run now, the folder's saved plan or None, why the saved plan is damaged or None)``.
+
+    Reads only. With ``--resume`` and no filter the folder's own plan is
+    continued; a damaged or missing plan is rebuilt from the finished records.
+    """
+    saved, damage = run.read_plan() if config.resume else (None, None)
+    if config.filtered or not config.resume:
+        return make_plan(config, notes), saved, damage
+    if saved is not None and damage is None:
+        return saved, saved, None
+    recorded = run_folder.specs_from_records(results.scan(run.path)[0])
+    rebuilt = run_folder._unique(list(saved or []) + recorded)
+    if damage is None:  # no plan.json at all
+        if not recorded:
+            return make_plan(config, notes), None, None  # a new folder: the default run
+        notes.append(f"{run.path} has no {run_folder.PLAN}: the plan is rebuilt from its {len(recorded)} finished "
+                     "cells; cells that never ran are not known (add the filters that made the run to plan them)")
+        return rebuilt, rebuilt, None
+    if not rebuilt:
+        raise UsageError(f"{run.path / run_folder.PLAN} is damaged ({damage}) and no cell has finished: nothing tells "
+                         "what the run was; start it again with its filters (without --resume) or restore the plan")
+    notes.append(f"{run.path / run_folder.PLAN} is damaged ({damage}): the plan is rebuilt from {len(rebuilt)} cells "
+                 "it proves (valid entries and finished records); add the run's filters to plan the others")
+    return rebuilt, rebuilt, damage
+
+
+def main(args) -> int:
+    from rich.console import Console
+
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    config = run_config.from_args(args)
+    try:
+        load_plugins()
+    except ImportError as exc:
+        raise UsageError(f"cannot import {PLUGINS_VARIABLE} module: {exc}") from None
+    if config.scheduler:
+        from . import cluster
+
+        cluster.check_address(config.scheduler)
+    notes: list[str] = []
+    run = run_folder.RunFolder(run_folder.choose(config.out, config.resume))
+    run.refuse_if_unusable(config.resume)
+    specs, saved, damage = plan_cells(config, run, notes)
+    if config.list_only:
+        for note in notes:
+            console.print(f"note: {note}", markup=False)
+        for spec in specs:
+            console.print(spec.id, markup=False, highlight=False)
+        console.print(f"{len(specs)} cells", markup=False)
+        return 0
+
+    run.create()
+    with run.lock():
+        return _run_locked(config, run, specs, saved, damage, notes, console)
+
+
+def _run_locked(config, run, specs, saved, damage, notes, console) -> int:
+    warn = lambda message: console.print(f"warning: {message}", markup=False, highlight=False)  # noqa: E731
+    run.refuse_if_unusable(config.resume)  # again, now that no other runner can change it
+    run.clear_scratch()
+    records = run.records(warn)
+    if damage is not None and (run.path / run_folder.PLAN).exists():
+        run.set_aside(run.path / run_folder.PLAN, damage, warn)
+    for note in notes:
+        console.print(f"note: {note}", markup=False)
+    all_specs = run.merge_plan(saved if damage is None else None, specs)
+    run.write_env(environment(config, all_specs), warn, command=config.command)
+    retried = {s.id: records[s.id] for s in specs if s.id in records and records[s.id]["status"] == "not_run"
+               and (records[s.id].get("attempts") or 1) < MAX_ATTEMPTS}
+    todo = [s for s in specs if s.id not in records or s.id in retried]
+    if config.resume:
+        line = f"resuming {run.path}: {len(specs) - len(todo)} of {len(specs)} cells already done"
+        if retried:
+            line += f"; {len(retried)} that could not run before are tried again"
+        console.print(line, markup=False)
+    console.print(f"run folder: {run.path}", markup=False)
+
+    machine_name = config.tag or platform.node()
+    if config.scheduler:
+        from . import cluster
+
+        states = cluster.run(config, run, todo, retried, machine_name, console)
+    else:
+        states = _run_here(config, run, specs, todo, retried, machine_name, console)
+
+    frame = results.load(run.path)
+    run.write_env({}, warn, finished=_now(), statuses=dict(Counter(frame["status"].dropna())),
+                  machine_state=states)
+    from . import machine
+    from .summary import print_summary
+
+    busy = [s for s in (machine.verdict(g, st) for g, st in states.items()) if s]
+    print_summary(frame, console, busy)
+    console.print(f"results: {run.path / results.CSV}", markup=False)
+    planned = {s.id for s in specs}
+    not_ok = frame[frame["cell"].isin(planned) & (frame["status"] != "ok")]
+    if len(not_ok):
+        console.print(f"{len(not_ok)} of {len(planned)} cells did not end ok (exit status {EXIT_CELLS_NOT_OK})",
+                      markup=False)
+        return EXIT_CELLS_NOT_OK
+    return 0
+
+
+def _run_here(config, run, specs, todo, retried, machine_name, console) -> dict[str, dict]:
+    """Every worker group in turn on this machine, with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .supervise import Supervisor
+
+    todo_ids = {s.id for s in todo}
+    with Progress(TextColumn("{task.description}", style="bold"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        task = progress.add_task("starting", total=len(specs), completed=len(specs) - len(todo))
+        planned = {s.id for s in specs}
+
+        def advance(current: str | None) -> None:
+            finished = len(planned & results.recorded(run.path)) - len(retried)
+            progress.update(task, completed=max(finished, len(specs) - len(todo)), description=current or "")
+
+        note = lambda message: progress.console.print(message, markup=False, highlight=False)  # noqa: E731
+        supervisor = Supervisor(config, run, machine_name, note, advance)
+        try:
+            for group, group_specs in groups(specs).items():
+                left = [s for s in group_specs if s.id in todo_ids]
+                if left:
+                    progress.update(task, description=group)
+                    supervisor.run_group(group, left, retried)
+                backend = next((s.cell.backend for s in group_specs if s.cell.backend != ARTICLE), None)
+                if backend in backends.NAMES:
+                    supervisor.article_data(backend, group_specs[0].threads)
+            progress.update(task, completed=len(specs), description="done")
+        except KeyboardInterrupt:
+            supervisor.kill()
+            progress.stop()
+            console.print(f"interrupted: finished cells are kept in {run.path}; continue with "
+                          f"python -m bench run --resume --out {shlex.quote(str(run.path))}", markup=False)
+            raise
+    return supervisor.states

@@ -1,0 +1,249 @@
+"""The run folder: one runner at a time, committed results never rewritten, damage repaired or refused.
+
+Every file in a run folder can be missing, truncated, not JSON, of the wrong
+shape, duplicated under another name, or a folder. Each is either repaired
+from what is certain or refused in one line, never a traceback and never a
+silent change of what is run or counted:
+
+* a damaged cell record is set aside under ``cells/.damaged/`` (kept, not
+  loaded) and its cell measured again;
+* a damaged ``plan.json`` is set aside and the plan rebuilt from the finished
+  records (and the filters given), with a warning that names what is unknown;
+  with neither, the run is refused;
+* a damaged ``env.json`` is set aside and written anew;
+* a ``results.csv`` with rows that no cell record backs (a committed reference
+  run, a table copied in) makes the folder read-only for runs: refused;
+* the runner's scratch (``.running/``, ``.plans/``) is cleared at start.
+
+One runner per folder: :meth:`RunFolder.lock` (the ``filelock`` package).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .. import results
+from ..cells import CellSpec, SpecError
+from ..cli import UsageError
+
+PLAN = "plan.json"
+ENV = "env.json"
+LOCK = ".lock"
+OWNER = ".lock-owner.json"
+DAMAGED = ".damaged"
+SCRATCH = (".running", ".plans")
+#: where runs go by default, and where ``--resume`` without ``--out`` looks
+ROOT = Path("results")
+
+Warn = Callable[[str], None]
+
+
+def latest_run(root: Path = ROOT) -> Path | None:
+    runs = [p for p in root.glob("*/") if (p / PLAN).is_file()] if root.is_dir() else []
+    return max(runs, key=lambda p: (p / PLAN).stat().st_mtime) if runs else None
+
+
+def choose(out: Path | None, resume: bool) -> Path:
+    """The run folder: ``--out``, the latest under results/ (``--resume``), or a new dated one."""
+    if out is not None:
+        return out
+    if resume:
+        found = latest_run()
+        if found is None:
+            raise UsageError(f"--resume without --out needs an earlier run folder under {ROOT}/; none found")
+        return found
+    return ROOT / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def _stamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+class RunFolder:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    # -- checks before anything is written ---------------------------------------------------
+    def refuse_if_unusable(self, resume: bool) -> None:
+        """One-line refusals for a folder a run must not write into (reads only)."""
+        p = self.path
+        if p.exists() and not p.is_dir():
+            raise UsageError(f"cannot write to output folder {p}: it exists and is not a folder")
+        for name in (results.CELLS, "logs", *SCRATCH):
+            if (p / name).exists() and not (p / name).is_dir():
+                raise UsageError(f"run folder {p} holds a file {name} where a folder belongs; move it away")
+        csv = p / results.CSV
+        if csv.exists() and not csv.is_file():
+            raise UsageError(f"run folder {p} holds a folder {results.CSV} where the results table belongs; move it away")
+        if csv.is_file() and not results.csv_is_derived(p):
+            raise UsageError(f"run folder {p} holds a {results.CSV} whose rows no cell record backs (committed or "
+                             "copied results): a run never rewrites them; choose another --out")
+        if not resume and any((p / results.CELLS).glob("*.json")):
+            raise UsageError(f"output folder {p} already holds results; add --resume to continue it "
+                             "or choose another --out")
+
+    def create(self) -> None:
+        """Create the folder and prove it writable (a probe file, removed)."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / f".write-test-{os.getpid()}"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise UsageError(f"cannot write to output folder {self.path}: {exc.strerror or exc}") from None
+
+    # -- one runner at a time ----------------------------------------------------------------
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder for this runner; another runner is refused in one line."""
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.path / LOCK), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            owner = _read_json(self.path / OWNER)
+            who = (f" (pid {owner.get('pid')} on {owner.get('host')}, since {owner.get('since')})"
+                   if isinstance(owner, dict) else "")
+            raise UsageError(f"run folder {self.path} is in use by another bench run{who}; wait for it to end "
+                             "or choose another --out") from None
+        try:
+            results.write_json(self.path / OWNER, {"pid": os.getpid(), "host": platform.node(),
+                                                  "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            yield
+        finally:
+            (self.path / OWNER).unlink(missing_ok=True)
+            lock.release()
+
+    # -- repairs (under the lock) --------------------------------------------------------------
+    def clear_scratch(self) -> None:
+        """Markers and worker plans of an earlier, interrupted runner."""
+        for name in SCRATCH:
+            shutil.rmtree(self.path / name, ignore_errors=True)
+
+    def set_aside(self, path: Path, why: str, warn: Warn) -> Path:
+        """Move a damaged file (or folder) out of the readers' way, keeping it."""
+        if path.parent.name == results.CELLS:
+            target_dir = path.parent / DAMAGED
+        else:
+            target_dir = self.path / DAMAGED
+        target_dir.mkdir(exist_ok=True)
+        target = target_dir / f"{path.name}.{_stamp()}"
+        k = 1
+        while target.exists():
+            k += 1
+            target = target_dir / f"{path.name}.{_stamp()}-{k}"
+        os.replace(path, target)
+        warn(f"{path} is damaged ({why}); set aside as {target}")
+        return target
+
+    def records(self, warn: Warn) -> dict[str, dict[str, Any]]:
+        """The valid cell records; damaged ones are set aside (their cells will be measured again)."""
+        good, bad = results.scan(self.path)
+        for path, why in bad.items():
+            self.set_aside(path, why, warn)
+        return good
+
+    # -- the plan ------------------------------------------------------------------------------
+    def read_plan(self) -> tuple[list[CellSpec] | None, str | None]:
+        """``(specs, None)``; ``(None, None)`` when there is no plan; ``(valid specs or None, why)`` when damaged."""
+        path = self.path / PLAN
+        if not path.exists():
+            return None, None
+        if not path.is_file():
+            return None, "a folder, not a plan"
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            return None, f"not readable JSON ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list):
+            return None, "not a plan (an object with a list of cells)"
+        specs, bad = [], 0
+        for item in doc["cells"]:
+            try:
+                specs.append(CellSpec.from_json(item))
+            except (SpecError, KeyError, TypeError):
+                bad += 1
+        specs = _unique(specs)
+        if bad:
+            return specs, f"{bad} of {len(doc['cells'])} cells are not cell specs"
+        if not specs:
+            return None, "a plan with no cell"
+        return specs, None
+
+    def write_plan(self, specs: list[CellSpec]) -> None:
+        results.write_json(self.path / PLAN, {"cells": [s.to_json() for s in specs]})
+
+    def merge_plan(self, saved: list[CellSpec] | None, specs: list[CellSpec]) -> list[CellSpec]:
+        """The folder's plan with the new cells added; written, returned."""
+        merged = _unique(list(saved or []) + list(specs))
+        self.write_plan(merged)
+        return merged
+
+    # -- the environment ----------------------------------------------------------------------
+    def write_env(self, env: dict[str, Any], warn: Warn, command: str | None = None, **extra: Any) -> None:
+        """Merge into env.json: several invocations (one per backend environment under nox) fill one folder."""
+        path = self.path / ENV
+        old = _read_json(path) if path.exists() else {}
+        if not isinstance(old, dict):
+            self.set_aside(path, "not an environment record", warn)
+            old = {}
+        commands = old.get("commands") if isinstance(old.get("commands"), list) else []
+        if command:
+            commands = commands + [{"command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}]
+        merged = {**old, **env, **extra, "commands": commands}
+        if isinstance(old.get("versions"), dict) and "versions" in env:
+            merged["versions"] = {**old["versions"], **env["versions"]}
+        if isinstance(old.get("machine_state"), dict) and "machine_state" in extra:
+            merged["machine_state"] = {**old["machine_state"], **extra["machine_state"]}
+        for key in ("threads", "devices", "dtypes", "backends"):
+            if isinstance(old.get(key), list) and key in env:
+                merged[key] = sorted(set(old[key]) | set(env[key]), key=str)
+        results.write_json(path, merged)
+
+    def read_env(self) -> dict[str, Any]:
+        env = _read_json(self.path / ENV)
+        return env if isinstance(env, dict) else {}
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _unique(specs: list[CellSpec]) -> list[CellSpec]:
+    seen, out = set(), []
+    for spec in specs:
+        if spec.id not in seen:
+            seen.add(spec.id)
+            out.append(spec)
+    return out
+
+
+def specs_from_records(records: dict[str, dict[str, Any]]) -> list[CellSpec]:
+    """The cells the finished records prove were planned (for a plan rebuilt after damage)."""
+    specs = []
+    for rec in records.values():
+        try:
+            spec = CellSpec.from_json({"cell": {k: rec.get(k) for k in ("problem", "size", "backend", "dtype", "kind")}
+                                       | {"variant": rec.get("variant") or rec.get("mode")},
+                                       "n": rec.get("n"), "device": rec.get("device"), "threads": rec.get("threads")})
+        except (SpecError, TypeError):
+            continue
+        if spec.id == rec["cell"]:
+            specs.append(spec)
+    return specs

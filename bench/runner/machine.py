@@ -1,0 +1,99 @@
+"""Was the machine quiet? Its state around each worker group, and a verdict.
+
+A timing is only as good as the machine was quiet: :class:`Watch` reads the
+load average, the CPU time every process used (from ``psutil.cpu_times``),
+the CPU time of this runner and its workers, CPU steal (virtual machines) and
+the frequency governor, before and after a worker group. :func:`verdict` says
+in one sentence when something else competed for the CPUs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: others' share of the CPUs (0..1) above which a group is flagged busy
+BUSY_SHARE = 0.10
+#: steal share above which a group is flagged
+STEAL_SHARE = 0.05
+
+
+def governor() -> str | None:
+    try:
+        return Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
+
+
+@dataclass
+class _Reading:
+    wall: float
+    busy: float  #: CPU seconds all processes used (user + system + nice + irq ...)
+    steal: float
+    own: float  #: CPU seconds of this process and its waited-for children
+
+
+def _read() -> _Reading:
+    import psutil
+
+    t = psutil.cpu_times()
+    idle = t.idle + getattr(t, "iowait", 0.0)
+    steal = getattr(t, "steal", 0.0)
+    busy = sum(t) - idle - steal - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
+    own = os.times()
+    return _Reading(time.monotonic(), busy, steal, own.user + own.system + own.children_user + own.children_system)
+
+
+class Watch:
+    """``with Watch() as w: ...`` then ``w.state()``: what else the machine did meanwhile."""
+
+    def __enter__(self):
+        self.load_before = load_average()
+        self._start = _read()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._end = _read()
+        self.load_after = load_average()
+
+    def state(self) -> dict[str, Any]:
+        a, b = self._start, self._end
+        wall = max(b.wall - a.wall, 1e-9)
+        cpus = os.cpu_count() or 1
+        others = max(0.0, (b.busy - a.busy) - (b.own - a.own))
+        return {
+            "seconds": round(wall, 2),
+            "load_before": self.load_before,
+            "load_after": self.load_after,
+            "others_cpu_share": round(min(1.0, others / (wall * cpus)), 3),
+            "steal_share": round(max(0.0, b.steal - a.steal) / (wall * cpus), 3),
+            "cpus": cpus,
+            "governor": governor(),
+        }
+
+
+def verdict(group: str, state: dict[str, Any]) -> str | None:
+    """One sentence when something competed with the measurement, else None."""
+    why = []
+    others = state.get("others_cpu_share") or 0.0
+    steal = state.get("steal_share") or 0.0
+    if others > BUSY_SHARE:
+        why.append(f"other processes used {others:.0%} of the CPUs")
+    if steal > STEAL_SHARE:
+        why.append(f"the hypervisor stole {steal:.0%} of the CPU time")
+    if state.get("governor") not in (None, "performance") and others > BUSY_SHARE:
+        why.append(f"the frequency governor is {state['governor']}")
+    if not why:
+        return None
+    return f"{group}: the machine was not quiet ({', '.join(why)}; load {state.get('load_before')} -> " \
+           f"{state.get('load_after')} on {state.get('cpus')} CPUs): read its timings with care"

@@ -1,0 +1,161 @@
+"""The plan: every cell a run measures, from the validated filters.
+
+Cells run in worker groups, one process per backend x device x thread count
+(:attr:`bench.cells.CellSpec.group`); the article's own NumPy loops run in the
+NumPy group. Nothing here touches a file.
+"""
+
+from __future__ import annotations
+
+import backends
+import problems
+from backends.base import DEVICES, DTYPES
+from problems.base import KINDS, SizeError
+
+from ..cells import ARTICLE, WITNESS, Cell, CellSpec
+from ..cli import UsageError, choose, choose_variants
+from .config import DEFAULT_DTYPES, RunConfig, available_memory
+
+#: estimated peak memory of a cell as a multiple of its float64 data
+MEMORY_FACTOR = 4.0
+
+
+def _split(values):
+    return [item.strip() for value in values or () for item in str(value).split(",") if item.strip()]
+
+
+def choose_backends(values) -> list[str]:
+    allowed = list(backends.REGISTRY) + [ARTICLE]
+    if not values:
+        return [name for name in backends.NAMES if backends.installed(name)] + [ARTICLE]
+    chosen = choose(values, allowed, "backend")
+    for name in chosen:
+        if name != ARTICLE and not backends.installed(name):
+            raise UsageError(backends.unavailable_reason(name))
+    return chosen
+
+
+def choose_problems(values, notes: list[str]):
+    names = choose(values, problems.NAMES, "problem")
+    chosen = []
+    for name in names:
+        try:
+            chosen.append(problems.get(name))
+        except Exception as exc:  # noqa: BLE001 - broken: named in one line
+            if values:
+                raise UsageError(f"problem {name!r} cannot be loaded: {exc}") from None
+            notes.append(f"problem {name} is left out: it cannot be loaded ({exc})")
+    return chosen
+
+
+def choose_sizes(chosen_problems, values) -> dict[str, list[tuple[str, int]]]:
+    """``{problem: [(label, n), ...]}``; named sizes apply to the problems that have them."""
+    requested = _split(values)
+    out: dict[str, list[tuple[str, int]]] = {}
+    known_anywhere = set()
+    for problem in chosen_problems:
+        sizes: list[tuple[str, int]] = []
+        for size in requested or [s for s in problem.default_sizes if s in problem.sizes]:
+            if size not in problem.sizes:
+                try:
+                    int(size)
+                except ValueError:
+                    continue  # a name this problem does not have (checked below)
+            known_anywhere.add(size)
+            try:
+                resolved = problem.resolve_size(size)
+            except SizeError as exc:
+                raise UsageError(str(exc)) from None
+            if (resolved.label, resolved.n) not in sizes:
+                sizes.append((resolved.label, resolved.n))
+        out[problem.name] = sizes
+    unknown = [s for s in requested if s not in known_anywhere]
+    if unknown:
+        names = sorted({name for p in chosen_problems for name in p.sizes})
+        raise UsageError(f"unknown size {unknown[0]!r}; use a positive integer or one of {', '.join(names)}")
+    return out
+
+
+def check_memory(problem, label: str, n: int, limit: float) -> None:
+    need = MEMORY_FACTOR * problem.bytes_per_n() * n
+    if need > limit:
+        raise UsageError(
+            f"size {label} of {problem.name} needs about {need / 2**30:.1f} GiB of memory (estimate), more than the "
+            f"{limit / 2**30:.1f} GiB allowed; choose a smaller size"
+        )
+
+
+def choose_modes(names: list[str], values) -> dict[str, list[str]]:
+    """``{backend: [variant, ...]}``; ``witness`` is a mode too (the experts' code for headline cells)."""
+    framework_names = [name for name in names if name != ARTICLE]
+    values = list(_split(values))
+    want_witness = not values or WITNESS in values
+    rest = [v for v in values if v != WITNESS]
+    if values and not rest:
+        variants = {name: [] for name in framework_names}
+    else:
+        try:
+            variants = choose_variants(framework_names, rest or None)
+        except UsageError as exc:
+            raise UsageError(str(exc).replace("; choose from eager, compiled", "; choose from eager, compiled, witness")) \
+                from None
+    if want_witness:
+        for name in framework_names:
+            if backends.info(name).has_autodiff:
+                variants[name] = variants[name] + [WITNESS]
+    return variants
+
+
+def make_plan(config: RunConfig, notes: list[str]) -> list[CellSpec]:
+    """Validate every filter and list the cells to run (no file is touched)."""
+    names = choose_backends(config.backend)
+    chosen_problems = choose_problems(config.problem, notes)
+    dtypes = choose(config.dtype, DTYPES, "dtype") if config.dtype else list(DEFAULT_DTYPES)
+    variants = choose_modes(names, config.mode)
+    kinds = choose(config.kind, KINDS, "kind")
+    devices = choose(config.device, DEVICES, "device") if config.device else ["cpu"]
+    limit = config.max_memory if config.max_memory is not None else available_memory()
+    sizes = choose_sizes(chosen_problems, config.size)
+
+    specs: list[CellSpec] = []
+    for problem in chosen_problems:
+        for label, n in sizes[problem.name]:
+            check_memory(problem, label, n, limit)
+            for kind in [k for k in _kinds(problem, label, kinds) if k in kinds]:
+                for device in devices:
+                    for name in names:
+                        if name == ARTICLE:
+                            continue
+                        for variant in variants[name]:
+                            for dtype in dtypes:
+                                cell = Cell(problem.name, label, name, variant, dtype, kind)
+                                if variant == WITNESS and not _witnessed(cell):
+                                    continue
+                                specs.append(CellSpec(cell, n, device, config.threads))
+                if kind == "solve" and ARTICLE in names and problem.has_article:
+                    specs.append(CellSpec(Cell(problem.name, label, ARTICLE, "eager", "float64", kind), n, "cpu",
+                                          config.threads))
+    if not specs:
+        raise UsageError("these filters leave no cell to run")
+    return specs
+
+
+def _witnessed(cell: Cell) -> bool:
+    import witnesses
+
+    return witnesses.covers(cell)
+
+
+def _kinds(problem, label: str, wanted) -> tuple[str, ...]:
+    kinds = problem.kinds()
+    if "hessian" in kinds and "hessian" in wanted:
+        kinds = problem.kinds(problem.instance(label))  # the dense Hessian depends on the parameter count
+    return kinds
+
+
+def groups(specs: list[CellSpec]) -> dict[str, list[CellSpec]]:
+    """The specs of each worker group, in plan order."""
+    out: dict[str, list[CellSpec]] = {}
+    for spec in specs:
+        out.setdefault(spec.group, []).append(spec)
+    return out

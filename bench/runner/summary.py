@@ -1,0 +1,66 @@
+"""The table a run ends with: per problem, size and kind, the fastest row and how it compares."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from problems.base import KINDS
+
+from .. import results
+from ..cells import ARTICLE
+from ..fmt import fmt_time, fmt_x
+
+
+def summary_rows(frame) -> list[dict[str, Any]]:
+    """Per problem, size, dtype and kind (gradient and solve first): the fastest label and how it compares."""
+    ok = frame[frame["status"] == "ok"]
+    present = set(ok["kind"].dropna())
+    kinds = [k for k in ("gradient", "solve") if k in present] or [
+        k for k in KINDS if k != "objective" and k in present] or ["objective"]
+    rows = []
+    for (problem, _, size, dtype, kind), g in ok[ok["kind"].isin(kinds)].groupby(
+            ["problem", "n", "size", "dtype", "kind"], sort=True):
+        best = g.loc[g["median"].idxmin()]
+        numpy_rows = g[g["backend"] == "numpy"]
+        article = ok[(ok["problem"] == problem) & (ok["size"] == size) & (ok["kind"] == "solve")
+                     & (ok["backend"] == ARTICLE)]
+        rows.append({
+            "problem": problem, "size": size, "dtype": dtype, "kind": kind, "fastest": best["label"],
+            "median": best["median"],
+            "vs_numpy": numpy_rows["median"].min() / best["median"] if len(numpy_rows) else None,
+            "vs_article": article["median"].min() / best["median"] if kind == "solve" and len(article) else None,
+            "ratio": best["ratio"], "compile": max(0.0, best["first_call"] - best["median"]),
+        })
+    return rows
+
+
+def print_summary(frame, console, warnings: list[str] = ()) -> None:
+    from rich.table import Table
+
+    table = Table(title="Fastest backend and variant per problem and size", show_lines=False)
+    for name, justify in (("problem", "left"), ("size", "left"), ("dtype", "left"), ("kind", "left"),
+                          ("fastest", "left"), ("median", "right"), ("× numpy", "right"), ("× article", "right"),
+                          ("deriv/obj", "right"), ("first call − median", "right")):
+        table.add_column(name, justify=justify)
+    for row in summary_rows(frame):
+        table.add_row(row["problem"], str(row["size"]), row["dtype"], row["kind"], row["fastest"],
+                      fmt_time(row["median"], "-"), fmt_x(row["vs_numpy"]), fmt_x(row["vs_article"]),
+                      fmt_x(row["ratio"]), fmt_time(row["compile"], "-"))
+    console.print(table)
+    tax = results.protocol_tax(frame)
+    if len(tax):
+        taxes = Table(title="Protocol tax: our best row over the expert's witness (goal ≤ 1.10×)")
+        for name in ("problem", "size", "kind", "backend", "best row", "best", "witness", "tax"):
+            taxes.add_column(name, justify="right" if name in ("best", "witness", "tax") else "left")
+        for r in tax.itertuples():
+            taxes.add_row(r.problem, str(r.size), r.kind, r.backend, r.best, fmt_time(r.best_median),
+                          fmt_time(r.witness_median), fmt_x(r.tax))
+        console.print(taxes)
+    counts = Counter(frame["status"].dropna())
+    console.print("cells: " + ", ".join(f"{counts[s]} {s}" for s in results.STATUSES if counts[s]), markup=False)
+    bad = frame[frame["status"] != "ok"]
+    for (status, reason), g in bad.groupby(["status", "reason"], dropna=False):
+        console.print(f"  {len(g)} {status}: {reason}  (e.g. {g['cell'].iloc[0]})", markup=False, highlight=False)
+    for line in warnings:
+        console.print(f"warning: {line}", markup=False, highlight=False)
