@@ -156,7 +156,7 @@ class Supervisor:
         ids = {s.id for s in todo}
         started = time.time()
         timed_out = None
-        with open(log_path, "w") as log:
+        with results.writing(log_path), open(log_path, "w") as log:
             log.write("$ " + shlex.join(cmd) + "\n")
             log.flush()
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -225,7 +225,7 @@ class Supervisor:
         log_path = logs / f"article-{backend}.log"
         logs.mkdir(exist_ok=True)
         cmd = launch.command("bench.article", "--backend", backend, "--out", str(self.folder.path), threads=threads)
-        with open(log_path, "w") as log:
+        with results.writing(log_path), open(log_path, "w") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=child_env(threads),
                                          start_new_session=True)
             try:
@@ -235,7 +235,8 @@ class Supervisor:
                 code = "timeout"
             self.proc = None
         if code == 0:
-            done.write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+            with results.writing(done):
+                done.write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         else:
             what = "timed out" if code == "timeout" else describe_exit(int(code))
             self.note(f"note: article data for {backend} not written ({what}; see {log_path})")
