@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import report
+from bench import report, results
 from bench.__main__ import main as bench_main
+from bench.cli import UsageError
+from bench.report import analysis, comparison, load
 
 LABELS = {  # label: (backend, mode, fixed overhead s, seconds per unit of n)
     "numpy": ("numpy", "eager", 4e-6, 2.0e-9),
@@ -99,7 +101,8 @@ def article_doc(backend: str) -> dict:
 
 def write_csv(path: Path, records: list[dict]) -> None:
     with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(report.COLUMNS))
+        columns = [*results.COLUMNS, *(c for c in results.EXTRA_COLUMNS if records and c in records[0])]
+        writer = csv.DictWriter(fh, fieldnames=columns)
         writer.writeheader()
         writer.writerows(records)
 
@@ -202,7 +205,7 @@ def test_corrupt_results_table_falls_back_to_cell_records(tmp_path, capsys):
         (run / "cells" / f"c{i}.json").write_text(json.dumps({"schema": "autodiff-bench/cell/1", "cell": f"c{i}",
                                                               **rec}))
     (run / "cells" / "broken.json").write_text('{"problem": "linear_regression", "ki')
-    loaded = report.load_run(run)
+    loaded = load.load_run(run)
     assert len(loaded.results) == 40
     assert any("broken.json" in line for line in loaded.skipped)
 
@@ -210,8 +213,8 @@ def test_corrupt_results_table_falls_back_to_cell_records(tmp_path, capsys):
 def test_fastest_and_margin():
     import pandas as pd
 
-    frame = report.combine([report.Run(Path("x"), "x", report._tidy(pd.DataFrame(rows())))])
-    best = report.fastest(frame)
+    frame = load.combine([load.Run(Path("x"), "x", results.typed(pd.DataFrame(rows())))])
+    best = analysis.fastest(frame)
     row = best[(best["problem"] == "quadratic") & (best["size"] == "large") & (best["kind"] == "gradient")].iloc[0]
     # per-n cost dominates at 1e6: jax+jit (0.8e-9 per n) wins over torch+compile (1.0e-9)
     assert row["fastest"] == "jax+jit" and row["runner_up"] == "torch+compile"
@@ -222,7 +225,7 @@ def test_fastest_and_margin():
 
 
 def test_crashed_cell_never_wins_and_is_reported(run_dir, tmp_path):
-    frame = report.combine([report.load_run(run_dir)])
+    frame = load.combine([load.load_run(run_dir)])
     crashed = frame[(frame["status"] == "crashed")]
     assert len(crashed) == 1 and math.isnan(crashed["median"].iloc[0])
     out = report.write_report([run_dir], out=tmp_path / "o", formats=("png",), only=["times"])
@@ -231,19 +234,19 @@ def test_crashed_cell_never_wins_and_is_reported(run_dir, tmp_path):
 
 def test_slope_of_a_power_law():
     n = [10, 100, 1000, 10_000]
-    assert report.fit_slope(n, [3e-6 * x**1.5 for x in n]) == pytest.approx(1.5)
-    assert math.isnan(report.fit_slope([10], [1.0]))
+    assert analysis.fit_slope(n, [3e-6 * x**1.5 for x in n]) == pytest.approx(1.5)
+    assert math.isnan(analysis.fit_slope([10], [1.0]))
 
 
 def test_crossover_is_located_in_log_log_space():
     # a = 1e-3 flat, b = 1e-6 * n: b is faster below n = 1000 and slower above
     xs = [10.0, 100.0, 1e4, 1e5]
     curves = {"a": (xs, [1e-3] * 4), "b": (xs, [1e-6 * x for x in xs])}
-    (cross,) = report.crossovers(curves)
+    (cross,) = analysis.crossovers(curves)
     assert cross["x"] == pytest.approx(1000.0)
     assert cross["winner"] == "a" and cross["loser"] == "b"
     assert cross["time"] == pytest.approx(1e-3)
-    assert report.crossovers({"a": (xs, [1.0] * 4), "b": (xs, [2.0] * 4)}) == []
+    assert analysis.crossovers({"a": (xs, [1.0] * 4), "b": (xs, [2.0] * 4)}) == []
 
 
 def test_break_even_calls():
@@ -251,20 +254,20 @@ def test_break_even_calls():
 
     base = {"run": "r", "problem": "p", "size": "s", "n": 1, "dtype": "float64", "device": "cpu", "kind": "gradient",
             "backend": "jax", "status": "ok"}
-    frame = report._tidy(pd.DataFrame([
+    frame = results.typed(pd.DataFrame([
         {**base, "mode": "eager", "label": "jax", "median": 1e-3, "first_call": 2e-3},
         {**base, "mode": "compiled", "label": "jax+jit", "median": 1e-4, "first_call": 0.5},
         {**base, "kind": "solve", "mode": "eager", "label": "jax", "median": 1e-3, "first_call": 1e-3},
         {**base, "kind": "solve", "mode": "compiled", "label": "jax+jit", "median": 2e-3, "first_call": 0.5},
     ]))
-    by_kind = {r["kind"]: r["calls"] for r in report.break_even(frame)}
+    by_kind = {r["kind"]: r["calls"] for r in analysis.break_even(frame)}
     # (0.5 - 0.002) / (0.001 - 0.0001) = 553.3 -> 554 more calls, 555 in all
     assert by_kind["gradient"] == 555
     assert math.isinf(by_kind["solve"])
 
 
 def test_agreement_table_marks_failures(run_dir):
-    table = report.agreement_table([report.load_run(run_dir)])
+    table = analysis.agreement_table([load.load_run(run_dir)])
     failed = table[~table["ok"]]
     assert list(failed["label"]) == ["tensorflow+function"] and list(failed["kind"]) == ["hessian"]
     assert failed["rho"].iloc[0] == pytest.approx(3e-4)
@@ -277,7 +280,7 @@ def test_compare_flags_changes_beyond_the_noise(tmp_path):
     out = tmp_path / "out"
     assert bench_main(["report", str(after), "--compare", str(before), "--out", str(out), "--formats", "png",
                        "--only", "compare"]) == 0
-    changes = report.compare(report.combine([report.load_run(after)]), report.combine([report.load_run(before)]))
+    changes = comparison.compare(load.combine([load.load_run(after)]), load.combine([load.load_run(before)]))
     torch = changes[changes["label"] == "torch"]
     assert (torch["flag"] == "slower").all() and torch["change"].iloc[0] == pytest.approx(1.0)
     jax = changes[(changes["label"] == "jax") & changes["median"].notna()]
@@ -289,7 +292,7 @@ def test_compare_flags_changes_beyond_the_noise(tmp_path):
 def test_compare_flags_a_status_change(tmp_path):
     before = make_run(tmp_path, "before", crashed=())
     after = make_run(tmp_path, "after")
-    changes = report.compare(report.combine([report.load_run(after)]), report.combine([report.load_run(before)]))
+    changes = comparison.compare(load.combine([load.load_run(after)]), load.combine([load.load_run(before)]))
     flagged = changes[changes["flag"] == "status"]
     assert len(flagged) == 1 and flagged["status"].iloc[0] == "crashed"
 
@@ -302,7 +305,7 @@ def test_several_runs_side_by_side(tmp_path):
     # one run per machine: each is named by its machine
     assert "numpy @ box-a" in page and "numpy @ box-b" in page
     assert "linux-job" in page and "gpu-host" in page  # the folders, in the environment table
-    frame = report.combine([report.load_run(a), report.load_run(b)])
+    frame = load.combine([load.load_run(a), load.load_run(b)])
     assert set(frame["series"]) >= {"jax+jit @ linux-job", "jax+jit @ gpu-host"}
     # the same machine twice: runs keep their folder names
     c = make_run(tmp_path / "again", "rerun", machine="box-a")
@@ -314,7 +317,7 @@ def test_several_runs_side_by_side(tmp_path):
 def test_same_folder_names_get_distinct_tags(tmp_path):
     a = make_run(tmp_path / "x", "run")
     b = make_run(tmp_path / "y", "run")
-    assert report._unique_tags([a, b]) == ["x/run", "y/run"]
+    assert load.unique_tags([a, b]) == ["x/run", "y/run"]
 
 
 def test_html_has_no_external_resources(run_dir, tmp_path):
@@ -328,7 +331,7 @@ def test_newest_run_is_the_default(tmp_path, monkeypatch, capsys):
     make_run(tmp_path / "results", "old")
     newest = make_run(tmp_path / "results", "new")
     monkeypatch.chdir(tmp_path)
-    assert report.newest_run() == Path("results") / "new" or report.newest_run().name == newest.name
+    assert load.newest_run() == Path("results") / "new" or load.newest_run().name == newest.name
     assert bench_main(["report", "--only", "agreement", "--formats", "png"]) == 0
     assert "results/new/report/index.html" in capsys.readouterr().out
 
@@ -345,9 +348,9 @@ def test_chosen_charts_only(run_dir, tmp_path, capsys):
 
 def test_a_foreign_results_table_is_named_once(run_dir, capsys):
     (run_dir / "results.csv").write_text("name,score\nalice,3\n")
-    with pytest.raises(report.UsageError, match="does not exist"):
-        report.load_run(run_dir / "missing")
-    run = report.load_run(run_dir)
+    with pytest.raises(UsageError, match="does not exist"):
+        load.load_run(run_dir / "missing")
+    run = load.load_run(run_dir)
     assert len(run.results) == 0 and run.agreement  # the agreement check is still used
     lines = [line for line in run.skipped if "results.csv" in line]
     assert len(lines) == 1 and str(run_dir / "results.csv") in lines[0]

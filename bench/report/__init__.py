@@ -1,0 +1,107 @@
+"""Charts and a self-contained report of one or more runs.
+
+``python -m bench report RUN_DIR [RUN_DIR ...] [--compare OTHER_RUN_DIR] [--out DIR]``
+
+Reads each run folder's tidy results (``results.csv`` or ``cells/*.json``), its
+agreement check (``agreement.json``), its environment (``env.json``) and the
+article pictures (``article-*.json``), and writes into ``--out`` (default
+``RUN_DIR/report``):
+
+* ``charts/*.png`` and ``charts/*.svg``: time per row label with IQR whiskers,
+  scaling with fitted slopes and crossovers, derivative/objective ratios, first
+  call against steady state and the calls after which compiling pays off, the
+  protocol tax (our best row against an expert's witness), the agreement heatmap,
+  the article's pictures, and with ``--compare`` the relative change of every cell;
+* ``report.md`` and ``index.html`` (every chart embedded, a sortable summary
+  table, the environment of every run), both from one page outline.
+
+Several run folders (one per machine or CI job) are shown side by side, each
+row tagged ``label @ run``. A corrupt, truncated or foreign file is named in a
+warning, skipped, and the rest is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.cli import UsageError, choose
+
+from .context import CHART_GROUPS
+from .load import DEFAULT_RESULTS, load_run, load_runs, newest_run
+
+HELP = "draw the charts and write report.md and index.html for one or more run folders"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
+                        help="run folder(s) to report on; several are shown side by side "
+                             f"(default: the newest folder under {DEFAULT_RESULTS}/)")
+    parser.add_argument("--compare", metavar="OTHER_RUN_DIR",
+                        help="a run to compare against: relative change of every cell, flagged beyond the noise")
+    parser.add_argument("--out", metavar="DIR", help="where to write the report (default: RUN_DIR/report)")
+    parser.add_argument("--formats", default="png,svg", help="chart formats, comma-separated (default: png,svg)")
+    parser.add_argument("--dpi", type=int, default=100, help="PNG resolution (default: 100)")
+    parser.add_argument("--only", metavar="NAMES",
+                        help="draw only these chart groups, comma-separated: " + ", ".join(CHART_GROUPS))
+    parser.add_argument("--charts", metavar="PATTERNS",
+                        help="draw only the charts whose file name matches one of these comma-separated "
+                             "patterns (e.g. 'agreement-*,article-cost-history')")
+    parser.add_argument("--charts-only", action="store_true",
+                        help="write the chart files only, no report.md or index.html")
+
+
+def main(args: argparse.Namespace) -> int:
+    formats = [f.strip() for f in str(args.formats).split(",") if f.strip()]
+    for fmt in formats:
+        if fmt not in ("png", "svg"):
+            raise UsageError(f"unknown chart format {fmt!r}; choose from png, svg")
+    if "png" not in formats:
+        formats.insert(0, "png")  # the HTML and markdown embed PNGs
+    if args.dpi < 30 or args.dpi > 600:
+        raise UsageError(f"--dpi {args.dpi} is out of range (30 to 600)")
+    only = choose([args.only], CHART_GROUPS, "chart group") if args.only else None
+    select = [p.strip() for p in args.charts.split(",") if p.strip()] if args.charts else None
+    paths = [Path(p) for p in args.run_dirs] or [newest_run()]
+    out = write_report(paths, compare_with=Path(args.compare) if args.compare else None,
+                       out=Path(args.out) if args.out else None, formats=formats, dpi=args.dpi, only=only,
+                       select=select, pages=not args.charts_only,
+                       warn=lambda m: print(f"warning: {m}", file=sys.stderr))
+    if args.charts_only:
+        print(f"charts written: {out / 'charts'}")
+    else:
+        print(f"report written: {out / 'index.html'}")
+        print(f"                {out / 'report.md'}")
+    return 0
+
+
+def write_report(run_dirs: list[Path], compare_with: Path | None = None, out: Path | None = None,
+                 formats: tuple[str, ...] | list[str] = ("png", "svg"), dpi: int = 100,
+                 only: list[str] | None = None, select: list[str] | None = None, pages: bool = True,
+                 warn: Callable[[str], None] = lambda m: None) -> Path:
+    """Load the runs, draw every chart, write report.md and index.html; return the folder."""
+    from . import charts, context, outline, render_html, render_md
+
+    if not run_dirs:
+        raise UsageError("no run folder given")
+    runs = load_runs([Path(p) for p in run_dirs])
+    baseline = load_run(compare_with, f"{Path(compare_with).resolve().name} (before)") if compare_with else None
+    for run in runs + ([baseline] if baseline else []):
+        for line in run.skipped:
+            warn(f"skipped {line}")
+    out = Path(out) if out else Path(run_dirs[0]) / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    command = ("python -m bench report " + " ".join(str(p) for p in run_dirs)
+               + (f" --compare {compare_with}" if compare_with else ""))
+    report = context.build(runs, baseline, command)
+    report.charts = charts.draw_all(report, out / "charts", formats=tuple(formats), dpi=dpi, only=only,
+                                    select=select)
+    if select and not report.charts:
+        raise UsageError(f"no chart matches {', '.join(select)}")
+    if pages:
+        page = outline.outline(report)
+        render_md.write(page, out / "report.md")
+        render_html.write(page, out / "index.html")
+    return out

@@ -1,0 +1,364 @@
+"""What the report computes from the tidy table: pure functions over DataFrames in
+the schema of :mod:`bench.results` (text columns ``string`` with <NA>, counts ``Int64``).
+
+Row labels are ``backend`` for a backend's default eager variant, else
+``backend+suffix`` (``jax+jit``, ``torch+autograd``, ``tensorflow+xla``,
+``torch+witness``); whether a row is compiled is its ``mode``, never read from
+its label. A chart's ``series`` is the label, plus `` @ run`` with several runs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import backends
+from bench import results
+from bench.cells import ARTICLE, WITNESS
+
+BACKEND_ORDER = ("article", "numpy", "jax", "torch", "tensorflow")
+KIND_ORDER = ("objective", "gradient", "hessian", "hvp", "jvp", "vjp", "solve")
+#: every kind's group keys in a table that holds several runs and machines
+CELL_GROUP = ["problem", "size", "dtype", "device", "kind"]
+
+
+# --- labels ----------------------------------------------------------------------------
+
+
+def split_series(series: str) -> tuple[str, str, str]:
+    """``"torch+autograd @ box-a"`` -> ``("torch", "autograd", "box-a")`` (suffix and run may be empty)."""
+    label, _, run = str(series).partition(" @ ")
+    backend, _, suffix = label.partition("+")
+    return backend, suffix, run
+
+
+def label_of(series: str) -> str:
+    return str(series).partition(" @ ")[0]
+
+
+def variant_of(series: str) -> str:
+    """The variant a label names: ``jax`` -> eager, ``torch`` -> func, ``torch+autograd`` -> autograd,
+    ``tensorflow+xla`` -> xla, ``jax+witness`` -> witness; unknown backends keep their suffix."""
+    backend, suffix, _ = split_series(series)
+    if suffix == WITNESS:
+        return WITNESS
+    info = backends.REGISTRY.get(backend)
+    if info is None:
+        return suffix or "eager"
+    for v in info.variants:
+        if (v.suffix or "") == suffix:
+            return v.name
+    return suffix or "eager"
+
+
+def _variant_rank(series: str) -> int:
+    backend, suffix, _ = split_series(series)
+    if suffix == WITNESS:
+        return 99
+    info = backends.REGISTRY.get(backend)
+    names = [(v.suffix or "") for v in info.variants] if info else [""]
+    return names.index(suffix) if suffix in names else 50
+
+
+def label_order(labels) -> list[str]:
+    """Labels (or series) in display order: run, then article, numpy, jax, torch,
+    tensorflow, each with its variants in the registry's order (eager first), witness last."""
+
+    def key(series: str):
+        backend, _, run = split_series(series)
+        rank = BACKEND_ORDER.index(backend) if backend in BACKEND_ORDER else len(BACKEND_ORDER)
+        return (run, rank, backend, _variant_rank(series), label_of(series))
+
+    return sorted({str(s) for s in labels if isinstance(s, str)}, key=key)
+
+
+def in_label_order(frame, column: str = "label"):
+    """The rows sorted by :func:`label_order` of ``column`` (stable within a label)."""
+    order = {s: i for i, s in enumerate(label_order(frame[column]))}
+    return frame.iloc[sorted(range(len(frame)), key=lambda i: order.get(frame[column].iloc[i], len(order)))]
+
+
+def label_modes(frame) -> dict[str, str]:
+    """``{label: "eager" | "compiled"}`` from the table's ``mode`` column; a label
+    without one falls back to its variant in the backend registry."""
+    out: dict[str, str] = {}
+    if len(frame):
+        known = frame.dropna(subset=["label", "mode"]).drop_duplicates("label")
+        out = dict(zip(known["label"].astype(str), known["mode"].astype(str)))
+    for label in frame["label"].dropna().unique() if len(frame) else ():
+        out.setdefault(str(label), default_mode(str(label)))
+    return out
+
+
+def default_mode(label: str) -> str:
+    backend, suffix, _ = split_series(label)
+    info = backends.REGISTRY.get(backend)
+    if backend == ARTICLE or info is None:
+        return "eager"
+    if suffix == WITNESS:
+        return "compiled" if info.can_compile else "eager"
+    try:
+        return info.variant(variant_of(label)).mode
+    except KeyError:
+        return "eager"
+
+
+def is_witness(frame):
+    """Boolean mask of the expert's witness rows (``variant`` witness, or a ``+witness`` label)."""
+    by_variant = (frame["variant"] == WITNESS).fillna(False).astype(bool)
+    by_label = frame["label"].str.endswith(f"+{WITNESS}").fillna(False).astype(bool)
+    return by_variant | by_label
+
+
+def timed(frame):
+    """The rows whose times mean something: status ok, a median."""
+    return frame[(frame["status"] == "ok").fillna(False).astype(bool) & frame["median"].notna()]
+
+
+def kinds_in_order(kinds) -> list[str]:
+    kinds = [str(k) for k in dict.fromkeys(kinds) if isinstance(k, str)]
+    return sorted(kinds, key=lambda k: KIND_ORDER.index(k) if k in KIND_ORDER else len(KIND_ORDER))
+
+
+# --- who is fastest ----------------------------------------------------------------------
+
+
+def fastest(frame):
+    """Per problem, size, dtype, device, kind: the fastest series, its median, and the
+    runner-up's factor (how much slower the second is). Only ``ok`` cells count."""
+    import pandas as pd
+
+    rows = []
+    for key, group in timed(frame).groupby(CELL_GROUP, sort=False, dropna=False):
+        group = group.sort_values("median", kind="stable")
+        best = group.iloc[0]
+        second = group.iloc[1] if len(group) > 1 else None
+        rows.append({
+            **dict(zip(CELL_GROUP, key)), "n": best["n"], "fastest": best["series"], "median": best["median"],
+            "runner_up": second["series"] if second is not None else "",
+            "margin": second["median"] / best["median"] if second is not None and best["median"] > 0 else math.nan,
+        })
+    return pd.DataFrame(rows, columns=["problem", "size", "n", "dtype", "device", "kind", "fastest", "median",
+                                       "runner_up", "margin"])
+
+
+def best_variants(frame):
+    """Per run, framework (backend), kind, dtype and device: which of its variants is fastest
+    in most of the cells where two or more were timed (witness and article rows left out).
+
+    ``best`` is that label, ``wins`` the cells it was fastest in out of ``cells``, and
+    ``others`` ``{label: geometric mean of its median over the best's, over the cells both have}``.
+    """
+    import numpy as np
+    import pandas as pd
+
+    columns = ["run", "backend", "kind", "dtype", "device", "best", "wins", "cells", "others"]
+    ok = timed(frame)
+    ok = ok[~is_witness(ok) & (ok["backend"] != ARTICLE).fillna(False).astype(bool)]
+    rows = []
+    keys = ["run", "backend", "kind", "dtype", "device"]
+    for key, group in ok.groupby(keys, sort=False, dropna=False):
+        table = group.pivot_table(index=["problem", "size"], columns="series", values="median", aggfunc="min")
+        table = table[table.notna().sum(axis=1) >= 2]
+        if table.shape[1] < 2 or not len(table):
+            continue
+        winners = table.idxmin(axis=1).value_counts()
+        logs = np.log(table)
+        ranked = sorted(winners.index, key=lambda s: (-winners[s], float(logs[s].mean())))
+        best = ranked[0]
+        others = {}
+        for s in label_order(table.columns):
+            if s != best:
+                both = logs[[best, s]].dropna()
+                if len(both):
+                    others[s] = float(np.exp((both[s] - both[best]).mean()))
+        rows.append({**dict(zip(keys, key)), "best": best, "wins": int(winners[best]), "cells": len(table),
+                     "others": others})
+    out = pd.DataFrame(rows, columns=columns)
+    if len(out):
+        rank = {b: i for i, b in enumerate(BACKEND_ORDER)}
+        out = out.sort_values(["run", "backend", "kind"], key=lambda c: c.map(rank) if c.name == "backend" else
+                              c.map(lambda k: KIND_ORDER.index(k) if k in KIND_ORDER else 99) if c.name == "kind"
+                              else c, kind="stable").reset_index(drop=True)
+    return out
+
+
+def protocol_tax(frame):
+    """:func:`bench.results.protocol_tax` (best protocol row over the expert's witness),
+    with each run's rows in problem, size and kind order."""
+    tax = results.protocol_tax(frame)
+    if len(tax):
+        tax = tax.sort_values(["run", "problem", "n", "kind", "backend"], kind="stable").reset_index(drop=True)
+    return tax
+
+
+# --- scaling -------------------------------------------------------------------------------
+
+
+def scaling_axis(group) -> tuple[str, str]:
+    """The x axis of a problem's scaling, and its unit: the problem's main dimension n
+    (its size ladder: samples, parameters ...) where it differs at every size, else
+    the parameter count."""
+    sizes = group["size"].nunique()
+    problem = str(group["problem"].iloc[0]) if len(group) else ""
+    if sizes > 1 and group.groupby("size")["n"].first().nunique() < sizes \
+            and group.groupby("size")["n_params"].first().nunique() == sizes:
+        return "n_params", "parameters"
+    try:
+        import problems
+
+        unit = problems.get(problem).size_unit
+    except Exception:  # noqa: BLE001 - a problem this checkout does not know: plain n
+        unit = ""
+    return "n", f"n ({unit})" if unit else "data size n"
+
+
+def fit_slope(x, y) -> float:
+    """Least-squares slope of log10(y) against log10(x) (NaN with fewer than two sizes)."""
+    import numpy as np
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    x, y = np.log10(x[keep]), np.log10(y[keep])
+    if len(np.unique(x)) < 2:
+        return math.nan
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def crossovers(curves: dict[str, tuple[list[float], list[float]]]) -> list[dict]:
+    """Where one series overtakes another: for each pair of curves (x sorted, times),
+    each sign change of log(t_a / t_b) between two common sizes, located by linear
+    interpolation in log-log space. ``winner`` is the one faster after the crossing."""
+    import numpy as np
+
+    names = sorted(curves)
+    out = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            xa, ya = curves[a]
+            xb, yb = curves[b]
+            common = sorted(set(xa) & set(xb))
+            if len(common) < 2:
+                continue
+            ta, tb = dict(zip(xa, ya)), dict(zip(xb, yb))
+            d = [math.log10(ta[x]) - math.log10(tb[x]) for x in common]
+            for k in range(len(common) - 1):
+                d0, d1 = d[k], d[k + 1]
+                if d0 == 0 or d0 * d1 >= 0:
+                    continue
+                lx0, lx1 = math.log10(common[k]), math.log10(common[k + 1])
+                lx = lx0 + (lx1 - lx0) * d0 / (d0 - d1)
+                winner, loser = (a, b) if d1 < 0 else (b, a)
+                lt = float(np.interp(lx, [lx0, lx1], [math.log10(ta[common[k]]), math.log10(ta[common[k + 1]])]))
+                out.append({"winner": winner, "loser": loser, "x": 10**lx, "time": 10**lt,
+                            "between": (common[k], common[k + 1])})
+    return sorted(out, key=lambda c: c["x"])
+
+
+def curve(rows, column: str):
+    """Median time per value of ``column`` (the scaling axis), sorted, NaN sizes left out."""
+    return rows.dropna(subset=[column]).groupby(column)["median"].median().sort_index()
+
+
+def scaling(frame) -> tuple[list[dict], list[dict]]:
+    """Fitted slopes and crossovers for every problem, dtype, device and kind with two sizes or more."""
+    slopes, crossings = [], []
+    keys = ["problem", "dtype", "device", "kind"]
+    for (problem, dtype, device, kind), group in timed(frame).groupby(keys, sort=False, dropna=False):
+        column, unit = scaling_axis(frame[frame["problem"] == problem])
+        curves = {}
+        for series, rows in group.groupby("series", sort=False):
+            rows = curve(rows, column)
+            if len(rows) < 2:
+                continue
+            curves[series] = (list(map(float, rows.index)), list(map(float, rows.values)))
+            slopes.append({"problem": problem, "dtype": dtype, "device": device, "kind": kind, "series": series,
+                           "axis": column, "slope": fit_slope(rows.index, rows.values), "sizes": len(rows)})
+        for c in crossovers(curves):
+            crossings.append({"problem": problem, "dtype": dtype, "device": device, "kind": kind, "axis": unit, **c})
+    return slopes, crossings
+
+
+# --- compiling ---------------------------------------------------------------------------------
+
+
+def break_even(frame) -> list[dict]:
+    """For every compiled row with an eager counterpart (the backend's default eager
+    label, ``jax`` for ``jax+jit``, ``tensorflow`` for ``tensorflow+xla``): the number of
+    calls after which the compiled variant's total time (first call + later steady calls) is lower.
+
+    eager: F_e + (k-1) m_e, compiled: F_c + (k-1) m_c, so compiling pays off from
+    k = 1 + ceil((F_c - F_e) / (m_e - m_c)) calls; never if m_c >= m_e."""
+    ok = timed(frame)
+    ok = ok[~is_witness(ok)]
+    out = []
+    keys = ["run", "problem", "size", "dtype", "device", "kind", "backend"]
+    for key, group in ok.groupby(keys, sort=False, dropna=False):
+        eager = group[(group["mode"] == "eager").fillna(False).astype(bool)]
+        compiled = group[(group["mode"] == "compiled").fillna(False).astype(bool)]
+        if not len(eager) or not len(compiled):
+            continue
+        default = eager[(eager["label"] == key[-1]).fillna(False).astype(bool)]
+        e = (default if len(default) else in_label_order(eager)).iloc[0]
+        for _, c in in_label_order(compiled).iterrows():
+            fe, fc = float(e["first_call"]), float(c["first_call"])
+            me, mc = float(e["median"]), float(c["median"])
+            if not (math.isfinite(fe) and math.isfinite(fc)):
+                calls = math.nan
+            elif mc >= me:
+                calls = math.inf
+            else:
+                calls = 1 + max(0, math.ceil((fc - fe) / (me - mc)))
+            out.append({**dict(zip(keys, key)), "n": e["n"], "label": c["label"], "eager_label": e["label"],
+                        "first_compiled": fc, "first_eager": fe, "median_compiled": mc, "median_eager": me,
+                        "calls": calls})
+    return out
+
+
+# --- agreement ---------------------------------------------------------------------------------
+
+
+def agreement_table(runs):
+    """One row per run, problem, dtype and row label of each run's ``agreement.json``:
+    the worst rho against the hand derivative (or, where no hand check exists, the
+    binding reference), which kind it came from, and whether every check passed."""
+    import pandas as pd
+
+    rows = []
+    for run in runs:
+        for row in run.agreement:
+            backend, mode = str(row.get("backend")), str(row.get("mode") or "eager")
+            rows.append({"run": run.tag, "problem": str(row.get("problem")), "dtype": str(row.get("dtype") or ""),
+                         "label": _agreement_label(row, backend, mode), "backend": backend,
+                         "kind": str(row.get("kind")), **_worst(row)})
+    columns = ["run", "problem", "dtype", "label", "backend", "kind", "rho", "reference", "ok", "tolerance"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _agreement_label(row: dict, backend: str, mode: str) -> str:
+    if row.get("label"):
+        return str(row["label"])
+    info = backends.REGISTRY.get(backend)
+    if info is None:
+        return backend if mode == "eager" else f"{backend}+{mode}"
+    try:
+        return info.label(str(row.get("variant") or mode))
+    except KeyError:
+        return backend
+
+
+def _worst(row: dict) -> dict:
+    checks = [c for c in row.get("checks", []) if isinstance(c, dict)] if isinstance(row.get("checks"), list) else []
+    hand = [c for c in checks if c.get("reference") == "hand"]
+    if hand:
+        rho, reference = max(_num(c.get("rho")) for c in hand), "hand"
+    else:
+        rho, reference = _num(row.get("rho")), str(row.get("reference") or "")
+    ok = bool(row.get("ok")) and all(bool(c.get("ok", True)) for c in checks)
+    return {"rho": rho, "reference": reference, "ok": ok, "tolerance": _num(row.get("tolerance"))}
+
+
+def _num(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan

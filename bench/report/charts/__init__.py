@@ -1,0 +1,49 @@
+"""The report's charts, one module per topic, drawn with matplotlib (Agg, no display needed).
+
+Every topic's ``charts(context)`` returns :class:`~.base.Chart` entries for a
+:class:`bench.report.context.Context`; :func:`draw_all` saves each as PNG (and SVG).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from pathlib import Path
+
+from ..context import CHART_GROUPS
+from . import agreement, article, compare, ratio, scaling, tax, times
+from . import compile as compiling
+from .base import Chart, save
+
+BUILDERS: dict[str, Callable[..., list[Chart]]] = {
+    "times": times.charts,
+    "scaling": scaling.charts,
+    "ratio": ratio.charts,
+    "compile": compiling.charts,
+    "tax": tax.charts,
+    "agreement": agreement.charts,
+    "article": article.charts,
+    "compare": compare.charts,
+}
+assert tuple(BUILDERS) == CHART_GROUPS
+
+
+def draw_all(context, folder: Path, formats=("png", "svg"), dpi: int = 100, only=None,
+             select: list[str] | None = None) -> list[Chart]:
+    """Draw every chart group (or those in ``only``; or the charts whose file name matches
+    a pattern in ``select``), save them under ``folder``; return the charts."""
+    folder.mkdir(parents=True, exist_ok=True)
+    charts: list[Chart] = []
+    for group, build in BUILDERS.items():
+        if only and group not in only:
+            continue
+        for chart in build(context):
+            if select and not any(fnmatch.fnmatchcase(chart.slug, pattern) for pattern in select):
+                chart.figure = None
+                continue
+            save(chart, folder, formats, dpi)
+            charts.append(chart)
+    return charts
+
+
+__all__ = ["BUILDERS", "Chart", "draw_all"]

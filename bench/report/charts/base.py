@@ -1,0 +1,224 @@
+"""What every chart shares: the :class:`Chart` record, one style per row label, the
+axes helpers, and saving (PNG and SVG, byte-identical for the same run).
+
+Colour says the backend (numpy grey, jax blue, torch red, tensorflow orange, the
+article black); line style, marker and hatch say the variant, the same for every
+backend: eager variants dashed with hollow markers and hatched bars, compiled ones
+solid and filled, ``autograd`` dash-dot with triangles, ``xla`` long dashes with
+diamonds, the expert's ``witness`` dotted with stars and cross-hatched bars.
+Whether a row is compiled comes from its ``mode``, never from its label.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.colors as mcolors
+import matplotlib.ticker
+from matplotlib.figure import Figure
+
+from bench.fmt import fmt_n
+
+from ..analysis import kinds_in_order, label_of, split_series, variant_of
+
+COLOURS = {"article": "#222222", "numpy": "#7f7f7f", "jax": "#1f77b4", "torch": "#d62728", "tensorflow": "#ff7f0e"}
+OTHER_COLOUR = "#9467bd"
+STATUS_COLOURS = {"converged": "#2ca02c", "slow": "#ff7f0e", "diverged": "#d62728"}
+RUN_HATCHES = ("", "..", "oo", "--", "++", "||")
+
+
+@dataclass(frozen=True)
+class VariantStyle:
+    linestyle: Any
+    marker: str
+    hatch: str
+    filled: bool  #: solid bars and filled markers (compiled, hand-derived, witness) or hollow ones (eager)
+
+
+EAGER = VariantStyle("--", "o", "///", False)
+COMPILED = VariantStyle("-", "s", "", True)
+#: one style per variant name; a backend's variants never share one
+VARIANT_STYLES = {
+    "eager": EAGER, "func": EAGER, "tape": EAGER,
+    "autograd": VariantStyle("-.", "v", "\\\\\\", False),
+    "jit": COMPILED, "compile": COMPILED, "function": COMPILED,
+    "xla": VariantStyle((0, (7, 2)), "D", "..", True),
+    "witness": VariantStyle(":", "*", "xx", True),
+    "hand": VariantStyle("-", "o", "", True),
+}
+
+matplotlib.rcParams.update({
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "svg.fonttype": "none",
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+})
+
+
+@dataclass
+class Chart:
+    group: str  #: one of :data:`bench.report.context.CHART_GROUPS`
+    slug: str  #: file name without extension
+    title: str
+    caption: str
+    figure: Any = None
+    files: dict[str, str] = field(default_factory=dict)  #: format -> path relative to the report folder
+
+
+# --- styles ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Style:
+    colour: tuple  #: the backend's colour (shaded per run)
+    variant: VariantStyle
+
+    def line(self) -> dict:
+        return {"color": self.colour, "linestyle": self.variant.linestyle, "marker": self.variant.marker,
+                "markerfacecolor": self.colour if self.variant.filled else "white", "markeredgecolor": self.colour}
+
+    def marker(self) -> dict:
+        """For ``ax.scatter``."""
+        return {"marker": self.variant.marker, "facecolors": self.colour if self.variant.filled else "white",
+                "edgecolors": self.colour, "linewidths": 1.0}
+
+    def bar(self, run_hatch: str = "") -> dict:
+        face = self.colour if self.variant.filled else tuple(0.45 + 0.55 * c for c in self.colour)
+        return {"color": face, "edgecolor": self.colour, "hatch": self.variant.hatch + run_hatch, "linewidth": 0.8}
+
+
+class Styles:
+    """The style of every series of a report: ``styles(series)``."""
+
+    def __init__(self, context) -> None:
+        self.context = context
+        self.runs = context.tags
+
+    def run_index(self, series: str) -> int:
+        run = split_series(series)[2]
+        return self.runs.index(run) if run in self.runs else 0
+
+    def __call__(self, series: str) -> Style:
+        return Style(shade(colour(series), self.run_index(series)), self.variant(series))
+
+    def variant(self, series: str) -> VariantStyle:
+        style = VARIANT_STYLES.get(variant_of(series))
+        if style is None:
+            style = COMPILED if self.context.mode(series) == "compiled" else EAGER
+        return style
+
+    def bar(self, series: str) -> dict:
+        k = self.run_index(series)
+        return self(series).bar(RUN_HATCHES[k % len(RUN_HATCHES)])
+
+
+def colour(series: str) -> str:
+    return COLOURS.get(split_series(series)[0], OTHER_COLOUR)
+
+
+def shade(hex_colour: str, k: int) -> tuple:
+    """The k-th run's shade of a colour: the colour itself, then darker and lighter in turn."""
+    rgb = mcolors.to_rgb(hex_colour)
+    if k == 0:
+        return rgb
+    amount = 0.3 * ((k + 1) // 2)
+    target = 0.0 if k % 2 else 1.0
+    return tuple(c + (target - c) * min(amount, 0.8) for c in rgb)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def slugify(*parts) -> str:
+    """A file name from its parts (missing parts left out): ``times-xor_net-article-float64-cpu``."""
+    text = "-".join(str(p) for p in parts if isinstance(p, (str, int)) and p != "")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-").lower()
+
+
+def count_axis(axis) -> None:
+    """Tick labels of a log axis of counts as 10, 1,000, 1e6 rather than 10^1."""
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt_n(v)))
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def outside_legend(fig: Figure, handles, labels, title: str | None = None, ncol: int = 1) -> None:
+    """A legend to the right of every axes, never on top of data."""
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, title=title,
+               ncol=ncol)
+
+
+def grid(n: int, max_cols: int = 4) -> tuple[int, int]:
+    cols = min(max_cols, max(1, n))
+    return math.ceil(n / cols), cols
+
+
+def kinds(values) -> list[str]:
+    return kinds_in_order(values)
+
+
+def size_order(frame) -> list[str]:
+    sizes = frame.groupby("size", dropna=False)["n"].max().sort_values(kind="stable")
+    return [str(s) for s in sizes.index]
+
+
+def subtitle(*parts) -> str:
+    return " · ".join(str(p) for p in parts if isinstance(p, str) and p)
+
+
+def finite(values):
+    import numpy as np
+
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
+
+
+def is_article(series: str) -> bool:
+    return split_series(series)[0] == "article"
+
+
+def plain(series: str) -> str:
+    return label_of(series)
+
+
+# --- saving ------------------------------------------------------------------------------------
+
+
+def save(chart: Chart, folder: Path, formats=("png", "svg"), dpi: int = 100) -> None:
+    """Write the chart's figure in every format under ``folder`` and free it."""
+    for fmt in formats:
+        path = folder / f"{chart.slug}.{fmt}"
+        chart.figure.savefig(path, dpi=dpi, bbox_inches="tight", metadata=_metadata(fmt))
+        if fmt == "png":
+            compact_png(path)
+        chart.files[fmt] = f"{folder.name}/{path.name}"
+    chart.figure = None
+
+
+def compact_png(path: Path) -> None:
+    """Rewrite a chart PNG with a 256-colour palette: about a third of the size, no visible change."""
+    from PIL import Image  # matplotlib's own dependency
+
+    with Image.open(path) as image:
+        palette = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT,
+                                                dither=Image.Dither.NONE)
+    palette.save(path, format="PNG", optimize=True)
+
+
+def _metadata(fmt: str) -> dict:
+    # No creation date: the same run gives byte-identical charts.
+    if fmt == "svg":
+        return {"Date": None}
+    if fmt == "png":
+        return {"Software": None}
+    return {}

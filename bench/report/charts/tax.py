@@ -1,0 +1,76 @@
+"""The protocol tax: for each headline cell with an expert's witness, each backend's
+best protocol row over the witness (1.0: the harness costs nothing; the goal: at most 1.10)."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.ticker
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from ..analysis import BACKEND_ORDER
+from .base import Chart, colour, outside_legend
+
+GOAL = 1.10
+
+
+def row_names(tax) -> list[str]:
+    """One name per headline cell: problem · size · kind, with dtype, device and run where they vary."""
+    names = tax["problem"].astype(str) + " · " + tax["size"].astype(str) + " · " + tax["kind"].astype(str)
+    for column, sep in (("dtype", " · "), ("device", " · "), ("run", " @ ")):
+        if tax[column].nunique(dropna=False) > 1:
+            names = names + sep + tax[column].astype(str)
+    return list(names)
+
+
+def charts(context) -> list[Chart]:
+    tax = context.tax
+    if tax is None or not len(tax):
+        return []
+    tax = tax.copy()
+    tax["row"] = row_names(tax)
+    rows = list(dict.fromkeys(tax["row"]))
+    present = set(tax["backend"])
+    order = [b for b in BACKEND_ORDER if b in present] + sorted(present - set(BACKEND_ORDER))
+    height = 0.8 / len(order)
+    fig = Figure(figsize=(9.0, max(2.6, 0.35 * len(rows) * len(order) + 1.6)), layout="constrained")
+    ax = fig.subplots()
+    for r in tax.itertuples():
+        i, j = rows.index(r.row), order.index(r.backend)
+        y = i - 0.4 + height * (j + 0.5)
+        good = r.tax <= GOAL
+        ax.barh(y, r.tax, height=height * 0.9, color=colour(r.backend), alpha=1.0 if good else 0.55,
+                edgecolor="black", linewidth=0.5, hatch="" if good else "//")
+        ax.text(r.tax * 1.03, y, f"{r.best} ×{r.tax:.2f}", va="center", fontsize=7)
+    values = tax["tax"].to_numpy(dtype=float)
+    lo = min(0.8, float(np.nanmin(values)) / 1.2)
+    hi = max(1.5, float(np.nanmax(values)) * 1.6)
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    ax.axvspan(lo, GOAL, color="#2ca02c", alpha=0.08, zorder=0)
+    ax.axvline(1.0, color="black", linewidth=1.0)
+    ax.axvline(GOAL, color="#2ca02c", linestyle="--", linewidth=1.2)
+    candidates = (0.5, 0.8, 1.0, GOAL, 1.25, 1.5, 2, 3, 5, 10, 20, 50, 100)
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(
+        [t for t in candidates if lo <= t <= hi and (t <= 2 or math.log10(hi / lo) > 0.8)]))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}×"))
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel("best protocol row's median / the witness's median (log scale; lower is better)")
+    handles = [Patch(facecolor=colour(b), edgecolor="black", label=b) for b in order]
+    handles += [Line2D([], [], color="black", label="1.0: no tax"),
+                Line2D([], [], color="#2ca02c", linestyle="--", label=f"{GOAL:.2f}: the goal"),
+                Patch(facecolor="white", edgecolor="black", hatch="//", label="above the goal")]
+    outside_legend(fig, handles, [h.get_label() for h in handles], title="backend")
+    above = int((tax["tax"] > GOAL).sum())
+    title = f"Protocol tax: {len(tax) - above} of {len(tax)} within {GOAL:.2f}× of the expert's code"
+    fig.suptitle(title, fontsize=11)
+    return [Chart("tax", "protocol-tax", title,
+                  "For each headline cell with an expert's hand-written witness, each backend's fastest row through "
+                  "the protocol (named on the bar) over the witness's median time. 1.0: writing the problem once "
+                  f"costs nothing; the goal is at most {GOAL:.2f} (dashed); paler hatched bars miss it.", fig)]

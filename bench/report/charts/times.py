@@ -1,0 +1,85 @@
+"""Time per row label: one chart per problem, size, dtype and device, one panel per kind."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from bench.cells import ARTICLE, WITNESS
+from bench.fmt import fmt_n, is_missing
+
+from ..analysis import label_order, split_series
+from .base import Chart, Styles, grid, kinds, size_order, slugify, subtitle
+
+CAPTION = ("Median time of one call per row label, log scale; whiskers span the interquartile range (IQR) centred on "
+           "the median. ★ marks the fastest; ×k is how many times slower than the fastest. Colour is the backend; "
+           "hatched, paler bars are eager variants, solid bars compiled ones (numpy: hand-derived), cross-hatched "
+           "bars an expert's hand-written witness.")
+
+
+def charts(context) -> list[Chart]:
+    frame, styles = context.frame, Styles(context)
+    out = []
+    if frame.empty:
+        return out
+    for (problem, dtype, device), pframe in frame.groupby(["problem", "dtype", "device"], sort=False, dropna=False):
+        for size in size_order(pframe):
+            out.append(_chart(problem, size, dtype, device, pframe[(pframe["size"] == size).fillna(False)], styles))
+    return out
+
+
+def _optional(series: str) -> bool:
+    """Rows that exist for some kinds only: the article's loop (solve) and the expert's witness."""
+    backend, suffix, _ = split_series(series)
+    return backend == ARTICLE or suffix == WITNESS
+
+
+def _chart(problem, size, dtype, device, frame, styles: Styles) -> Chart:
+    panels = kinds(frame["kind"])
+    series = label_order(frame["series"])
+    nrows, ncols = grid(len(panels))
+    height = max(2.2, 0.28 * len(series) + 1.2)
+    fig = Figure(figsize=(3.2 * ncols + 1.6, height * nrows + 0.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, squeeze=False)).ravel()
+    for ax, kind in zip(axes, panels):
+        rows = frame[(frame["kind"] == kind).fillna(False)].drop_duplicates("series", keep="last").set_index("series")
+        ok = rows[(rows["status"] == "ok").fillna(False) & rows["median"].notna()]
+        best = ok["median"].idxmin() if len(ok) else None
+        lows = []
+        for i, s in enumerate(series):
+            if s not in rows.index:
+                if not _optional(s):
+                    ax.text(0.02, i, "not measured", transform=ax.get_yaxis_transform(), va="center", fontsize=7,
+                            color="#999999")
+                continue
+            row = rows.loc[s]
+            if row["status"] != "ok" or is_missing(row["median"]):
+                ax.text(0.02, i, f"✗ {row['status']}", transform=ax.get_yaxis_transform(), va="center",
+                        fontsize=8, color="#d62728", fontweight="bold")
+                continue
+            med = float(row["median"])
+            iqr = 0.0 if is_missing(row["iqr"]) else float(row["iqr"])
+            lo, hi = max(med - iqr / 2, med * 0.05), med + iqr / 2
+            lows.append(lo)
+            ax.barh(i, med, height=0.7, **styles.bar(s))
+            ax.errorbar(med, i, xerr=[[med - lo], [hi - med]], fmt="none", ecolor="black", elinewidth=1, capsize=2)
+            if s == best:
+                ax.text(hi * 1.15, i, "★ fastest", va="center", fontsize=7.5, fontweight="bold")
+            elif best is not None:
+                ax.text(hi * 1.15, i, f"×{med / ok.loc[best, 'median']:.3g}", va="center", fontsize=7.5)
+        ax.set_xscale("log")
+        ax.set_title(kind)
+        ax.set_xlabel("median time (s), log scale")
+        if lows:
+            ax.set_xlim(min(lows) / 3, float(ok["median"].max() + ok["iqr"].fillna(0).max()) * 12)
+        ax.grid(axis="y", visible=False)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    axes[0].set_yticks(np.arange(len(series)), series)
+    axes[0].set_ylim(len(series) - 0.5, -0.5)
+    first = frame.iloc[0]
+    n_params = first["n_params"]
+    detail = f"n={fmt_n(first['n'])}" + ("" if is_missing(n_params) else f", {fmt_n(n_params)} parameters")
+    title = f"{problem} · {size} ({detail}) · {subtitle(dtype, device)}"
+    fig.suptitle(title, fontsize=11)
+    return Chart("times", slugify("times", problem, size, dtype, device), title, CAPTION, fig)

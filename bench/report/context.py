@@ -1,0 +1,68 @@
+"""Everything a report shows, computed once from the loaded runs: the charts and
+the page outline both read this, and neither computes anything of its own."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import analysis, comparison
+from .load import Run, combine
+
+#: chart groups, in page order (``--only`` chooses among them)
+CHART_GROUPS = ("times", "scaling", "ratio", "compile", "tax", "agreement", "article", "compare")
+
+
+@dataclass
+class Context:
+    runs: list[Run]
+    baseline: Run | None
+    frame: Any  #: every run's rows (:func:`bench.report.load.combine`)
+    command: str
+    created: str = ""
+    modes: dict[str, str] = field(default_factory=dict)  #: label -> eager or compiled
+    fastest: Any = None
+    slopes: list[dict] = field(default_factory=list)
+    crossings: list[dict] = field(default_factory=list)
+    break_even: list[dict] = field(default_factory=list)
+    tax: Any = None  #: :func:`bench.results.protocol_tax`
+    best_variants: Any = None
+    agreement: Any = None
+    compare: Any = None  #: :func:`comparison.compare`, with --compare
+    env_changes: dict[str, list[comparison.EnvChange]] = field(default_factory=dict)  #: run tag -> differences
+    charts: list = field(default_factory=list)  #: the charts drawn (``bench.report.charts.Chart``)
+
+    @property
+    def tags(self) -> list[str]:
+        return [run.tag for run in self.runs]
+
+    @property
+    def several(self) -> bool:
+        return len(self.runs) > 1
+
+    def mode(self, series: str) -> str:
+        label = analysis.label_of(series)
+        return self.modes.get(label) or analysis.default_mode(label)
+
+    def article_notes(self) -> list[tuple[str, str]]:
+        return [(run.tag, str(n)) for run in self.runs for doc in run.article.values() for n in doc.get("notes", [])]
+
+    def skipped(self) -> list[str]:
+        return [line for run in self.runs + ([self.baseline] if self.baseline else []) for line in run.skipped]
+
+
+def build(runs: list[Run], baseline: Run | None = None, command: str = "") -> Context:
+    frame = combine(runs)
+    slopes, crossings = analysis.scaling(frame)
+    context = Context(
+        runs=runs, baseline=baseline, frame=frame, command=command,
+        created=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        modes=analysis.label_modes(frame), fastest=analysis.fastest(frame), slopes=slopes, crossings=crossings,
+        break_even=analysis.break_even(frame), tax=analysis.protocol_tax(frame),
+        best_variants=analysis.best_variants(frame), agreement=analysis.agreement_table(runs),
+    )
+    if baseline is not None:
+        context.compare = comparison.compare(frame, combine([baseline]))
+        context.env_changes = {run.tag: comparison.env_changes(baseline.env, run.env) for run in runs}
+    return context

@@ -1,0 +1,185 @@
+"""Run folders, read: the tidy results (through :func:`bench.results.load`), the
+agreement check, the environment and the article's pictures.
+
+A corrupt, truncated or foreign file is left out and named once in
+:attr:`Run.skipped`; whatever else the folder holds is still used.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import results
+from bench.cli import UsageError
+
+#: where ``python -m bench report`` looks for the newest run when none is named
+DEFAULT_RESULTS = "results"
+#: what every row of ``agreement.json`` holds
+AGREEMENT_FIELDS = ("problem", "backend", "mode", "kind", "rho", "ok")
+
+
+@dataclass
+class Run:
+    """One run folder, loaded."""
+
+    path: Path
+    tag: str  #: the name charts and tables show for this run
+    results: Any  #: pandas DataFrame in the schema of :mod:`bench.results` (may be empty)
+    env: dict = field(default_factory=dict)
+    agreement: list[dict] = field(default_factory=list)
+    article: dict[str, dict] = field(default_factory=dict)  #: backend -> article document
+    skipped: list[str] = field(default_factory=list)  #: ``path: reason``, one line per file left out
+
+    @property
+    def machine(self) -> str:
+        machine = self.env.get("machine")
+        if isinstance(machine, dict):
+            machine = machine.get("name") or machine.get("hostname") or machine.get("node")
+        return str(machine or "")
+
+
+class Skipped:
+    """The files left out while loading one folder: the first reason given for each."""
+
+    def __init__(self) -> None:
+        self.reasons: dict[Path, str] = {}
+
+    def __call__(self, path: Path, reason: str) -> None:  #: a :data:`bench.results.OnSkip`
+        self.reasons.setdefault(Path(path), reason)
+
+    def lines(self) -> list[str]:
+        return [f"{path}: {reason}" for path, reason in self.reasons.items()]
+
+
+def _read_json(path: Path, skip: Skipped) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        skip(path, f"not readable JSON ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+        return None
+
+
+def load_results(run_dir: Path, skip: Skipped):
+    """The run's tidy table through :func:`bench.results.load` (never rewriting ``results.csv``).
+
+    If the folder has cell records but none is usable, its ``results.csv`` is used.
+    """
+    csv = run_dir / results.CSV
+    try:
+        frame = results.load(run_dir, write_csv=False, on_skip=skip)
+        if len(frame) == 0 and csv.is_file() and (run_dir / results.CELLS).is_dir():
+            frame = results.load(csv, write_csv=False, on_skip=skip)
+    except (ValueError, OSError, KeyError) as exc:  # pandas' parser errors are ValueErrors
+        skip(csv, f"not a readable results table ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+        return results.empty()
+    return frame.reset_index(drop=True)
+
+
+def load_agreement(run_dir: Path, skip: Skipped) -> list[dict]:
+    path = run_dir / "agreement.json"
+    if not path.is_file():
+        return []
+    rows = _read_json(path, skip)
+    if rows is None:
+        return []
+    if isinstance(rows, dict) and isinstance(rows.get("rows"), list):
+        rows = rows["rows"]
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and set(AGREEMENT_FIELDS) <= set(r) for r in rows):
+        skip(path, f"not an agreement table (a list of rows with {', '.join(AGREEMENT_FIELDS)})")
+        return []
+    return rows
+
+
+def load_article(run_dir: Path, skip: Skipped) -> dict[str, dict]:
+    out = {}
+    for path in sorted(run_dir.glob("article-*.json")):
+        doc = _read_json(path, skip)
+        if doc is None:
+            continue
+        if not isinstance(doc, dict) or not isinstance(doc.get("pictures"), dict) or "backend" not in doc:
+            skip(path, "not an article pictures file")
+            continue
+        out[str(doc["backend"])] = doc
+    return out
+
+
+def load_env(run_dir: Path, skip: Skipped) -> dict:
+    path = run_dir / "env.json"
+    if not path.is_file():
+        return {}
+    env = _read_json(path, skip)
+    if env is None:
+        return {}
+    if not isinstance(env, dict):
+        skip(path, "not an environment record (a JSON object)")
+        return {}
+    return env
+
+
+def load_run(path: str | Path, tag: str | None = None) -> Run:
+    """Everything a report needs from one run folder; a folder with nothing usable is a usage error."""
+    run_dir = Path(path)
+    if not run_dir.exists():
+        raise UsageError(f"run folder {run_dir} does not exist")
+    if not run_dir.is_dir():
+        raise UsageError(f"{run_dir} is not a run folder")
+    skip = Skipped()
+    env = load_env(run_dir, skip)
+    frame = load_results(run_dir, skip)
+    agreement, article = load_agreement(run_dir, skip), load_article(run_dir, skip)
+    run = Run(run_dir, tag or run_dir.resolve().name, frame, env, agreement, article, skip.lines())
+    if len(run.results) == 0 and not run.agreement and not run.article:
+        detail = f" (skipped: {'; '.join(run.skipped)})" if run.skipped else ""
+        raise UsageError(f"no results in {run_dir}: expected results.csv, cells/*.json, agreement.json "
+                         f"or article-*.json{detail}")
+    return run
+
+
+def unique_tags(paths: list[Path]) -> list[str]:
+    """A distinct short name per folder: its name, else parent/name, else name#k."""
+    names = [p.resolve().name for p in paths]
+    if len(set(names)) == len(names):
+        return names
+    parents = [f"{p.resolve().parent.name}/{p.resolve().name}" for p in paths]
+    if len(set(parents)) == len(parents):
+        return parents
+    return [f"{n}#{i + 1}" for i, n in enumerate(names)]
+
+
+def load_runs(paths: list[Path]) -> list[Run]:
+    """Several run folders; when each comes from its own machine, each is named by its machine."""
+    runs = [load_run(p, tag) for p, tag in zip(paths, unique_tags([Path(p) for p in paths]))]
+    machines = [run.machine for run in runs]
+    if len(runs) > 1 and all(machines) and len(set(machines)) == len(machines):
+        for run, machine in zip(runs, machines):
+            run.tag = machine
+    return runs
+
+
+def combine(runs: list[Run]):
+    """One table of every run: ``run`` is each run's tag, ``series`` the name a chart
+    shows (``label``, plus `` @ run`` when there are several runs)."""
+    import pandas as pd
+
+    frames = []
+    for run in runs:
+        frame = run.results.copy()
+        frame["run"] = pd.array([run.tag] * len(frame), dtype="string")
+        if run.machine:
+            frame.loc[frame["machine"].fillna("") == "", "machine"] = run.machine
+        frames.append(frame)
+    frame = pd.concat(frames, ignore_index=True) if frames else results.empty()
+    frame["series"] = (frame["label"] + " @ " + frame["run"]) if len(runs) > 1 else frame["label"]
+    frame["series"] = frame["series"].astype("string")
+    return frame
+
+
+def newest_run(root: Path = Path(DEFAULT_RESULTS)) -> Path:
+    candidates = [p for p in root.glob("*")
+                  if p.is_dir() and ((p / results.CSV).is_file() or (p / results.CELLS).is_dir())]
+    if not candidates:
+        raise UsageError(f"no run folder given and none found under {root}/; run `python -m bench run` first")
+    return max(candidates, key=lambda p: p.stat().st_mtime)

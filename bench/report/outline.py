@@ -1,0 +1,134 @@
+"""The report page, described once: its title, intro, and sections of text, tables
+and charts in reading order. ``report.md`` and ``index.html`` are both written from
+:func:`outline` (by :mod:`.render_md` and :mod:`.render_html`)."""
+
+from __future__ import annotations
+
+from bench.fmt import fmt_x
+
+from . import tables
+from .comparison import NOT_REGRESSIONS, not_comparable
+from .page import Bullets, Figure, Page, Section, Span, Text
+
+SAME_ENVIRONMENT = "Both runs come from the same environment (machine, CPU, cores, threads and framework versions)."
+
+#: (id, heading, intro) of the sections between "At a glance" and the summary; a chart group fills the section of its name
+SECTIONS = (
+    ("agreement", "Do the backends agree?",
+     "A timing of a wrong derivative means nothing: every row label's derivatives against the hand-derived ones."),
+    ("times", "Time per row label",
+     "Median time of one call for every problem, size and kind; lower is better."),
+    ("variants", "Each framework's best variant",
+     "Per framework and derivative kind: which way of running it is fastest most often, and by how much."),
+    ("scaling", "Scaling with size",
+     "How each row's time grows with the problem's main dimension, and where the fastest row changes."),
+    ("ratio", "Derivative / objective ratio",
+     "The cheap-gradient check: a derivative should cost a small constant times the objective."),
+    ("compile", "Compile time and when it pays off",
+     "The first call (tracing, compilation) is timed apart from the steady state."),
+    ("tax", "Protocol tax: our code against an expert's",
+     ("A ranking is the framework's only if our code is as good as an expert's: for a few headline cells, each "
+      "backend's best row through the protocol against the expert's hand-written witness, timed in the same run.")),
+    ("article", "The article's pictures, from real runs", ""),
+    ("compare", "Change against another run",
+     "What differs between the two runs' environments first, then the change of every cell beyond its noise."),
+)
+
+
+def title(context) -> str:
+    return f"Autodiff benchmark report: {', '.join(context.tags)}"
+
+
+def outline(context) -> Page:
+    """The whole page of a report (its charts already drawn, in ``context.charts``)."""
+    intro = [Text([f"Generated {context.created} by ", Span(context.command, "code"),
+                   ". Times are seconds per call (median over rounds); lower is better."], "muted")]
+    skipped = context.skipped()
+    if skipped:
+        intro.append(Bullets([[Span(line, "code")] for line in skipped],
+                             [Span("Files skipped"), " (corrupt, truncated or foreign):"], "warn"))
+    sections = [glance(context)]
+    for ident, heading, text in SECTIONS:
+        section = Section(ident, heading, text, [Figure(c) for c in context.charts if c.group == ident])
+        section.blocks = BLOCKS.get(ident, _figures_only)(context, section.blocks)
+        sections.append(section)
+    sections.append(Section("summary", "Summary table", "Every cell of every run. Click a column header to sort.",
+                            [tables.summary(context)] if not context.frame.empty
+                            else [Text(["No timed cells in these runs."])]))
+    sections.append(Section("environment", "Environment", "", [tables.environment(context)]))
+    return Page(title(context), intro, [s for s in sections if s])
+
+
+def glance(context) -> Section:
+    total, failed, failures = tables.failed_checks(context)
+    facts = []
+    if total:
+        facts.append(["Agreement: ", Span(f"{total - failed} of {total} checks passed", "ok")]
+                     + ([", ", Span(f"{failed} FAILED", "fail"), " (below)"] if failed else []) + ["."])
+    counts = tables.win_counts(context)
+    if counts:
+        facts.append(["Fastest most often: "] + _join([[Span(k), f" ({v})"] for k, v in counts]) + ["."])
+    tax = context.tax
+    if tax is not None and len(tax):
+        worst = tax.loc[tax["tax"].idxmax()]
+        facts.append(["Protocol tax: ", Span(f"{int((tax['tax'] <= 1.10).sum())} of {len(tax)}"),
+                      " headline rows within 1.10× of an expert's code; the largest ",
+                      Span(fmt_x(worst["tax"])), f" ({worst['best']}, {worst['problem']} {worst['kind']})."])
+    if context.baseline is not None and any(not_comparable(c) for c in context.env_changes.values()):
+        facts.append([Span(NOT_REGRESSIONS, "fail")])
+    blocks = [Bullets(facts, kind="box")] if facts else []
+    return Section("glance", "At a glance", "", blocks + [tables.wins(context), failures])
+
+
+def _join(groups: list[list]) -> list:
+    out: list = []
+    for k, group in enumerate(groups):
+        out += ([", "] if k else []) + group
+    return out
+
+
+def _figures_only(context, figures):
+    return figures
+
+
+def _variants(context, figures):
+    return figures + [tables.best_variants(context)]
+
+
+def _scaling(context, figures):
+    cross = tables.crossings(context)
+    return figures + [cross, tables.slopes(context)] if (figures or cross) else []
+
+
+def _compile(context, figures):
+    return figures + [tables.break_even(context)]
+
+
+def _tax(context, figures):
+    table = tables.tax(context)
+    return figures + [table] if table else []
+
+
+def _article(context, figures):
+    notes = context.article_notes()
+    if figures and notes:
+        figures = figures + [Text(["Left out: "] + _join([[f"{tag}: {note}"] for tag, note in notes]) + ["."])]
+    return figures
+
+
+def _compare(context, figures):
+    if context.baseline is None:
+        return []
+    blocks = []
+    if any(not_comparable(found) for found in context.env_changes.values()):
+        blocks.append(Text([Span(NOT_REGRESSIONS)], "warn"))
+    differences = tables.env_changes(context)
+    if differences:
+        blocks.append(differences)
+    else:
+        blocks.append(Text([SAME_ENVIRONMENT]))
+    return blocks + figures + [tables.changes(context)]
+
+
+BLOCKS = {"variants": _variants, "scaling": _scaling, "compile": _compile, "tax": _tax, "article": _article,
+          "compare": _compare}

@@ -1,0 +1,227 @@
+"""The report's tables, built from a :class:`~bench.report.context.Context` as
+:class:`~bench.report.page.Table` blocks (text formatted once, by :mod:`bench.fmt`)."""
+
+from __future__ import annotations
+
+import math
+
+from bench.fmt import fmt_n, fmt_time, fmt_x, is_missing
+
+from . import analysis
+from .comparison import EnvChange
+from .page import Cell, Table, number
+
+
+def _text(value) -> str:
+    return "" if is_missing(value) and not isinstance(value, str) else str(value)
+
+
+def _time(value) -> Cell:
+    return number(value, fmt_time(value))
+
+
+def _int(value) -> Cell:
+    return number(value, "" if is_missing(value) else f"{int(value):,}")
+
+
+def wins(context) -> Table:
+    """Who wins where, by how much: the fastest per problem, size and kind."""
+    table = context.fastest
+    if table is None or table.empty:
+        return Table([], [])
+    several = table["dtype"].nunique(dropna=False) > 1 or table["device"].nunique(dropna=False) > 1
+    kinds = analysis.kinds_in_order(table["kind"])
+    rows = []
+    for (problem, size, dtype, device), group in table.groupby(["problem", "size", "dtype", "device"], sort=False,
+                                                               dropna=False):
+        row = [_text(problem), f"{size} · {_text(dtype)} {_text(device)}" if several else _text(size)]
+        by_kind = {r["kind"]: r for _, r in group.iterrows()}
+        for kind in kinds:
+            r = by_kind.get(kind)
+            if r is None:
+                row.append("")
+            elif not is_missing(r["margin"]):
+                row.append(f"{r['fastest']} ({fmt_time(r['median'])}, ×{r['margin']:.3g} ahead of {r['runner_up']})")
+            else:
+                row.append(f"{r['fastest']} ({fmt_time(r['median'])})")
+        rows.append(row)
+    order = {p: i for i, p in enumerate(dict.fromkeys(table["problem"]))}
+    rows.sort(key=lambda r: order.get(r[0], 0))
+    return Table(["problem", "size", *kinds], rows, "Who wins where, by how much", id="wins", sortable=True)
+
+
+def win_counts(context) -> list[tuple[str, int]]:
+    table = context.fastest
+    if table is None or table.empty:
+        return []
+    return [(str(k), int(v)) for k, v in table["fastest"].value_counts().items()]
+
+
+def failed_checks(context) -> tuple[int, int, Table]:
+    """(checks, failed checks, the table of failures)."""
+    table = context.agreement
+    header = ["run", "problem", "row", "dtype", "kind", "worst ρ", "tolerance", "reference"]
+    if table is None or table.empty:
+        return 0, 0, Table(header, [])
+    failed = table[~table["ok"]]
+    rows = [[r.run, r.problem, r.label, r.dtype, r.kind, f"{r.rho:.1e}", f"{r.tolerance:.0e}", r.reference]
+            for r in failed.itertuples()]
+    return len(table), len(failed), Table(header, rows, "Failed checks")
+
+
+def summary(context) -> Table:
+    """Every cell of every run, sortable."""
+    frame = context.frame
+    if frame.empty:
+        return Table([], [])
+    ok = analysis.timed(frame)
+    best = ok.groupby(["problem", "size", "dtype", "device", "kind"], dropna=False)["median"].min()
+    header = (["run"] if context.several else []) + [
+        "problem", "size", "n", "kind", "row", "dtype", "device", "status", "median", "IQR", "× fastest",
+        "÷ objective", "first call", "peak MB"]
+    rows = []
+    for r in frame.sort_values(["problem", "n", "kind", "series"], kind="stable").itertuples():
+        fastest = best.get((r.problem, r.size, r.dtype, r.device, r.kind), math.nan)
+        times_fastest = r.median / fastest if not is_missing(r.median) and fastest > 0 else math.nan
+        status = _text(r.status)
+        if isinstance(r.reason, str) and r.reason and status != "ok":
+            status += f": {r.reason}"
+        rows.append(([r.run] if context.several else []) + [
+            _text(r.problem), _text(r.size), _int(r.n), _text(r.kind), _text(r.label), _text(r.dtype),
+            _text(r.device), Cell(status, bad=status != "ok"), _time(r.median), _time(r.iqr),
+            number(times_fastest, f"{times_fastest:.3g}"), number(r.ratio, f"{r.ratio:.3g}"), _time(r.first_call),
+            number(r.peak_mem_mb, f"{r.peak_mem_mb:.1f}"),
+        ])
+    return Table(header, rows, id="summary-table", sortable=True, long=True)
+
+
+def crossings(context) -> Table:
+    rows = [[c["problem"], c["kind"], _text(c["dtype"]), c["winner"], c["loser"], f"{c['axis']} ≈ {fmt_n(c['x'])}",
+             fmt_time(c["time"])] for c in context.crossings]
+    return Table(["problem", "kind", "dtype", "faster after", "overtakes", "at about", "time there"], rows,
+                 "Crossovers: where one row overtakes another", sortable=True)
+
+
+def slopes(context) -> Table:
+    rows = [[s["problem"], s["kind"], _text(s["dtype"]), s["series"], number(s["slope"], f"{s['slope']:.2f}"),
+             _int(s["sizes"])] for s in context.slopes if math.isfinite(s["slope"])]
+    return Table(["problem", "kind", "dtype", "row", "slope", "sizes"], rows, "Fitted log-log slopes",
+                 sortable=True, long=True)
+
+
+def break_even(context) -> Table:
+    rows = []
+    for r in context.break_even:
+        calls = r["calls"]
+        text = "n/a" if math.isnan(calls) else ("never" if math.isinf(calls) else f"{int(calls):,}")
+        rows.append([r["problem"], r["size"], r["kind"], r["label"], r["eager_label"], _time(r["first_compiled"]),
+                     _time(r["median_compiled"]), _time(r["first_eager"]), _time(r["median_eager"]),
+                     number(calls, text) if math.isfinite(calls) else Cell(text)])
+    header = ["problem", "size", "kind", "compiled", "against", "first call (compiled)", "steady (compiled)",
+              "first call (eager)", "steady (eager)", "pays off after calls"]
+    return Table(header, rows, "Calls after which compiling pays off", sortable=True, long=True)
+
+
+def tax(context) -> Table:
+    """The protocol tax: per headline cell and backend, the best label, its median, the witness's, the tax."""
+    frame = context.tax
+    if frame is None or not len(frame):
+        return Table([], [])
+    several = {c: frame[c].nunique(dropna=False) > 1 for c in ("run", "dtype", "device")}
+    header = ([c for c in ("run", "dtype", "device") if several[c]]
+              + ["problem", "size", "kind", "backend", "best label", "its median", "witness median", "tax"])
+    rows = []
+    for r in frame.itertuples():
+        rows.append([_text(getattr(r, c)) for c in ("run", "dtype", "device") if several[c]] + [
+            _text(r.problem), _text(r.size), _text(r.kind), _text(r.backend), _text(r.best), _time(r.best_median),
+            _time(r.witness_median), Cell(fmt_x(r.tax), float(r.tax), bad=bool(r.tax > 1.10))])
+    return Table(header, rows, "Best protocol row against the witness", id="tax-table", sortable=True)
+
+
+def best_variants(context) -> Table:
+    frame = context.best_variants
+    if frame is None or not len(frame):
+        return Table([], [])
+    several = {c: frame[c].nunique(dropna=False) > 1 for c in ("run", "dtype", "device")}
+    header = ([c for c in ("run", "dtype", "device") if several[c]]
+              + ["framework", "kind", "best variant", "fastest in", "the others, times slower (geometric mean)"])
+    rows = []
+    for r in frame.itertuples():
+        others = ", ".join(f"{label} {fmt_x(x)}" for label, x in r.others.items())
+        rows.append([_text(getattr(r, c)) for c in ("run", "dtype", "device") if several[c]] + [
+            _text(r.backend), _text(r.kind), _text(r.best), f"{r.wins} of {r.cells} cells", others])
+    return Table(header, rows, "Each framework's best variant", id="variants-table", sortable=True)
+
+
+def changes(context) -> Table:
+    """``--compare``: every common cell, the flagged ones first."""
+    table = context.compare
+    if table is None or table.empty:
+        return Table([], [])
+    order = {"status": 0, "slower": 1, "faster": 2, "": 3}
+    table = table.assign(_order=table["flag"].map(order)).sort_values("_order", kind="stable")
+    rows = []
+    for r in table.itertuples():
+        now, before = _text(r.status), _text(r.status_before)
+        status = now if now == before else f"{before} → {now}"
+        change = number(r.change, f"{r.change:+.1%}") if not is_missing(r.change) else Cell("n/a", math.nan)
+        rows.append([r.problem, r.size, r.kind, r.label, _text(r.dtype), _time(r.median_before), _time(r.median),
+                     change, number(r.noise, f"±{r.noise:.1%}"), status, Cell(r.flag or "within noise",
+                                                                             bad=r.flag in ("slower", "status"))])
+    header = ["problem", "size", "kind", "row", "dtype", "before", "now", "change", "noise", "status", "flag"]
+    return Table(header, rows, "Every cell in both runs (changes beyond the noise first)", id="compare-table",
+                 sortable=True, long=True)
+
+
+def env_changes(context) -> Table:
+    """What differs between the compared runs' environments (one column per run shown)."""
+    baseline = context.baseline
+    if baseline is None:
+        return Table([], [])
+    by_item: dict[str, dict[str, EnvChange]] = {}
+    for tag, found in context.env_changes.items():
+        for change in found:
+            by_item.setdefault(change.item, {})[tag] = change
+    tags = list(context.env_changes)
+    rows = []
+    for item, found in by_item.items():
+        before = next(iter(found.values())).before
+        rows.append([item, before] + [Cell(found[t].now, bad=found[t].machine_or_version) if t in found else "(same)"
+                                      for t in tags])
+    return Table(["", f"{baseline.tag}"] + [f"{t} (now)" for t in tags], rows,
+                 "What differs between the two runs' environments")
+
+
+def flatten_env(env: dict, prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in env.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten_env(value, f"{name}."))
+        elif isinstance(value, list):
+            out[name] = "; ".join(str(v.get("command", v)) if isinstance(v, dict) else str(v) for v in value)
+        else:
+            out[name] = "" if value is None else str(value)
+    return out
+
+
+def environment(context) -> Table:
+    """One column per run: its env.json, what its rows measured, where it came from."""
+    envs = []
+    for run in context.runs:
+        env = flatten_env(run.env)
+        rows = context.frame[context.frame["run"] == run.tag]
+        for column, name in (("dtype", "dtypes measured"), ("device", "devices measured"),
+                             ("threads", "threads measured")):
+            values = [str(v) for v in dict.fromkeys(rows[column].dropna().tolist()) if str(v)]
+            if values:
+                env[name] = ", ".join(values)
+        pairs = rows[["backend", "version"]].dropna().drop_duplicates()
+        if len(pairs):
+            env["backend versions measured"] = ", ".join(f"{b} {v}" for b, v in pairs.itertuples(index=False) if v)
+        if run.article:
+            env["article pictures from"] = ", ".join(analysis.label_order(run.article))
+        env["folder"] = str(run.path)
+        envs.append(env)
+    keys = list(dict.fromkeys(k for env in envs for k in env))
+    return Table(["", *context.tags], [[k, *[env.get(k, "") for env in envs]] for k in keys])
