@@ -1,0 +1,108 @@
+"""TensorFlow witnesses: a ``tf.GradientTape`` inside ``tf.function(jit_compile=True)``, ``tf.nn``
+functions, and loops over ``tf.range`` (AutoGraph turns them into one XLA while loop)."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from problems.base import flatten
+from problems.newton import REGULARISATION
+
+
+def _inputs(backend, inst, dtype):
+    params = tuple(backend.asarray(p, dtype) for p in inst.params)
+    return params, {k: backend.asarray(v, dtype) for k, v in inst.data.items()}
+
+
+def _flat(out) -> np.ndarray:
+    return flatten(o.numpy() for o in out)
+
+
+def _gradient(loss):
+    def witness(backend, inst, dtype):
+        params, data = _inputs(backend, inst, dtype)
+
+        @tf.function(jit_compile=True)
+        def value_and_grad(params, data):
+            with tf.GradientTape() as tape:
+                tape.watch(params)
+                value = loss(params, data)
+            return value, tape.gradient(value, params)
+
+        return lambda: backend.block(value_and_grad(params, data)), lambda out: _flat(out[1])
+
+    return witness
+
+
+def _descent(loss):
+    def witness(backend, inst, dtype):
+        params, data = _inputs(backend, inst, dtype)
+        rate, n = inst.problem.learning_rate(inst.sized), inst.iterations
+
+        @tf.function(jit_compile=True)
+        def train(params, data):
+            for _ in tf.range(n):
+                with tf.GradientTape() as tape:
+                    tape.watch(params)
+                    value = loss(params, data)
+                params = tuple(p - rate * g for p, g in zip(params, tape.gradient(value, params)))
+            return params
+
+        return lambda: backend.block(train(params, data)), _flat
+
+    return witness
+
+
+def logistic_loss(params, data):
+    w, b = params
+    z = tf.linalg.matvec(data["x"], w) + b
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=data["y"], logits=z))
+
+
+def xor_loss(params, data):
+    w1, w2 = params
+    out = tf.sigmoid(tf.sigmoid(data["x"] @ w1) @ w2)
+    return 0.5 * tf.reduce_sum(tf.square(data["y"] - out))
+
+
+def newton_loss(w, data):
+    z = tf.linalg.matvec(data["x"], w)
+    return tf.reduce_mean(tf.nn.softplus(z) - data["y"] * z) + 0.5 * REGULARISATION * tf.reduce_sum(w * w)
+
+
+def kmeans_cost(params, data):
+    (mu,) = params
+    diff = data["x"][:, None, :] - mu[None, :, :]
+    return tf.reduce_sum(data["assign"][:, :, None] * tf.square(diff))
+
+
+def mse(params, data):
+    (theta,) = params
+    r = tf.linalg.matvec(data["x"], theta) - data["y"]
+    return tf.reduce_sum(r * r) / (2 * r.shape[0])
+
+
+def newton_hessian(backend, inst, dtype):
+    (w,), data = _inputs(backend, inst, dtype)
+
+    @tf.function(jit_compile=True)
+    def hessian(w, data):
+        with tf.GradientTape() as outer:
+            outer.watch(w)
+            with tf.GradientTape() as inner:
+                inner.watch(w)
+                value = newton_loss(w, data)
+            grad = inner.gradient(value, w)
+        return outer.jacobian(grad, w)  # pfor: the rows vectorised
+
+    return lambda: backend.block(hessian(w, data)), lambda out: np.ravel(out.numpy())
+
+
+WITNESSES = {
+    ("logistic_regression", "gradient"): _gradient(logistic_loss),
+    ("xor_net", "solve"): _descent(xor_loss),
+    ("newton", "hessian"): newton_hessian,
+    ("kmeans", "gradient"): _gradient(kmeans_cost),
+    ("linear_regression", "solve"): _descent(mse),
+}
