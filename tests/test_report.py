@@ -4,6 +4,7 @@ the files written, bad input. Built on small synthetic run folders written here.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import re
@@ -25,6 +26,21 @@ LABELS = {  # label: (backend, mode, fixed overhead s, seconds per unit of n)
     "tensorflow": ("tensorflow", "eager", 6e-4, 1.6e-9),
     "tensorflow+function": ("tensorflow", "compiled", 9e-5, 1.1e-9),
 }
+#: the other variants (an eager one that is not the default, a second compiled one), with ``variants=True``
+MORE_LABELS = {
+    "torch+autograd": ("torch", "eager", 8e-5, 1.3e-9),
+    "tensorflow+xla": ("tensorflow", "compiled", 7e-5, 0.9e-9),
+}
+#: an expert's witness for a few headline cells, with ``variants=True``
+WITNESSES = {
+    "jax+witness": ("jax", "compiled", 1.2e-5, 0.75e-9),
+    "torch+witness": ("torch", "eager", 3e-5, 0.7e-9),
+    "tensorflow+witness": ("tensorflow", "compiled", 5e-5, 0.9e-9),
+}
+HEADLINE = (("linear_regression", "medium", "gradient"), ("quadratic", "large", "gradient"))
+VARIANT = {"numpy": "hand", "jax": "eager", "jax+jit": "jit", "torch": "func", "torch+compile": "compile",
+           "torch+autograd": "autograd", "tensorflow": "tape", "tensorflow+function": "function",
+           "tensorflow+xla": "xla", "article": "eager"}
 KIND_COST = {"objective": 1.0, "gradient": 2.5, "hessian": 12.0, "solve": 150.0}
 PROBLEMS = {  # problem: sizes {name: (n, n_params)}
     "linear_regression": {"article": (3, 2), "small": (1_000, 10), "medium": (100_000, 10)},
@@ -32,23 +48,29 @@ PROBLEMS = {  # problem: sizes {name: (n, n_params)}
 }
 
 
-def rows(run: str = "r1", machine: str = "box-a", slow: dict | None = None, crashed: tuple = ()):
-    """Tidy rows of a synthetic run; ``slow`` multiplies some labels' times."""
+def rows(run: str = "r1", machine: str = "box-a", slow: dict | None = None, crashed: tuple = (),
+         variants: bool = False):
+    """Tidy rows of a synthetic run; ``slow`` multiplies some labels' times; ``variants`` adds
+    the other variants of torch and tensorflow and the witnesses of the headline cells."""
     slow = slow or {}
+    known = {**LABELS, **(MORE_LABELS if variants else {}), **(WITNESSES if variants else {})}
     out = []
     for problem, sizes in PROBLEMS.items():
         for size, (n, n_params) in sizes.items():
             for kind, cost in KIND_COST.items():
                 if kind == "hessian" and n_params > 1_000:
                     continue
-                labels = list(LABELS) + (["article"] if kind == "solve" and problem == "linear_regression" else [])
+                labels = list(LABELS) + (list(MORE_LABELS) if variants else [])
+                labels += ["article"] if kind == "solve" and problem == "linear_regression" else []
+                labels += list(WITNESSES) if variants and (problem, size, kind) in HEADLINE else []
                 for label in labels:
-                    backend, mode, fixed, per_n = LABELS.get(label, ("article", "eager", 3e-6, 2.2e-9))
+                    backend, mode, fixed, per_n = known.get(label, ("article", "eager", 3e-6, 2.2e-9))
                     median = (fixed + per_n * n) * cost * slow.get(label, 1.0)
                     status = "crashed" if (problem, size, label, kind) in crashed else "ok"
                     out.append({
                         "problem": problem, "size": size, "n": n, "n_params": n_params, "backend": backend,
-                        "mode": mode, "label": label, "dtype": "float64", "device": "cpu", "threads": 1,
+                        "mode": mode, "label": label, "variant": VARIANT.get(label, "witness"), "dtype": "float64",
+                        "device": "cpu", "threads": 1,
                         "kind": kind, "status": status, "reason": "worker exited with signal 9" if status != "ok"
                         else "", "median": median if status == "ok" else "", "iqr": median * 0.04,
                         "min": median * 0.97, "mean": median * 1.01, "stddev": median * 0.03, "rounds": 50,
@@ -109,15 +131,16 @@ def write_csv(path: Path, records: list[dict]) -> None:
 
 def make_run(folder: Path, name: str = "r1", machine: str = "box-a", slow: dict | None = None,
              crashed: tuple = (("quadratic", "large", "jax", "gradient"),), fail: bool = True,
-             article: tuple = ("numpy", "jax")) -> Path:
-    """A complete synthetic run folder: results.csv, env.json, agreement.json, article-*.json."""
+             article: tuple = ("numpy", "jax"), variants: bool = False, env: dict | None = None) -> Path:
+    """A complete synthetic run folder: results.csv, env.json (``env`` overrides entries),
+    agreement.json, article-*.json."""
     run = folder / name
     run.mkdir(parents=True)
-    write_csv(run / "results.csv", rows(name, machine, slow, crashed))
+    write_csv(run / "results.csv", rows(name, machine, slow, crashed, variants))
     (run / "env.json").write_text(json.dumps({
         "machine": machine, "cpu": "Synthetic CPU @ 3 GHz", "cores": 2, "python": "3.11.9",
         "versions": {"numpy": "2.4.6", "jax": "0.10.2"}, "threads": 1, "device": "cpu",
-        "command": "python -m bench run"}))
+        "command": "python -m bench run", **(env or {})}))
     (run / "agreement.json").write_text(json.dumps(agreement_rows(fail)))
     for backend in article:
         (run / f"article-{backend}.json").write_text(json.dumps(article_doc(backend)))
@@ -361,3 +384,218 @@ def test_no_run_folder_anywhere_is_a_usage_error(tmp_path, monkeypatch, capsys):
     assert bench_main(["report"]) == 2
     err = capsys.readouterr().err
     assert "no run folder given and none found under results/" in err and err.count("\n") == 1
+
+
+# --- variants, the protocol tax, environments, the package's shape ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def variants_run(tmp_path_factory):
+    """A run with every variant of torch and tensorflow and the witnesses of two headline cells."""
+    return make_run(tmp_path_factory.mktemp("variants"), "variants", variants=True)
+
+
+@pytest.fixture(scope="module")
+def variants_report(variants_run, tmp_path_factory):
+    out = report.write_report([variants_run], out=tmp_path_factory.mktemp("variants-report"), formats=("png",),
+                              only=["tax", "compile"])
+    return out, (out / "report.md").read_text(), (out / "index.html").read_text()
+
+
+def test_compiled_comes_from_the_mode_column_not_the_label(variants_run):
+    frame = load.combine([load.load_run(variants_run)])
+    modes = analysis.label_modes(frame)
+    assert modes["torch+autograd"] == "eager" and modes["torch"] == "eager"
+    assert modes["tensorflow+xla"] == "compiled" and modes["torch+compile"] == "compiled"
+    # compiling pays off against the backend's default eager row; torch+autograd is never a compiled row
+    pairs = {(r["label"], r["eager_label"]) for r in analysis.break_even(frame)}
+    assert pairs == {("jax+jit", "jax"), ("torch+compile", "torch"), ("tensorflow+function", "tensorflow"),
+                     ("tensorflow+xla", "tensorflow")}
+
+
+def test_every_label_has_its_own_stable_style(variants_run):
+    from bench.report import context
+    from bench.report.charts.base import Styles
+
+    ctx = context.build([load.load_run(variants_run)])
+    styles = Styles(ctx)
+    labels = sorted(set(ctx.frame["label"]))
+    assert {"torch+autograd", "tensorflow+xla", "jax+witness", "article"} <= set(labels)
+    looks = {label: (styles(label).colour, styles(label).variant) for label in labels}
+    assert len(set(looks.values())) == len(labels)  # no two labels drawn alike
+    assert styles("torch").colour == styles("torch+autograd").colour  # colour: the backend
+    assert not styles("torch+autograd").variant.filled and styles("tensorflow+xla").variant.filled
+    assert looks == {label: (Styles(ctx)(label).colour, Styles(ctx)(label).variant) for label in labels}
+    order = analysis.label_order(labels)
+    assert order.index("torch") < order.index("torch+autograd") < order.index("torch+compile") \
+        < order.index("torch+witness") < order.index("tensorflow")
+
+
+def test_protocol_tax_chart_and_table(variants_run, variants_report):
+    from bench.fmt import fmt_time, fmt_x
+
+    out, md, page = variants_report
+    assert (out / "charts" / "protocol-tax.png").is_file()
+    tax = analysis.protocol_tax(load.combine([load.load_run(variants_run)]))
+    assert len(tax) == 6 and set(tax["backend"]) == {"jax", "torch", "tensorflow"}
+    jax = tax[(tax["problem"] == "quadratic") & (tax["backend"] == "jax")].iloc[0]
+    assert jax["best"] == "jax+jit"  # the witness itself is never the best protocol row
+    n = 1_000_000
+    assert jax["tax"] == pytest.approx((1.5e-5 + 0.8e-9 * n) / (1.2e-5 + 0.75e-9 * n))
+    tf = tax[(tax["problem"] == "linear_regression") & (tax["backend"] == "tensorflow")].iloc[0]
+    assert tf["best"] == "tensorflow+xla"
+    row = (f"| quadratic | large | gradient | jax | jax+jit | {fmt_time(jax['best_median'])} | "
+           f"{fmt_time(jax['witness_median'])} | {fmt_x(jax['tax'])} |")
+    assert "Protocol tax" in md and row in md
+    assert 'id="tax-table"' in page and page.count("<tr>", page.index('id="tax-table"')) >= 6
+    assert "Protocol tax:" in md.split("## At a glance")[1].split("##")[0]  # the headline figure
+
+
+def test_no_witness_no_tax_chart_nor_section(run_dir, tmp_path):
+    out = report.write_report([run_dir], out=tmp_path / "out", formats=("png",), only=["tax"])
+    assert not list((out / "charts").glob("protocol-tax*"))
+    for page in ((out / "report.md").read_text(), (out / "index.html").read_text()):
+        assert "Protocol tax" not in page and "tax-table" not in page
+
+
+def test_best_variant_per_framework_and_kind(variants_run, variants_report):
+    _, md, page = variants_report
+    table = analysis.best_variants(load.combine([load.load_run(variants_run)]))
+    assert set(table["backend"]) == {"jax", "torch", "tensorflow"}  # one variant only: nothing to choose
+    best = {(r.backend, r.kind): r for r in table.itertuples()}
+    torch = best[("torch", "gradient")]
+    assert torch.best == "torch+compile" and torch.wins == torch.cells == 6
+    assert set(torch.others) == {"torch", "torch+autograd"}  # the witness is no variant
+    assert all(x > 1 for x in torch.others.values())
+    assert best[("tensorflow", "solve")].best == "tensorflow+xla" and best[("jax", "objective")].best == "jax+jit"
+    assert "Each framework's best variant" in md and 'id="variants-table"' in page
+    assert "| torch | gradient | torch+compile | 6 of 6 cells |" in md
+
+
+def test_compare_names_what_differs_between_the_environments(tmp_path):
+    before = make_run(tmp_path, "before")
+    moved = make_run(tmp_path, "moved", env={"cpu": "Other CPU @ 2 GHz", "load": 1.5,
+                                             "versions": {"numpy": "2.4.6", "jax": "0.11.0"}})
+    out = report.write_report([moved], compare_with=before, out=tmp_path / "out", formats=("png",), only=["compare"])
+    md, page = (out / "report.md").read_text(), (out / "index.html").read_text()
+    sentence = comparison.NOT_REGRESSIONS
+    assert sentence in md and sentence in page
+    assert md.index(sentence, md.index("## Change against")) < md.index("Every cell in both runs")
+    assert page.index(sentence, page.index('id="compare"')) < page.index('id="compare-table"')
+    section = md.split("## Change against")[1].split("\n## ")[0]
+    for row in ("| cpu | Synthetic CPU @ 3 GHz | Other CPU @ 2 GHz |", "| versions.jax | 0.10.2 | 0.11.0 |",
+                "| load | — | 1.5 |"):
+        assert row in section
+    assert "versions.numpy" not in section and "| cores |" not in section  # only what differs
+    # a setting that differs is named, but is no different machine
+    threads = make_run(tmp_path, "threads", env={"threads": 2})
+    out = report.write_report([threads], compare_with=before, out=tmp_path / "out2", formats=("png",),
+                              only=["compare"])
+    md = (out / "report.md").read_text()
+    assert "| threads | 1 | 2 |" in md and sentence not in md
+    # the same environment: said so, no sentence
+    same = make_run(tmp_path, "same")
+    out = report.write_report([same], compare_with=before, out=tmp_path / "out3", formats=("png",), only=["compare"])
+    md = (out / "report.md").read_text()
+    assert "same environment" in md and sentence not in md
+
+
+def test_compare_axis_ticks_never_crowd():
+    from bench.report.charts.compare import MAX_TICKS, ticks
+
+    for span in (0.097, 0.2, 0.376, 1.0, 2.5):
+        chosen = [math.log10(t) for t in ticks(span)]
+        assert 0.0 in chosen and len(chosen) <= MAX_TICKS
+        assert all(b - a >= 2 * span / MAX_TICKS - 1e-12 for a, b in itertools.pairwise(chosen))
+
+
+REPORT = Path(report.__file__).parent
+FORBIDDEN = ("bench.runner", "bench.run", "bench.worker", "jax", "torch", "tensorflow")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(REPORT.parent.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path, modules: set[str]) -> tuple[set[str], set[str], set[str]]:
+    """(modules of the report package it imports, other modules imported at module level, imported anywhere)."""
+    import ast
+
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    inside, top, anywhere = set(), set(), set()
+    tree = ast.parse(path.read_text())
+    top_nodes = {id(n) for n in tree.body}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            # a submodule of the report, else the report module itself, else the name as written elsewhere
+            found = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules or base not in modules else base
+                     for a in node.names]
+        else:
+            continue
+        for target in found:
+            (inside if target in modules else anywhere).add(target)
+            if id(node) in top_nodes and target not in modules:
+                top.add(target)
+    return inside, top, anywhere
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A circle of the graph (its nodes in order, the first repeated at the end), or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        state[node] = 2
+        stack.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_the_cycle_finder_finds_a_circle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_report_modules_import_one_way():
+    paths = sorted(REPORT.rglob("*.py"))
+    modules = {module_name(p) for p in paths}
+    assert {"bench.report", "bench.report.load", "bench.report.analysis", "bench.report.outline",
+            "bench.report.charts", "bench.report.charts.base"} <= modules
+    graph = {}
+    for path in paths:
+        name = module_name(path)
+        inside, top, anywhere = imports(path, modules)
+        graph[name] = inside
+        if name != "bench.report":
+            assert "bench.report" not in inside, f"{name} imports the package's __init__"
+        assert not [m for m in anywhere if m.split(".")[0] in FORBIDDEN or m.startswith(FORBIDDEN[:3])], name
+        assert not [m for m in top if m.split(".")[0] in ("pandas", "jax", "torch", "tensorflow")], \
+            f"{name} imports a heavy library at import time"
+        assert len(path.read_text().splitlines()) <= 420, f"{path} is over 400 lines"
+    assert find_cycle(graph) is None, f"import circle: {' -> '.join(find_cycle(graph))}"
+    # pictures and pages apart: charts never read the page, the page never draws
+    for name, targets in graph.items():
+        if name.startswith("bench.report.charts"):
+            assert not targets & {"bench.report.outline", "bench.report.tables", "bench.report.render_md",
+                                  "bench.report.render_html"}, name
+        if name in ("bench.report.outline", "bench.report.tables", "bench.report.render_md",
+                    "bench.report.render_html"):
+            assert not any(t.startswith("bench.report.charts") for t in targets), name

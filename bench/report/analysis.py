@@ -124,11 +124,13 @@ def kinds_in_order(kinds) -> list[str]:
 
 def fastest(frame):
     """Per problem, size, dtype, device, kind: the fastest series, its median, and the
-    runner-up's factor (how much slower the second is). Only ``ok`` cells count."""
+    runner-up's factor (how much slower the second is). Only ``ok`` cells count, and
+    only rows through the protocol: an expert's witness is no contender (see :func:`protocol_tax`)."""
     import pandas as pd
 
     rows = []
-    for key, group in timed(frame).groupby(CELL_GROUP, sort=False, dropna=False):
+    ok = timed(frame)
+    for key, group in ok[~is_witness(ok)].groupby(CELL_GROUP, sort=False, dropna=False):
         group = group.sort_values("median", kind="stable")
         best = group.iloc[0]
         second = group.iloc[1] if len(group) > 1 else None

@@ -75,7 +75,7 @@ def summary(context) -> Table:
     if frame.empty:
         return Table([], [])
     ok = analysis.timed(frame)
-    best = ok.groupby(["problem", "size", "dtype", "device", "kind"], dropna=False)["median"].min()
+    best = ok[~analysis.is_witness(ok)].groupby(["problem", "size", "dtype", "device", "kind"], dropna=False)["median"].min()
     header = (["run"] if context.several else []) + [
         "problem", "size", "n", "kind", "row", "dtype", "device", "status", "median", "IQR", "× fastest",
         "÷ objective", "first call", "peak MB"]

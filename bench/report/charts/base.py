@@ -24,9 +24,10 @@ import matplotlib.colors as mcolors
 import matplotlib.ticker
 from matplotlib.figure import Figure
 
+from bench.cells import ARTICLE
 from bench.fmt import fmt_n
 
-from ..analysis import kinds_in_order, label_of, split_series, variant_of
+from ..analysis import kinds_in_order, split_series, variant_of
 
 COLOURS = {"article": "#222222", "numpy": "#7f7f7f", "jax": "#1f77b4", "torch": "#d62728", "tensorflow": "#ff7f0e"}
 OTHER_COLOUR = "#9467bd"
@@ -95,8 +96,11 @@ class Style:
                 "edgecolors": self.colour, "linewidths": 1.0}
 
     def bar(self, run_hatch: str = "") -> dict:
+        """Eager: a pale face hatched in the colour; compiled: the colour, its hatch (xla, witness) drawn darker."""
+        hatch = self.variant.hatch + run_hatch
         face = self.colour if self.variant.filled else tuple(0.45 + 0.55 * c for c in self.colour)
-        return {"color": face, "edgecolor": self.colour, "hatch": self.variant.hatch + run_hatch, "linewidth": 0.8}
+        edge = tuple(0.45 * c for c in self.colour) if self.variant.filled and hatch else self.colour
+        return {"color": face, "edgecolor": edge, "hatch": hatch, "linewidth": 0.8}
 
 
 class Styles:
@@ -114,6 +118,8 @@ class Styles:
         return Style(shade(colour(series), self.run_index(series)), self.variant(series))
 
     def variant(self, series: str) -> VariantStyle:
+        if split_series(series)[0] == ARTICLE:  # the article's own loop: hand code, like numpy's
+            return VARIANT_STYLES["hand"]
         style = VARIANT_STYLES.get(variant_of(series))
         if style is None:
             style = COMPILED if self.context.mode(series) == "compiled" else EAGER
@@ -181,14 +187,6 @@ def finite(values):
     import numpy as np
 
     return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
-
-
-def is_article(series: str) -> bool:
-    return split_series(series)[0] == "article"
-
-
-def plain(series: str) -> str:
-    return label_of(series)
 
 
 # --- saving ------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def _first_call(ok, styles: Styles) -> Chart:
     ax.set_xlabel("steady-state median time per call (s, log)")
     ax.set_ylabel("first call time, incl. tracing/compilation (s, log)")
     handles, labels = ax.get_legend_handles_labels()
-    outside_legend(fig, handles, labels, title="row (filled: compiled)", ncol=2 if len(labels) > 16 else 1)
+    outside_legend(fig, handles, labels, title="row (hollow: eager)", ncol=2 if len(labels) > 16 else 1)
     title = "First call against steady state"
     fig.suptitle(title, fontsize=11)
     return Chart("compile", "compile-first-call", title,

@@ -42,11 +42,14 @@ def charts(context) -> list[Chart]:
         i, j = rows.index(r.row), order.index(r.backend)
         y = i - 0.4 + height * (j + 0.5)
         good = r.tax <= GOAL
-        ax.barh(y, r.tax, height=height * 0.9, color=colour(r.backend), alpha=1.0 if good else 0.55,
+        # a bar from 1.0 (no tax) to the tax: right of the line our code is slower than the expert's
+        ax.barh(y, r.tax - 1.0, left=1.0, height=height * 0.9, color=colour(r.backend), alpha=1.0 if good else 0.55,
                 edgecolor="black", linewidth=0.5, hatch="" if good else "//")
-        ax.text(r.tax * 1.03, y, f"{r.best} ×{r.tax:.2f}", va="center", fontsize=7)
+        right = r.tax >= 1.0
+        ax.text(r.tax * (1.02 if right else 1 / 1.02), y, f"{r.best} ×{r.tax:.2f}", va="center", fontsize=7,
+                ha="left" if right else "right", bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
     values = tax["tax"].to_numpy(dtype=float)
-    lo = min(0.8, float(np.nanmin(values)) / 1.2)
+    lo = min(0.8, float(np.nanmin(values)) / 1.5)
     hi = max(1.5, float(np.nanmax(values)) * 1.6)
     ax.set_xscale("log")
     ax.set_xlim(lo, hi)
