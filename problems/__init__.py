@@ -18,6 +18,11 @@ NAMES = (
     "xor_net",
     "newton",
     "kmeans",
+    # GradBench's workloads (github.com/gradbench/gradbench), written against the same protocol
+    "lse",
+    "llsq",
+    "gmm",
+    "ode",
 )
 
 

@@ -8,8 +8,21 @@ diagonal of the Hessian from one Hessian-vector product with a vector of ones
 (exact because this Hessian is diagonal). An empty cluster keeps its centroid,
 as in the article.
 
+This is also GradBench's ``kmeans`` eval: its ``cost`` is
+sum_i min_j ||C_j - P_i||^2 (:func:`nearest_cost`) and its ``dir`` is the
+gradient divided elementwise by the Hessian diagonal, the direction of the
+Newton step above (:meth:`KMeans.direction`, which the Lloyd step and
+``python -m bench gradbench`` share).
+
+Distances are expanded as ``||mu_j||^2 - 2 x_i . mu_j`` (plus ``||x_i||^2``):
+an (n, k) matrix from one matrix product, never an (n, k, d) array.
+
 ``article`` size: the article's ``np.random.seed(0)``, 100 points in 2-D, k = 3
-centroids drawn from the data, 100 iterations.
+centroids drawn from the data, 100 iterations. Other sizes: points around k
+centres in 2-D (k = 8). Sizes ``k10-n1000-d8`` ... ``k1000-n10000-d16`` are
+GradBench's twelve workloads with its own input (NumPy's legacy generator
+seeded with 31337, ``rand(n, d)`` per workload in its order, centroids = the
+last k points); their k and d come from the label (:data:`SHAPES`).
 """
 
 from __future__ import annotations
@@ -18,9 +31,18 @@ import numpy as np
 
 from backends.base import Differentiable
 
-from .base import Problem
+from .base import Problem, as_flat
+from .lse import gradbench_uniform
 
 K = {100: 3}
+#: GradBench's kmeans workloads (k, n, d), in the order its eval draws them (sorted by k n d)
+GRADBENCH_WORKLOADS = tuple(sorted(((k, n, d) for k in (10, 100, 1_000) for n in (1_000, 10_000) for d in (8, 16)),
+                                   key=lambda v: v[0] * v[1] * v[2]))
+GRADBENCH_SIZES = {f"k{k}-n{n}-d{d}": i for i, (k, n, d) in enumerate(GRADBENCH_WORKLOADS)}
+#: (k, d) of GradBench's named sizes; the main dimension is the number of points n
+SHAPES = {label: (GRADBENCH_WORKLOADS[i][0], GRADBENCH_WORKLOADS[i][2]) for label, i in GRADBENCH_SIZES.items()}
+SIZES = {"article": 100, "small": 1_000, "medium": 100_000, "large": 1_000_000,
+         **{label: GRADBENCH_WORKLOADS[i][1] for label, i in GRADBENCH_SIZES.items()}}
 
 
 def clusters(n: int) -> int:
@@ -28,10 +50,10 @@ def clusters(n: int) -> int:
 
 
 def cost(xp, params, data):
+    """sum_ij A_ij ||x_i - mu_j||^2 for a fixed one-hot assignment A (n, k)."""
     (mu,) = params
-    x, a = data["x"], data["assign"]
-    diff = x[:, None, :] - mu[None, :, :]  # (n, k, d)
-    return xp.sum(a[:, :, None] * diff * diff)
+    diff = data["x"] - xp.matmul(data["assign"], mu)  # each point minus its centroid
+    return xp.sum(diff * diff)
 
 
 def cost_value_and_grad(params, data):
@@ -39,9 +61,8 @@ def cost_value_and_grad(params, data):
     x, a = data["x"], data["assign"]
     counts = a.sum(axis=0)
     sums = a.T @ x
-    diff = x[:, None, :] - mu[None, :, :]
-    value = np.sum(a[:, :, None] * diff * diff)
-    return value, (2 * (counts[:, None] * mu - sums),)
+    diff = x - a @ mu
+    return np.sum(diff * diff), (2 * (counts[:, None] * mu - sums),)
 
 
 def cost_hessian(w, data):
@@ -57,28 +78,46 @@ def cost_hvp(w, v, data):
     return np.repeat(2 * a.sum(axis=0), v.size // k) * v
 
 
+def distances(xp, x, mu):
+    """||x_i - mu_j||^2 - ||x_i||^2, shape (n, k): what the nearest centroid minimises."""
+    return xp.sum(mu * mu, axis=1)[None, :] - 2 * xp.matmul(x, xp.matrix_transpose(mu))
+
+
 def assign(xp, x, mu):
     """One-hot nearest-centroid assignment, shape (n, k), in x's dtype."""
-    diff = x[:, None, :] - mu[None, :, :]
-    labels = xp.argmin(xp.sum(diff * diff, axis=2), axis=1)
+    labels = xp.argmin(distances(xp, x, mu), axis=1)
     k = mu.shape[0]
     return xp.astype(labels[:, None] == xp.arange(k)[None, :], x.dtype)
+
+
+def nearest_cost(xp, params, data):
+    """GradBench's cost: sum_i min_j ||mu_j - x_i||^2 (data: the points ``x`` only)."""
+    (mu,) = params
+    x = data["x"]
+    return xp.sum(xp.min(distances(xp, x, mu), axis=1)) + xp.sum(x * x)
 
 
 class KMeans(Problem):
     name = "kmeans"
     description = "Lloyd's k-means as Newton steps with a diagonal Hessian (article: 100 points, k=3)"
     size_unit = "points"
-    sizes = {"article": 100, "small": 1_000, "medium": 100_000, "large": 1_000_000}
+    sizes = SIZES
     loss = Differentiable(cost, value_and_grad=cost_value_and_grad, hessian=cost_hessian, hvp=cost_hvp)
     hessian_limit = 200
 
     def bytes_per_n(self):
+        # k = 8 centroids: distances, the assignment and temporaries. GradBench's sizes
+        # need up to 3 k doubles a point (k = 1,000: 0.25 GiB at its n = 10,000).
         return 8.0 * 8 * 4 * 4
 
     def make_data(self, rng, size):
         n = size.n
-        if size.article:
+        if size.label in GRADBENCH_SIZES:
+            index = GRADBENCH_SIZES[size.label]
+            k, _, d = GRADBENCH_WORKLOADS[index]
+            x = gradbench_uniform([w[1] * w[2] for w in GRADBENCH_WORKLOADS], index).reshape(n, d)
+            mu = x[-k:].copy()  # GradBench: every cluster has a point, its own centroid
+        elif size.article:
             legacy = np.random.RandomState(0)  # the article's np.random.seed(0)
             x = legacy.rand(100, 2)
             mu = x[legacy.choice(x.shape[0], 3, replace=False)]
@@ -96,20 +135,33 @@ class KMeans(Problem):
     def iterations(self, size):
         return 100 if size.article else 20
 
-    def step(self, backend, inst):
+    def direction(self, backend, shape: tuple[int, int]):
+        """GradBench's ``dir``: ``direction(params, data) -> grad / diag(Hessian)`` at the
+        nearest assignment (computed inside), for centroids of ``shape`` (k, d) and data
+        holding the points ``x``. The gradient comes from ``value_and_grad``, the diagonal
+        from one Hessian-vector product with ones (exact: this Hessian is diagonal).
+        An empty cluster has a zero gradient and a zero diagonal: its direction is zero."""
         xp = backend.xp
         value_and_grad = backend.value_and_grad(self.loss)
-        hvp = backend.hvp(self.flat_loss(inst))
+        hvp = backend.hvp(as_flat(self.loss, (tuple(shape),)))
 
-        def body(params, data):
+        def direction(params, data):
             (mu,) = params
             x = data["x"]
             d = {"x": x, "assign": assign(xp, x, mu)}
             _, (g,) = value_and_grad(params, d)
             w = xp.reshape(mu, (-1,))
             h = xp.reshape(hvp(w, xp.ones_like(w), d), mu.shape)
-            empty = h == 0
-            return (xp.where(empty, mu, mu - g / xp.where(empty, 1.0, h)),)
+            return g / xp.where(h == 0, 1.0, h)
+
+        return direction
+
+    def step(self, backend, inst):
+        direction = self.direction(backend, inst.shapes[0])
+
+        def body(params, data):
+            (mu,) = params
+            return (mu - direction(params, data),)  # Newton's step: the mean of each cluster
 
         return body
 
