@@ -179,8 +179,8 @@ def report_page(tmp_path_factory) -> Path:
     from tests.test_report import make_run
 
     root = tmp_path_factory.mktemp("browser")
-    before = make_run(root, "before")
-    after = make_run(root, "after", slow={"torch": 2.0})
+    before = make_run(root, "before", variants=True)
+    after = make_run(root, "after", slow={"torch": 2.0}, variants=True, env={"cpu": "Other CPU @ 2 GHz"})
     out = report.write_report([after], compare_with=before, out=root / "report", formats=("png", "svg"))
     return out / "index.html"
 
@@ -203,23 +203,28 @@ def test_report_loads_without_errors_and_every_image_renders(browser, report_pag
     assert len(images) == len(charts) >= 10
     broken = [img["alt"] for img in images if not img["complete"] or img["width"] == 0 or img["height"] == 0]
     assert broken == [], f"images that did not render: {broken}"
+    # the warning that the compared runs come from different machines is on the page, in plain sight
+    warning = evaluate(browser, session, """
+        Array.from(document.querySelectorAll('#compare ~ p.warn')).map(p => [p.textContent, p.offsetHeight])""")
+    assert warning and "different machines/versions" in warning[0][0] and warning[0][1] > 0
     time.sleep(0.2)  # let late console messages arrive
     evaluate(browser, session, "1")
     assert problems_on(browser, session) == []
 
 
-def test_summary_table_sorts_on_click(browser, report_page):
+@pytest.mark.parametrize("table,header", [("summary-table", "median"), ("tax-table", "tax")])
+def test_tables_sort_on_click(browser, report_page, table, header):
     session = open_page(browser, report_page)
-    column = evaluate(browser, session, """
-        Array.from(document.querySelectorAll('#summary-table th')).findIndex(th => th.textContent === 'median')
+    column = evaluate(browser, session, f"""
+        Array.from(document.querySelectorAll('#{table} th')).findIndex(th => th.textContent === '{header}')
     """)
     assert column >= 0
-    read = f"""Array.from(document.querySelectorAll('#summary-table tbody tr'))
+    read = f"""Array.from(document.querySelectorAll('#{table} tbody tr'))
                  .map(tr => parseFloat(tr.cells[{column}].getAttribute('data-v')))"""
     before = [v for v in evaluate(browser, session, read) if v is not None]
-    evaluate(browser, session, f"document.querySelectorAll('#summary-table th')[{column}].click()")
+    evaluate(browser, session, f"document.querySelectorAll('#{table} th')[{column}].click()")
     ascending = [v for v in evaluate(browser, session, read) if v is not None]
-    evaluate(browser, session, f"document.querySelectorAll('#summary-table th')[{column}].click()")
+    evaluate(browser, session, f"document.querySelectorAll('#{table} th')[{column}].click()")
     descending = [v for v in evaluate(browser, session, read) if v is not None]
     numbers = [v for v in ascending if not math.isnan(v)]  # NaN (no time: crashed cells) sorts last
     assert numbers == sorted(numbers) and numbers != [v for v in before if not math.isnan(v)]

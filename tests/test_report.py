@@ -398,7 +398,7 @@ def variants_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def variants_report(variants_run, tmp_path_factory):
     out = report.write_report([variants_run], out=tmp_path_factory.mktemp("variants-report"), formats=("png",),
-                              only=["tax", "compile"])
+                              select=["protocol-tax", "compile-*"])
     return out, (out / "report.md").read_text(), (out / "index.html").read_text()
 
 
@@ -487,6 +487,7 @@ def test_compare_names_what_differs_between_the_environments(tmp_path):
                 "| load | — | 1.5 |"):
         assert row in section
     assert "versions.numpy" not in section and "| cores |" not in section  # only what differs
+    assert "## Time per row label" not in md and "## Scaling" not in md  # --only compare: its section only
     # a setting that differs is named, but is no different machine
     threads = make_run(tmp_path, "threads", env={"threads": 2})
     out = report.write_report([threads], compare_with=before, out=tmp_path / "out2", formats=("png",),

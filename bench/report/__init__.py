@@ -96,6 +96,7 @@ def write_report(run_dirs: list[Path], compare_with: Path | None = None, out: Pa
     command = ("python -m bench report " + " ".join(str(p) for p in run_dirs)
                + (f" --compare {compare_with}" if compare_with else ""))
     report = context.build(runs, baseline, command)
+    report.groups = tuple(only) if only else CHART_GROUPS
     report.charts = charts.draw_all(report, out / "charts", formats=tuple(formats), dpi=dpi, only=only,
                                     select=select)
     if select and not report.charts:

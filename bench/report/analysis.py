@@ -189,7 +189,10 @@ def protocol_tax(frame):
     with each run's rows in problem, size and kind order."""
     tax = results.protocol_tax(frame)
     if len(tax):
-        tax = tax.sort_values(["run", "problem", "n", "kind", "backend"], kind="stable").reset_index(drop=True)
+        rank = {b: i for i, b in enumerate(BACKEND_ORDER)}
+        tax = tax.assign(_rank=tax["backend"].map(lambda b: rank.get(b, len(rank))))
+        tax = tax.sort_values(["run", "problem", "n", "kind", "_rank"], kind="stable")
+        tax = tax.drop(columns="_rank").reset_index(drop=True)
     return tax
 
 

@@ -32,6 +32,7 @@ class Context:
     compare: Any = None  #: :func:`comparison.compare`, with --compare
     env_changes: dict[str, list[comparison.EnvChange]] = field(default_factory=dict)  #: run tag -> differences
     charts: list = field(default_factory=list)  #: the charts drawn (``bench.report.charts.Chart``)
+    groups: tuple[str, ...] = CHART_GROUPS  #: the chart groups chosen: the page shows their sections
 
     @property
     def tags(self) -> list[str]:

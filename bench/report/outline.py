@@ -12,7 +12,8 @@ from .page import Bullets, Figure, Page, Section, Span, Text
 
 SAME_ENVIRONMENT = "Both runs come from the same environment (machine, CPU, cores, threads and framework versions)."
 
-#: (id, heading, intro) of the sections between "At a glance" and the summary; a chart group fills the section of its name
+#: (id, heading, intro) of the sections between "At a glance" and the summary: a chart group fills the section
+#: of its name, and a section is shown when its group was chosen (``--only``)
 SECTIONS = (
     ("agreement", "Do the backends agree?",
      "A timing of a wrong derivative means nothing: every row label's derivatives against the hand-derived ones."),
@@ -35,6 +36,10 @@ SECTIONS = (
 )
 
 
+#: sections that belong to a chart group of another name
+GROUP_OF = {"variants": "times"}
+
+
 def title(context) -> str:
     return f"Autodiff benchmark report: {', '.join(context.tags)}"
 
@@ -49,10 +54,12 @@ def outline(context) -> Page:
                              [Span("Files skipped"), " (corrupt, truncated or foreign):"], "warn"))
     sections = [glance(context)]
     for ident, heading, text in SECTIONS:
+        if GROUP_OF.get(ident, ident) not in context.groups:
+            continue
         section = Section(ident, heading, text, [Figure(c) for c in context.charts if c.group == ident])
         section.blocks = BLOCKS.get(ident, _figures_only)(context, section.blocks)
         sections.append(section)
-    sections.append(Section("summary", "Summary table", "Every cell of every run. Click a column header to sort.",
+    sections.append(Section("summary", "Summary table", "Every cell of every run.",
                             [tables.summary(context)] if not context.frame.empty
                             else [Text(["No timed cells in these runs."])]))
     sections.append(Section("environment", "Environment", "", [tables.environment(context)]))

@@ -108,6 +108,8 @@ def table(block: Table) -> str:
     rows.append("</tbody></table>")
     if block.long:
         rows = ['<div class="scroll">', *rows, "</div>"]
+    if block.sortable and block.long:
+        rows.insert(0, '<p class="muted">Click a column header to sort.</p>')
     parts = ([f"<h3>{_e(block.title)}</h3>"] if block.title else []) + rows
     return "\n".join(parts)
 

@@ -119,7 +119,7 @@ def break_even(context) -> Table:
                      number(calls, text) if math.isfinite(calls) else Cell(text)])
     header = ["problem", "size", "kind", "compiled", "against", "first call (compiled)", "steady (compiled)",
               "first call (eager)", "steady (eager)", "pays off after calls"]
-    return Table(header, rows, "Calls after which compiling pays off", sortable=True, long=True)
+    return Table(header, rows, "Every compiled row: calls until compiling pays off", sortable=True, long=True)
 
 
 def tax(context) -> Table:
@@ -150,7 +150,7 @@ def best_variants(context) -> Table:
         others = ", ".join(f"{label} {fmt_x(x)}" for label, x in r.others.items())
         rows.append([_text(getattr(r, c)) for c in ("run", "dtype", "device") if several[c]] + [
             _text(r.backend), _text(r.kind), _text(r.best), f"{r.wins} of {r.cells} cells", others])
-    return Table(header, rows, "Each framework's best variant", id="variants-table", sortable=True)
+    return Table(header, rows, id="variants-table", sortable=True)
 
 
 def changes(context) -> Table:
