@@ -208,6 +208,8 @@ def problem_with(rec: Any) -> str | None:
             return f"{column.name} is {type(value).__name__}, not text"
         if column.type in ("int", "float") and (isinstance(value, bool) or not isinstance(value, (int, float))):
             return f"{column.name} is {type(value).__name__}, not a number"
+        if column.type == "int" and not isinstance(value, int):
+            return f"{column.name} is {value!r}, not a whole number"
     return None
 
 
@@ -327,7 +329,8 @@ def typed(frame):
         if name not in frame.columns:
             frame[name] = None
     for name in INT_COLUMNS:
-        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("Int64")
+        numbers = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+        frame[name] = numbers.where(numbers == numbers.round()).astype("Int64")  # a fraction is no count
     for name in FLOAT_COLUMNS:
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
     for name in TEXT_COLUMNS:
