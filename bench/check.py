@@ -31,7 +31,7 @@ import problems
 from backends.base import DTYPES, MODES
 from problems.base import DERIVATIVE_KINDS, flatten, unflatten
 
-from .cells import Cell, build
+from .cells import WITNESS, Cell, build
 from .cli import UsageError, choose, choose_variants
 
 HELP = "check every backend's derivatives against hand, finite-difference and SymPy references"
@@ -186,7 +186,13 @@ def _row(cell: Cell, checks: list[dict], error: str | None = None, nonfinite: bo
 
 def cells(backend_names, problem_names, dtypes, modes=None, kinds=CHECK_KINDS, size=None) -> list[Cell]:
     """Every check cell for the filters, in a stable order; ``modes`` as ``--mode`` takes them
-    (eager, compiled or variant names; None: every variant)."""
+    (eager, compiled, witness or variant names; None: every variant and the witnesses).
+
+    Protocol rows are checked at each problem's check size (or ``size``); a witness
+    exists for its headline cell only and is checked there (when ``size`` allows it).
+    """
+    import witnesses
+
     variants = choose_variants(backend_names, modes)
     out = []
     for problem_name in problem_names:
@@ -197,7 +203,13 @@ def cells(backend_names, problem_names, dtypes, modes=None, kinds=CHECK_KINDS, s
             for variant in variants[backend_name]:
                 for dtype in dtypes:
                     for kind in kinds:
-                        if kind in inst_kinds:
+                        if variant == WITNESS:
+                            for w_problem, w_size, w_kind in witnesses.CELLS:
+                                cell = Cell(problem_name, w_size, backend_name, variant, dtype, kind)
+                                if (w_problem, w_kind) == (problem_name, kind) and size in (None, w_size) \
+                                        and witnesses.covers(cell):
+                                    out.append(cell)
+                        elif kind in inst_kinds:
                             out.append(Cell(problem_name, label, backend_name, variant, dtype, kind))
     return out
 

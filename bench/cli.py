@@ -34,21 +34,27 @@ def fail(message: str, status: int = 2) -> int:
     return status
 
 
+WITNESS = "witness"
+
+
 def choose_variants(backend_names: Iterable[str], values: Sequence[str] | None,
                     what: str = "mode") -> dict[str, list[str]]:
     """``{backend: [variant, ...]}`` selected by ``--mode``/``--variant`` values.
 
-    A value is a mode (``eager``, ``compiled``: every variant of that mode) or a
-    variant name (``jit``, ``autograd``, ``xla`` ...). None or empty: every variant.
+    A value is a mode (``eager``, ``compiled``: every variant of that mode), a
+    variant name (``jit``, ``autograd``, ``xla`` ...) or ``witness`` (the
+    experts' code for the headline cells, on backends with autodiff). None or
+    empty: every variant and the witnesses.
     """
     import backends
 
-    names = list(backend_names)
-    infos = [backends.info(name) for name in names]
-    allowed = ["eager", "compiled"] + sorted({v.name for i in infos for v in i.variants} - {"eager", "compiled"})
+    infos = [backends.info(name) for name in backend_names]
+    allowed = ["eager", "compiled", WITNESS] + sorted({v.name for i in infos for v in i.variants}
+                                                      - {"eager", "compiled"})
     wanted = choose(values, allowed, what) if values else None
     out: dict[str, list[str]] = {}
     for info in infos:
-        out[info.name] = [v.name for v in info.variants
-                          if wanted is None or v.name in wanted or v.mode in wanted]
+        out[info.name] = [v.name for v in info.variants if wanted is None or v.name in wanted or v.mode in wanted]
+        if info.has_autodiff and (wanted is None or WITNESS in wanted):
+            out[info.name].append(WITNESS)
     return out

@@ -104,7 +104,7 @@ def test_missing_backend_is_one_line_and_the_others_still_run(monkeypatch, capsy
         (["--backend", "theano"], "unknown backend 'theano'; choose from numpy, jax, torch, tensorflow"),
         (["--problem", "svm"], "unknown problem 'svm'; choose from finite_difference, quadratic"),
         (["--dtype", "float16"], "unknown dtype 'float16'; choose from float64, float32"),
-        (["--mode", "fast"], "unknown mode 'fast'; choose from eager, compiled, autograd, compile, func, function, hand, jit, tape, xla"),
+        (["--mode", "fast"], "unknown mode 'fast'; choose from eager, compiled, witness, autograd, compile, func, function, hand, jit, tape, xla"),
         (["--kind", "jacobian"], "unknown kind 'jacobian'; choose from objective, gradient"),
         (["--size", "-3", "--problem", "quadratic"], "size -3 for quadratic must be a positive integer"),
         (["--size", "huge", "--problem", "quadratic"], "unknown size 'huge' for quadratic; use one of article, small"),

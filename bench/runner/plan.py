@@ -85,33 +85,12 @@ def check_memory(problem, label: str, n: int, limit: float) -> None:
         )
 
 
-def choose_modes(names: list[str], values) -> dict[str, list[str]]:
-    """``{backend: [variant, ...]}``; ``witness`` is a mode too (the experts' code for headline cells)."""
-    framework_names = [name for name in names if name != ARTICLE]
-    values = list(_split(values))
-    want_witness = not values or WITNESS in values
-    rest = [v for v in values if v != WITNESS]
-    if values and not rest:
-        variants = {name: [] for name in framework_names}
-    else:
-        try:
-            variants = choose_variants(framework_names, rest or None)
-        except UsageError as exc:
-            raise UsageError(str(exc).replace("; choose from eager, compiled", "; choose from eager, compiled, witness")) \
-                from None
-    if want_witness:
-        for name in framework_names:
-            if backends.info(name).has_autodiff:
-                variants[name] = variants[name] + [WITNESS]
-    return variants
-
-
 def make_plan(config: RunConfig, notes: list[str]) -> list[CellSpec]:
     """Validate every filter and list the cells to run (no file is touched)."""
     names = choose_backends(config.backend)
     chosen_problems = choose_problems(config.problem, notes)
     dtypes = choose(config.dtype, DTYPES, "dtype") if config.dtype else list(DEFAULT_DTYPES)
-    variants = choose_modes(names, config.mode)
+    variants = choose_variants([name for name in names if name != ARTICLE], config.mode)
     kinds = choose(config.kind, KINDS, "kind")
     devices = choose(config.device, DEVICES, "device") if config.device else ["cpu"]
     limit = config.max_memory if config.max_memory is not None else available_memory()
