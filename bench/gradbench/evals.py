@@ -1,0 +1,222 @@
+"""A small GradBench eval side: replay GradBench's inputs to a tool and summarise its timings.
+
+GradBench's own evals need its Rust intermediary and C++ reference tool; this
+module needs neither. Its inputs are GradBench's exactly (our problems' named
+sizes reproduce its generators), its check is GradBench's rule
+(|x - y| / max(1, |x| + |y|) <= 1e-4 for every number, same keys and lengths)
+against our NumPy hand derivatives, and its summary is the median of the
+``evaluate`` timings the tool reports (GradBench itself reports their mean,
+first run and compilation included).
+
+    python -m bench.gradbench.evals --backend jax --threads 2 lse:n640000 gmm:d20-k25
+
+starts ``python -m bench.gradbench`` once per backend and variant (every
+variant by default; ``--mode`` picks some) and prints one row per workload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+import backends
+import problems
+
+#: module -> (primal function, derivative function)
+FUNCTIONS = {
+    "hello": ("square", "double"),
+    "lse": ("primal", "gradient"),
+    "llsq": ("primal", "gradient"),
+    "kmeans": ("cost", "dir"),
+    "gmm": ("objective", "jacobian"),
+    "ode": ("primal", "gradient"),
+}
+TOLERANCE = 1e-4  #: GradBench's
+
+
+def workload(module: str, size: str) -> dict:
+    """GradBench's input for one workload, from our problem's named size (GradBench's own numbers)."""
+    inst = problems.get(module).instance(size)
+    (first, *_), data = inst.params, inst.data
+    if module == "lse":
+        return {"x": first.tolist()}
+    if module == "llsq":
+        return {"x": first.tolist(), "n": inst.n}
+    if module == "kmeans":
+        return {"points": data["x"].tolist(), "centroids": first.tolist()}
+    if module == "gmm":
+        k, d = inst.params[1].shape
+        return {"d": d, "k": k, "n": inst.n, "x": data["x"].tolist(), "m": int(data["m"]), "gamma": float(data["gamma"]),
+                **{name: p.tolist() for name, p in zip(("alpha", "mu", "q", "l"), inst.params)}}
+    if module == "ode":
+        return {"x": first.tolist(), "s": int(data["h"].size)}
+    raise KeyError(f"no workloads for {module!r}")
+
+
+def expected(module: str, function: str, input) -> object:
+    """Our NumPy hand-derived answer to one GradBench function, as JSON values."""
+    if module == "hello":
+        return input * input if function == "square" else 2.0 * input
+    problem = problems.get(module)
+    if module in ("lse", "llsq"):
+        from problems.llsq import grid
+
+        x = np.asarray(input["x"], dtype=np.float64)
+        data = grid(input["n"], x.size) if module == "llsq" else {}
+        value, (g,) = problem.loss.value_and_grad((x,), data)
+        return float(value) if function == "primal" else g.tolist()
+    if module == "kmeans":
+        from problems.kmeans import assign, cost_hvp, cost_value_and_grad
+
+        x, mu = np.asarray(input["points"], dtype=np.float64), np.asarray(input["centroids"], dtype=np.float64)
+        data = {"x": x, "assign": assign(np, x, mu)}
+        if function == "cost":
+            return problem.cost((mu,), data)
+        _, (g,) = cost_value_and_grad((mu,), data)
+        return (g / cost_hvp(mu.ravel(), np.ones(mu.size), data).reshape(mu.shape)).tolist()
+    if module == "gmm":
+        from problems.gmm import PARAMS, data_for
+
+        params = tuple(np.asarray(input[name], dtype=np.float64).reshape(input["k"], -1) for name in PARAMS)
+        params = (params[0].ravel(), *params[1:])
+        data = data_for(np.asarray(input["x"], dtype=np.float64), input["m"], input["gamma"], input["k"])
+        value, grads = problem.loss.value_and_grad(params, data)
+        return float(value) if function == "objective" else {name: g.tolist() for name, g in zip(PARAMS, grads)}
+    if module == "ode":
+        from problems.ode import rk4_vjp, step_sizes
+
+        x = np.asarray(input["x"], dtype=np.float64)
+        last = np.zeros_like(x)
+        last[-1] = 1.0
+        y, (g,) = rk4_vjp((x,), last, {"h": step_sizes(input["s"])})
+        return (y if function == "primal" else g).tolist()
+    raise KeyError(module)
+
+
+def mismatches(expect, actual, path: str = "") -> list[str]:
+    """GradBench's structural comparison: same keys, same lengths, numbers within :data:`TOLERANCE`."""
+    number = (int, float)
+    if isinstance(expect, number) and isinstance(actual, number) and not isinstance(actual, bool):
+        diff = abs(actual - expect) / max(1.0, abs(actual) + abs(expect))
+        return [] if diff <= TOLERANCE else [f"{path or 'output'}: expected {expect}, got {actual}"]
+    if isinstance(expect, dict) and isinstance(actual, dict):
+        if set(expect) != set(actual):
+            return [f"{path or 'output'}: keys {sorted(actual)}, expected {sorted(expect)}"]
+        return [m for key in expect for m in mismatches(expect[key], actual[key], f"{path}.{key}")]
+    if isinstance(expect, list) and isinstance(actual, list):
+        if len(expect) != len(actual):
+            return [f"{path or 'output'}: length {len(actual)}, expected {len(expect)}"]
+        return [m for i, (e, a) in enumerate(zip(expect, actual)) for m in mismatches(e, a, f"{path}[{i}]")]
+    return [f"{path or 'output'}: a {type(actual).__name__}, expected a {type(expect).__name__}"]
+
+
+class Session:
+    """A tool process and the messages exchanged with it, in GradBench's order."""
+
+    def __init__(self, command: list[str]):
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.next_id = 0
+
+    def send(self, message: dict) -> dict:
+        message = {"id": self.next_id, **message}
+        self.next_id += 1
+        self.process.stdin.write(json.dumps(message) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the tool ended without answering message {message['id']}")
+        reply = json.loads(line)
+        if reply.get("id") != message["id"]:
+            raise RuntimeError(f"reply {reply.get('id')!r} to message {message['id']}")
+        return reply
+
+    def close(self) -> int:
+        self.process.stdin.close()
+        return self.process.wait(timeout=60)
+
+
+@dataclass
+class Row:
+    label: str
+    module: str
+    size: str
+    function: str
+    median_ns: float
+    runs: int
+    valid: bool
+    error: str | None = None
+
+
+def measure(command: list[str], label: str, todo: list[tuple[str, str]], min_runs: int, min_seconds: float) -> list[Row]:
+    """Run each (module, size) through one tool session: primal, then derivative, validated."""
+    session = Session(command)
+    rows = []
+    try:
+        session.send({"kind": "start"})
+        for module in dict.fromkeys(m for m, _ in todo):
+            if not session.send({"kind": "define", "module": module}).get("success"):
+                rows += [Row(label, m, s, "-", float("nan"), 0, False, "undefined") for m, s in todo if m == module]
+                continue
+            for m, size in todo:
+                if m != module:
+                    continue
+                input = {**workload(module, size), "min_runs": min_runs, "min_seconds": min_seconds}
+                for function in FUNCTIONS[module]:
+                    reply = session.send({"kind": "evaluate", "module": module, "function": function, "input": input})
+                    if not reply.get("success"):
+                        rows.append(Row(label, module, size, function, float("nan"), 0, False, reply.get("error")))
+                        continue
+                    problems_found = mismatches(expected(module, function, input), reply["output"])
+                    times = [t["nanoseconds"] for t in reply["timings"] if t["name"] == "evaluate"]
+                    rows.append(Row(label, module, size, function, statistics.median(times), len(times),
+                                    not problems_found, "; ".join(problems_found[:3]) or None))
+    finally:
+        session.close()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.gradbench.evals", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("workloads", nargs="+", metavar="MODULE:SIZE", help="e.g. lse:n640000 kmeans:k100-n10000-d16")
+    p.add_argument("--backend", action="append", metavar="NAME", help="repeatable; default: every installed one")
+    p.add_argument("--mode", action="append", metavar="MODE", help="variants to run (repeatable); default: every variant")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--min-runs", type=int, default=10)
+    p.add_argument("--min-seconds", type=float, default=1.0)
+    args = p.parse_args(argv)
+    todo = [tuple(w.split(":", 1)) for w in args.workloads]
+    for module, size in todo:
+        problems.get(module).resolve_size(size)
+    names = args.backend or [n for n in backends.NAMES if backends.installed(n)]
+    rows: list[Row] = []
+    for name in names:
+        info = backends.info(name)
+        for variant in info.variant_names:
+            if args.mode and variant not in args.mode and info.variant(variant).mode not in args.mode:
+                continue
+            command = [sys.executable, "-m", "bench.gradbench", "--backend", name, "--mode", variant,
+                       "--threads", str(args.threads)]
+            rows += measure(command, info.label(variant), todo, args.min_runs, args.min_seconds)
+    print(f"{'tool':<20} {'workload':<26} {'primal ms':>10} {'derivative ms':>14} {'ratio':>7} {'runs':>9}  valid")
+    by_key = {(r.label, r.module, r.size, r.function): r for r in rows}
+    for r in rows:
+        primal_name, derivative_name = FUNCTIONS[r.module]
+        if r.function != derivative_name:
+            continue
+        primal = by_key.get((r.label, r.module, r.size, primal_name))
+        ratio = r.median_ns / primal.median_ns if primal and primal.median_ns else float("nan")
+        valid = "yes" if r.valid and primal and primal.valid else f"NO ({r.error or (primal and primal.error)})"
+        print(f"{r.label:<20} {r.module + ':' + r.size:<26} {primal.median_ns / 1e6 if primal else float('nan'):>10.3f} "
+              f"{r.median_ns / 1e6:>14.3f} {ratio:>7.2f} {f'{primal.runs if primal else 0}/{r.runs}':>9}  {valid}")
+    return 0 if all(r.valid for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
