@@ -13,16 +13,14 @@ the data of the article's pictures:
 * ``derivatives``: f(x) = x^3 - 3x^2 + 2 with f' and f'' from the backend's
   derivative verbs (``value_and_grad`` and ``hvp``) on a grid.
 
-Each picture is guarded on its own: a problem that does not (yet) offer what a
-picture needs, or a picture that fails, leaves that picture out with a note in
-``notes``; the others are still written. Non-finite numbers (a diverged run)
-are written as ``null``.
+A picture that fails leaves that picture out with a note in ``notes``; the
+others are still written. Non-finite numbers (a diverged run) are written as
+``null``.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import math
 import os
@@ -38,19 +36,15 @@ import numpy as np
 import backends
 import problems
 from backends.base import Differentiable
+from problems import finite_difference, quadratic
 
 from .cells import convert
 
 FORMAT = 1
-#: learning rates of the sweep when the quadratic problem does not propose its own
-SWEEP_RATES = (0.001, 0.01, 0.1, 0.5, 0.9, 1.1)
-SWEEP_STEPS = 50
+#: steps of the learning-rate sweep (its rates: :data:`problems.quadratic.RATES`)
+SWEEP_STEPS = 100
 GRID = (-2.0, 4.0, 61)  #: the article's x range for f(x) = x^3 - 3x^2 + 2
 PICTURES = ("cost_history", "lr_sweep", "fd_steps", "derivatives")
-
-
-class Missing(Exception):
-    """A problem does not offer what a picture needs (yet): leave the picture out."""
 
 
 # --- JSON-safe values ---------------------------------------------------------
@@ -107,42 +101,10 @@ def cost_history(backend, dtype: str) -> dict:
     }
 
 
-def _problem_module(name: str):
-    try:
-        problems.get(name)
-    except (ImportError, KeyError, AttributeError) as exc:
-        raise Missing(f"problem {name!r} is not available ({exc})") from None
-    return sys.modules[f"problems.{name}"]
-
-
-def _default(fn: Callable, name: str, fallback):
-    try:
-        param = inspect.signature(fn).parameters.get(name)
-    except (TypeError, ValueError):
-        return fallback
-    if param is None or param.default is inspect.Parameter.empty or param.default is None:
-        return fallback
-    return param.default
-
-
-def _parameters(fn: Callable) -> set[str]:
-    try:
-        return set(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        return set()
-
-
 def lr_sweep(backend, dtype: str) -> dict:
     """The quadratic's learning-rate sweep: converged, slow or diverged per rate."""
-    module = _problem_module("quadratic")
-    sweep = getattr(module, "lr_sweep", None)
-    if sweep is None:
-        raise Missing("problems.quadratic has no lr_sweep(backend, rates, steps)")
-    rates = getattr(module, "SWEEP_RATES", None) or _default(sweep, "rates", SWEEP_RATES)
-    steps = getattr(module, "SWEEP_STEPS", None) or _default(sweep, "steps", SWEEP_STEPS)
-    kwargs = {"dtype": dtype} if "dtype" in _parameters(sweep) else {}
     records = []
-    for record in sweep(backend, list(rates), int(steps), **kwargs):
+    for record in quadratic.lr_sweep(backend, quadratic.RATES, SWEEP_STEPS, dtype=dtype):
         record = dict(record)
         records.append({
             "rate": float(record["rate"]),
@@ -150,23 +112,17 @@ def lr_sweep(backend, dtype: str) -> dict:
             "history": plain(np.ravel(np.asarray(record.get("history", []), dtype=np.float64))),
             **{k: plain(v) for k, v in record.items() if k not in ("rate", "status", "history")},
         })
-    return {"problem": "quadratic", "steps": int(steps), "records": records}
+    return {"problem": "quadratic", "steps": SWEEP_STEPS, "records": records}
 
 
 def fd_steps(backend, dtype: str) -> dict:
-    """Finite-difference error against the step h (NumPy float64, same for every backend)."""
-    module = _problem_module("finite_difference")
-    sweep = getattr(module, "step_sweep", None)
-    if sweep is None:
-        raise Missing("problems.finite_difference has no step_sweep(hs=None)")
-    kwargs = {"backend": backend} if "backend" in _parameters(sweep) else {}
+    """Finite-difference error against the step h, and the backend's autodiff error."""
     records = [
         {"function": str(r["function"]), "method": str(r["method"]),
          "h": None if r.get("h") is None else float(r["h"]), "error": plain(r["error"])}
-        for r in sweep(**kwargs)
+        for r in finite_difference.step_sweep(backend=backend)
     ]
-    best = getattr(module, "best_steps", None)
-    return {"records": records, "best": _best_list(best(records)) if best else None}
+    return {"records": records, "best": _best_list(finite_difference.best_steps(records))}
 
 
 def _best_list(best) -> list[dict]:
@@ -250,8 +206,6 @@ def collect(name: str, dtype: str = "float64", device: str = "cpu") -> dict:
     for picture, build in BUILDERS.items():
         try:
             doc["pictures"][picture] = plain(build(backend, dtype))
-        except Missing as exc:
-            doc["notes"].append(f"{picture}: left out: {exc}")
         except Exception as exc:  # noqa: BLE001 - one failing picture must not lose the others
             doc["notes"].append(f"{picture}: failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     return doc

@@ -75,16 +75,6 @@ def test_fd_steps_have_both_methods_and_best_steps(numpy_doc):
         assert b["error"] == min(errors)
 
 
-def test_a_missing_problem_api_leaves_the_picture_out_with_a_note(monkeypatch):
-    import problems.quadratic
-
-    monkeypatch.delattr(problems.quadratic, "lr_sweep")
-    doc = article.collect("numpy")
-    assert "lr_sweep" not in doc["pictures"]
-    assert any(n.startswith("lr_sweep: left out") and "lr_sweep" in n for n in doc["notes"])
-    assert {"cost_history", "fd_steps", "derivatives"} <= set(doc["pictures"])
-
-
 def test_a_failing_picture_does_not_lose_the_others(monkeypatch):
     def broken(backend, dtype):
         raise FloatingPointError("overflow in the sweep")
