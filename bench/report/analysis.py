@@ -17,6 +17,8 @@ from bench.cells import ARTICLE, WITNESS
 
 BACKEND_ORDER = ("article", "numpy", "jax", "torch", "tensorflow")
 KIND_ORDER = ("objective", "gradient", "hessian", "hvp", "jvp", "vjp", "solve")
+#: the protocol tax we aim for: our best row at most 10% slower than an expert's witness
+TAX_GOAL = 1.10
 #: every kind's group keys in a table that holds several runs and machines
 CELL_GROUP = ["problem", "size", "dtype", "device", "kind"]
 
@@ -176,24 +178,22 @@ def best_variants(frame):
         rows.append({**dict(zip(keys, key)), "best": best, "wins": int(winners[best]), "cells": len(table),
                      "others": others})
     out = pd.DataFrame(rows, columns=columns)
-    if len(out):
-        rank = {b: i for i, b in enumerate(BACKEND_ORDER)}
-        out = out.sort_values(["run", "backend", "kind"], key=lambda c: c.map(rank) if c.name == "backend" else
-                              c.map(lambda k: KIND_ORDER.index(k) if k in KIND_ORDER else 99) if c.name == "kind"
-                              else c, kind="stable").reset_index(drop=True)
-    return out
+    return out.sort_values(["run", "backend", "kind"], key=display_order, kind="stable").reset_index(drop=True)
+
+
+def display_order(column):
+    """A sort key for ``sort_values``: backends and kinds in display order, anything else as it is."""
+    order = {"backend": BACKEND_ORDER, "kind": KIND_ORDER}.get(column.name)
+    if order is None:
+        return column
+    return column.map(lambda v: order.index(v) if v in order else len(order))
 
 
 def protocol_tax(frame):
     """:func:`bench.results.protocol_tax` (best protocol row over the expert's witness),
     with each run's rows in problem, size and kind order."""
     tax = results.protocol_tax(frame)
-    if len(tax):
-        rank = {b: i for i, b in enumerate(BACKEND_ORDER)}
-        tax = tax.assign(_rank=tax["backend"].map(lambda b: rank.get(b, len(rank))))
-        tax = tax.sort_values(["run", "problem", "n", "kind", "_rank"], kind="stable")
-        tax = tax.drop(columns="_rank").reset_index(drop=True)
-    return tax
+    return tax.sort_values(["run", "problem", "n", "kind", "backend"], key=display_order, kind="stable").reset_index(drop=True)
 
 
 # --- scaling -------------------------------------------------------------------------------

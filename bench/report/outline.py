@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bench.fmt import fmt_x
 
-from . import tables
+from . import analysis, tables
 from .comparison import NOT_REGRESSIONS, not_comparable
 from .page import Bullets, Figure, Page, Section, Span, Text
 
@@ -78,8 +78,9 @@ def glance(context) -> Section:
     tax = context.tax
     if tax is not None and len(tax):
         worst = tax.loc[tax["tax"].idxmax()]
-        facts.append(["Protocol tax: ", Span(f"{int((tax['tax'] <= 1.10).sum())} of {len(tax)}"),
-                      " headline rows within 1.10× of an expert's code; the largest ",
+        goal = analysis.TAX_GOAL
+        facts.append(["Protocol tax: ", Span(f"{int((tax['tax'] <= goal).sum())} of {len(tax)}"),
+                      f" headline rows within {goal:.2f}× of an expert's code; the largest ",
                       Span(fmt_x(worst["tax"])), f" ({worst['best']}, {worst['problem']} {worst['kind']})."])
     if context.baseline is not None and any(not_comparable(c) for c in context.env_changes.values()):
         facts.append([Span(NOT_REGRESSIONS, "fail")])

@@ -134,7 +134,7 @@ def tax(context) -> Table:
     for r in frame.itertuples():
         rows.append([_text(getattr(r, c)) for c in ("run", "dtype", "device") if several[c]] + [
             _text(r.problem), _text(r.size), _text(r.kind), _text(r.backend), _text(r.best), _time(r.best_median),
-            _time(r.witness_median), Cell(fmt_x(r.tax), float(r.tax), bad=bool(r.tax > 1.10))])
+            _time(r.witness_median), Cell(fmt_x(r.tax), float(r.tax), bad=bool(r.tax > analysis.TAX_GOAL))])
     return Table(header, rows, "Best protocol row against the witness", id="tax-table", sortable=True)
 
 

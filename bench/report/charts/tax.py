@@ -11,10 +11,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from ..analysis import BACKEND_ORDER
+from ..analysis import BACKEND_ORDER, TAX_GOAL
 from .base import Chart, colour, outside_legend
 
-GOAL = 1.10
+GOAL = TAX_GOAL
 
 
 def row_names(tax) -> list[str]:
