@@ -391,8 +391,8 @@ def protocol_tax(frame):
     keys = ["run", "machine", "problem", "size", "dtype", "device", "threads", "kind", "backend"]
     rows = []
     for key, group in ok.groupby(keys, dropna=False, sort=True):
-        witness = group[group["variant"] == "witness"]
-        protocol = group[group["variant"] != "witness"]
+        is_witness = (group["variant"] == "witness").fillna(False).astype(bool)  # an older row has no variant
+        witness, protocol = group[is_witness], group[~is_witness]
         if not len(witness) or not len(protocol):
             continue
         best = protocol.loc[protocol["median"].idxmin()]

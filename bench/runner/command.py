@@ -72,6 +72,7 @@ def environment(config: run_config.RunConfig, specs: list[CellSpec]) -> dict[str
         "machine": config.tag or platform.node(),
         "hostname": platform.node(),
         "cpu": cpu_model(),
+        "gpu": gpu_model(),
         "cores": os.cpu_count(),
         "cpus_allowed": len(thread_settings.available_cpus()),
         "platform": platform.platform(),
@@ -86,6 +87,21 @@ def environment(config: run_config.RunConfig, specs: list[CellSpec]) -> dict[str
         "max_time": config.max_time,
         "git_commit": _git_commit(),
     }
+
+
+def gpu_model() -> str | None:
+    """The NVIDIA GPU's model as the driver reports it (no framework imported), or None."""
+    from pathlib import Path
+
+    models = []
+    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        try:
+            for line in info.read_text().splitlines():
+                if line.startswith("Model:"):
+                    models.append(line.split(":", 1)[1].strip())
+        except OSError:
+            continue
+    return ", ".join(models) or None
 
 
 def _git_commit() -> str | None:
@@ -156,12 +172,22 @@ def main(args) -> int:
         console.print(f"{len(specs)} cells", markup=False)
         return 0
 
-    run.create()
-    with run.lock():
-        return _run_locked(config, run, specs, saved, damage, notes, console)
+    connection = None
+    if config.scheduler:  # reach the scheduler before anything is written
+        from . import cluster
+
+        connection = cluster.connect(config.scheduler)
+    try:
+        run.create()
+        with run.lock():
+            return _run_locked(config, run, specs, saved, damage, notes, console, connection)
+    finally:
+        for closable in connection or ():
+            if closable is not None:
+                closable.close()
 
 
-def _run_locked(config, run, specs, saved, damage, notes, console) -> int:
+def _run_locked(config, run, specs, saved, damage, notes, console, connection=None) -> int:
     warn = lambda message: console.print(f"warning: {message}", markup=False, highlight=False)  # noqa: E731
     run.refuse_if_unusable(config.resume)  # again, now that no other runner can change it
     run.clear_scratch()
@@ -185,8 +211,12 @@ def _run_locked(config, run, specs, saved, damage, notes, console) -> int:
     machine_name = config.tag or platform.node()
     if config.scheduler:
         from . import cluster
+        from .supervise import Supervisor
 
-        states = cluster.run(config, run, todo, retried, machine_name, console)
+        states = cluster.run(config, run, todo, retried, machine_name, console, connection)
+        articles = Supervisor(config, run, machine_name, lambda m: console.print(m, markup=False))
+        for backend in sorted({s.cell.backend for s in specs} & set(backends.NAMES)):
+            articles.article_data(backend, config.threads)  # the article's pictures, drawn here
     else:
         states = _run_here(config, run, specs, todo, retried, machine_name, console)
 
