@@ -32,7 +32,7 @@ from backends.base import DTYPES, MODES
 from problems.base import DERIVATIVE_KINDS, flatten, unflatten
 
 from .cells import WITNESS, Cell, build
-from .cli import UsageError, choose, choose_variants
+from .cli import UsageError, choose, choose_variants, load_plugins
 
 HELP = "check every backend's derivatives against hand, finite-difference and SymPy references"
 
@@ -231,8 +231,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    backend_names = choose(args.backend, backends.NAMES, "backend")
-    problem_names = choose(args.problem, problems.NAMES, "problem")
+    load_plugins()
+    backend_names = choose(args.backend, backends.REGISTRY, "backend") if args.backend else list(backends.NAMES)
+    problem_names = choose(args.problem, problems.known(), "problem") if args.problem else list(problems.NAMES)
     dtypes = choose(args.dtype, DTYPES, "dtype")
     modes = args.mode or None
     choose_variants(backend_names, modes)  # unknown names: one line, before any work
@@ -248,7 +249,7 @@ def main(args: argparse.Namespace) -> int:
 
     missing = []
     for name in list(backend_names):
-        reason = backends.available()[name]
+        reason = None if backends.installed(name) else backends.unavailable_reason(name)
         if reason is None:
             try:
                 backends.get(name)
@@ -296,6 +297,8 @@ def print_matrix(rows: list[dict], quiet: bool = False) -> None:
 
 
 def _check_writable(path: str) -> None:
+    if os.path.isdir(path):
+        raise UsageError(f"cannot write {path}: it is a folder")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UsageError(f"cannot write {path}: folder {folder} does not exist")

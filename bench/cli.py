@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 from typing import Iterable, Sequence
+
+#: comma-separated modules imported by every command and every worker: they may register backends and problems
+PLUGINS_VARIABLE = "BENCH_PLUGINS"
 
 
 class UsageError(Exception):
@@ -27,6 +32,19 @@ def choose(values: Sequence[str] | None, allowed: Iterable[str], what: str) -> l
             if item not in chosen:
                 chosen.append(item)
     return chosen
+
+
+def load_plugins(names: str | None = None) -> list[str]:
+    """Import the modules named in ``BENCH_PLUGINS`` (comma-separated); a missing one is a usage error."""
+    names = os.environ.get(PLUGINS_VARIABLE, "") if names is None else names
+    loaded = []
+    for name in filter(None, (n.strip() for n in names.split(","))):
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise UsageError(f"cannot import {PLUGINS_VARIABLE} module {name!r}: {exc}") from None
+        loaded.append(name)
+    return loaded
 
 
 def fail(message: str, status: int = 2) -> int:

@@ -1,7 +1,9 @@
 """Problems of the seed article, each written once against the backend protocol.
 
 ``get(name)`` returns the problem object; ``NAMES`` lists them in the article's
-order. Importing this package imports NumPy only.
+order (then GradBench's). ``register(problem)`` adds one defined elsewhere (a
+plugin named in ``BENCH_PLUGINS``, a test); ``known()`` lists every name.
+Importing this package imports NumPy only.
 """
 
 from __future__ import annotations
@@ -26,9 +28,27 @@ NAMES = (
 )
 
 
+_REGISTERED: dict[str, Problem] = {}
+
+
+def register(problem: Problem) -> Problem:
+    """Add a problem defined outside this package; it can then be chosen by name everywhere."""
+    if not problem.name or problem.name in NAMES:
+        raise ValueError(f"a registered problem needs a new name, not {problem.name!r}")
+    _REGISTERED[problem.name] = problem
+    return problem
+
+
+def known() -> tuple[str, ...]:
+    """Every problem name: the built-in ones, then the registered ones."""
+    return NAMES + tuple(_REGISTERED)
+
+
 def get(name: str) -> Problem:
+    if name in _REGISTERED:
+        return _REGISTERED[name]
     if name not in NAMES:
-        raise KeyError(f"unknown problem {name!r}; choose from {', '.join(NAMES)}")
+        raise KeyError(f"unknown problem {name!r}; choose from {', '.join(known())}")
     return importlib.import_module(f"problems.{name}").PROBLEM
 
 
@@ -36,4 +56,5 @@ def all_problems() -> list[Problem]:
     return [get(name) for name in NAMES]
 
 
-__all__ = ["DERIVATIVE_KINDS", "KINDS", "NAMES", "Instance", "Problem", "Size", "SizeError", "all_problems", "get"]
+__all__ = ["DERIVATIVE_KINDS", "KINDS", "NAMES", "Instance", "Problem", "Size", "SizeError", "all_problems", "get",
+           "known", "register"]

@@ -103,7 +103,7 @@ def run_group_task(group: str, specs: list[dict], retried: dict[str, dict], conf
     from distributed import Queue, Variable
 
     from .command import environment
-    from .worker import load_plugins
+    from ..cli import load_plugins
 
     load_plugins()  # backends registered by BENCH_PLUGINS, as in the runner and its workers
     cells = [CellSpec.from_json(s) for s in specs]

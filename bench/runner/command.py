@@ -47,7 +47,8 @@ from . import config as run_config
 from . import folder as run_folder
 from . import threads as thread_settings
 from .plan import groups, make_plan
-from .worker import PLUGINS_VARIABLE, cpu_model, load_plugins
+from ..cli import load_plugins
+from .worker import cpu_model
 
 HELP = "time every cell with pytest-benchmark, one process per backend; write a run folder"
 EXIT_CELLS_NOT_OK = 3
@@ -152,10 +153,7 @@ def main(args) -> int:
 
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     config = run_config.from_args(args)
-    try:
-        load_plugins()
-    except ImportError as exc:
-        raise UsageError(f"cannot import {PLUGINS_VARIABLE} module: {exc}") from None
+    load_plugins()
     if config.scheduler:
         from . import cluster
 

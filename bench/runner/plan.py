@@ -36,7 +36,7 @@ def choose_backends(values) -> list[str]:
 
 
 def choose_problems(values, notes: list[str]):
-    names = choose(values, problems.NAMES, "problem")
+    names = choose(values, problems.known(), "problem") if values else list(problems.NAMES)
     chosen = []
     for name in names:
         try:

@@ -21,7 +21,6 @@ pytest-benchmark's JSON.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -35,10 +34,10 @@ from typing import Any
 
 from .. import results
 from ..cells import ARTICLE, CellSpec, SpecError
+from ..cli import PLUGINS_VARIABLE, load_plugins
 from . import threads as thread_settings
 
 PLAN_VARIABLE = "BENCH_PLAN"
-PLUGINS_VARIABLE = "BENCH_PLUGINS"
 RUNNING = ".running"
 #: fewest rounds of a cell whose single call exceeds ``--benchmark-max-time``
 MIN_SLOW_ROUNDS = 3
@@ -80,16 +79,6 @@ class WorkerPlan:
                    slow_budget=float(d.get("slow_budget") or 10.0), seed=int(d.get("seed") or 0),
                    attempts=dict(d.get("attempts") or {}), previous=dict(d.get("previous") or {}),
                    load=d.get("load"))
-
-
-def load_plugins(names: str | None = None) -> list[str]:
-    """Import the modules named in ``BENCH_PLUGINS`` (comma-separated); they may register backends."""
-    names = os.environ.get(PLUGINS_VARIABLE, "") if names is None else names
-    loaded = []
-    for name in filter(None, (n.strip() for n in names.split(","))):
-        importlib.import_module(name)
-        loaded.append(name)
-    return loaded
 
 
 def read_plan(path: str | None = None) -> WorkerPlan | None:
