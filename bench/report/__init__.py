@@ -62,7 +62,12 @@ def main(args: argparse.Namespace) -> int:
         formats.insert(0, "png")  # the HTML and markdown embed PNGs
     if args.dpi < 30 or args.dpi > 600:
         raise UsageError(f"--dpi {args.dpi} is out of range (30 to 600)")
-    only = choose([args.only], CHART_GROUPS, "chart group") if args.only else None
+    if args.only:
+        from . import charts  # matplotlib: imported only when drawing
+
+        only = choose([args.only], charts.groups(), "chart group")
+    else:
+        only = None
     select = [p.strip() for p in args.charts.split(",") if p.strip()] if args.charts else None
     paths = [Path(p) for p in args.run_dirs] or [newest_run()]
     out = write_report(paths, compare_with=Path(args.compare) if args.compare else None,
@@ -96,7 +101,7 @@ def write_report(run_dirs: list[Path], compare_with: Path | None = None, out: Pa
     command = ("python -m bench report " + " ".join(str(p) for p in run_dirs)
                + (f" --compare {compare_with}" if compare_with else ""))
     report = context.build(runs, baseline, command)
-    report.groups = tuple(only) if only else CHART_GROUPS
+    report.groups = tuple(only) if only else charts.groups()
     report.charts = charts.draw_all(report, out / "charts", formats=tuple(formats), dpi=dpi, only=only,
                                     select=select)
     if select and not report.charts:

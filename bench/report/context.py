@@ -11,6 +11,7 @@ from . import analysis, comparison
 from .load import Run, combine
 
 #: chart groups, in page order (``--only`` chooses among them)
+#: the built-in chart groups, in page order (:data:`bench.report.charts.BUILDERS` draws them and any added one)
 CHART_GROUPS = ("times", "scaling", "ratio", "compile", "tax", "agreement", "article", "compare")
 
 
@@ -32,7 +33,7 @@ class Context:
     compare: Any = None  #: :func:`comparison.compare`, with --compare
     env_changes: dict[str, list[comparison.EnvChange]] = field(default_factory=dict)  #: run tag -> differences
     charts: list = field(default_factory=list)  #: the charts drawn (``bench.report.charts.Chart``)
-    groups: tuple[str, ...] = CHART_GROUPS  #: the chart groups chosen: the page shows their sections
+    groups: tuple[str, ...] = CHART_GROUPS  #: the chart groups chosen: the page shows their sections (set by write_report)
 
     @property
     def tags(self) -> list[str]:
