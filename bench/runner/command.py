@@ -48,73 +48,16 @@ from . import folder as run_folder
 from . import threads as thread_settings
 from .plan import groups, make_plan
 from ..cli import load_plugins
-from .worker import cpu_model
+from .machine import environment
 
 HELP = "time every cell with pytest-benchmark, one process per backend; write a run folder"
 EXIT_CELLS_NOT_OK = 3
-#: distributions whose versions are recorded
-DISTRIBUTIONS = ("numpy", "jax", "jaxlib", "torch", "tensorflow", "tensorflow-cpu", "pytest-benchmark")
 #: a not_run cell is retried until it has been tried this often
 MAX_ATTEMPTS = 2
 
 
 def add_arguments(p) -> None:
     run_config.add_arguments(p)
-
-
-def environment(config: run_config.RunConfig, specs: list[CellSpec]) -> dict[str, Any]:
-    versions = {"python": platform.python_version()}
-    for dist in DISTRIBUTIONS:
-        try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return {
-        "machine": config.tag or platform.node(),
-        "hostname": platform.node(),
-        "cpu": cpu_model(),
-        "gpu": gpu_model(),
-        "cores": os.cpu_count(),
-        "cpus_allowed": len(thread_settings.available_cpus()),
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "versions": versions,
-        "threads": sorted({s.threads for s in specs}),
-        "devices": sorted({s.device for s in specs}),
-        "dtypes": sorted({s.cell.dtype for s in specs}),
-        "backends": sorted({s.cell.backend for s in specs}),
-        "timeout": config.timeout,
-        "min_rounds": config.min_rounds,
-        "max_time": config.max_time,
-        "git_commit": _git_commit(),
-    }
-
-
-def gpu_model() -> str | None:
-    """The NVIDIA GPU's model as the driver reports it (no framework imported), or None."""
-    from pathlib import Path
-
-    models = []
-    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
-        try:
-            for line in info.read_text().splitlines():
-                if line.startswith("Model:"):
-                    models.append(line.split(":", 1)[1].strip())
-        except OSError:
-            continue
-    return ", ".join(models) or None
-
-
-def _git_commit() -> str | None:
-    import subprocess
-    from pathlib import Path
-
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False,
-                             cwd=Path(__file__).parent)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def _now() -> str:

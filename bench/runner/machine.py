@@ -1,4 +1,4 @@
-"""Was the machine quiet? Its state around each worker group, and a verdict.
+"""The machine: its environment (CPU, GPU, versions), and was it quiet? Its state around each worker group.
 
 A timing is only as good as the machine was quiet: :class:`Watch` reads the
 load average, the CPU time every process used (from ``psutil.cpu_times``),
@@ -9,11 +9,19 @@ in one sentence when something else competed for the CPUs.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import platform
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from . import threads as thread_settings
+
+#: distributions whose versions are recorded
+DISTRIBUTIONS = ("numpy", "jax", "jaxlib", "torch", "tensorflow", "tensorflow-cpu", "pytest-benchmark")
 
 #: others' share of the CPUs (0..1) above which a group is flagged busy
 BUSY_SHARE = 0.10
@@ -97,3 +105,66 @@ def verdict(group: str, state: dict[str, Any]) -> str | None:
         return None
     return f"{group}: the machine was not quiet ({', '.join(why)}; load {state.get('load_before')} -> " \
            f"{state.get('load_after')} on {state.get('cpus')} CPUs): read its timings with care"
+
+
+def environment(config, specs) -> dict[str, Any]:
+    """What env.json says about where the numbers of ``specs`` come from (no framework imported)."""
+    versions = {"python": platform.python_version()}
+    for dist in DISTRIBUTIONS:
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return {
+        "machine": config.tag or platform.node(),
+        "hostname": platform.node(),
+        "cpu": cpu_model(),
+        "gpu": gpu_model(),
+        "cores": os.cpu_count(),
+        "cpus_allowed": len(thread_settings.available_cpus()),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "versions": versions,
+        "threads": sorted({s.threads for s in specs}),
+        "devices": sorted({s.device for s in specs}),
+        "dtypes": sorted({s.cell.dtype for s in specs}),
+        "backends": sorted({s.cell.backend for s in specs}),
+        "timeout": config.timeout,
+        "min_rounds": config.min_rounds,
+        "max_time": config.max_time,
+        "git_commit": _git_commit(),
+    }
+
+
+def gpu_model() -> str | None:
+    """The NVIDIA GPU's model as the driver reports it (no framework imported), or None."""
+    models = []
+    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        try:
+            for line in info.read_text().splitlines():
+                if line.startswith("Model:"):
+                    models.append(line.split(":", 1)[1].strip())
+        except OSError:
+            continue
+    return ", ".join(models) or None
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False,
+                             cwd=Path(__file__).parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -35,6 +35,7 @@ from typing import Any
 from .. import results
 from ..cells import ARTICLE, CellSpec, SpecError
 from ..cli import PLUGINS_VARIABLE, load_plugins
+from . import machine
 from . import threads as thread_settings
 
 PLAN_VARIABLE = "BENCH_PLAN"
@@ -306,18 +307,8 @@ def environment() -> dict[str, Any]:
         "thread_settings": w.thread_report,
         "framework_versions": dict(w.versions),
         "dtypes": sorted({spec.cell.dtype for spec in w.plan.cells}),
-        "cpu": cpu_model(),
+        "cpu": machine.cpu_model(),
     }
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
