@@ -600,3 +600,16 @@ def test_report_modules_import_one_way():
         if name in ("bench.report.outline", "bench.report.tables", "bench.report.render_md",
                     "bench.report.render_html"):
             assert not any(t.startswith("bench.report.charts") for t in targets), name
+
+
+def test_a_busy_machine_is_said_at_a_glance(tmp_path):
+    verdict = "numpy-cpu-t1: the machine was not quiet (other processes used 45% of the CPUs)"
+    run = make_run(tmp_path, env={"machine_state": {"numpy-cpu-t1": {"others_cpu_share": 0.45, "verdict": verdict},
+                                                    "jax-cpu-t1": {"others_cpu_share": 0.01, "verdict": None}}})
+    out = report.write_report([run], out=tmp_path / "out", formats=("png",), dpi=40, only=["times"])
+    text = (out / "report.md").read_text()
+    glance = text[text.index("At a glance"):]
+    assert "Not a quiet machine:" in glance and verdict in glance
+    quiet = make_run(tmp_path / "quiet", env={"machine_state": {"jax-cpu-t1": {"verdict": None}}})
+    out = report.write_report([quiet], out=tmp_path / "out2", formats=("png",), dpi=40, only=["times"])
+    assert "Not a quiet machine" not in (out / "report.md").read_text()

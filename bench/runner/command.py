@@ -164,10 +164,9 @@ def _run_locked(config, run, specs, saved, damage, notes, console, connection=No
     frame = results.load(run.path)
     run.write_env({}, warn, finished=_now(), statuses=dict(Counter(frame["status"].dropna())),
                   machine_state=states)
-    from . import machine
     from .summary import print_summary
 
-    busy = [s for s in (machine.verdict(g, st) for g, st in states.items()) if s]
+    busy = [st["verdict"] for st in states.values() if st.get("verdict")]
     print_summary(frame, console, busy)
     console.print(f"results: {run.path / results.CSV}", markup=False)
     planned = {s.id for s in specs}

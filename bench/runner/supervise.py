@@ -124,8 +124,8 @@ class Supervisor:
                 if not progressed:
                     break
         state = watch.state()
+        state["verdict"] = sentence = machine.verdict(group, state)  # kept in env.json: the report says it too
         self.states[group] = state
-        sentence = machine.verdict(group, state)
         if sentence:
             self.note(f"warning: {sentence}")
         return state
