@@ -23,12 +23,40 @@ Conventions
 
 from __future__ import annotations
 
+import types
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, runtime_checkable
 
 DTYPES = ("float64", "float32")
 MODES = ("eager", "compiled")
 DEVICES = ("cpu", "gpu")
+
+#: Framework-native primitives a backend's ``xp`` may offer beyond the Array API.
+#: A problem reaches them only through the helpers of the same names in
+#: :mod:`problems.base`, which look them up on ``xp`` (a capability, never a
+#: backend's name) and fall back to a stable formula of Array API functions
+#: (NumPy offers none). Each must be exact to the dtype's rounding on the whole
+#: real line and carry exact derivatives of every order the backend takes
+#: (reverse, forward, and both nested): one fused kernel forward and backward
+#: instead of the four or five of the formula, which is what an expert calls.
+PRIMITIVES = {
+    "sigmoid": "sigmoid(z) = 1 / (1 + exp(-z)), elementwise",
+    "softplus": "softplus(z) = log(1 + exp(z)), elementwise",
+    "logsumexp": "logsumexp(x, axis=None) = log(sum(exp(x), axis)), stable",
+}
+
+
+def namespace(base: Any, name: str, **primitives: Callable) -> types.ModuleType:
+    """The namespace ``base`` (a module) with ``primitives`` added or overriding its names.
+
+    A module object, so that ``xp.exp`` stays one dictionary lookup; names that
+    ``base`` resolves lazily are still found through it.
+    """
+    ns = types.ModuleType(name)
+    ns.__dict__.update({k: v for k, v in vars(base).items() if not k.startswith("__")})
+    ns.__dict__.update(primitives)
+    ns.__getattr__ = lambda attr: getattr(base, attr)  # PEP 562: only for names not copied
+    return ns
 
 
 @dataclass(frozen=True)

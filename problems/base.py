@@ -223,11 +223,33 @@ def gradient_descent_step(backend, loss: Differentiable, rate: float) -> Callabl
     return body
 
 
+# Primitives: the namespace's fused version where it offers one (a capability of
+# ``xp``, see backends.base.PRIMITIVES), else a stable formula of Array API functions.
+
+
 def sigmoid(xp, z):
     """Logistic function without overflow for large |z|."""
+    fused = getattr(xp, "sigmoid", None)
+    if fused is not None:
+        return fused(z)
     return 0.5 * (xp.tanh(0.5 * z) + 1.0)
 
 
 def softplus(xp, z):
     """log(1 + exp(z)) without overflow or log(0)."""
+    fused = getattr(xp, "softplus", None)
+    if fused is not None:
+        return fused(z)
     return xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))
+
+
+def logsumexp(xp, x, axis=None):
+    """log(sum(exp(x))) over ``axis`` (every entry: None), with the max trick."""
+    fused = getattr(xp, "logsumexp", None)
+    if fused is not None:
+        return fused(x, axis=axis)
+    if axis is None:
+        a = xp.max(x)
+        return a + xp.log(xp.sum(xp.exp(x - a)))
+    a = xp.max(x, axis=axis)
+    return a + xp.log(xp.sum(xp.exp(x - xp.expand_dims(a, axis=axis)), axis=axis))
