@@ -50,10 +50,14 @@ def clusters(n: int) -> int:
 
 
 def cost(xp, params, data):
-    """sum_ij A_ij ||x_i - mu_j||^2 for a fixed one-hot assignment A (n, k)."""
+    """sum_ij A_ij ||x_i - mu_j||^2 for a fixed one-hot assignment A (n, k), expanded as
+    sum_i ||x_i||^2 - 2 sum_j mu_j . s_j + sum_j n_j ||mu_j||^2 with the cluster sums
+    s = A^T x and sizes n_j: one (k, n) x (n, d) product, none of them depends on mu."""
     (mu,) = params
-    diff = data["x"] - xp.matmul(data["assign"], mu)  # each point minus its centroid
-    return xp.sum(diff * diff)
+    x, a = data["x"], data["assign"]
+    sums = xp.matmul(xp.matrix_transpose(a), x)
+    counts = xp.sum(a, axis=0)
+    return xp.sum(x * x) - 2 * xp.sum(mu * sums) + xp.sum(counts[:, None] * (mu * mu))
 
 
 def cost_value_and_grad(params, data):

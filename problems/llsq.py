@@ -43,13 +43,22 @@ SIZES = {
 
 
 def grid(n: int, m: int = M) -> dict[str, np.ndarray]:
-    """t, s = sign(t) and the powers 0 .. m-1, as GradBench defines them for n points."""
+    """t, s = sign(t) as GradBench defines them for n points, and the exponents 0 .. m-1."""
     t = -1.0 + (np.arange(n) * 2.0) / (n - 1) if n > 1 else np.array([-1.0])
     return {"t": t, "s": np.sign(t), "powers": np.arange(m, dtype=np.float64)}
 
 
 def vandermonde(xp, data):
-    return data["t"][:, None] ** data["powers"][None, :]
+    """``V_ij = t_i^j`` for the exponents j in ``data["powers"]`` (0 .. m-1), by products:
+    columns [0, 2^r) times t^(2^r) are columns [2^r, 2^(r+1)), so log2(m) steps of one
+    multiplication per entry, as GradBench's running product ``mul *= t`` (no ``pow``)."""
+    m = data["powers"].shape[0]
+    t = data["t"][:, None]
+    v, power = xp.ones_like(t), t
+    while v.shape[1] < m:
+        v = xp.concat([v, v * power], axis=1)
+        power = power * power
+    return v[:, :m]
 
 
 def objective(xp, params, data):

@@ -48,15 +48,16 @@ def variant(name: str, mode: str | None) -> str:
 
 def main(args: argparse.Namespace) -> int:
     from ..runner import threads
-    from .tool import Tool, protocol_stdout, serve
 
     (name,) = choose([args.backend], backends.REGISTRY, "backend")
     chosen = variant(name, args.mode)
     if args.threads < 1:
         raise UsageError(f"--threads must be a positive integer, not {args.threads}")
-    out = protocol_stdout()  # from here on, stray prints of any library go to stderr
-    os.environ.update(threads.environment(args.threads))
+    os.environ.update(threads.environment(args.threads))  # before any pool starts (NumPy's too, when run directly)
     cpus = threads.pin(args.threads)
+    from .tool import Tool, protocol_stdout, serve
+
+    out = protocol_stdout()  # from here on, stray prints of any library go to stderr
     try:
         backend = backends.get(name, chosen)
     except backends.BackendUnavailable as exc:
