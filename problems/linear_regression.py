@@ -24,7 +24,9 @@ def features(n: int) -> int:
 def cost(xp, params, data):
     (theta,) = params
     r = xp.matmul(data["x"], theta) - data["y"]
-    return xp.sum(r * r) / (2 * r.shape[0])
+    # the sum of squares as one dot product, as the hand derivative writes it: one call
+    # forward and one backward instead of a product and a reduction (eager: 15% of a step)
+    return xp.matmul(r, r) / (2 * r.shape[0])
 
 
 def cost_value_and_grad(params, data):

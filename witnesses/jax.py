@@ -67,8 +67,7 @@ def newton_loss(w, data):
 
 def kmeans_cost(params, data):
     (mu,) = params
-    diff = data["x"][:, None, :] - mu[None, :, :]
-    return jnp.sum(data["assign"][:, :, None] * diff**2)
+    return jnp.sum((data["x"] - data["assign"] @ mu) ** 2)  # each point minus its centroid
 
 
 def mse(params, data):

@@ -73,8 +73,7 @@ def newton_loss(w, data):
 
 def kmeans_cost(params, data):
     (mu,) = params
-    diff = data["x"][:, None, :] - mu[None, :, :]
-    return tf.reduce_sum(data["assign"][:, :, None] * tf.square(diff))
+    return tf.reduce_sum(tf.square(data["x"] - data["assign"] @ mu))  # each point minus its centroid
 
 
 def mse(params, data):

@@ -76,8 +76,7 @@ def newton_loss(w, x, y):
 
 def kmeans_cost(params, data):
     (mu,) = params
-    diff = data["x"][:, None, :] - mu[None, :, :]
-    return torch.sum(data["assign"][:, :, None] * diff**2)
+    return F.mse_loss(data["assign"] @ mu, data["x"], reduction="sum")  # each point's centroid against it
 
 
 def mse(params, data):
