@@ -12,8 +12,9 @@ diagonal exp(q_k) and ``l_k`` filling the strict lower triangle column by column
         - gamma^2/2 sum_k ||Q_k||_F^2 + m sum_k sum_j q_kj,        n' = d + m + 1
 
 The constant terms are computed once, in NumPy, into ``data["const"]``; gamma
-and m are data too (GradBench's defaults: m = 0, gamma = 1). Every logsumexp
-uses the max trick.
+and m are data too (GradBench's defaults: m = 0, gamma = 1). Each logsumexp is
+the namespace's fused one where it offers one, else the max trick
+(:func:`problems.base.logsumexp`).
 
 Hand derivatives (vectorised NumPy; r_ik = softmax_k(beta_ik), z_ik = Q_k (x_i - mu_k)):
 
@@ -43,8 +44,7 @@ import numpy as np
 
 from backends.base import Differentiable
 
-from .base import Problem, gradient_descent_step
-from .lse import logsumexp
+from .base import Problem, gradient_descent_step, logsumexp
 
 GRADBENCH_D = (2, 10, 20, 32, 64)
 GRADBENCH_K = (5, 10, 25, 50, 100)

@@ -71,19 +71,33 @@ def rhs(xp, x, y):
     return x * shifted(xp, y)
 
 
+def repeat(xp, n: int, body, state):
+    """``state = body(i, state)`` for i = 0 .. n-1. Through the namespace's own loop where
+    it offers one (``xp.fori_loop(lower, upper, body, state)``, a capability like the
+    primitives of ``backends.base.PRIMITIVES``: a compiler keeps it one loop), else in
+    Python, which a tracing compiler unrolls (its compile time then grows faster than n)."""
+    loop = getattr(xp, "fori_loop", None)
+    if loop is not None:
+        return loop(0, n, body, state)
+    for i in range(n):
+        state = body(i, state)
+    return state
+
+
 def rk4(xp, params, data):
     """y after one RK4 step per entry of ``data["h"]``, from y = 0."""
     (x,) = params
     steps = data["h"]
-    y = xp.zeros_like(x)
-    for i in range(steps.shape[0]):
+
+    def step(i, y):
         h = steps[i]
         k1 = rhs(xp, x, y)
         k2 = rhs(xp, x, y + h / 2 * k1)
         k3 = rhs(xp, x, y + h / 2 * k2)
         k4 = rhs(xp, x, y + h * k3)
-        y = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-    return y
+        return y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+    return repeat(xp, steps.shape[0], step, xp.zeros_like(x))
 
 
 def weighted_sum(xp, params, data):
