@@ -4,7 +4,8 @@ The cross-entropy is written in a numerically stable form,
 ``mean(softplus(z) - y z)`` with ``softplus(z) = max(z, 0) + log1p(exp(-|z|))``,
 equal to ``-mean(y log s + (1-y) log(1-s))`` with ``s = sigmoid(z)`` but with no
 log(0) and no overflow at large |z|. Its gradient is the article's
-``X^T (sigmoid(z) - y) / n``.
+``X^T (sigmoid(z) - y) / n``. ``softplus`` and ``sigmoid`` are the helpers of
+:mod:`problems.base`: the framework's fused kernels where its namespace has them.
 """
 
 from __future__ import annotations

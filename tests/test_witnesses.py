@@ -1,4 +1,5 @@
-"""Witnesses (an expert's hand-written code for the headline cells) agree with the hand derivative."""
+"""Witnesses (an expert's hand-written code for the headline cells) agree with the hand derivative;
+the fused primitives that keep the protocol near them are exact."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import backends
@@ -74,3 +76,35 @@ def test_importing_witnesses_imports_no_framework():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
     assert proc.returncode == 0, f"frameworks imported: {proc.stdout.strip()} {proc.stderr[-500:]}"
+
+
+# --- the primitives that keep the protocol near its witnesses -----------------------
+
+EXTREMES = np.array([-800.0, -40.0, -37.0, -20.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 20.0, 37.0, 41.0, 800.0])
+
+
+def test_helpers_take_the_namespaces_fused_primitive_when_it_has_one():
+    import types
+
+    from problems.base import logsumexp, sigmoid, softplus
+
+    fused = types.SimpleNamespace(sigmoid=lambda z: "sigmoid", softplus=lambda z: "softplus",
+                                  logsumexp=lambda x, axis=None: ("logsumexp", axis))
+    assert (sigmoid(fused, 1.0), softplus(fused, 1.0), logsumexp(fused, 1.0, axis=0)) == ("sigmoid", "softplus", ("logsumexp", 0))
+    assert softplus(np, np.array([800.0]))[0] == 800.0  # NumPy has none: the stable formula
+
+
+@pytest.mark.parametrize("name", backends.NAMES)
+def test_primitives_are_exact_on_the_whole_real_line(name):
+    from problems.base import logsumexp, sigmoid, softplus
+
+    b = require(name)
+    z = b.asarray(EXTREMES, "float64")
+    exact_softplus = np.logaddexp(0.0, EXTREMES)
+    exact_sigmoid = np.exp(-np.logaddexp(0.0, -EXTREMES))
+    assert rho(b.to_numpy(softplus(b.xp, z)), exact_softplus)[0] <= 1e-15
+    assert rho(b.to_numpy(sigmoid(b.xp, z)), exact_sigmoid)[0] <= 1e-15
+    m = b.asarray(EXTREMES.reshape(1, -1) + np.array([[0.0], [1.0]]), "float64")
+    expected = np.logaddexp.reduce(EXTREMES.reshape(1, -1) + np.array([[0.0], [1.0]]), axis=1)
+    assert rho(b.to_numpy(logsumexp(b.xp, m, axis=1)), expected)[0] <= 1e-15
+    assert rho(b.to_numpy(logsumexp(b.xp, z)), np.logaddexp.reduce(EXTREMES))[0] <= 1e-15
