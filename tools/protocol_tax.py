@@ -134,7 +134,7 @@ def run_backend(args, backend: str) -> list[dict]:
         cmd += ["--problem", p]
     env = _threads.environment(args.threads)
     env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p])
-    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0:
         print(f"{backend}: worker failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}", file=sys.stderr)
@@ -144,9 +144,12 @@ def run_backend(args, backend: str) -> list[dict]:
 def table(rows: list[dict]) -> str:
     """Per cell and backend: every row's median, the best protocol row, the witness and their ratio.
     A median marked * is over every round: too few rounds were quiet."""
-    ms = lambda r: f"{r['median'] * 1e3:.3f}{'' if r.get('quiet') else '*'}"  # noqa: E731
-    out = [f"{'cell':<36} {'backend':<11} {'best protocol row':<20} {'median ms':>10} {'witness ms':>11} {'tax':>6} "
-           f"{'quiet':>7}  every row (median ms)"]
+    def ms(r):
+        return f"{r['median'] * 1e3:.3f}{'' if r.get('quiet') else '*'}"
+
+    head = (f"{'cell':<36} {'backend':<11} {'best protocol row':<20} {'median ms':>10} {'witness ms':>11} {'tax':>6} "
+            f"{'quiet':>7}  every row (median ms)")
+    out = [head]
     cells = list(dict.fromkeys((r["problem"], r["size"], r["kind"]) for r in rows))
     for problem, size, kind in cells:
         for backend in BACKENDS:
