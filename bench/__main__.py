@@ -1,4 +1,4 @@
-"""``python -m bench {list,check,run,report}``: the harness's command line."""
+"""``python -m bench {list,check,run,report,gradbench}``: the harness's command line."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ COMMANDS = {
     "check": "bench.check",
     "run": "bench.runner.command",
     "report": "bench.report",
+    "gradbench": "bench.gradbench",
 }
 #: exit status when a file cannot be written (a full disk, a read-only folder)
 EXIT_WRITE = 4
