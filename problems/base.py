@@ -100,6 +100,7 @@ class Problem:
     check_size: str = "small"  #: the size the agreement check uses
     max_n: int = 10_000_000  #: largest main dimension accepted
     hessian_limit: int = 1_000  #: no dense Hessian beyond this many parameters
+    gradbench_sizes: tuple[str, ...] = ()  #: the sizes that are GradBench's own workloads, in its order
     loss: Differentiable
     model: Differentiable | None = None  #: vector function of params (jvp, vjp)
 

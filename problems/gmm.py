@@ -163,6 +163,7 @@ class GMM(Problem):
     description = "GradBench's Gaussian mixture log posterior with a Wishart prior (d up to 64, k up to 100, n = 1,000)"
     size_unit = "points"
     sizes = SIZES
+    gradbench_sizes = tuple(f"d{d}-k{k}" for d in GRADBENCH_D for k in GRADBENCH_K)
     default_sizes = ("small",)
     check_size = "tiny"  # finite differences: two objectives per parameter (45 here)
     max_n = 1_000_000

@@ -106,6 +106,7 @@ class KMeans(Problem):
     description = "Lloyd's k-means as Newton steps with a diagonal Hessian (article: 100 points, k=3)"
     size_unit = "points"
     sizes = SIZES
+    gradbench_sizes = tuple(GRADBENCH_SIZES)
     loss = Differentiable(cost, value_and_grad=cost_value_and_grad, hessian=cost_hessian, hvp=cost_hvp)
     hessian_limit = 200
 

@@ -108,6 +108,7 @@ class LinearLeastSquares(Problem):
     description = "GradBench's linear least squares: 128 polynomial coefficients fit to sign(t) at n points"
     size_unit = "points"
     sizes = SIZES
+    gradbench_sizes = tuple(GRADBENCH_SIZES)
     default_sizes = ("small",)
     check_size = "tiny"  # finite differences: two objectives per coefficient (128)
     max_n = 1_000_000

@@ -93,6 +93,7 @@ class LogSumExp(Problem):
     description = "GradBench's log-sum-exp with the max trick; gradient = softmax (n = 2,500 ... 1,280,000)"
     size_unit = "entries"
     sizes = SIZES
+    gradbench_sizes = tuple(GRADBENCH_SIZES)
     default_sizes = ("small",)
     check_size = "tiny"  # finite differences: two objectives per entry
     hessian_limit = 0  # n runs to 1.28M: Hessian-vector products only, never a dense Hessian

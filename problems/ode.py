@@ -184,6 +184,7 @@ class ODE(Problem):
     description = "GradBench's ode: s RK4 steps of a chain ODE, y_i' = x_i y_{i-1}, differentiated through the steps"
     size_unit = "equations"
     sizes = SIZES
+    gradbench_sizes = tuple(GRADBENCH_SIZES)
     default_sizes = ("small",)
     check_size = "tiny"  # finite differences: two objectives per entry
     max_n = 1_000_000

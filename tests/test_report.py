@@ -613,3 +613,32 @@ def test_a_busy_machine_is_said_at_a_glance(tmp_path):
     quiet = make_run(tmp_path / "quiet", env={"machine_state": {"jax-cpu-t1": {"verdict": None}}})
     out = report.write_report([quiet], out=tmp_path / "out2", formats=("png",), dpi=40, only=["times"])
     assert "Not a quiet machine" not in (out / "report.md").read_text()
+
+
+def test_gradbench_workloads_are_drawn_as_gradbench_shows_them(tmp_path):
+    from bench import results as tidy
+
+    run = tmp_path / "gb"
+    for problem, sizes in (("lse", ("n2500", "n5000", "small")), ("llsq", ("n16", "n32"))):
+        for size in sizes:
+            for label, backend, variant, mode, t in (("numpy", "numpy", "hand", "eager", 1e-3),
+                                                     ("jax+jit", "jax", "jit", "compiled", 5e-4),
+                                                     ("jax", "jax", "eager", "eager", 2e-3)):
+                for kind, factor in (("objective", 1.0), ("gradient", 2.5)):
+                    cell = f"{problem}-{size}-{label}-float64-{kind}-cpu-t1"
+                    tidy.save(run, cell, tidy.record(
+                        cell=cell, problem=problem, size=size, n=1000, backend=backend, mode=mode, variant=variant,
+                        label=label, dtype="float64", device="cpu", threads=1, kind=kind, status="ok",
+                        median=t * factor, iqr=t * 0.01, min=t, mean=t, stddev=t * 0.01, rounds=10, first_call=t,
+                        machine="m", run="gb"))
+    out = report.write_report([run], out=tmp_path / "out", formats=("png",), dpi=40, only=["gradbench"])
+    names = sorted(p.name for p in (out / "charts").glob("*.png"))
+    assert names == ["gradbench-ratio-float64-cpu.png", "gradbench-times-float64-cpu.png"]
+    from bench.report.charts import gradbench
+
+    frame = tidy.load(run, write_csv=False)
+    assert gradbench.workloads(frame) == {"lse": ["n2500", "n5000"], "llsq": ["n16", "n32"]}  # "small" is ours
+    best = gradbench.best_rows(frame)
+    jax = best[(best["backend"] == "jax") & (best["problem"] == "lse") & (best["size"] == "n2500")].iloc[0]
+    assert jax["label"] == "jax+jit" and jax["ratio"] == pytest.approx(2.5)
+    assert "GradBench's workloads" in (out / "report.md").read_text()

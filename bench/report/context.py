@@ -12,7 +12,7 @@ from .load import Run, combine
 
 #: chart groups, in page order (``--only`` chooses among them)
 #: the built-in chart groups, in page order (:data:`bench.report.charts.BUILDERS` draws them and any added one)
-CHART_GROUPS = ("times", "scaling", "ratio", "compile", "tax", "agreement", "article", "compare")
+CHART_GROUPS = ("times", "scaling", "ratio", "compile", "tax", "gradbench", "agreement", "article", "compare")
 
 
 @dataclass

@@ -30,6 +30,9 @@ SECTIONS = (
     ("tax", "Protocol tax: our code against an expert's",
      ("A ranking is the framework's only if our code is as good as an expert's: for a few headline cells, each "
       "backend's best row through the protocol against the expert's hand-written witness, timed in the same run.")),
+    ("gradbench", "GradBench's workloads",
+     ("GradBench's evals (lse, llsq, kmeans, gmm, ode) at its own workload sizes, as GradBench shows them: per "
+      "workload, each framework's derivative time and derivative/primal ratio (github.com/gradbench/gradbench).")),
     ("article", "The article's pictures, from real runs", ""),
     ("compare", "Change against another run",
      "What differs between the two runs' environments first, then the change of every cell beyond its noise."),

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..context import CHART_GROUPS
-from . import agreement, article, compare, ratio, scaling, tax, times
+from . import agreement, article, compare, gradbench, ratio, scaling, tax, times
 from . import compile as compiling
 from .base import Chart, save
 
@@ -21,6 +21,7 @@ BUILDERS: dict[str, Callable[..., list[Chart]]] = {
     "ratio": ratio.charts,
     "compile": compiling.charts,
     "tax": tax.charts,
+    "gradbench": gradbench.charts,
     "agreement": agreement.charts,
     "article": article.charts,
     "compare": compare.charts,
