@@ -170,6 +170,10 @@ def build(cell: Cell, device: str = "cpu", seed: int = 0, iterations: int | None
     flat = lambda out: flatten(b.to_numpy(o) for o in out)  # noqa: E731
 
     kind = cell.kind
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    pick: Callable[[Any], Any]
+    model = problem.model
     if kind == "objective":
         fn, args, pick = partial(problem.loss.value, b.xp), (params, data), lambda out: np.ravel(b.to_numpy(out))
     elif kind == "gradient":
@@ -182,12 +186,15 @@ def build(cell: Cell, device: str = "cpu", seed: int = 0, iterations: int | None
         else:
             fn, args = b.hvp(flat_loss), (w, b.asarray(flatten(inst.tangent()), dtype), data)
         pick = lambda out: np.ravel(b.to_numpy(out))  # noqa: E731
-    elif kind == "jvp":
-        fn, args = b.jvp(problem.model), (params, convert(b, inst.tangent(), dtype), data)
-        pick = lambda out: np.ravel(b.to_numpy(out[1]))  # noqa: E731
-    elif kind == "vjp":
-        fn, args = b.vjp(problem.model), (params, b.asarray(inst.cotangent(), dtype), data)
-        pick = lambda out: flat(out[1])  # noqa: E731
+    elif kind in ("jvp", "vjp"):
+        if model is None:
+            raise ValueError(f"{problem.name} has no model: no {kind}")
+        if kind == "jvp":
+            fn, args = b.jvp(model), (params, convert(b, inst.tangent(), dtype), data)
+            pick = lambda out: np.ravel(b.to_numpy(out[1]))  # noqa: E731
+        else:
+            fn, args = b.vjp(model), (params, b.asarray(inst.cotangent(), dtype), data)
+            pick = lambda out: flat(out[1])  # noqa: E731
     elif kind == "solve":
         fn, args, pick = problem.solver(b, inst), (params, data), flat
     else:
