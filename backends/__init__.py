@@ -94,7 +94,7 @@ for _info in (
         _v("jit", True, "jit", "the same functions under jax.jit; solve as one lax.fori_loop"),
     )),
     BackendInfo("torch", "backends.torch", "torch", "torch", True, (
-        _v("func", False, None, "torch.func transforms (grad_and_value, hessian, jvp, vjp)"),
+        _v("func", False, None, "torch.func transforms (grad_and_value, jacrev, jvp, vjp)"),
         _v("autograd", False, "autograd", "tensors with requires_grad and torch.autograd.grad, as the seed's PyTorch"),
         _v("compile", True, "compile", "torch.func under torch.compile; solve compiles one step"),
     )),

@@ -161,7 +161,7 @@ def build(cell: Cell, device: str = "cpu", seed: int = 0, iterations: int | None
     if cell.variant == WITNESS:
         import witnesses
 
-        return witnesses.build(cell, inst, device)
+        return Built(cell, inst, *witnesses.build(cell, inst, device))
 
     b = backends.get(cell.backend, cell.variant)
     b.use_device(device)

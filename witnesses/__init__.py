@@ -37,13 +37,13 @@ def covers(cell) -> bool:
 
 
 def build(cell, inst, device: str = "cpu"):
-    """The witness of ``cell`` on ``inst`` as a :class:`bench.cells.Built`.
+    """The witness of ``cell`` on ``inst``: ``(backend, call, to_numpy)``, which
+    :func:`bench.cells.build` wraps as its ``Built``.
 
     ``call()`` runs one synchronised evaluation; ``to_numpy(out)`` returns the
     derivative of interest flat, float64, in the protocol cell's layout.
     """
     import backends
-    from bench.cells import Built
 
     if not covers(cell):
         raise ValueError(f"no witness for {cell.id}; witnesses cover {', '.join('/'.join(c) for c in CELLS)} "
@@ -52,7 +52,7 @@ def build(cell, inst, device: str = "cpu"):
     backend.use_device(device)
     module = importlib.import_module(f"witnesses.{cell.backend}")
     call, to_numpy = module.WITNESSES[(cell.problem, cell.kind)](backend, inst, cell.dtype)
-    return Built(cell, inst, backend, call, to_numpy)
+    return backend, call, to_numpy
 
 
 __all__ = ["BACKENDS", "CELLS", "DTYPES", "build", "covers"]

@@ -1,0 +1,151 @@
+"""The architecture, checked: layers point one way, no import circle, small modules.
+
+Every ``import`` of the project's own modules is read from the source (module
+level and inside functions alike: a lazy import is still a dependency).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGES = ("backends", "problems", "witnesses", "bench")
+#: lowest first; a module may import its own layer or a lower one
+LAYERS = (
+    ("backends",),
+    ("problems",),
+    ("witnesses",),
+    ("bench", "bench.cells", "bench.check", "bench.results", "bench.fmt", "bench.cli", "bench.listing",
+     "bench.article"),
+    ("bench.runner", "bench.report"),
+    ("bench.gradbench",),  # a long-running tool process: it runs cells with the runner's thread setting
+    ("bench.__main__",),
+)
+#: packages of the same layer that must not know each other
+SIBLINGS = ("bench.runner", "bench.report")
+#: names that stand for themselves only (a package whose subpackages sit in other layers)
+EXACT = ("bench",)
+MAX_LINES = 420
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for package in PACKAGES for p in (REPO / package).rglob("*.py")}
+
+
+MODULES = modules()
+
+
+def resolve(name: str) -> str | None:
+    """The project module an imported name lives in (a symbol's module for ``from m import symbol``)."""
+    while name:
+        if name in MODULES:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+def imports(name: str) -> set[str]:
+    path = MODULES[name]
+    tree = ast.parse(path.read_text())
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            targets = [f"{base}.{alias.name}" for alias in node.names] + [base]
+        else:
+            continue
+        for target in targets:
+            hit = resolve(target)
+            if hit and hit != name:
+                found.add(hit)
+    return found
+
+
+GRAPH = {name: imports(name) for name in MODULES}
+
+
+def layer(name: str) -> int:
+    for level, prefixes in enumerate(LAYERS):
+        if any(name == p or (p not in EXACT and name.startswith(p + ".")) for p in prefixes):
+            return level
+    raise AssertionError(f"{name} belongs to no layer: add it to LAYERS")
+
+
+def sibling(name: str) -> str | None:
+    return next((p for p in SIBLINGS if name == p or name.startswith(p + ".")), None)
+
+
+def test_every_module_has_a_layer():
+    for name in MODULES:
+        layer(name)
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_no_module_imports_a_layer_above_it_or_a_sibling_package(name):
+    for target in GRAPH[name]:
+        assert layer(target) <= layer(name), f"{name} (layer {layer(name)}) imports {target} (layer {layer(target)})"
+        own, other = sibling(name), sibling(target)
+        assert not (own and other and own != other), f"{name} imports {target}: {own} and {other} are siblings"
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle of ``graph`` (package ``__init__`` re-exports of its own modules excepted), or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def edges(node):
+        # a package's __init__ importing its own submodules is how a package exposes them, not a circle
+        return [t for t in graph[node] if not t.startswith(node + ".")]
+
+    def visit(node) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for target in edges(node):
+            if state.get(target) == 1:
+                return stack[stack.index(target):] + [target]
+            if target not in state:
+                found = visit(target)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_the_cycle_finder_finds_a_circle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_circle():
+    cycle = find_cycle(GRAPH)
+    assert cycle is None, " -> ".join(cycle)
+
+
+def test_modules_are_small():
+    big = {name: n for name, path in MODULES.items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    assert not big, f"modules over {MAX_LINES} lines: {big}"
