@@ -47,7 +47,7 @@ class Quadratic(Problem):
     name = "quadratic"
     description = "gradient descent on w^2 - 4w + 4 (n independent quadratics), learning-rate sweep"
     size_unit = "parameters"
-    default_sizes = ("article", "small", "medium")  # cheap enough for the 10-minute default run
+    default_sizes = ("article", "small")
     sizes = {"article": 1, "small": 100, "medium": 10_000, "large": 1_000_000}
     loss = Differentiable(loss, value_and_grad=loss_value_and_grad, hessian=loss_hessian, hvp=loss_hvp)
 

@@ -20,9 +20,12 @@ from . import threads as thread_settings
 
 #: dtypes timed unless --dtype says otherwise
 DEFAULT_DTYPES = ("float64",)
+#: kinds timed unless --kind says otherwise: the article's derivatives (jvp and vjp of the model: --kind jvp,vjp)
+DEFAULT_KINDS = ("objective", "gradient", "hessian", "hvp", "solve")
 DEFAULT_TIMEOUT = 180.0
 DEFAULT_MIN_ROUNDS = 5
-DEFAULT_MAX_TIME = 0.25
+#: pytest-benchmark's calibrated rounds last this long per cell (at least DEFAULT_MIN_ROUNDS rounds)
+DEFAULT_MAX_TIME = 0.1
 #: timed seconds allowed to a cell whose one call exceeds --max-time
 DEFAULT_SLOW_BUDGET = 10.0
 #: limits of the numeric flags (a day is the longest anything may take)
@@ -67,16 +70,18 @@ def add_arguments(p) -> None:
     add = p.add_argument
     add("--backend", action="append", metavar="NAME",
         help="numpy, jax, torch, tensorflow or article (repeatable; default: every installed one and article)")
-    add("--problem", action="append", metavar="NAME", help="problem to time (repeatable; default: all)")
+    add("--problem", action="append", metavar="NAME",
+        help="problem to time (repeatable; default: the article's seven; GradBench's lse, llsq, gmm, ode when named)")
     add("--size", action="append", metavar="SIZE",
-        help="a named size (article, small, medium, large ...) or an integer main dimension (repeatable; "
-             "default: each problem's default sizes)")
+        help="a named size (article, small, medium, large ...), an integer main dimension, or gradbench (every "
+             "GradBench workload of the chosen problems) (repeatable; default: each problem's default sizes)")
     add("--dtype", action="append", metavar="DTYPE", help=f"{' or '.join(DTYPES)} (repeatable; default: "
         f"{', '.join(DEFAULT_DTYPES)})")
     add("--mode", "--variant", action="append", metavar="MODE", dest="mode",
         help="eager, compiled, witness or a variant name (jit, func, autograd, compile, tape, function, xla; "
              "python -m bench list shows them) (repeatable; default: every variant and the witnesses)")
-    add("--kind", action="append", metavar="KIND", help=f"{', '.join(KINDS)} (repeatable; default: all)")
+    add("--kind", action="append", metavar="KIND",
+        help=f"{', '.join(KINDS)} (repeatable; default: {', '.join(DEFAULT_KINDS)})")
     add("--device", action="append", metavar="DEVICE", help="cpu or gpu (repeatable; default: cpu)")
     add("--threads", metavar="N", help=f"threads for every framework (default: all {thread_settings.default()} CPUs "
         "this process may use)")

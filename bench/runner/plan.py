@@ -14,10 +14,12 @@ from problems.base import KINDS, SizeError
 
 from ..cells import ARTICLE, WITNESS, Cell, CellSpec
 from ..cli import UsageError, choose, choose_variants
-from .config import DEFAULT_DTYPES, RunConfig, available_memory
+from .config import DEFAULT_DTYPES, DEFAULT_KINDS, RunConfig, available_memory
 
 #: estimated peak memory of a cell as a multiple of its float64 data
 MEMORY_FACTOR = 4.0
+#: the --size value that stands for every GradBench workload of the chosen problems
+GRADBENCH_SIZES = "gradbench"
 
 
 def _split(values):
@@ -36,7 +38,7 @@ def choose_backends(values) -> list[str]:
 
 
 def choose_problems(values, notes: list[str]):
-    names = choose(values, problems.known(), "problem") if values else list(problems.NAMES)
+    names = choose(values, problems.known(), "problem") if values else list(problems.ARTICLE_NAMES)
     chosen = []
     for name in names:
         try:
@@ -51,6 +53,13 @@ def choose_problems(values, notes: list[str]):
 def choose_sizes(chosen_problems, values) -> dict[str, list[tuple[str, int]]]:
     """``{problem: [(label, n), ...]}``; named sizes apply to the problems that have them."""
     requested = _split(values)
+    if GRADBENCH_SIZES in requested:  # every GradBench workload of the problems that have them
+        at = requested.index(GRADBENCH_SIZES)
+        expanded = [s for p in chosen_problems for s in p.gradbench_sizes]
+        if not expanded:
+            raise UsageError("--size gradbench: none of these problems has GradBench workloads; "
+                             "choose lse, llsq, gmm, ode or kmeans")
+        requested = requested[:at] + list(dict.fromkeys(expanded)) + requested[at + 1:]
     out: dict[str, list[tuple[str, int]]] = {}
     known_anywhere = set()
     for problem in chosen_problems:
@@ -91,7 +100,7 @@ def make_plan(config: RunConfig, notes: list[str]) -> list[CellSpec]:
     chosen_problems = choose_problems(config.problem, notes)
     dtypes = choose(config.dtype, DTYPES, "dtype") if config.dtype else list(DEFAULT_DTYPES)
     variants = choose_variants([name for name in names if name != ARTICLE], config.mode)
-    kinds = choose(config.kind, KINDS, "kind")
+    kinds = choose(config.kind, KINDS, "kind") if config.kind else list(DEFAULT_KINDS)
     devices = choose(config.device, DEVICES, "device") if config.device else ["cpu"]
     limit = config.max_memory if config.max_memory is not None else available_memory()
     sizes = choose_sizes(chosen_problems, config.size)

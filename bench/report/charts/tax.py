@@ -45,8 +45,9 @@ def charts(context) -> list[Chart]:
         # a bar from 1.0 (no tax) to the tax: right of the line our code is slower than the expert's
         ax.barh(y, r.tax - 1.0, left=1.0, height=height * 0.9, color=colour(r.backend), alpha=1.0 if good else 0.55,
                 edgecolor="black", linewidth=0.5, hatch="" if good else "//")
+        # the label sits right of a bar above 1.0 and over a bar below it, never over the row names
         right = r.tax >= 1.0
-        ax.text(r.tax * (1.02 if right else 1 / 1.02), y, f"{r.best} ×{r.tax:.2f}", va="center", fontsize=7,
+        ax.text(r.tax * 1.02 if right else 1 / 1.02, y, f"{r.best} ×{r.tax:.2f}", va="center", fontsize=7,
                 ha="left" if right else "right", bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
     values = tax["tax"].to_numpy(dtype=float)
     lo = min(0.8, float(np.nanmin(values)) / 1.5)
@@ -56,7 +57,7 @@ def charts(context) -> list[Chart]:
     ax.axvspan(lo, GOAL, color="#2ca02c", alpha=0.08, zorder=0)
     ax.axvline(1.0, color="black", linewidth=1.0)
     ax.axvline(GOAL, color="#2ca02c", linestyle="--", linewidth=1.2)
-    candidates = (0.5, 0.8, 1.0, GOAL, 1.25, 1.5, 2, 3, 5, 10, 20, 50, 100)
+    candidates = (0.05, 0.1, 0.2, 0.5, 1.0, 1.5, 2, 3, 5, 10, 20, 50, 100)  # the goal is the dashed line
     ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(
         [t for t in candidates if lo <= t <= hi and (t <= 2 or math.log10(hi / lo) > 0.8)]))
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}×"))
