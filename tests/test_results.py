@@ -96,3 +96,20 @@ def test_load_of_a_missing_folder_says_so(tmp_path):
 def test_recorded_lists_ids_without_reading(run):
     assert results.recorded(run) == {"obj", "grad"}
     assert results.finished(run) == {"obj", "grad"}
+
+
+def test_the_run_summary_never_crowns_a_witness():
+    """The witnesses are an expert's code outside the protocol: the fastest row is always one of ours."""
+    import pandas as pd
+
+    from bench.runner.summary import summary_rows
+
+    rows = [{"problem": "kmeans", "size": "small", "n": 1000, "dtype": "float64", "kind": "gradient", "status": "ok",
+             "backend": backend, "variant": variant, "label": label, "median": median, "ratio": 2.0,
+             "first_call": median}
+            for backend, variant, label, median in [("numpy", "hand", "numpy", 3e-4), ("jax", "jit", "jax+jit", 2e-4),
+                                                     ("jax", "witness", "jax+witness", 1e-4)]]
+    frame = results.typed(pd.DataFrame(rows))
+    (summary,) = summary_rows(frame)
+    assert summary["fastest"] == "jax+jit"
+    assert summary["vs_numpy"] == pytest.approx(1.5)

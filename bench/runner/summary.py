@@ -8,13 +8,18 @@ from typing import Any
 from problems.base import KINDS
 
 from .. import results
-from ..cells import ARTICLE
+from ..cells import ARTICLE, WITNESS
 from ..fmt import fmt_time, fmt_x
 
 
 def summary_rows(frame) -> list[dict[str, Any]]:
-    """Per problem, size, dtype and kind (gradient and solve first): the fastest label and how it compares."""
+    """Per problem, size, dtype and kind (gradient and solve first): the fastest label and how it compares.
+
+    The witnesses (an expert's code outside the protocol) are not contestants: they have their own table.
+    """
     ok = frame[frame["status"] == "ok"]
+    if "variant" in ok:
+        ok = ok[ok["variant"] != WITNESS]
     present = set(ok["kind"].dropna())
     kinds = [k for k in ("gradient", "solve") if k in present] or [
         k for k in KINDS if k != "objective" and k in present] or ["objective"]
