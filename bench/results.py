@@ -379,12 +379,13 @@ def protocol_tax(frame):
     One row per run, machine, problem, size, dtype, device, threads, kind and backend:
     ``best`` (the fastest protocol label of that backend), ``best_median``, ``witness_median``
     and ``tax`` = best_median / witness_median (1.0: the harness costs nothing; 1.5: our
-    code is 50% slower than the expert's). Only ``ok`` rows count.
+    code is 50% slower than the expert's), with ``best_iqr`` and ``witness_iqr``, the
+    interquartile ranges that say whether this run can tell the two apart. Only ``ok`` rows count.
     """
     import pandas as pd
 
     columns = ["run", "machine", "problem", "size", "n", "dtype", "device", "threads", "kind", "backend", "best",
-               "best_median", "witness_median", "tax"]
+               "best_median", "witness_median", "tax", "best_iqr", "witness_iqr"]
     ok = frame[(frame["status"] == "ok") & frame["median"].notna()]
     if "variant" not in ok.columns or not len(ok):
         return pd.DataFrame(columns=columns)
@@ -396,7 +397,17 @@ def protocol_tax(frame):
         if not len(witness) or not len(protocol):
             continue
         best = protocol.loc[protocol["median"].idxmin()]
-        w = float(witness["median"].min())
+        expert = witness.loc[witness["median"].idxmin()]
+        w = float(expert["median"])
         rows.append({**dict(zip(keys, key)), "n": best["n"], "best": best["label"],
-                     "best_median": float(best["median"]), "witness_median": w, "tax": float(best["median"]) / w})
+                     "best_median": float(best["median"]), "witness_median": w, "tax": float(best["median"]) / w,
+                     "best_iqr": _float(best.get("iqr")), "witness_iqr": _float(expert.get("iqr"))})
     return pd.DataFrame(rows, columns=columns)
+
+
+def _float(value) -> float:
+    """A number from a table cell, NaN where it is missing."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")

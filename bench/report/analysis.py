@@ -189,6 +189,14 @@ def display_order(column):
     return column.map(lambda v: order.index(v) if v in order else len(order))
 
 
+def tax_within_noise(row) -> bool:
+    """Whether this run cannot tell a row of :func:`protocol_tax` from its witness: the gap between
+    the medians is smaller than half the two interquartile ranges together. Unknown spread: not noise."""
+    gap = abs(float(row["best_median"]) - float(row["witness_median"]))
+    spread = (float(row["best_iqr"]) + float(row["witness_iqr"])) / 2
+    return bool(spread == spread and gap < spread)  # NaN spread: False
+
+
 def protocol_tax(frame):
     """:func:`bench.results.protocol_tax` (best protocol row over the expert's witness),
     with each run's rows in problem, size and kind order."""

@@ -4,7 +4,7 @@ and charts in reading order. ``report.md`` and ``index.html`` are both written f
 
 from __future__ import annotations
 
-from bench.fmt import fmt_x
+from bench.fmt import fmt_time, fmt_x
 
 from . import analysis, tables
 from .comparison import NOT_REGRESSIONS, not_comparable
@@ -121,7 +121,24 @@ def _compile(context, figures):
 
 def _tax(context, figures):
     table = tables.tax(context)
-    return figures + [table] if table else []
+    return figures + [table] + _tax_gaps(context) if table else []
+
+
+def _tax_gaps(context) -> list:
+    """One sentence per row above the goal: inside this run's noise, or a cost of writing the problem once."""
+    items = []
+    for _, r in context.tax[context.tax["tax"] > analysis.TAX_GOAL].iterrows():
+        head = [Span(f"{r['best']} {fmt_x(r['tax'])}"), f" on {r['problem']} {r['size']} {r['kind']}: "]
+        if analysis.tax_within_noise(r):
+            items.append(head + [
+                f"the medians differ by less than their interquartile ranges ({fmt_time(r['best_median'])} ± "
+                f"{fmt_time(r['best_iqr'] / 2)} against {fmt_time(r['witness_median'])} ± "
+                f"{fmt_time(r['witness_iqr'] / 2)}), so this run cannot tell them apart; ",
+                Span("tools/protocol_tax.py", "code"), " times the pair alternately on a quiet machine."])
+        else:
+            items.append(head + ["a gap beyond this run's noise: a cost of writing the problem once against the "
+                                 "protocol, to be explained or removed."])
+    return [Bullets(items, title=[f"Above {analysis.TAX_GOAL:.2f}×:"])] if items else []
 
 
 def _article(context, figures):
