@@ -10,9 +10,10 @@ typed value that crosses from the runner into a worker process (as JSON).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ class Cell:
                 "dtype": self.dtype, "kind": self.kind}
 
     @classmethod
-    def from_dict(cls, d: Any) -> "Cell":
+    def from_dict(cls, d: Any) -> Cell:
         """From :meth:`as_dict` (or an older record's ``mode`` in place of ``variant``)."""
         if not isinstance(d, dict):
             raise SpecError("a cell is a JSON object")
@@ -113,7 +114,7 @@ class CellSpec:
                 "threads": self.threads}
 
     @classmethod
-    def from_json(cls, d: Any) -> "CellSpec":
+    def from_json(cls, d: Any) -> CellSpec:
         if not isinstance(d, dict):
             raise SpecError("a cell spec is a JSON object")
         cell = Cell.from_dict(d.get("cell"))

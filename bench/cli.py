@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 #: comma-separated modules imported by every command and every worker: they may register backends and problems
 PLUGINS_VARIABLE = "BENCH_PLUGINS"

@@ -18,7 +18,7 @@ LAYERS = (
     ("backends",),
     ("problems",),
     ("witnesses",),
-    ("bench", "bench.cells", "bench.check", "bench.results", "bench.fmt", "bench.cli", "bench.listing",
+    ("bench", "bench.cells", "bench.check", "bench.results", "bench.tax", "bench.fmt", "bench.cli", "bench.listing",
      "bench.article"),
     ("bench.runner", "bench.report"),
     ("bench.gradbench",),  # a long-running tool process: it runs cells with the runner's thread setting

@@ -15,7 +15,6 @@ from problems import finite_difference, newton, quadratic
 from problems.base import Size
 
 
-
 def solve(backend_name, mode, problem_name, size="article", iterations=None, dtype="float64"):
     """Final parameters (flat) of the problem's solve; ``iterations`` shortens it (eager loops are slow)."""
     built = build(Cell(problem_name, size, backend_name, mode, dtype, "solve"), iterations=iterations)

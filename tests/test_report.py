@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from bench import report, results
-from bench.fmt import fmt_x
+from bench.tax import GOAL, within_noise
 from bench.__main__ import main as bench_main
 from bench.cli import UsageError
+from bench.fmt import fmt_x
 from bench.report import analysis, comparison, load
 
 LABELS = {  # label: (backend, mode, fixed overhead s, seconds per unit of n)
@@ -456,10 +457,10 @@ def test_every_row_above_the_tax_goal_gets_a_sentence(variants_run, variants_rep
     """A gap inside the run's interquartile ranges is said to be noise; one beyond them a cost to explain."""
     _, md, page = variants_report
     tax = analysis.protocol_tax(load.combine([load.load_run(variants_run)]))
-    above = tax[tax["tax"] > analysis.TAX_GOAL]
+    above = tax[tax["tax"] > GOAL]
     assert len(above)  # the synthetic run has some (its IQRs are 4% of the median: none is noise)
     for _, r in above.iterrows():
-        assert not analysis.tax_within_noise(r)
+        assert not within_noise(r)
         sentence = f"**{r['best']} {fmt_x(r['tax'])}** on {r['problem']} {r['size']} {r['kind']}: a gap beyond"
         assert sentence in md
     assert md.count("a gap beyond this run's noise") == len(above)
@@ -469,9 +470,9 @@ def test_every_row_above_the_tax_goal_gets_a_sentence(variants_run, variants_rep
 def test_tax_within_noise_compares_the_gap_with_the_spreads():
     # the reference run's tensorflow+xla logistic regression gradient: 11.8 ms against 10.0 ms, IQRs 2.6 and 2.1 ms
     row = {"best_median": 11.8e-3, "witness_median": 10.0e-3, "best_iqr": 2.6e-3, "witness_iqr": 2.1e-3}
-    assert analysis.tax_within_noise(row)
-    assert not analysis.tax_within_noise({**row, "best_iqr": 0.4e-3, "witness_iqr": 0.4e-3})
-    assert not analysis.tax_within_noise({**row, "best_iqr": float("nan")})  # unknown spread: never "noise"
+    assert within_noise(row)
+    assert not within_noise({**row, "best_iqr": 0.4e-3, "witness_iqr": 0.4e-3})
+    assert not within_noise({**row, "best_iqr": float("nan")})  # unknown spread: never "noise"
 
 
 def test_no_witness_no_tax_chart_nor_section(run_dir, tmp_path):

@@ -8,7 +8,7 @@ a ``tf.GradientTape`` inside ``tf.function(jit_compile=True)``; each with its
 framework's fused functions (``jax.nn.softplus``, ``F.binary_cross_entropy_with_logits``,
 ``tf.nn.sigmoid_cross_entropy_with_logits`` ...). Timed in the same run, it
 prices the harness: the protocol tax is our best row over the witness
-(:func:`bench.results.protocol_tax`).
+(:func:`bench.tax.protocol_tax`).
 
 Importing this package imports no framework; ``build`` imports the one it needs.
 """

@@ -13,12 +13,11 @@ import math
 
 import backends
 from bench import results
+from bench import tax as bench_tax
 from bench.cells import ARTICLE, WITNESS
 
 BACKEND_ORDER = ("article", "numpy", "jax", "torch", "tensorflow")
 KIND_ORDER = ("objective", "gradient", "hessian", "hvp", "jvp", "vjp", "solve")
-#: the protocol tax we aim for: our best row at most 10% slower than an expert's witness
-TAX_GOAL = 1.10
 #: every kind's group keys in a table that holds several runs and machines
 CELL_GROUP = ["problem", "size", "dtype", "device", "kind"]
 
@@ -189,18 +188,10 @@ def display_order(column):
     return column.map(lambda v: order.index(v) if v in order else len(order))
 
 
-def tax_within_noise(row) -> bool:
-    """Whether this run cannot tell a row of :func:`protocol_tax` from its witness: the gap between
-    the medians is smaller than half the two interquartile ranges together. Unknown spread: not noise."""
-    gap = abs(float(row["best_median"]) - float(row["witness_median"]))
-    spread = (float(row["best_iqr"]) + float(row["witness_iqr"])) / 2
-    return bool(spread == spread and gap < spread)  # NaN spread: False
-
-
 def protocol_tax(frame):
-    """:func:`bench.results.protocol_tax` (best protocol row over the expert's witness),
+    """:func:`bench.tax.protocol_tax` (best protocol row over the expert's witness),
     with each run's rows in problem, size and kind order."""
-    tax = results.protocol_tax(frame)
+    tax = bench_tax.protocol_tax(frame)
     return tax.sort_values(["run", "problem", "n", "kind", "backend"], key=display_order, kind="stable").reset_index(drop=True)
 
 

@@ -27,7 +27,7 @@ class Context:
     slopes: list[dict] = field(default_factory=list)
     crossings: list[dict] = field(default_factory=list)
     break_even: list[dict] = field(default_factory=list)
-    tax: Any = None  #: :func:`bench.results.protocol_tax`
+    tax: Any = None  #: :func:`bench.tax.protocol_tax`
     best_variants: Any = None
     agreement: Any = None
     compare: Any = None  #: :func:`comparison.compare`, with --compare

@@ -5,6 +5,7 @@ and charts in reading order. ``report.md`` and ``index.html`` are both written f
 from __future__ import annotations
 
 from bench.fmt import fmt_time, fmt_x
+from bench.tax import GOAL, within_noise
 
 from . import analysis, tables
 from .comparison import NOT_REGRESSIONS, not_comparable
@@ -81,7 +82,7 @@ def glance(context) -> Section:
     tax = context.tax
     if tax is not None and len(tax):
         worst = tax.loc[tax["tax"].idxmax()]
-        goal = analysis.TAX_GOAL
+        goal = GOAL
         facts.append(["Protocol tax: ", Span(f"{int((tax['tax'] <= goal).sum())} of {len(tax)}"),
                       f" headline rows within {goal:.2f}× of an expert's code; the largest ",
                       Span(fmt_x(worst["tax"])), f" ({worst['best']}, {worst['problem']} {worst['kind']})."])
@@ -127,9 +128,9 @@ def _tax(context, figures):
 def _tax_gaps(context) -> list:
     """One sentence per row above the goal: inside this run's noise, or a cost of writing the problem once."""
     items = []
-    for _, r in context.tax[context.tax["tax"] > analysis.TAX_GOAL].iterrows():
+    for _, r in context.tax[context.tax["tax"] > GOAL].iterrows():
         head = [Span(f"{r['best']} {fmt_x(r['tax'])}"), f" on {r['problem']} {r['size']} {r['kind']}: "]
-        if analysis.tax_within_noise(r):
+        if within_noise(r):
             items.append(head + [
                 f"the medians differ by less than their interquartile ranges ({fmt_time(r['best_median'])} ± "
                 f"{fmt_time(r['best_iqr'] / 2)} against {fmt_time(r['witness_median'])} ± "
@@ -138,7 +139,7 @@ def _tax_gaps(context) -> list:
         else:
             items.append(head + ["a gap beyond this run's noise: a cost of writing the problem once against the "
                                  "protocol, to be explained or removed."])
-    return [Bullets(items, title=[f"Above {analysis.TAX_GOAL:.2f}×:"])] if items else []
+    return [Bullets(items, title=[f"Above {GOAL:.2f}×:"])] if items else []
 
 
 def _article(context, figures):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from bench.fmt import fmt_n, fmt_time, fmt_x, is_missing
+from bench.tax import GOAL
 
 from . import analysis
 from .comparison import EnvChange
@@ -134,7 +135,7 @@ def tax(context) -> Table:
     for r in frame.itertuples():
         rows.append([_text(getattr(r, c)) for c in ("run", "dtype", "device") if several[c]] + [
             _text(r.problem), _text(r.size), _text(r.kind), _text(r.backend), _text(r.best), _time(r.best_median),
-            _time(r.witness_median), Cell(fmt_x(r.tax), float(r.tax), bad=bool(r.tax > analysis.TAX_GOAL))])
+            _time(r.witness_median), Cell(fmt_x(r.tax), float(r.tax), bad=bool(r.tax > GOAL))])
     return Table(header, rows, "Best protocol row against the witness", id="tax-table", sortable=True)
 
 

@@ -102,8 +102,8 @@ def run_group_task(group: str, specs: list[dict], retried: dict[str, dict], conf
     """One worker group on this Dask worker; records go back through the queue as they finish."""
     from distributed import Queue, Variable
 
-    from .machine import environment
     from ..cli import load_plugins
+    from .machine import environment
 
     load_plugins()  # backends registered by BENCH_PLUGINS, as in the runner and its workers
     cells = [CellSpec.from_json(s) for s in specs]

@@ -29,26 +29,21 @@ Examples:
 
 from __future__ import annotations
 
-import importlib.metadata
-import os
 import platform
 import shlex
 import sys
 import time
 from collections import Counter
-from typing import Any
 
 import backends
 
 from .. import results
-from ..cells import ARTICLE, CellSpec
-from ..cli import UsageError
+from ..cells import ARTICLE
+from ..cli import UsageError, load_plugins
 from . import config as run_config
 from . import folder as run_folder
-from . import threads as thread_settings
-from .plan import groups, make_plan
-from ..cli import load_plugins
 from .machine import environment
+from .plan import groups, make_plan
 
 HELP = "time every cell with pytest-benchmark, one process per backend; write a run folder"
 EXIT_CELLS_NOT_OK = 3

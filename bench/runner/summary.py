@@ -8,6 +8,7 @@ from typing import Any
 from problems.base import KINDS
 
 from .. import results
+from ..tax import GOAL, protocol_tax
 from ..cells import ARTICLE, WITNESS
 from ..fmt import fmt_time, fmt_x
 
@@ -53,9 +54,9 @@ def print_summary(frame, console, warnings: list[str] = ()) -> None:
                       fmt_time(row["median"], "-"), fmt_x(row["vs_numpy"]), fmt_x(row["vs_article"]),
                       fmt_x(row["ratio"]), fmt_time(row["compile"], "-"))
     console.print(table)
-    tax = results.protocol_tax(frame)
+    tax = protocol_tax(frame)
     if len(tax):
-        taxes = Table(title="Protocol tax: our best row over the expert's witness (goal ≤ 1.10×)")
+        taxes = Table(title=f"Protocol tax: our best row over the expert's witness (goal ≤ {GOAL:.2f}×)")
         for name in ("problem", "size", "kind", "backend", "best row", "best", "witness", "tax"):
             taxes.add_column(name, justify="right" if name in ("best", "witness", "tax") else "left")
         for r in tax.itertuples():

@@ -34,7 +34,7 @@ from typing import Any
 
 from .. import results
 from ..cells import ARTICLE, CellSpec, SpecError
-from ..cli import PLUGINS_VARIABLE, load_plugins
+from ..cli import load_plugins
 from . import machine
 from . import threads as thread_settings
 
@@ -70,7 +70,7 @@ class WorkerPlan:
                 "attempts": self.attempts, "previous": self.previous, "load": self.load}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "WorkerPlan":
+    def from_json(cls, d: dict[str, Any]) -> WorkerPlan:
         cells = tuple(CellSpec.from_json(c) for c in d.get("cells", []))
         for spec in cells:
             if spec.group != d["group"]:

@@ -11,10 +11,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from ..analysis import BACKEND_ORDER, TAX_GOAL
+from bench.tax import GOAL
+
+from ..analysis import BACKEND_ORDER
 from .base import Chart, colour, outside_legend
 
-GOAL = TAX_GOAL
 
 
 def row_names(tax) -> list[str]:
