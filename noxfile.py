@@ -27,9 +27,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Static checks with ruff."""
-    session.install("ruff")
-    session.run("ruff", "check", "backends", "problems", "bench", "tests", "noxfile.py")
+    """ruff (the rule set in pyproject.toml), ruff's formatter, mypy on the protocol, backends and problems."""
+    install(session, "dev")
+    session.install("-c", "constraints.txt", "ruff", "mypy")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
 
 
 # --- benchmark sessions -----------------------------------------------------------------

@@ -24,8 +24,9 @@ Conventions
 from __future__ import annotations
 
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 DTYPES = ("float64", "float32")
 MODES = ("eager", "compiled")
@@ -57,7 +58,7 @@ def namespace(base: Any, name: str, **primitives: Callable) -> types.ModuleType:
     ns = types.ModuleType(name)
     ns.__dict__.update({k: v for k, v in vars(base).items() if not k.startswith("__")})
     ns.__dict__.update(primitives)
-    ns.__getattr__ = lambda attr: getattr(base, attr)  # PEP 562: only for names not copied
+    ns.__dict__["__getattr__"] = lambda attr: getattr(base, attr)  # PEP 562: only for names not copied
     return ns
 
 
@@ -87,8 +88,9 @@ class Differentiable:
     def hand(self, kind: str) -> Callable[..., Any]:
         """The hand derivative for ``kind``, or a clear error if there is none."""
         fn = getattr(self, kind)
-        if fn is None and kind == "hvp" and self.hessian is not None:
-            return lambda w, v, data: self.hessian(w, data) @ v
+        hessian = self.hessian
+        if fn is None and kind == "hvp" and hessian is not None:
+            return lambda w, v, data: hessian(w, data) @ v
         if fn is None:
             raise NotImplementedError(f"no hand-derived {kind} for {self.value.__qualname__}")
         return fn

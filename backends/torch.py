@@ -113,12 +113,12 @@ class TorchBackend(BackendBase):
         fn = self._fn(f)
         if self._autograd:
 
-            def value_and_grad(params, data):
+            def autograd_value_and_grad(params, data):
                 leaves = tuple(p.detach().requires_grad_(True) for p in params)
                 value = fn(leaves, data)
                 return value.detach(), torch.autograd.grad(value, leaves)
 
-            return value_and_grad
+            return autograd_value_and_grad
 
         grad_and_value = tf_.grad_and_value(fn)
 
@@ -132,12 +132,12 @@ class TorchBackend(BackendBase):
         fn = self._fn(f)
         if self._autograd:
 
-            def vjp(x, u, data):
+            def autograd_vjp(x, u, data):
                 leaves = tuple(p.detach().requires_grad_(True) for p in x)
                 y = fn(leaves, data)
                 return y.detach(), torch.autograd.grad(y, leaves, grad_outputs=u)
 
-            return vjp
+            return autograd_vjp
 
         def vjp(x, u, data):
             y, pullback = tf_.vjp(lambda x: fn(x, data), x)

@@ -10,8 +10,8 @@ verbs. Nothing here or in a problem asks which backend it runs on.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -46,7 +46,7 @@ class Size:
 class Instance:
     """One problem at one size: the NumPy data and starting parameters."""
 
-    problem: "Problem"
+    problem: Problem
     size: str  #: the name asked for ("small") or the integer as text ("5000")
     n: int  #: the main dimension
     data: dict[str, np.ndarray]
@@ -83,7 +83,10 @@ class Instance:
 
     def cotangent(self, seed: int = 2) -> np.ndarray:
         """A fixed random direction in the model's output space (for vjp)."""
-        out = self.problem.model.value(np, self.params, self.data)
+        model = self.problem.model
+        if model is None:
+            raise NotImplementedError(f"{self.problem.name} has no model: no output space for a vjp")
+        out = model.value(np, self.params, self.data)
         return np.random.default_rng(seed).standard_normal(np.shape(out))
 
 

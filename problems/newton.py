@@ -153,7 +153,7 @@ def classify_critical_points(backend, fn: Differentiable, starts, steps: int = 5
     xp = backend.xp
     value_and_grad = backend.value_and_grad(fn)
     hessian = backend.hessian(as_flat(fn, [(len(starts[0]),)]))
-    found = []
+    found: list[dict] = []
     for start in starts:
         w = backend.asarray(start, dtype)
         for _ in range(steps):

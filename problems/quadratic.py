@@ -96,11 +96,11 @@ def lr_sweep(backend, rates=RATES, steps: int = 100, dtype: str = "float64", tol
         w_new = w - lr * g
         w = xp.where(xp.abs(w_new - w_star_b) < limit_b, w_new, w)
         history.append(np.abs(backend.to_numpy(w) - w_star))
-    history = np.array(history)  # (steps + 1, k): distance to the minimum
+    distances = np.array(history)  # (steps + 1, k): distance to the minimum
     final = backend.to_numpy(w)
     records = []
     for j, rate in enumerate(rates):
-        dist = history[:, j]
+        dist = distances[:, j]
         if not np.isfinite(dist[-1]) or dist[-1] >= dist[0]:
             status = "diverged"  # blew up (frozen at the limit) or made no progress
         elif dist[-1] <= tol:

@@ -82,7 +82,9 @@ def test_directional_differences_catch_the_one_percent_error_without_the_hand_co
     backend = require("jax", "jit")
     inst = problems.get("lse").instance(BIG)
     (x,) = inst.params
-    value = lambda w: float(lse.lse(np, (w,), {}))
+    def value(w):
+        return float(lse.lse(np, (w,), {}))
+
     directions = [np.ones_like(x), np.random.default_rng(3).standard_normal(x.size)]
     differences = [check._central_directional(value, x, v) for v in directions]
     assert differences[0] == pytest.approx(1.0, abs=1e-8)
@@ -149,7 +151,9 @@ def test_the_ode_check_runs_on_an_output_whose_gradient_is_not_zero(backend):
     last[-1] = 1.0
     _, (expected,) = ode.rk4_vjp(inst.params, last, inst.data)
     assert np.all(expected != 0)
-    convert = lambda tree: {k: backend.asarray(v, "float64") for k, v in tree.items()}
+    def convert(tree):
+        return {k: backend.asarray(v, "float64") for k, v in tree.items()}
+
     params = tuple(backend.asarray(p, "float64") for p in inst.params)
     _, (g,) = backend.vjp(problems.get("ode").model)(params, backend.asarray(last, "float64"), convert(inst.data))
     assert check.rho(backend.to_numpy(g), expected)[0] <= check.TOLERANCES[("float64", "hand")]

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from bench import report, results
-from bench.tax import GOAL, within_noise
 from bench.__main__ import main as bench_main
 from bench.cli import UsageError
 from bench.fmt import fmt_x
 from bench.report import analysis, comparison, load
+from bench.tax import GOAL, within_noise
 
 LABELS = {  # label: (backend, mode, fixed overhead s, seconds per unit of n)
     "numpy": ("numpy", "eager", 4e-6, 2.0e-9),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import backends
-from bench import results
 from bench import tax as bench_tax
 from bench.cells import ARTICLE, WITNESS
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from bench.fmt import fmt_time, fmt_x
 from bench.tax import GOAL, within_noise
 
-from . import analysis, tables
+from . import tables
 from .comparison import NOT_REGRESSIONS, not_comparable
 from .page import Bullets, Figure, Page, Section, Span, Text
 

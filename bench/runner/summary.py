@@ -8,9 +8,9 @@ from typing import Any
 from problems.base import KINDS
 
 from .. import results
-from ..tax import GOAL, protocol_tax
 from ..cells import ARTICLE, WITNESS
 from ..fmt import fmt_time, fmt_x
+from ..tax import GOAL, protocol_tax
 
 
 def summary_rows(frame) -> list[dict[str, Any]]:

@@ -192,7 +192,7 @@ def _derivatives(docs) -> Chart | None:
               ("df", 3 * fine**2 - 6 * fine, f"f′(x) = {pic['first']}", "#8c564b"),
               ("d2f", 6 * fine - 6, f"f″(x) = {pic['second']}", "#17becf"))
     handles = []
-    for key, y, label, c in curves:
+    for _key, y, label, c in curves:
         line, = ax.plot(fine, y, color=c, linewidth=1.6, label=f"{label} (exact)", zorder=1)
         handles.append(line)
     markers = ("o", "s", "^", "D", "v", "P")

@@ -17,7 +17,6 @@ from ..analysis import BACKEND_ORDER
 from .base import Chart, colour, outside_legend
 
 
-
 def row_names(tax) -> list[str]:
     """One name per headline cell: problem · size · kind, with dtype, device and run where they vary."""
     names = tax["problem"].astype(str) + " · " + tax["size"].astype(str) + " · " + tax["kind"].astype(str)
