@@ -81,8 +81,17 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-c", f"import pathlib; pathlib.Path({out!r}).mkdir(parents=True, exist_ok=True)")
     check_args = [a for a in _check_filters(args)]
     # a mismatch is reported in agreement.json and the report; the timings still run
-    session.run("python", "-m", "bench", "check", "--quiet", "--json", f"{out}/agreement.json", *check_args,
-                success_codes=[0, 1])
+    session.run(
+        "python",
+        "-m",
+        "bench",
+        "check",
+        "--quiet",
+        "--json",
+        f"{out}/agreement.json",
+        *check_args,
+        success_codes=[0, 1],
+    )
     for backend in BENCH_BACKENDS:
         session.notify(f"bench_backend({backend})", posargs=["--out", out, *args])
     session.notify("bench_report", posargs=[out])

@@ -86,23 +86,54 @@ def register(info: BackendInfo) -> BackendInfo:
 _cache: dict[tuple[str, str], Backend] = {}
 
 for _info in (
-    BackendInfo("numpy", "backends.numpy", "numpy", "", False, (
-        _v("hand", False, None, "the problems' hand-derived NumPy derivatives"),
-    )),
-    BackendInfo("jax", "backends.jax", "jax", "jax", True, (
-        _v("eager", False, None, "jax.value_and_grad, jax.hessian ... op by op"),
-        _v("jit", True, "jit", "the same functions under jax.jit; solve as one lax.fori_loop"),
-    )),
-    BackendInfo("torch", "backends.torch", "torch", "torch", True, (
-        _v("func", False, None, "torch.func transforms (grad_and_value, jacrev, jvp, vjp)"),
-        _v("autograd", False, "autograd", "tensors with requires_grad and torch.autograd.grad, as the seed's PyTorch"),
-        _v("compile", True, "compile", "torch.func under torch.compile; solve compiles one step"),
-    )),
-    BackendInfo("tensorflow", "backends.tensorflow", "tensorflow", "tensorflow", True, (
-        _v("tape", False, None, "tf.GradientTape and ForwardAccumulator, eagerly"),
-        _v("function", True, "function", "the same under tf.function; solve as one tf.while_loop"),
-        _v("xla", True, "xla", "tf.function(jit_compile=True): XLA-compiled"),
-    )),
+    BackendInfo(
+        "numpy",
+        "backends.numpy",
+        "numpy",
+        "",
+        False,
+        (_v("hand", False, None, "the problems' hand-derived NumPy derivatives"),),
+    ),
+    BackendInfo(
+        "jax",
+        "backends.jax",
+        "jax",
+        "jax",
+        True,
+        (
+            _v("eager", False, None, "jax.value_and_grad, jax.hessian ... op by op"),
+            _v("jit", True, "jit", "the same functions under jax.jit; solve as one lax.fori_loop"),
+        ),
+    ),
+    BackendInfo(
+        "torch",
+        "backends.torch",
+        "torch",
+        "torch",
+        True,
+        (
+            _v("func", False, None, "torch.func transforms (grad_and_value, jacrev, jvp, vjp)"),
+            _v(
+                "autograd",
+                False,
+                "autograd",
+                "tensors with requires_grad and torch.autograd.grad, as the seed's PyTorch",
+            ),
+            _v("compile", True, "compile", "torch.func under torch.compile; solve compiles one step"),
+        ),
+    ),
+    BackendInfo(
+        "tensorflow",
+        "backends.tensorflow",
+        "tensorflow",
+        "tensorflow",
+        True,
+        (
+            _v("tape", False, None, "tf.GradientTape and ForwardAccumulator, eagerly"),
+            _v("function", True, "function", "the same under tf.function; solve as one tf.while_loop"),
+            _v("xla", True, "xla", "tf.function(jit_compile=True): XLA-compiled"),
+        ),
+    ),
 ):
     register(_info)
 #: the built-in backends, in display order: the default choice everywhere

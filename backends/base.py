@@ -45,7 +45,7 @@ PRIMITIVES = {
     "softplus": "softplus(z) = log(1 + exp(z)), elementwise",
     "logsumexp": "logsumexp(x, axis=None) = log(sum(exp(x), axis)), stable",
     "fori_loop": "fori_loop(lower, upper, body, state): state = body(i, state) for i = lower .. upper-1, static "
-                 "bounds, one loop for a compiler (not unrolled), differentiable in reverse and forward mode",
+    "bounds, one loop for a compiler (not unrolled), differentiable in reverse and forward mode",
 }
 
 

@@ -18,8 +18,14 @@ from .base import BackendBase, DeviceUnavailable, Differentiable, namespace, pyt
 jax.config.update("jax_enable_x64", True)
 
 # jax.nn's functions are jitted: one dispatch each in eager mode instead of four or five.
-xp = namespace(jnp, "backends.jax.xp", sigmoid=jax.nn.sigmoid, softplus=jax.nn.softplus, logsumexp=jax.nn.logsumexp,
-               fori_loop=jax.lax.fori_loop)
+xp = namespace(
+    jnp,
+    "backends.jax.xp",
+    sigmoid=jax.nn.sigmoid,
+    softplus=jax.nn.softplus,
+    logsumexp=jax.nn.logsumexp,
+    fori_loop=jax.lax.fori_loop,
+)
 
 
 class JaxBackend(BackendBase):

@@ -44,12 +44,22 @@ def _logsumexp(x, axis=None):
 
 def _fori_loop(lower, upper, body, state):
     """``jax.lax.fori_loop``'s contract over ``tf.while_loop``: one graph loop under tf.function and XLA."""
-    return tf.while_loop(lambda i, s: i < upper, lambda i, s: (i + 1, body(i, s)), (tf.constant(lower), state),
-                         maximum_iterations=upper - lower)[1]  # a fixed trip count: XLA and reverse mode need it
+    return tf.while_loop(
+        lambda i, s: i < upper,
+        lambda i, s: (i + 1, body(i, s)),
+        (tf.constant(lower), state),
+        maximum_iterations=upper - lower,
+    )[1]  # a fixed trip count: XLA and reverse mode need it
 
 
-_ARRAY_API = dict(linalg=_Linalg(), astype=_astype, concat=_concat, matrix_transpose=tf.linalg.matrix_transpose,
-                  logsumexp=_logsumexp, fori_loop=_fori_loop)
+_ARRAY_API = dict(
+    linalg=_Linalg(),
+    astype=_astype,
+    concat=_concat,
+    matrix_transpose=tf.linalg.matrix_transpose,
+    logsumexp=_logsumexp,
+    fori_loop=_fori_loop,
+)
 #: Array API names over ``tf.experimental.numpy``, with TensorFlow's fused primitives.
 xp = namespace(tnp, "backends.tensorflow.xp", **_ARRAY_API, sigmoid=tf.math.sigmoid, softplus=tf.math.softplus)
 #: The same for XLA, without sigmoid and softplus: XLA fuses the stable formulas itself, and

@@ -50,8 +50,15 @@ def _logsumexp(x, axis=None):
     return torch.logsumexp(x, dim=tuple(range(x.ndim)) if axis is None else axis)
 
 
-xp = namespace(compat, "backends.torch.xp", matmul=_matmul, sum=_sum, sigmoid=torch.sigmoid, softplus=_softplus,
-               logsumexp=_logsumexp)
+xp = namespace(
+    compat,
+    "backends.torch.xp",
+    matmul=_matmul,
+    sum=_sum,
+    sigmoid=torch.sigmoid,
+    softplus=_softplus,
+    logsumexp=_logsumexp,
+)
 
 # Every compiled cell wraps a closure of the same few functions; dynamo counts
 # them as recompilations of one code object and, past its default limit of 8,

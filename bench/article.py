@@ -106,20 +106,26 @@ def lr_sweep(backend, dtype: str) -> dict:
     records = []
     for record in quadratic.lr_sweep(backend, quadratic.RATES, SWEEP_STEPS, dtype=dtype):
         record = dict(record)
-        records.append({
-            "rate": float(record["rate"]),
-            "status": str(record["status"]),
-            "history": plain(np.ravel(np.asarray(record.get("history", []), dtype=np.float64))),
-            **{k: plain(v) for k, v in record.items() if k not in ("rate", "status", "history")},
-        })
+        records.append(
+            {
+                "rate": float(record["rate"]),
+                "status": str(record["status"]),
+                "history": plain(np.ravel(np.asarray(record.get("history", []), dtype=np.float64))),
+                **{k: plain(v) for k, v in record.items() if k not in ("rate", "status", "history")},
+            }
+        )
     return {"problem": "quadratic", "steps": SWEEP_STEPS, "records": records}
 
 
 def fd_steps(backend, dtype: str) -> dict:
     """Finite-difference error against the step h, and the backend's autodiff error."""
     records = [
-        {"function": str(r["function"]), "method": str(r["method"]),
-         "h": None if r.get("h") is None else float(r["h"]), "error": plain(r["error"])}
+        {
+            "function": str(r["function"]),
+            "method": str(r["method"]),
+            "h": None if r.get("h") is None else float(r["h"]),
+            "error": plain(r["error"]),
+        }
         for r in finite_difference.step_sweep(backend=backend)
     ]
     return {"records": records, "best": _best_list(finite_difference.best_steps(records))}
@@ -128,8 +134,10 @@ def fd_steps(backend, dtype: str) -> dict:
 def _best_list(best) -> list[dict]:
     """``best_steps`` output (``{(function, method): (h, error)}``) as JSON records."""
     if isinstance(best, dict):
-        return [{"function": str(k[0]), "method": str(k[1]), "h": plain(v[0]), "error": plain(v[1])}
-                for k, v in best.items()]
+        return [
+            {"function": str(k[0]), "method": str(k[1]), "h": plain(v[0]), "error": plain(v[1])}
+            for k, v in best.items()
+        ]
     return plain(list(best))
 
 
@@ -207,7 +215,9 @@ def collect(name: str, dtype: str = "float64", device: str = "cpu") -> dict:
         try:
             doc["pictures"][picture] = plain(build(backend, dtype))
         except Exception as exc:  # noqa: BLE001 - one failing picture must not lose the others
-            doc["notes"].append(f"{picture}: failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            doc["notes"].append(
+                f"{picture}: failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            )
     return doc
 
 
@@ -229,8 +239,9 @@ def write(run_dir: str | os.PathLike, doc: dict) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.article", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.article", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--backend", required=True, help=f"one of {', '.join(backends.NAMES)}")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder to write article-NAME.json into")
     parser.add_argument("--dtype", default="float64", choices=backends.DTYPES)

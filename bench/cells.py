@@ -69,8 +69,14 @@ class Cell:
         return "-".join((self.problem, self.size, self.label, self.dtype, self.kind))
 
     def as_dict(self) -> dict[str, str]:
-        return {"problem": self.problem, "size": self.size, "backend": self.backend, "variant": self.variant,
-                "dtype": self.dtype, "kind": self.kind}
+        return {
+            "problem": self.problem,
+            "size": self.size,
+            "backend": self.backend,
+            "variant": self.variant,
+            "dtype": self.dtype,
+            "kind": self.kind,
+        }
 
     @classmethod
     def from_dict(cls, d: Any) -> Cell:
@@ -110,8 +116,7 @@ class CellSpec:
         return f"{backend}-{self.device}-t{self.threads}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "cell": self.cell.as_dict(), "n": self.n, "device": self.device,
-                "threads": self.threads}
+        return {"id": self.id, "cell": self.cell.as_dict(), "n": self.n, "device": self.device, "threads": self.threads}
 
     @classmethod
     def from_json(cls, d: Any) -> CellSpec:

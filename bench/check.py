@@ -206,8 +206,11 @@ def cells(backend_names, problem_names, dtypes, modes=None, kinds=CHECK_KINDS, s
                         if variant == WITNESS:
                             for w_problem, w_size, w_kind in witnesses.CELLS:
                                 cell = Cell(problem_name, w_size, backend_name, variant, dtype, kind)
-                                if (w_problem, w_kind) == (problem_name, kind) and size in (None, w_size) \
-                                        and witnesses.covers(cell):
+                                if (
+                                    (w_problem, w_kind) == (problem_name, kind)
+                                    and size in (None, w_size)
+                                    and witnesses.covers(cell)
+                                ):
                                     out.append(cell)
                         elif kind in inst_kinds:
                             out.append(Cell(problem_name, label, backend_name, variant, dtype, kind))
@@ -218,13 +221,28 @@ def cells(backend_names, problem_names, dtypes, modes=None, kinds=CHECK_KINDS, s
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", action="append", metavar="NAME", help=f"repeatable; default: every installed one ({', '.join(backends.NAMES)})")
-    p.add_argument("--problem", action="append", metavar="NAME", help=f"repeatable; default: all ({', '.join(problems.NAMES)})")
+    p.add_argument(
+        "--backend",
+        action="append",
+        metavar="NAME",
+        help=f"repeatable; default: every installed one ({', '.join(backends.NAMES)})",
+    )
+    p.add_argument(
+        "--problem", action="append", metavar="NAME", help=f"repeatable; default: all ({', '.join(problems.NAMES)})"
+    )
     p.add_argument("--dtype", action="append", metavar="DTYPE", help=f"repeatable; default: {', '.join(DTYPES)}")
-    p.add_argument("--mode", "--variant", action="append", metavar="MODE", dest="mode",
-                   help=f"{', '.join(MODES)} or a variant (jit, autograd, xla ...; see python -m bench list); "
-                        "repeatable; default: every variant")
-    p.add_argument("--kind", action="append", metavar="KIND", help=f"repeatable; default: all ({', '.join(CHECK_KINDS)})")
+    p.add_argument(
+        "--mode",
+        "--variant",
+        action="append",
+        metavar="MODE",
+        dest="mode",
+        help=f"{', '.join(MODES)} or a variant (jit, autograd, xla ...; see python -m bench list); "
+        "repeatable; default: every variant",
+    )
+    p.add_argument(
+        "--kind", action="append", metavar="KIND", help=f"repeatable; default: all ({', '.join(CHECK_KINDS)})"
+    )
     p.add_argument("--size", metavar="SIZE", help="a named size or an integer; default: each problem's check size")
     p.add_argument("--json", metavar="PATH", help="also write the matrix as JSON (one object per row)")
     p.add_argument("--quiet", action="store_true", help="print only failures and the summary")
@@ -285,15 +303,23 @@ def main(args: argparse.Namespace) -> int:
 
 
 def print_matrix(rows: list[dict], quiet: bool = False) -> None:
-    header = f"{'problem':<20} {'backend':<20} {'dtype':<8} {'kind':<10} {'reference':<18} {'rho':>10} {'tol':>8}  result"
+    header = (
+        f"{'problem':<20} {'backend':<20} {'dtype':<8} {'kind':<10} {'reference':<18} {'rho':>10} {'tol':>8}  result"
+    )
     print(header)
     for r in rows:
         if quiet and r["ok"]:
             continue
         rho_text = "-" if r["rho"] is None else f"{r['rho']:.1e}"
         tol_text = "-" if r["tolerance"] is None else f"{r['tolerance']:.0e}"
-        result = "ok" if r["ok"] else "FAIL" + (f" ({r['error']})" if r["error"] else "") + (" (NaN/Inf)" if r["nonfinite"] else "")
-        print(f"{r['problem']:<20} {r['label']:<20} {r['dtype']:<8} {r['kind']:<10} {r['reference'] or '-':<18} {rho_text:>10} {tol_text:>8}  {result}")
+        result = (
+            "ok"
+            if r["ok"]
+            else "FAIL" + (f" ({r['error']})" if r["error"] else "") + (" (NaN/Inf)" if r["nonfinite"] else "")
+        )
+        print(
+            f"{r['problem']:<20} {r['label']:<20} {r['dtype']:<8} {r['kind']:<10} {r['reference'] or '-':<18} {rho_text:>10} {tol_text:>8}  {result}"
+        )
 
 
 def _check_writable(path: str) -> None:

@@ -55,8 +55,9 @@ def fail(message: str, status: int = 2) -> int:
 WITNESS = "witness"
 
 
-def choose_variants(backend_names: Iterable[str], values: Sequence[str] | None,
-                    what: str = "mode") -> dict[str, list[str]]:
+def choose_variants(
+    backend_names: Iterable[str], values: Sequence[str] | None, what: str = "mode"
+) -> dict[str, list[str]]:
     """``{backend: [variant, ...]}`` selected by ``--mode``/``--variant`` values.
 
     A value is a mode (``eager``, ``compiled``: every variant of that mode), a
@@ -67,8 +68,9 @@ def choose_variants(backend_names: Iterable[str], values: Sequence[str] | None,
     import backends
 
     infos = [backends.info(name) for name in backend_names]
-    allowed = ["eager", "compiled", WITNESS] + sorted({v.name for i in infos for v in i.variants}
-                                                      - {"eager", "compiled"})
+    allowed = ["eager", "compiled", WITNESS] + sorted(
+        {v.name for i in infos for v in i.variants} - {"eager", "compiled"}
+    )
     wanted = choose(values, allowed, what) if values else None
     out: dict[str, list[str]] = {}
     for info in infos:

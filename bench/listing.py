@@ -23,8 +23,9 @@ def main(args) -> int:
     if args.problems or both:
         print("problems (sizes: name = main dimension; * = timed by default; check: the agreement check's size)")
         for problem in problems.all_problems():
-            sizes = ", ".join(f"{name}{'*' if name in problem.default_sizes else ''}={n:,}"
-                              for name, n in problem.sizes.items())
+            sizes = ", ".join(
+                f"{name}{'*' if name in problem.default_sizes else ''}={n:,}" for name, n in problem.sizes.items()
+            )
             print(f"  {problem.name:<20} {problem.description}")
             print(f"  {'':<20} sizes: {sizes} (or any integer {problem.size_unit}); check: {problem.check_size}")
             print(f"  {'':<20} kinds: {', '.join(problem.kinds())}")
@@ -37,7 +38,9 @@ def main(args) -> int:
             for v in info.variants:
                 print(f"  {'':<20} {v.name:<9} -> {info.label(v.name):<21} {v.mode}: {v.doc}")
             if info.has_autodiff:
-                print(f"  {'':<20} {WITNESS:<9} -> {name + '+' + WITNESS:<21} an expert's own code, headline cells only")
+                print(
+                    f"  {'':<20} {WITNESS:<9} -> {name + '+' + WITNESS:<21} an expert's own code, headline cells only"
+                )
         print(f"  {'article':<20} the seed article's own NumPy loops (solve only)")
     if both:
         import witnesses

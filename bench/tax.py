@@ -24,8 +24,24 @@ def protocol_tax(frame):
     """
     import pandas as pd
 
-    columns = ["run", "machine", "problem", "size", "n", "dtype", "device", "threads", "kind", "backend", "best",
-               "best_median", "witness_median", "tax", "best_iqr", "witness_iqr"]
+    columns = [
+        "run",
+        "machine",
+        "problem",
+        "size",
+        "n",
+        "dtype",
+        "device",
+        "threads",
+        "kind",
+        "backend",
+        "best",
+        "best_median",
+        "witness_median",
+        "tax",
+        "best_iqr",
+        "witness_iqr",
+    ]
     ok = frame[(frame["status"] == "ok") & frame["median"].notna()]
     if "variant" not in ok.columns or not len(ok):
         return pd.DataFrame(columns=columns)
@@ -39,9 +55,18 @@ def protocol_tax(frame):
         best = protocol.loc[protocol["median"].idxmin()]
         expert = witness.loc[witness["median"].idxmin()]
         w = float(expert["median"])
-        rows.append({**dict(zip(keys, key)), "n": best["n"], "best": best["label"],
-                     "best_median": float(best["median"]), "witness_median": w, "tax": float(best["median"]) / w,
-                     "best_iqr": _float(best.get("iqr")), "witness_iqr": _float(expert.get("iqr"))})
+        rows.append(
+            {
+                **dict(zip(keys, key)),
+                "n": best["n"],
+                "best": best["label"],
+                "best_median": float(best["median"]),
+                "witness_median": w,
+                "tax": float(best["median"]) / w,
+                "best_iqr": _float(best.get("iqr")),
+                "witness_iqr": _float(expert.get("iqr")),
+            }
+        )
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -56,5 +56,18 @@ def all_problems() -> list[Problem]:
     return [get(name) for name in NAMES]
 
 
-__all__ = ["ARTICLE_NAMES", "DERIVATIVE_KINDS", "GRADBENCH_NAMES", "KINDS", "NAMES", "Instance", "Problem", "Size", "SizeError", "all_problems", "get",
-           "known", "register"]
+__all__ = [
+    "ARTICLE_NAMES",
+    "DERIVATIVE_KINDS",
+    "GRADBENCH_NAMES",
+    "KINDS",
+    "NAMES",
+    "Instance",
+    "Problem",
+    "Size",
+    "SizeError",
+    "all_problems",
+    "get",
+    "known",
+    "register",
+]

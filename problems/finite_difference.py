@@ -170,15 +170,29 @@ def step_sweep(hs=STEPS, backend=None):
             central = float((fn(x0 + h) - fn(x0 - h)) / (2 * h))
             for method, value in (("forward", forward), ("central", central)):
                 records.append(
-                    {"function": name, "method": method, "h": h, "value": value, "exact": exact,
-                     "error": float(abs(value - exact))}
+                    {
+                        "function": name,
+                        "method": method,
+                        "h": h,
+                        "value": value,
+                        "exact": exact,
+                        "error": float(abs(value - exact)),
+                    }
                 )
         if backend is not None and backend.has_autodiff:
             single = Differentiable(lambda xp, p, data, f=f: xp.sum(f(xp, p[0])))
             _, (g,) = backend.value_and_grad(single)((backend.asarray([x0], "float64"),), {})
             value = float(backend.to_numpy(g)[0])
-            records.append({"function": name, "method": "autodiff", "h": None, "value": value, "exact": exact,
-                            "error": abs(value - exact)})
+            records.append(
+                {
+                    "function": name,
+                    "method": "autodiff",
+                    "h": None,
+                    "value": value,
+                    "exact": exact,
+                    "error": abs(value - exact),
+                }
+            )
     return records
 
 

@@ -52,8 +52,13 @@ GRADBENCH_N = 1_000
 GRADBENCH_SEED = 31337
 #: (d, k) of each named size; GradBench's workloads are labelled ``d{d}-k{k}``
 SHAPES = {"tiny": (4, 3), **{f"d{d}-k{k}": (d, k) for d in GRADBENCH_D for k in GRADBENCH_K}}
-SIZES = {"tiny": 100, "small": 1_000, "medium": 10_000, "large": 100_000,
-         **{label: GRADBENCH_N for label in SHAPES if label != "tiny"}}
+SIZES = {
+    "tiny": 100,
+    "small": 1_000,
+    "medium": 10_000,
+    "large": 100_000,
+    **{label: GRADBENCH_N for label in SHAPES if label != "tiny"},
+}
 #: (d, k) of every other size (``small``, ``medium``, ``large``, integers)
 DEFAULT_SHAPE = (10, 5)
 PARAMS = ("alpha", "mu", "q", "l")  #: the parameters, in order (GradBench's keys)
@@ -69,8 +74,9 @@ def lower_indices(d: int) -> tuple[np.ndarray, np.ndarray]:
 def constant(n: int, d: int, k: int, m: float = M, gamma: float = GAMMA) -> float:
     """The terms of F that depend on no parameter."""
     dof = d + m + 1
-    log_gamma_d = 0.25 * d * (d - 1) * math.log(math.pi) + sum(math.lgamma(0.5 * dof + 0.5 * (1 - j))
-                                                               for j in range(1, d + 1))
+    log_gamma_d = 0.25 * d * (d - 1) * math.log(math.pi) + sum(
+        math.lgamma(0.5 * dof + 0.5 * (1 - j)) for j in range(1, d + 1)
+    )
     return -0.5 * n * d * math.log(2 * math.pi) + k * (dof * d * (math.log(gamma) - 0.5 * math.log(2)) - log_gamma_d)
 
 
@@ -97,8 +103,13 @@ def factor_index(d: int) -> np.ndarray:
 def data_for(x: np.ndarray, m: float, gamma: float, k: int) -> dict[str, np.ndarray]:
     """The data of one GMM input: the points, the prior, the constant and the factor's index."""
     n, d = x.shape
-    return {"x": x, "m": np.asarray(float(m)), "gamma": np.asarray(float(gamma)),
-            "const": np.asarray(constant(n, d, k, m, gamma)), "factor_index": factor_index(d)}
+    return {
+        "x": x,
+        "m": np.asarray(float(m)),
+        "gamma": np.asarray(float(gamma)),
+        "const": np.asarray(constant(n, d, k, m, gamma)),
+        "factor_index": factor_index(d),
+    }
 
 
 # --- the objective, written once ------------------------------------------------------
@@ -145,7 +156,9 @@ def log_posterior_value_and_grad(params, data):
     a_exp = np.exp(alpha - a_top)
     lse_alpha = a_top + np.log(a_exp.sum())
     frobenius = np.sum(diagonal * diagonal) + np.sum(l * l)
-    value = float(data["const"]) + np.sum(top + np.log(total)) - n * lse_alpha - 0.5 * gamma**2 * frobenius + m * q.sum()
+    value = (
+        float(data["const"]) + np.sum(top + np.log(total)) - n * lse_alpha - 0.5 * gamma**2 * frobenius + m * q.sum()
+    )
 
     counts = r.sum(axis=1)  # (k,)
     rz = r[:, :, None] * z  # (k, n, d)

@@ -36,13 +36,22 @@ from .lse import gradbench_uniform
 
 K = {100: 3}
 #: GradBench's kmeans workloads (k, n, d), in the order its eval draws them (sorted by k n d)
-GRADBENCH_WORKLOADS = tuple(sorted(((k, n, d) for k in (10, 100, 1_000) for n in (1_000, 10_000) for d in (8, 16)),
-                                   key=lambda v: v[0] * v[1] * v[2]))
+GRADBENCH_WORKLOADS = tuple(
+    sorted(
+        ((k, n, d) for k in (10, 100, 1_000) for n in (1_000, 10_000) for d in (8, 16)),
+        key=lambda v: v[0] * v[1] * v[2],
+    )
+)
 GRADBENCH_SIZES = {f"k{k}-n{n}-d{d}": i for i, (k, n, d) in enumerate(GRADBENCH_WORKLOADS)}
 #: (k, d) of GradBench's named sizes; the main dimension is the number of points n
 SHAPES = {label: (GRADBENCH_WORKLOADS[i][0], GRADBENCH_WORKLOADS[i][2]) for label, i in GRADBENCH_SIZES.items()}
-SIZES = {"article": 100, "small": 1_000, "medium": 100_000, "large": 1_000_000,
-         **{label: GRADBENCH_WORKLOADS[i][1] for label, i in GRADBENCH_SIZES.items()}}
+SIZES = {
+    "article": 100,
+    "small": 1_000,
+    "medium": 100_000,
+    "large": 1_000_000,
+    **{label: GRADBENCH_WORKLOADS[i][1] for label, i in GRADBENCH_SIZES.items()},
+}
 
 
 def clusters(n: int) -> int:

@@ -112,8 +112,9 @@ class LinearLeastSquares(Problem):
     default_sizes = ("small",)
     check_size = "tiny"  # finite differences: two objectives per coefficient (128)
     max_n = 1_000_000
-    loss = Differentiable(objective, value_and_grad=objective_value_and_grad, hessian=objective_hessian,
-                          hvp=objective_hvp)
+    loss = Differentiable(
+        objective, value_and_grad=objective_value_and_grad, hessian=objective_hessian, hvp=objective_hvp
+    )
     model = Differentiable(polynomial, jvp=polynomial_jvp, vjp=polynomial_vjp)
 
     def bytes_per_n(self):

@@ -41,8 +41,9 @@ from .lse import gradbench_uniform
 T_END = 2.0  #: the integration interval is [0, T_END]
 DEFAULT_STEPS = 10  #: s for every size that is not one of GradBench's workloads
 #: GradBench's ode workloads (n, s), in the order its eval draws x (sorted by n * s)
-GRADBENCH_WORKLOADS = tuple(sorted(((n, s) for n in (1_000, 10_000, 100_000) for s in (1, 10, 100)),
-                                   key=lambda v: v[0] * v[1]))
+GRADBENCH_WORKLOADS = tuple(
+    sorted(((n, s) for n in (1_000, 10_000, 100_000) for s in (1, 10, 100)), key=lambda v: v[0] * v[1])
+)
 GRADBENCH_SIZES = {f"n{n}-s{s}": i for i, (n, s) in enumerate(GRADBENCH_WORKLOADS)}
 #: s of each named size; any other size has DEFAULT_STEPS
 STEPS = {"tiny": 3, **{label: GRADBENCH_WORKLOADS[i][1] for label, i in GRADBENCH_SIZES.items()}}

@@ -29,8 +29,9 @@ def backend(request):
     return require(request.param)
 
 
-@pytest.fixture(params=[(b, v) for b in backends.NAMES for v in backends.variants(b)],
-                ids=lambda bv: backends.mode_label(*bv))
+@pytest.fixture(
+    params=[(b, v) for b in backends.NAMES for v in backends.variants(b)], ids=lambda bv: backends.mode_label(*bv)
+)
 def backend_mode(request):
     """(backend bound to a variant, the variant's name), for every variant of every backend."""
     name, variant = request.param

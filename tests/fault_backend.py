@@ -29,8 +29,15 @@ import backends
 from backends.numpy import NumpyBackend
 
 SLOW_SECONDS = 0.3
-FAULTS = {"objective": "ok", "gradient": "nan", "hessian": "error", "hvp": "timeout", "jvp": "crashed",
-          "vjp": "crashed", "solve": "diverged"}
+FAULTS = {
+    "objective": "ok",
+    "gradient": "nan",
+    "hessian": "error",
+    "hvp": "timeout",
+    "jvp": "crashed",
+    "vjp": "crashed",
+    "solve": "diverged",
+}
 
 _HAND = (backends.Variant("hand", False, None, "the hand derivatives, misbehaving"),)
 backends.register(backends.BackendInfo("fault", "tests.fault_backend", "numpy", "", False, _HAND))

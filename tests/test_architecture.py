@@ -18,8 +18,17 @@ LAYERS = (
     ("backends",),
     ("problems",),
     ("witnesses",),
-    ("bench", "bench.cells", "bench.check", "bench.results", "bench.tax", "bench.fmt", "bench.cli", "bench.listing",
-     "bench.article"),
+    (
+        "bench",
+        "bench.cells",
+        "bench.check",
+        "bench.results",
+        "bench.tax",
+        "bench.fmt",
+        "bench.cli",
+        "bench.listing",
+        "bench.article",
+    ),
     ("bench.runner", "bench.report"),
     ("bench.gradbench",),  # a long-running tool process: it runs cells with the runner's thread setting
     ("bench.__main__",),
@@ -119,7 +128,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for target in edges(node):
             if state.get(target) == 1:
-                return stack[stack.index(target):] + [target]
+                return stack[stack.index(target) :] + [target]
             if target not in state:
                 found = visit(target)
                 if found:

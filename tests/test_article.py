@@ -70,8 +70,11 @@ def test_fd_steps_have_both_methods_and_best_steps(numpy_doc):
     assert {"forward", "central"} <= methods
     best = {(b["function"], b["method"]): b for b in pic["best"]}
     for (function, method), b in best.items():
-        errors = [r["error"] for r in pic["records"] if r["function"] == function and r["method"] == method
-                  and r["h"] is not None]
+        errors = [
+            r["error"]
+            for r in pic["records"]
+            if r["function"] == function and r["method"] == method and r["h"] is not None
+        ]
         assert b["error"] == min(errors)
 
 
@@ -87,8 +90,11 @@ def test_a_failing_picture_does_not_lose_the_others(monkeypatch):
 
 
 def test_non_finite_numbers_are_written_as_null():
-    assert article.plain({"a": [1.0, float("inf"), np.nan], "b": np.float32(2.5), "c": (np.int64(3),)}) == \
-        {"a": [1.0, None, None], "b": 2.5, "c": [3]}
+    assert article.plain({"a": [1.0, float("inf"), np.nan], "b": np.float32(2.5), "c": (np.int64(3),)}) == {
+        "a": [1.0, None, None],
+        "b": 2.5,
+        "c": [3],
+    }
 
 
 def test_write_is_atomic_and_strict_json(tmp_path, numpy_doc):
@@ -99,16 +105,26 @@ def test_write_is_atomic_and_strict_json(tmp_path, numpy_doc):
 
 
 def test_command_line(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "bench.article", "--backend", "numpy", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.article", "--backend", "numpy", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert str(tmp_path / "article-numpy.json") in done.stdout
     assert json.loads((tmp_path / "article-numpy.json").read_text())["backend"] == "numpy"
 
 
 def test_unknown_backend_is_a_one_line_error(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "bench.article", "--backend", "fortran", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.article", "--backend", "fortran", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "unknown backend 'fortran'" in done.stderr
     assert not list(tmp_path.iterdir())

@@ -29,11 +29,24 @@ import pytest
 from bench import report
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-default-apps", "--disable-extensions", "--mute-audio", "--remote-debugging-pipe")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--mute-audio",
+    "--remote-debugging-pipe",
+)
 TIMEOUT = 60.0
-WIRE = "import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); os.execvp(sys.argv[3], sys.argv[3:])"
+WIRE = (
+    "import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); os.execvp(sys.argv[3], sys.argv[3:])"
+)
 
 
 def find_chromium() -> str | None:
@@ -47,8 +60,10 @@ def find_chromium() -> str | None:
 def chromium_path() -> str:
     path = find_chromium()
     if path is None:
-        message = ("Chromium is not installed: the report's browser test needs it "
-                   "(apt-get install chromium, or set CHROMIUM=/path/to/chrome)")
+        message = (
+            "Chromium is not installed: the report's browser test needs it "
+            "(apt-get install chromium, or set CHROMIUM=/path/to/chrome)"
+        )
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -68,9 +83,20 @@ class Browser:
         # A fresh Python moves our pipe ends to the fds 3 and 4 Chromium expects, then becomes
         # Chromium: no code of this process runs between fork and exec (JAX may have threads).
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", WIRE, str(to_child_r), str(from_child_w), executable, *FLAGS,
-             f"--user-data-dir={self.profile}/profile", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log,
+            [
+                sys.executable,
+                "-c",
+                WIRE,
+                str(to_child_r),
+                str(from_child_w),
+                executable,
+                *FLAGS,
+                f"--user-data-dir={self.profile}/profile",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
             pass_fds=(to_child_r, from_child_w),
         )
         os.close(to_child_r)
@@ -167,8 +193,9 @@ def open_page(browser: Browser, page: Path) -> str:
 
 
 def evaluate(browser: Browser, session: str, expression: str):
-    result = browser.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                               "awaitPromise": True}, session=session)
+    result = browser.send(
+        "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}, session=session
+    )
     if "exceptionDetails" in result:
         raise AssertionError(f"page script failed: {result['exceptionDetails']}")
     return result["result"].get("value")
@@ -194,18 +221,26 @@ def browser(chromium_path):
 
 def test_report_loads_without_errors_and_every_image_renders(browser, report_page):
     session = open_page(browser, report_page)
-    images = evaluate(browser, session, """
+    images = evaluate(
+        browser,
+        session,
+        """
         Promise.all(Array.from(document.images).map(img => img.decode().catch(() => null)))
           .then(() => Array.from(document.images).map(img => ({
               alt: img.alt, complete: img.complete, width: img.naturalWidth, height: img.naturalHeight})))
-    """)
+    """,
+    )
     charts = sorted((report_page.parent / "charts").glob("*.png"))
     assert len(images) == len(charts) >= 10
     broken = [img["alt"] for img in images if not img["complete"] or img["width"] == 0 or img["height"] == 0]
     assert broken == [], f"images that did not render: {broken}"
     # the warning that the compared runs come from different machines is on the page, in plain sight
-    warning = evaluate(browser, session, """
-        Array.from(document.querySelectorAll('#compare ~ p.warn')).map(p => [p.textContent, p.offsetHeight])""")
+    warning = evaluate(
+        browser,
+        session,
+        """
+        Array.from(document.querySelectorAll('#compare ~ p.warn')).map(p => [p.textContent, p.offsetHeight])""",
+    )
     assert warning and "different machines/versions" in warning[0][0] and warning[0][1] > 0
     time.sleep(0.2)  # let late console messages arrive
     evaluate(browser, session, "1")
@@ -215,9 +250,13 @@ def test_report_loads_without_errors_and_every_image_renders(browser, report_pag
 @pytest.mark.parametrize("table,header", [("summary-table", "median"), ("tax-table", "tax")])
 def test_tables_sort_on_click(browser, report_page, table, header):
     session = open_page(browser, report_page)
-    column = evaluate(browser, session, f"""
+    column = evaluate(
+        browser,
+        session,
+        f"""
         Array.from(document.querySelectorAll('#{table} th')).findIndex(th => th.textContent === '{header}')
-    """)
+    """,
+    )
     assert column >= 0
     read = f"""Array.from(document.querySelectorAll('#{table} tbody tr'))
                  .map(tr => parseFloat(tr.cells[{column}].getAttribute('data-v')))"""
@@ -235,8 +274,10 @@ def test_tables_sort_on_click(browser, report_page, table, header):
 def test_a_broken_page_is_caught(browser, tmp_path):
     """The checks above can fail: a missing image and a script error are both seen."""
     page = tmp_path / "broken.html"
-    page.write_text('<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body>'
-                    '<img src="missing.png" alt="missing"><script>undefinedFunction();</script></body></html>')
+    page.write_text(
+        '<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body>'
+        '<img src="missing.png" alt="missing"><script>undefinedFunction();</script></body></html>'
+    )
     session = open_page(browser, page)
     widths = evaluate(browser, session, "Array.from(document.images).map(i => i.naturalWidth)")
     assert widths == [0]

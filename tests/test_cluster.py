@@ -18,8 +18,26 @@ from bench import results
 pytest.importorskip("distributed", reason="the cluster extra (dask[distributed]) is part of [dev]")
 
 REPO = Path(__file__).resolve().parent.parent
-PLAN = ["--backend", "numpy", "--backend", "article", "--backend", "slow", "--problem", "linear_regression",
-        "--problem", "quadratic", "--size", "article", "--threads", "1", "--max-time", "0.005", "--min-rounds", "1"]
+PLAN = [
+    "--backend",
+    "numpy",
+    "--backend",
+    "article",
+    "--backend",
+    "slow",
+    "--problem",
+    "linear_regression",
+    "--problem",
+    "quadratic",
+    "--size",
+    "article",
+    "--threads",
+    "1",
+    "--max-time",
+    "0.005",
+    "--min-rounds",
+    "1",
+]
 ENV = {**os.environ, "BENCH_PLUGINS": "tests.fault_backend"}
 #: the cells PLAN names: two problems at the article size, the default kinds (no jvp, vjp), numpy and the slow
 #: plugin backend, the article's own solve
@@ -27,8 +45,15 @@ CELLS = 21
 
 
 def bench(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "bench", "run", *map(str, args)], cwd=REPO, env=ENV,
-                          capture_output=True, text=True, check=False, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "bench", "run", *map(str, args)],
+        cwd=REPO,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
 
 
 def test_a_cluster_run_measures_the_same_cells_as_a_local_run(tmp_path):
@@ -60,9 +85,30 @@ def _group_worker(runner: psutil.Process, backend: str) -> psutil.Process | None
 
 def test_a_worker_killed_mid_run_loses_no_finished_cell_and_repeats_none(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "bench", "run", "--backend", "slow", "--problem", "linear_regression",
-           "--problem", "quadratic", "--size", "article", "--threads", "1", "--max-time", "0.005", "--min-rounds", "1",
-           "--scheduler", "local:2", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench",
+        "run",
+        "--backend",
+        "slow",
+        "--problem",
+        "linear_regression",
+        "--problem",
+        "quadratic",
+        "--size",
+        "article",
+        "--threads",
+        "1",
+        "--max-time",
+        "0.005",
+        "--min-rounds",
+        "1",
+        "--scheduler",
+        "local:2",
+        "--out",
+        str(out),
+    ]
     runner = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         end = time.monotonic() + 300
@@ -89,8 +135,19 @@ def test_a_worker_killed_mid_run_loses_no_finished_cell_and_repeats_none(tmp_pat
 
 
 def test_an_unreachable_scheduler_is_one_line(tmp_path):
-    proc = bench("--backend", "numpy", "--problem", "quadratic", "--size", "article", "--out", tmp_path / "run",
-                 "--scheduler", "tcp://127.0.0.1:9", timeout=120)
+    proc = bench(
+        "--backend",
+        "numpy",
+        "--problem",
+        "quadratic",
+        "--size",
+        "article",
+        "--out",
+        tmp_path / "run",
+        "--scheduler",
+        "tcp://127.0.0.1:9",
+        timeout=120,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")

@@ -24,16 +24,42 @@ ENV = {**os.environ, "BENCH_PLUGINS": "tests.fault_backend"}
 
 
 def bench_run(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "bench", "run", *map(str, args)], cwd=REPO, env=ENV,
-                          capture_output=True, text=True, check=False, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "bench", "run", *map(str, args)],
+        cwd=REPO,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
 def fault_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("faults") / "run"
-    proc = bench_run("--backend", "fault", "--backend", "numpy", "--problem", "linear_regression",
-                     "--size", "article", "--kind", ",".join(FAULTS), "--threads", "1", "--timeout", "5",
-                     "--max-time", "0.01", "--min-rounds", "2", "--out", out)
+    proc = bench_run(
+        "--backend",
+        "fault",
+        "--backend",
+        "numpy",
+        "--problem",
+        "linear_regression",
+        "--size",
+        "article",
+        "--kind",
+        ",".join(FAULTS),
+        "--threads",
+        "1",
+        "--timeout",
+        "5",
+        "--max-time",
+        "0.01",
+        "--min-rounds",
+        "2",
+        "--out",
+        out,
+    )
     assert proc.returncode == EXIT_CELLS_NOT_OK, proc.stdout + proc.stderr  # the run ends, saying not all is ok
     frame = results.load(out)
     return out, frame, proc
@@ -98,7 +124,9 @@ def test_pytest_benchmark_json_is_readable_by_compare(fault_run):
     assert data["bench"]["threads"] == 1 and data["benchmarks"]
     assert all("first_call" in b["extra_info"] for b in data["benchmarks"])
     cli = Path(sys.executable).with_name("pytest-benchmark")
-    proc = subprocess.run([str(cli), "compare", *map(str, files)], capture_output=True, text=True, check=False, timeout=120)
+    proc = subprocess.run(
+        [str(cli), "compare", *map(str, files)], capture_output=True, text=True, check=False, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert "test_cell[" in proc.stdout
 
@@ -111,8 +139,20 @@ def test_console_names_each_failure(fault_run):
 
 def test_gpu_absent_is_said_clearly(tmp_path):
     out = tmp_path / "gpu"
-    proc = bench_run("--backend", "numpy", "--problem", "linear_regression", "--size", "article", "--kind",
-                     "objective", "--device", "gpu", "--out", out)
+    proc = bench_run(
+        "--backend",
+        "numpy",
+        "--problem",
+        "linear_regression",
+        "--size",
+        "article",
+        "--kind",
+        "objective",
+        "--device",
+        "gpu",
+        "--out",
+        out,
+    )
     assert proc.returncode == EXIT_CELLS_NOT_OK, proc.stderr
     frame = results.load(out)
     assert list(frame["status"]) == ["error"]

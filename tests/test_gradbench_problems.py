@@ -82,6 +82,7 @@ def test_directional_differences_catch_the_one_percent_error_without_the_hand_co
     backend = require("jax", "jit")
     inst = problems.get("lse").instance(BIG)
     (x,) = inst.params
+
     def value(w):
         return float(lse.lse(np, (w,), {}))
 
@@ -151,6 +152,7 @@ def test_the_ode_check_runs_on_an_output_whose_gradient_is_not_zero(backend):
     last[-1] = 1.0
     _, (expected,) = ode.rk4_vjp(inst.params, last, inst.data)
     assert np.all(expected != 0)
+
     def convert(tree):
         return {k: backend.asarray(v, "float64") for k, v in tree.items()}
 
@@ -182,13 +184,22 @@ def naive_log_posterior(x, alpha, mu, q, l, m, gamma):
         density = 0.0
         for c in range(k):
             r = x[i] - mu[c]
-            density += phi[c] * math.exp(-0.5 * r @ precisions[c] @ r) / math.sqrt((2 * math.pi) ** d / np.linalg.det(precisions[c]))
+            density += (
+                phi[c]
+                * math.exp(-0.5 * r @ precisions[c] @ r)
+                / math.sqrt((2 * math.pi) ** d / np.linalg.det(precisions[c]))
+            )
         log_likelihood += math.log(density)
     dof, v = d + m + 1, np.eye(d) / gamma**2
-    log_gamma_d = 0.25 * d * (d - 1) * math.log(math.pi) + sum(math.lgamma(dof / 2 + (1 - j) / 2) for j in range(1, d + 1))
+    log_gamma_d = 0.25 * d * (d - 1) * math.log(math.pi) + sum(
+        math.lgamma(dof / 2 + (1 - j) / 2) for j in range(1, d + 1)
+    )
     log_prior = sum(
-        (dof - d - 1) / 2 * math.log(np.linalg.det(p)) - np.trace(np.linalg.inv(v) @ p) / 2
-        - dof * d / 2 * math.log(2) - dof / 2 * math.log(np.linalg.det(v)) - log_gamma_d
+        (dof - d - 1) / 2 * math.log(np.linalg.det(p))
+        - np.trace(np.linalg.inv(v) @ p) / 2
+        - dof * d / 2 * math.log(2)
+        - dof / 2 * math.log(np.linalg.det(v))
+        - log_gamma_d
         for p in precisions
     )
     return log_likelihood + log_prior
@@ -197,7 +208,12 @@ def naive_log_posterior(x, alpha, mu, q, l, m, gamma):
 @pytest.mark.parametrize("m, gamma", [(0, 1.0), (2, 0.7)])
 def test_gmm_objective_is_gradbenchs_definition(m, gamma):
     data, params = gmm.make_input(np.random.default_rng(5), 10, 4, 3, m=m, gamma=gamma)
-    params = (params[0], params[1], 0.3 * params[2], 0.5 * params[3])  # moderate precisions: no underflow in the naive form
+    params = (
+        params[0],
+        params[1],
+        0.3 * params[2],
+        0.5 * params[3],
+    )  # moderate precisions: no underflow in the naive form
     ours = float(gmm.log_posterior(np, params, data))
     assert ours == pytest.approx(naive_log_posterior(data["x"], *params, m, gamma), rel=1e-10)
     value, _ = gmm.log_posterior_value_and_grad(params, data)

@@ -43,8 +43,15 @@ class ToolProcess:
 
     def __init__(self, *args: str, stderr_path=None):
         self.stderr = open(stderr_path, "w") if stderr_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(tool_command() + list(args), cwd=ROOT, stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=self.stderr, text=True, bufsize=1)
+        self.process = subprocess.Popen(
+            tool_command() + list(args),
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+            bufsize=1,
+        )
         self.next_id = 0
 
     def line(self, text: str) -> dict:
@@ -103,10 +110,20 @@ def gmm_inputs():
     out = []
     for d, k in ((2, 5),):
         rng = np.random.default_rng(seed=31337)
-        out.append({"d": d, "k": k, "n": 1000, "x": [list(rng.normal(size=d)) for _ in range(1000)], "m": 0,
-                    "gamma": 1.0, "alpha": list(rng.normal(size=k)), "mu": [list(rng.uniform(size=d)) for _ in range(k)],
-                    "q": [list(rng.normal(size=d)) for _ in range(k)],
-                    "l": [list(rng.normal(size=d * (d - 1) // 2)) for _ in range(k)]})
+        out.append(
+            {
+                "d": d,
+                "k": k,
+                "n": 1000,
+                "x": [list(rng.normal(size=d)) for _ in range(1000)],
+                "m": 0,
+                "gamma": 1.0,
+                "alpha": list(rng.normal(size=k)),
+                "mu": [list(rng.uniform(size=d)) for _ in range(k)],
+                "q": [list(rng.normal(size=d)) for _ in range(k)],
+                "l": [list(rng.normal(size=d * (d - 1) // 2)) for _ in range(k)],
+            }
+        )
     return out
 
 
@@ -267,8 +284,9 @@ def test_unknown_module_malformed_lines_and_unknown_kinds(numpy_tool):
 
 
 def test_min_seconds_repeats_the_runs(numpy_tool):
-    reply = numpy_tool.send("evaluate", module="lse", function="primal", input={"x": [1.0, 2.0], "min_runs": 1,
-                                                                               "min_seconds": 0.05})
+    reply = numpy_tool.send(
+        "evaluate", module="lse", function="primal", input={"x": [1.0, 2.0], "min_runs": 1, "min_seconds": 0.05}
+    )
     assert reply["success"] and reply["output"] == pytest.approx(2 + math.log1p(math.exp(-1)))
     assert sum(t["nanoseconds"] for t in reply["timings"]) >= 0.05e9 and len(reply["timings"]) > 1
     assert numpy_tool.close() == (0, "")
@@ -284,8 +302,15 @@ def test_nothing_but_replies_reaches_stdout_even_when_a_library_prints():
         "os.write(1, b'a C library talking\\n')\n"
         "sys.exit(serve(Tool(backends.get('numpy')), sys.stdin, out))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], check=False, cwd=ROOT, input='{"id": 0, "kind": "start"}\n\n',
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        check=False,
+        cwd=ROOT,
+        input='{"id": 0, "kind": "start"}\n\n',
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0
     lines = done.stdout.splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["id"] == 0
@@ -293,9 +318,23 @@ def test_nothing_but_replies_reaches_stdout_even_when_a_library_prints():
 
 
 def test_mode_chooses_the_variant_and_bad_choices_stop_in_one_line():
-    bad = subprocess.run(tool_command() + ["--backend", "numpy", "--mode", "jit"], check=False, cwd=ROOT, capture_output=True,
-                         text=True, stdin=subprocess.DEVNULL, timeout=60)
+    bad = subprocess.run(
+        tool_command() + ["--backend", "numpy", "--mode", "jit"],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
     assert bad.returncode == 2 and bad.stdout == "" and len(bad.stderr.strip().splitlines()) == 1
-    unknown = subprocess.run(tool_command() + ["--backend", "nope"], check=False, cwd=ROOT, capture_output=True, text=True,
-                             stdin=subprocess.DEVNULL, timeout=60)
+    unknown = subprocess.run(
+        tool_command() + ["--backend", "nope"],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
     assert unknown.returncode == 2 and "nope" in unknown.stderr

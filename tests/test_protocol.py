@@ -88,7 +88,9 @@ def test_missing_backend_is_one_line_and_the_others_still_run(monkeypatch, capsy
     monkeypatch.setattr(backends, "installed", lambda name: False if name == "tensorflow" else real(name))
     for key in [k for k in backends._cache if k[0] == "tensorflow"]:
         monkeypatch.delitem(backends._cache, key)
-    with pytest.raises(backends.BackendUnavailable, match="^backend 'tensorflow' is unavailable: tensorflow is not installed"):
+    with pytest.raises(
+        backends.BackendUnavailable, match="^backend 'tensorflow' is unavailable: tensorflow is not installed"
+    ):
         backends.get("tensorflow")
     status = main(["check", "--problem", "quadratic", "--kind", "gradient", "--mode", "eager", "--dtype", "float64"])
     out, err = capsys.readouterr()
@@ -104,7 +106,10 @@ def test_missing_backend_is_one_line_and_the_others_still_run(monkeypatch, capsy
         (["--backend", "theano"], "unknown backend 'theano'; choose from numpy, jax, torch, tensorflow"),
         (["--problem", "svm"], "unknown problem 'svm'; choose from finite_difference, quadratic"),
         (["--dtype", "float16"], "unknown dtype 'float16'; choose from float64, float32"),
-        (["--mode", "fast"], "unknown mode 'fast'; choose from eager, compiled, witness, autograd, compile, func, function, hand, jit, tape, xla"),
+        (
+            ["--mode", "fast"],
+            "unknown mode 'fast'; choose from eager, compiled, witness, autograd, compile, func, function, hand, jit, tape, xla",
+        ),
         (["--kind", "jacobian"], "unknown kind 'jacobian'; choose from objective, gradient"),
         (["--size", "-3", "--problem", "quadratic"], "size -3 for quadratic must be a positive integer"),
         (["--size", "huge", "--problem", "quadratic"], "unknown size 'huge' for quadratic; use one of article, small"),

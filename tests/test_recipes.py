@@ -20,20 +20,55 @@ ENV = {**os.environ, "BENCH_PLUGINS": "tests.toy_plugin"}
 
 
 def bench(*args):
-    return subprocess.run([sys.executable, "-m", "bench", *map(str, args)], cwd=REPO, env=ENV, capture_output=True,
-                          text=True, check=False, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *map(str, args)],
+        cwd=REPO,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
 
 
 def test_recipe_problem_joins_the_agreement_check_on_every_backend():
-    proc = bench("check", "--problem", "toy_quartic", "--backend", "numpy", "--backend", "jax", "--kind", "objective",
-                 "--kind", "gradient", "--kind", "hessian", "--dtype", "float64")
+    proc = bench(
+        "check",
+        "--problem",
+        "toy_quartic",
+        "--backend",
+        "numpy",
+        "--backend",
+        "jax",
+        "--kind",
+        "objective",
+        "--kind",
+        "gradient",
+        "--kind",
+        "hessian",
+        "--dtype",
+        "float64",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "toy_quartic" in proc.stdout and "jax+jit" in proc.stdout and " 0 failed" in proc.stdout
 
 
 def test_recipe_backend_agrees_where_it_has_derivatives():
-    proc = bench("check", "--backend", "complexstep", "--problem", "toy_quartic", "--problem", "quadratic",
-                 "--kind", "objective", "--kind", "gradient", "--dtype", "float64")
+    proc = bench(
+        "check",
+        "--backend",
+        "complexstep",
+        "--problem",
+        "toy_quartic",
+        "--problem",
+        "quadratic",
+        "--kind",
+        "objective",
+        "--kind",
+        "gradient",
+        "--dtype",
+        "float64",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("complexstep") >= 4
 
@@ -41,8 +76,25 @@ def test_recipe_backend_agrees_where_it_has_derivatives():
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("toy") / "run"
-    proc = bench("run", "--problem", "toy_quartic", "--backend", "numpy", "--backend", "complexstep", "--kind",
-                 "objective,gradient,solve", "--threads", "1", "--max-time", "0.005", "--min-rounds", "1", "--out", out)
+    proc = bench(
+        "run",
+        "--problem",
+        "toy_quartic",
+        "--backend",
+        "numpy",
+        "--backend",
+        "complexstep",
+        "--kind",
+        "objective,gradient,solve",
+        "--threads",
+        "1",
+        "--max-time",
+        "0.005",
+        "--min-rounds",
+        "1",
+        "--out",
+        out,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
 
@@ -62,12 +114,12 @@ def test_recipe_chart_is_drawn_and_shown(toy_run, tmp_path, monkeypatch):
         ax = fig.subplots()
         ax.bar(list(ok["label"].astype(str)), list(ok["rounds"].astype(float)))
         ax.set_ylabel("rounds timed")
-        return [Chart("rounds", "rounds-per-label", "Rounds per row label", "How many rounds each row was timed.",
-                      fig)]
+        return [Chart("rounds", "rounds-per-label", "Rounds per row label", "How many rounds each row was timed.", fig)]
 
     monkeypatch.setitem(report_charts.BUILDERS, "rounds", charts)
-    monkeypatch.setattr(report_outline, "SECTIONS",
-                        report_outline.SECTIONS + (("rounds", "Rounds", "How long each row was timed."),))
+    monkeypatch.setattr(
+        report_outline, "SECTIONS", report_outline.SECTIONS + (("rounds", "Rounds", "How long each row was timed."),)
+    )
     out = write_report([toy_run], out=tmp_path / "report", formats=("png",), dpi=40)
     assert (out / "charts" / "rounds-per-label.png").stat().st_size > 0
     assert "Rounds per row label" in (out / "report.md").read_text()

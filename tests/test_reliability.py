@@ -26,15 +26,35 @@ from bench import results
 from bench.runner.command import EXIT_CELLS_NOT_OK
 
 REPO = Path(__file__).resolve().parent.parent
-SMALL = ["--backend", "numpy", "--backend", "article", "--problem", "linear_regression", "--size", "article",
-         "--threads", "1", "--max-time", "0.005", "--min-rounds", "2"]
+SMALL = [
+    "--backend",
+    "numpy",
+    "--backend",
+    "article",
+    "--problem",
+    "linear_regression",
+    "--size",
+    "article",
+    "--threads",
+    "1",
+    "--max-time",
+    "0.005",
+    "--min-rounds",
+    "2",
+]
 N_SMALL = 8  # 7 kinds on numpy + the article's own loop
 
 
 def bench_run(*args, env: dict | None = None, timeout: float = 300):
-    return subprocess.run([sys.executable, "-m", "bench", "run", *map(str, args)], cwd=REPO,
-                          env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "bench", "run", *map(str, args)],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -78,8 +98,17 @@ def test_the_readme_resume_recipe_cannot_delete_the_committed_reference_table(tm
     for name in ("results.csv", "env.json", "agreement.json"):
         shutil.copy(REPO / "results" / "reference" / name, ref / name)
     before = snapshot(ref)
-    proc = bench_run("--out", ref, *(["--resume"] if resume else []), "--problem", "linear_regression", "--size",
-                     "article", "--backend", "numpy")
+    proc = bench_run(
+        "--out",
+        ref,
+        *(["--resume"] if resume else []),
+        "--problem",
+        "linear_regression",
+        "--size",
+        "article",
+        "--backend",
+        "numpy",
+    )
     assert proc.returncode == 2
     assert "whose rows no cell record backs" in one_error_line(proc)
     assert snapshot(ref) == before
@@ -101,8 +130,26 @@ def test_load_never_rewrites_a_table_that_records_do_not_back(finished, tmp_path
 def test_a_second_runner_on_the_same_folder_is_refused(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "BENCH_PLUGINS": "tests.fault_backend"}
-    cmd = [sys.executable, "-m", "bench", "run", "--backend", "slow", "--problem", "linear_regression", "--size",
-           "article", "--threads", "1", "--max-time", "0.01", "--min-rounds", "1", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench",
+        "run",
+        "--backend",
+        "slow",
+        "--problem",
+        "linear_regression",
+        "--size",
+        "article",
+        "--threads",
+        "1",
+        "--max-time",
+        "0.01",
+        "--min-rounds",
+        "1",
+        "--out",
+        str(out),
+    ]
     first = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         end = time.monotonic() + 120
@@ -185,12 +232,26 @@ def test_a_damaged_plan_with_no_finished_cell_is_refused(tmp_path):
 # -- 5. numbers ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("flag, value", [
-    ("--timeout", "nan"), ("--timeout", "inf"), ("--timeout", "1e400"), ("--timeout", "-1"),
-    ("--max-time", "nan"), ("--max-time", "0"), ("--slow-budget", "inf"), ("--slow-budget", "nan"),
-    ("--min-rounds", "0"), ("--min-rounds", "2.5"), ("--max-memory", "nanGB"), ("--max-memory", "infMB"),
-    ("--threads", "nan"), ("--size", "inf"), ("--tag", "a/b"),
-])
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--timeout", "nan"),
+        ("--timeout", "inf"),
+        ("--timeout", "1e400"),
+        ("--timeout", "-1"),
+        ("--max-time", "nan"),
+        ("--max-time", "0"),
+        ("--slow-budget", "inf"),
+        ("--slow-budget", "nan"),
+        ("--min-rounds", "0"),
+        ("--min-rounds", "2.5"),
+        ("--max-memory", "nanGB"),
+        ("--max-memory", "infMB"),
+        ("--threads", "nan"),
+        ("--size", "inf"),
+        ("--tag", "a/b"),
+    ],
+)
 def test_non_finite_and_out_of_range_numbers_are_refused_before_anything_is_written(finished, tmp_path, flag, value):
     run = copy_of(finished, tmp_path)
     before = snapshot(run)
@@ -250,8 +311,16 @@ def assert_nothing_half_written(run: Path) -> None:
 @pytest.mark.parametrize("writes", [2, 6, 12, 20])
 def test_a_full_disk_is_one_line_naming_the_file_and_leaves_nothing_half_written(tmp_path, writes):
     out = tmp_path / "run"
-    proc = bench_run(*SMALL, "--out", out, env={"BENCH_PLUGINS": "tests.fault_disk", "FAULT_DISK_WRITES": str(writes),
-                                               "FAULT_DISK_COUNT": str(tmp_path / "writes")})
+    proc = bench_run(
+        *SMALL,
+        "--out",
+        out,
+        env={
+            "BENCH_PLUGINS": "tests.fault_disk",
+            "FAULT_DISK_WRITES": str(writes),
+            "FAULT_DISK_COUNT": str(tmp_path / "writes"),
+        },
+    )
     assert proc.returncode == 4, proc.stdout + proc.stderr
     line = one_error_line(proc)
     assert line.startswith("error: No space left on device: ") and str(out) in line
@@ -262,8 +331,9 @@ def test_a_real_full_filesystem(tmp_path):
     """A 64 KiB tmpfs: too small for the run; whatever fails, it fails in one line with nothing half-written."""
     mount = tmp_path / "tiny"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True,
-                          text=True, check=False)
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, text=True, check=False
+    )
     if made.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here ({made.stderr.strip()}); the injected full disk above covers it")
     try:

@@ -21,8 +21,12 @@ from bench.runner.command import EXIT_CELLS_NOT_OK
 
 from .test_reliability import N_SMALL, SMALL, bench_run, snapshot
 
-SETTINGS = settings(max_examples=int(__import__("os").environ.get("BENCH_HYPOTHESIS_EXAMPLES", "25")), deadline=None,
-                    derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=int(__import__("os").environ.get("BENCH_HYPOTHESIS_EXAMPLES", "25")),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +53,16 @@ DAMAGE = ("truncate", "garbage", "empty", "wrong-shape", "wrong-type", "duplicat
 @st.composite
 def damages(draw):
     n = draw(st.integers(1, 3))
-    return [(draw(st.sampled_from(TARGETS)), draw(st.sampled_from(DAMAGE)), draw(st.integers(0, 7)),
-             draw(st.floats(0.0, 1.0)), draw(st.binary(min_size=1, max_size=40))) for _ in range(n)]
+    return [
+        (
+            draw(st.sampled_from(TARGETS)),
+            draw(st.sampled_from(DAMAGE)),
+            draw(st.integers(0, 7)),
+            draw(st.floats(0.0, 1.0)),
+            draw(st.binary(min_size=1, max_size=40)),
+        )
+        for _ in range(n)
+    ]
 
 
 def apply(run: Path, target: str, damage: str, pick: int, cut: float, noise: bytes) -> Path | None:
@@ -130,7 +142,7 @@ def test_generated_damage_never_loses_or_invents_a_cell(finished, plan):
             assert set(good) < planned and {f"{c}.json" for c in planned - set(good)} <= broken
             assert "rebuilt" in out
         else:
-            assert set(good) == planned, (set(good) ^ planned)
+            assert set(good) == planned, set(good) ^ planned
             assert len(frame) == N_SMALL
         # a damaged record was kept out of the way, not deleted
         damaged = run / results.CELLS / ".damaged"
@@ -143,9 +155,28 @@ def test_generated_damage_never_loses_or_invents_a_cell(finished, plan):
 NUMERIC_FLAGS = ("--timeout", "--max-time", "--slow-budget", "--min-rounds", "--max-memory")
 values = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.integers(-10**12, 10**12).map(str),
-    st.sampled_from(["nan", "inf", "-inf", "1e400", "-0", "0", "", " ", "1e-400", "0x10", "1_000", "5GB", "nanGB",
-                     "infMB", "-3MB", "2.5", "abc"]),
+    st.integers(-(10**12), 10**12).map(str),
+    st.sampled_from(
+        [
+            "nan",
+            "inf",
+            "-inf",
+            "1e400",
+            "-0",
+            "0",
+            "",
+            " ",
+            "1e-400",
+            "0x10",
+            "1_000",
+            "5GB",
+            "nanGB",
+            "infMB",
+            "-3MB",
+            "2.5",
+            "abc",
+        ]
+    ),
     st.text(max_size=8),
 )
 

@@ -40,9 +40,18 @@ WITNESSES = {
     "tensorflow+witness": ("tensorflow", "compiled", 5e-5, 0.9e-9),
 }
 HEADLINE = (("linear_regression", "medium", "gradient"), ("quadratic", "large", "gradient"))
-VARIANT = {"numpy": "hand", "jax": "eager", "jax+jit": "jit", "torch": "func", "torch+compile": "compile",
-           "torch+autograd": "autograd", "tensorflow": "tape", "tensorflow+function": "function",
-           "tensorflow+xla": "xla", "article": "eager"}
+VARIANT = {
+    "numpy": "hand",
+    "jax": "eager",
+    "jax+jit": "jit",
+    "torch": "func",
+    "torch+compile": "compile",
+    "torch+autograd": "autograd",
+    "tensorflow": "tape",
+    "tensorflow+function": "function",
+    "tensorflow+xla": "xla",
+    "article": "eager",
+}
 KIND_COST = {"objective": 1.0, "gradient": 2.5, "hessian": 12.0, "solve": 150.0}
 PROBLEMS = {  # problem: sizes {name: (n, n_params)}
     "linear_regression": {"article": (3, 2), "small": (1_000, 10), "medium": (100_000, 10)},
@@ -50,8 +59,9 @@ PROBLEMS = {  # problem: sizes {name: (n, n_params)}
 }
 
 
-def rows(run: str = "r1", machine: str = "box-a", slow: dict | None = None, crashed: tuple = (),
-         variants: bool = False):
+def rows(
+    run: str = "r1", machine: str = "box-a", slow: dict | None = None, crashed: tuple = (), variants: bool = False
+):
     """Tidy rows of a synthetic run; ``slow`` multiplies some labels' times; ``variants`` adds
     the other variants of torch and tensorflow and the witnesses of the headline cells."""
     slow = slow or {}
@@ -69,17 +79,37 @@ def rows(run: str = "r1", machine: str = "box-a", slow: dict | None = None, cras
                     backend, mode, fixed, per_n = known.get(label, ("article", "eager", 3e-6, 2.2e-9))
                     median = (fixed + per_n * n) * cost * slow.get(label, 1.0)
                     status = "crashed" if (problem, size, label, kind) in crashed else "ok"
-                    out.append({
-                        "problem": problem, "size": size, "n": n, "n_params": n_params, "backend": backend,
-                        "mode": mode, "label": label, "variant": VARIANT.get(label, "witness"), "dtype": "float64",
-                        "device": "cpu", "threads": 1,
-                        "kind": kind, "status": status, "reason": "worker exited with signal 9" if status != "ok"
-                        else "", "median": median if status == "ok" else "", "iqr": median * 0.04,
-                        "min": median * 0.97, "mean": median * 1.01, "stddev": median * 0.03, "rounds": 50,
-                        "first_call": median * (2 if mode == "eager" else 4000) + (0.3 if mode == "compiled" else 0),
-                        "ratio": cost * slow.get(label, 1.0) / slow.get(label, 1.0), "peak_mem_mb": 120.0,
-                        "version": "1.0", "machine": machine, "run": run,
-                    })
+                    out.append(
+                        {
+                            "problem": problem,
+                            "size": size,
+                            "n": n,
+                            "n_params": n_params,
+                            "backend": backend,
+                            "mode": mode,
+                            "label": label,
+                            "variant": VARIANT.get(label, "witness"),
+                            "dtype": "float64",
+                            "device": "cpu",
+                            "threads": 1,
+                            "kind": kind,
+                            "status": status,
+                            "reason": "worker exited with signal 9" if status != "ok" else "",
+                            "median": median if status == "ok" else "",
+                            "iqr": median * 0.04,
+                            "min": median * 0.97,
+                            "mean": median * 1.01,
+                            "stddev": median * 0.03,
+                            "rounds": 50,
+                            "first_call": median * (2 if mode == "eager" else 4000)
+                            + (0.3 if mode == "compiled" else 0),
+                            "ratio": cost * slow.get(label, 1.0) / slow.get(label, 1.0),
+                            "peak_mem_mb": 120.0,
+                            "version": "1.0",
+                            "machine": machine,
+                            "run": run,
+                        }
+                    )
     return out
 
 
@@ -90,11 +120,24 @@ def agreement_rows(fail: bool = True):
             for kind in ("objective", "gradient", "hessian"):
                 bad = fail and problem == "quadratic" and label == "tensorflow+function" and kind == "hessian"
                 rho = 0.0 if backend == "numpy" else (3e-4 if bad else 2e-16)
-                out.append({"problem": problem, "backend": backend, "mode": mode, "dtype": "float64", "kind": kind,
-                            "reference": "hand", "rho": rho, "tolerance": 1e-10, "ok": not bad, "where": 0,
-                            "checks": [{"reference": "hand", "rho": rho, "tolerance": 1e-10, "ok": not bad},
-                                       {"reference": "finite-difference", "rho": 1e-9, "tolerance": 1e-6,
-                                        "ok": True}]})
+                out.append(
+                    {
+                        "problem": problem,
+                        "backend": backend,
+                        "mode": mode,
+                        "dtype": "float64",
+                        "kind": kind,
+                        "reference": "hand",
+                        "rho": rho,
+                        "tolerance": 1e-10,
+                        "ok": not bad,
+                        "where": 0,
+                        "checks": [
+                            {"reference": "hand", "rho": rho, "tolerance": 1e-10, "ok": not bad},
+                            {"reference": "finite-difference", "rho": 1e-9, "tolerance": 1e-6, "ok": True},
+                        ],
+                    }
+                )
     return out
 
 
@@ -102,23 +145,54 @@ def article_doc(backend: str) -> dict:
     history = [0.5 * 0.99**i for i in range(100)]
     x = [-2 + 6 * i / 60 for i in range(61)]
     return {
-        "format": 1, "backend": backend, "version": "1.0", "dtype": "float64", "device": "cpu", "notes": [],
+        "format": 1,
+        "backend": backend,
+        "version": "1.0",
+        "dtype": "float64",
+        "device": "cpu",
+        "notes": [],
         "pictures": {
-            "cost_history": {"problem": "linear_regression", "size": "article", "rate": 0.01, "iterations": 100,
-                             "history": history, "params": [[0.11, 0.95]]},
-            "lr_sweep": {"problem": "quadratic", "steps": 3, "records": [
-                {"rate": 0.01, "status": "slow", "history": [2.0, 1.96, 1.92, 1.88]},
-                {"rate": 0.5, "status": "converged", "history": [2.0, 0.0, 0.0, 0.0]},
-                {"rate": 1.1, "status": "diverged", "history": [2.0, 2.4, 2.9, None]}]},
-            "fd_steps": {"records": [
-                {"function": "x^2", "method": m, "h": 10.0**-k,
-                 "error": (10.0**-k if m == "forward" else 10.0**(-2 * k)) + 1e-16 * 10**k}
-                for k in range(1, 12) for m in ("forward", "central")]
-                + [{"function": "x^2", "method": "autodiff", "h": None, "error": 0.0}], "best": None},
-            "derivatives": {"function": "x^3 - 3x^2 + 2", "first": "3x^2 - 6x", "second": "6x - 6", "x": x,
-                            "f": [t**3 - 3 * t**2 + 2 for t in x], "df": [3 * t**2 - 6 * t for t in x],
-                            "d2f": [6 * t - 6 for t in x],
-                            "critical": [{"x": 0.0, "kind": "maximum"}, {"x": 2.0, "kind": "minimum"}]},
+            "cost_history": {
+                "problem": "linear_regression",
+                "size": "article",
+                "rate": 0.01,
+                "iterations": 100,
+                "history": history,
+                "params": [[0.11, 0.95]],
+            },
+            "lr_sweep": {
+                "problem": "quadratic",
+                "steps": 3,
+                "records": [
+                    {"rate": 0.01, "status": "slow", "history": [2.0, 1.96, 1.92, 1.88]},
+                    {"rate": 0.5, "status": "converged", "history": [2.0, 0.0, 0.0, 0.0]},
+                    {"rate": 1.1, "status": "diverged", "history": [2.0, 2.4, 2.9, None]},
+                ],
+            },
+            "fd_steps": {
+                "records": [
+                    {
+                        "function": "x^2",
+                        "method": m,
+                        "h": 10.0**-k,
+                        "error": (10.0**-k if m == "forward" else 10.0 ** (-2 * k)) + 1e-16 * 10**k,
+                    }
+                    for k in range(1, 12)
+                    for m in ("forward", "central")
+                ]
+                + [{"function": "x^2", "method": "autodiff", "h": None, "error": 0.0}],
+                "best": None,
+            },
+            "derivatives": {
+                "function": "x^3 - 3x^2 + 2",
+                "first": "3x^2 - 6x",
+                "second": "6x - 6",
+                "x": x,
+                "f": [t**3 - 3 * t**2 + 2 for t in x],
+                "df": [3 * t**2 - 6 * t for t in x],
+                "d2f": [6 * t - 6 for t in x],
+                "critical": [{"x": 0.0, "kind": "maximum"}, {"x": 2.0, "kind": "minimum"}],
+            },
         },
     }
 
@@ -131,18 +205,37 @@ def write_csv(path: Path, records: list[dict]) -> None:
         writer.writerows(records)
 
 
-def make_run(folder: Path, name: str = "r1", machine: str = "box-a", slow: dict | None = None,
-             crashed: tuple = (("quadratic", "large", "jax", "gradient"),), fail: bool = True,
-             article: tuple = ("numpy", "jax"), variants: bool = False, env: dict | None = None) -> Path:
+def make_run(
+    folder: Path,
+    name: str = "r1",
+    machine: str = "box-a",
+    slow: dict | None = None,
+    crashed: tuple = (("quadratic", "large", "jax", "gradient"),),
+    fail: bool = True,
+    article: tuple = ("numpy", "jax"),
+    variants: bool = False,
+    env: dict | None = None,
+) -> Path:
     """A complete synthetic run folder: results.csv, env.json (``env`` overrides entries),
     agreement.json, article-*.json."""
     run = folder / name
     run.mkdir(parents=True)
     write_csv(run / "results.csv", rows(name, machine, slow, crashed, variants))
-    (run / "env.json").write_text(json.dumps({
-        "machine": machine, "cpu": "Synthetic CPU @ 3 GHz", "cores": 2, "python": "3.11.9",
-        "versions": {"numpy": "2.4.6", "jax": "0.10.2"}, "threads": 1, "device": "cpu",
-        "command": "python -m bench run", **(env or {})}))
+    (run / "env.json").write_text(
+        json.dumps(
+            {
+                "machine": machine,
+                "cpu": "Synthetic CPU @ 3 GHz",
+                "cores": 2,
+                "python": "3.11.9",
+                "versions": {"numpy": "2.4.6", "jax": "0.10.2"},
+                "threads": 1,
+                "device": "cpu",
+                "command": "python -m bench run",
+                **(env or {}),
+            }
+        )
+    )
     (run / "agreement.json").write_text(json.dumps(agreement_rows(fail)))
     for backend in article:
         (run / f"article-{backend}.json").write_text(json.dumps(article_doc(backend)))
@@ -163,9 +256,18 @@ def test_report_writes_charts_markdown_html_and_prints_the_path(run_dir, tmp_pat
     svgs = sorted((out / "charts").glob("*.svg"))
     names = {p.stem for p in pngs}
     assert {p.stem for p in svgs} == names
-    for expected in ("times-linear_regression-small-float64-cpu", "scaling-quadratic-float64-cpu",
-                     "ratio-gradient-float64-cpu", "compile-first-call", "compile-break-even", "agreement-float64",
-                     "article-cost-history", "article-lr-sweep", "article-fd-steps", "article-derivatives"):
+    for expected in (
+        "times-linear_regression-small-float64-cpu",
+        "scaling-quadratic-float64-cpu",
+        "ratio-gradient-float64-cpu",
+        "compile-first-call",
+        "compile-break-even",
+        "agreement-float64",
+        "article-cost-history",
+        "article-lr-sweep",
+        "article-fd-steps",
+        "article-derivatives",
+    ):
         assert expected in names
     page = (out / "index.html").read_text()
     assert page.count('<img src="data:image/png;base64,') == len(pngs)
@@ -204,17 +306,35 @@ def test_bad_format_and_group_are_usage_errors(run_dir, capsys):
     assert "unknown chart group 'pie'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name,content", [
-    ("agreement.json", '[{"problem": "quadratic", "backend": '),  # truncated
-    ("agreement.json", '{"hello": "world"}'),  # foreign
-    ("env.json", "\x00\x01 not json"),  # corrupt
-    ("article-torch.json", '{"backend": "torch"}'),  # foreign
-])
+@pytest.mark.parametrize(
+    "name,content",
+    [
+        ("agreement.json", '[{"problem": "quadratic", "backend": '),  # truncated
+        ("agreement.json", '{"hello": "world"}'),  # foreign
+        ("env.json", "\x00\x01 not json"),  # corrupt
+        ("article-torch.json", '{"backend": "torch"}'),  # foreign
+    ],
+)
 def test_a_bad_file_is_named_skipped_and_the_rest_used(run_dir, tmp_path, capsys, name, content):
     (run_dir / name).write_text(content)
     out = tmp_path / "out"
-    assert bench_main(["report", str(run_dir), "--out", str(out), "--formats", "png", "--only", "times,article",
-                       "--charts", "times-linear_regression-*,article-*"]) == 0
+    assert (
+        bench_main(
+            [
+                "report",
+                str(run_dir),
+                "--out",
+                str(out),
+                "--formats",
+                "png",
+                "--only",
+                "times,article",
+                "--charts",
+                "times-linear_regression-*,article-*",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert f"{run_dir / name}" in err
     assert (out / "charts" / "times-linear_regression-small-float64-cpu.png").is_file()
@@ -224,11 +344,12 @@ def test_a_bad_file_is_named_skipped_and_the_rest_used(run_dir, tmp_path, capsys
 def test_corrupt_results_table_falls_back_to_cell_records(tmp_path, capsys):
     run = tmp_path / "r"
     (run / "cells").mkdir(parents=True)
-    (run / "results.csv").write_text("this,is\nnot,\"a results table\n")
+    (run / "results.csv").write_text('this,is\nnot,"a results table\n')
     good = rows("r")[:40]
     for i, rec in enumerate(good):
-        (run / "cells" / f"c{i}.json").write_text(json.dumps({"schema": "autodiff-bench/cell/1", "cell": f"c{i}",
-                                                              **rec}))
+        (run / "cells" / f"c{i}.json").write_text(
+            json.dumps({"schema": "autodiff-bench/cell/1", "cell": f"c{i}", **rec})
+        )
     (run / "cells" / "broken.json").write_text('{"problem": "linear_regression", "ki')
     loaded = load.load_run(run)
     assert len(loaded.results) == 40
@@ -244,8 +365,9 @@ def test_fastest_and_margin():
     # per-n cost dominates at 1e6: jax+jit (0.8e-9 per n) wins over torch+compile (1.0e-9)
     assert row["fastest"] == "jax+jit" and row["runner_up"] == "torch+compile"
     assert row["margin"] == pytest.approx((4e-5 + 1e-3) / (1.5e-5 + 0.8e-3), rel=1e-6)
-    small = best[(best["problem"] == "linear_regression") & (best["size"] == "article")
-                 & (best["kind"] == "objective")].iloc[0]
+    small = best[
+        (best["problem"] == "linear_regression") & (best["size"] == "article") & (best["kind"] == "objective")
+    ].iloc[0]
     assert small["fastest"] == "numpy"
 
 
@@ -277,14 +399,27 @@ def test_crossover_is_located_in_log_log_space():
 def test_break_even_calls():
     import pandas as pd
 
-    base = {"run": "r", "problem": "p", "size": "s", "n": 1, "dtype": "float64", "device": "cpu", "kind": "gradient",
-            "backend": "jax", "status": "ok"}
-    frame = results.typed(pd.DataFrame([
-        {**base, "mode": "eager", "label": "jax", "median": 1e-3, "first_call": 2e-3},
-        {**base, "mode": "compiled", "label": "jax+jit", "median": 1e-4, "first_call": 0.5},
-        {**base, "kind": "solve", "mode": "eager", "label": "jax", "median": 1e-3, "first_call": 1e-3},
-        {**base, "kind": "solve", "mode": "compiled", "label": "jax+jit", "median": 2e-3, "first_call": 0.5},
-    ]))
+    base = {
+        "run": "r",
+        "problem": "p",
+        "size": "s",
+        "n": 1,
+        "dtype": "float64",
+        "device": "cpu",
+        "kind": "gradient",
+        "backend": "jax",
+        "status": "ok",
+    }
+    frame = results.typed(
+        pd.DataFrame(
+            [
+                {**base, "mode": "eager", "label": "jax", "median": 1e-3, "first_call": 2e-3},
+                {**base, "mode": "compiled", "label": "jax+jit", "median": 1e-4, "first_call": 0.5},
+                {**base, "kind": "solve", "mode": "eager", "label": "jax", "median": 1e-3, "first_call": 1e-3},
+                {**base, "kind": "solve", "mode": "compiled", "label": "jax+jit", "median": 2e-3, "first_call": 0.5},
+            ]
+        )
+    )
     by_kind = {r["kind"]: r["calls"] for r in analysis.break_even(frame)}
     # (0.5 - 0.002) / (0.001 - 0.0001) = 553.3 -> 554 more calls, 555 in all
     assert by_kind["gradient"] == 555
@@ -303,8 +438,12 @@ def test_compare_flags_changes_beyond_the_noise(tmp_path):
     before = make_run(tmp_path, "before")
     after = make_run(tmp_path, "after", slow={"torch": 2.0, "jax": 1.01})
     out = tmp_path / "out"
-    assert bench_main(["report", str(after), "--compare", str(before), "--out", str(out), "--formats", "png",
-                       "--only", "compare"]) == 0
+    assert (
+        bench_main(
+            ["report", str(after), "--compare", str(before), "--out", str(out), "--formats", "png", "--only", "compare"]
+        )
+        == 0
+    )
     changes = comparison.compare(load.combine([load.load_run(after)]), load.combine([load.load_run(before)]))
     torch = changes[changes["label"] == "torch"]
     assert (torch["flag"] == "slower").all() and torch["change"].iloc[0] == pytest.approx(1.0)
@@ -363,8 +502,24 @@ def test_newest_run_is_the_default(tmp_path, monkeypatch, capsys):
 
 def test_chosen_charts_only(run_dir, tmp_path, capsys):
     out = tmp_path / "readme"
-    assert bench_main(["report", str(run_dir), "--out", str(out), "--charts", "agreement-*,article-cost-history",
-                       "--charts-only", "--formats", "png", "--dpi", "60"]) == 0
+    assert (
+        bench_main(
+            [
+                "report",
+                str(run_dir),
+                "--out",
+                str(out),
+                "--charts",
+                "agreement-*,article-cost-history",
+                "--charts-only",
+                "--formats",
+                "png",
+                "--dpi",
+                "60",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in (out / "charts").iterdir()) == ["agreement-float64.png", "article-cost-history.png"]
     assert not (out / "index.html").exists() and not (out / "report.md").exists()
     assert bench_main(["report", str(run_dir), "--out", str(out), "--charts", "no-such-chart"]) == 2
@@ -399,8 +554,12 @@ def variants_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def variants_report(variants_run, tmp_path_factory):
-    out = report.write_report([variants_run], out=tmp_path_factory.mktemp("variants-report"), formats=("png",),
-                              select=["protocol-tax", "compile-*"])
+    out = report.write_report(
+        [variants_run],
+        out=tmp_path_factory.mktemp("variants-report"),
+        formats=("png",),
+        select=["protocol-tax", "compile-*"],
+    )
     return out, (out / "report.md").read_text(), (out / "index.html").read_text()
 
 
@@ -411,8 +570,12 @@ def test_compiled_comes_from_the_mode_column_not_the_label(variants_run):
     assert modes["tensorflow+xla"] == "compiled" and modes["torch+compile"] == "compiled"
     # compiling pays off against the backend's default eager row; torch+autograd is never a compiled row
     pairs = {(r["label"], r["eager_label"]) for r in analysis.break_even(frame)}
-    assert pairs == {("jax+jit", "jax"), ("torch+compile", "torch"), ("tensorflow+function", "tensorflow"),
-                     ("tensorflow+xla", "tensorflow")}
+    assert pairs == {
+        ("jax+jit", "jax"),
+        ("torch+compile", "torch"),
+        ("tensorflow+function", "tensorflow"),
+        ("tensorflow+xla", "tensorflow"),
+    }
 
 
 def test_every_label_has_its_own_stable_style(variants_run):
@@ -429,8 +592,13 @@ def test_every_label_has_its_own_stable_style(variants_run):
     assert not styles("torch+autograd").variant.filled and styles("tensorflow+xla").variant.filled
     assert looks == {label: (Styles(ctx)(label).colour, Styles(ctx)(label).variant) for label in labels}
     order = analysis.label_order(labels)
-    assert order.index("torch") < order.index("torch+autograd") < order.index("torch+compile") \
-        < order.index("torch+witness") < order.index("tensorflow")
+    assert (
+        order.index("torch")
+        < order.index("torch+autograd")
+        < order.index("torch+compile")
+        < order.index("torch+witness")
+        < order.index("tensorflow")
+    )
 
 
 def test_protocol_tax_chart_and_table(variants_run, variants_report):
@@ -446,8 +614,10 @@ def test_protocol_tax_chart_and_table(variants_run, variants_report):
     assert jax["tax"] == pytest.approx((1.5e-5 + 0.8e-9 * n) / (1.2e-5 + 0.75e-9 * n))
     tf = tax[(tax["problem"] == "linear_regression") & (tax["backend"] == "tensorflow")].iloc[0]
     assert tf["best"] == "tensorflow+xla"
-    row = (f"| quadratic | large | gradient | jax | jax+jit | {fmt_time(jax['best_median'])} | "
-           f"{fmt_time(jax['witness_median'])} | {fmt_x(jax['tax'])} |")
+    row = (
+        f"| quadratic | large | gradient | jax | jax+jit | {fmt_time(jax['best_median'])} | "
+        f"{fmt_time(jax['witness_median'])} | {fmt_x(jax['tax'])} |"
+    )
     assert "Protocol tax" in md and row in md
     assert 'id="tax-table"' in page and page.count("<tr>", page.index('id="tax-table"')) >= 6
     assert "Protocol tax:" in md.split("## At a glance")[1].split("##")[0]  # the headline figure
@@ -498,8 +668,11 @@ def test_best_variant_per_framework_and_kind(variants_run, variants_report):
 
 def test_compare_names_what_differs_between_the_environments(tmp_path):
     before = make_run(tmp_path, "before")
-    moved = make_run(tmp_path, "moved", env={"cpu": "Other CPU @ 2 GHz", "load": 1.5,
-                                             "versions": {"numpy": "2.4.6", "jax": "0.11.0"}})
+    moved = make_run(
+        tmp_path,
+        "moved",
+        env={"cpu": "Other CPU @ 2 GHz", "load": 1.5, "versions": {"numpy": "2.4.6", "jax": "0.11.0"}},
+    )
     out = report.write_report([moved], compare_with=before, out=tmp_path / "out", formats=("png",), only=["compare"])
     md, page = (out / "report.md").read_text(), (out / "index.html").read_text()
     sentence = comparison.NOT_REGRESSIONS
@@ -507,15 +680,17 @@ def test_compare_names_what_differs_between_the_environments(tmp_path):
     assert md.index(sentence, md.index("## Change against")) < md.index("Every cell in both runs")
     assert page.index(sentence, page.index('id="compare"')) < page.index('id="compare-table"')
     section = md.split("## Change against")[1].split("\n## ")[0]
-    for row in ("| cpu | Synthetic CPU @ 3 GHz | Other CPU @ 2 GHz |", "| versions.jax | 0.10.2 | 0.11.0 |",
-                "| load | — | 1.5 |"):
+    for row in (
+        "| cpu | Synthetic CPU @ 3 GHz | Other CPU @ 2 GHz |",
+        "| versions.jax | 0.10.2 | 0.11.0 |",
+        "| load | — | 1.5 |",
+    ):
         assert row in section
     assert "versions.numpy" not in section and "| cores |" not in section  # only what differs
     assert "## Time per row label" not in md and "## Scaling" not in md  # --only compare: its section only
     # a setting that differs is named, but is no different machine
     threads = make_run(tmp_path, "threads", env={"threads": 2})
-    out = report.write_report([threads], compare_with=before, out=tmp_path / "out2", formats=("png",),
-                              only=["compare"])
+    out = report.write_report([threads], compare_with=before, out=tmp_path / "out2", formats=("png",), only=["compare"])
     md = (out / "report.md").read_text()
     assert "| threads | 1 | 2 |" in md and sentence not in md
     # the same environment: said so, no sentence
@@ -558,10 +733,13 @@ def imports(path: Path, modules: set[str]) -> tuple[set[str], set[str], set[str]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             # a submodule of the report, else the report module itself, else the name as written elsewhere
-            found = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules or base not in modules else base
-                     for a in node.names]
+            found = [
+                f"{base}.{a.name}" if f"{base}.{a.name}" in modules or base not in modules else base for a in node.names
+            ]
         else:
             continue
         for target in found:
@@ -581,7 +759,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         state[node] = 2
@@ -602,8 +780,14 @@ def test_the_cycle_finder_finds_a_circle():
 def test_report_modules_import_one_way():
     paths = sorted(REPORT.rglob("*.py"))
     modules = {module_name(p) for p in paths}
-    assert {"bench.report", "bench.report.load", "bench.report.analysis", "bench.report.outline",
-            "bench.report.charts", "bench.report.charts.base"} <= modules
+    assert {
+        "bench.report",
+        "bench.report.load",
+        "bench.report.analysis",
+        "bench.report.outline",
+        "bench.report.charts",
+        "bench.report.charts.base",
+    } <= modules
     graph = {}
     for path in paths:
         name = module_name(path)
@@ -612,27 +796,43 @@ def test_report_modules_import_one_way():
         if name != "bench.report":
             assert "bench.report" not in inside, f"{name} imports the package's __init__"
         assert not [m for m in anywhere if m.split(".")[0] in FORBIDDEN or m.startswith(FORBIDDEN[:3])], name
-        assert not [m for m in top if m.split(".")[0] in ("pandas", "jax", "torch", "tensorflow")], \
+        assert not [m for m in top if m.split(".")[0] in ("pandas", "jax", "torch", "tensorflow")], (
             f"{name} imports a heavy library at import time"
+        )
         assert len(path.read_text().splitlines()) <= 420, f"{path} is over 400 lines"
     assert find_cycle(graph) is None, f"import circle: {' -> '.join(find_cycle(graph))}"
     # pictures and pages apart: charts never read the page, the page never draws
     for name, targets in graph.items():
         if name.startswith("bench.report.charts"):
-            assert not targets & {"bench.report.outline", "bench.report.tables", "bench.report.render_md",
-                                  "bench.report.render_html"}, name
-        if name in ("bench.report.outline", "bench.report.tables", "bench.report.render_md",
-                    "bench.report.render_html"):
+            assert not targets & {
+                "bench.report.outline",
+                "bench.report.tables",
+                "bench.report.render_md",
+                "bench.report.render_html",
+            }, name
+        if name in (
+            "bench.report.outline",
+            "bench.report.tables",
+            "bench.report.render_md",
+            "bench.report.render_html",
+        ):
             assert not any(t.startswith("bench.report.charts") for t in targets), name
 
 
 def test_a_busy_machine_is_said_at_a_glance(tmp_path):
     verdict = "numpy-cpu-t1: the machine was not quiet (other processes used 45% of the CPUs)"
-    run = make_run(tmp_path, env={"machine_state": {"numpy-cpu-t1": {"others_cpu_share": 0.45, "verdict": verdict},
-                                                    "jax-cpu-t1": {"others_cpu_share": 0.01, "verdict": None}}})
+    run = make_run(
+        tmp_path,
+        env={
+            "machine_state": {
+                "numpy-cpu-t1": {"others_cpu_share": 0.45, "verdict": verdict},
+                "jax-cpu-t1": {"others_cpu_share": 0.01, "verdict": None},
+            }
+        },
+    )
     out = report.write_report([run], out=tmp_path / "out", formats=("png",), dpi=40, only=["times"])
     text = (out / "report.md").read_text()
-    glance = text[text.index("At a glance"):]
+    glance = text[text.index("At a glance") :]
     assert "Not a quiet machine:" in glance and verdict in glance
     quiet = make_run(tmp_path / "quiet", env={"machine_state": {"jax-cpu-t1": {"verdict": None}}})
     out = report.write_report([quiet], out=tmp_path / "out2", formats=("png",), dpi=40, only=["times"])
@@ -645,16 +845,41 @@ def test_gradbench_workloads_are_drawn_as_gradbench_shows_them(tmp_path):
     run = tmp_path / "gb"
     for problem, sizes in (("lse", ("n2500", "n5000", "small")), ("llsq", ("n16", "n32"))):
         for size in sizes:
-            for label, backend, variant, mode, t in (("numpy", "numpy", "hand", "eager", 1e-3),
-                                                     ("jax+jit", "jax", "jit", "compiled", 5e-4),
-                                                     ("jax", "jax", "eager", "eager", 2e-3)):
+            for label, backend, variant, mode, t in (
+                ("numpy", "numpy", "hand", "eager", 1e-3),
+                ("jax+jit", "jax", "jit", "compiled", 5e-4),
+                ("jax", "jax", "eager", "eager", 2e-3),
+            ):
                 for kind, factor in (("objective", 1.0), ("gradient", 2.5)):
                     cell = f"{problem}-{size}-{label}-float64-{kind}-cpu-t1"
-                    tidy.save(run, cell, tidy.record(
-                        cell=cell, problem=problem, size=size, n=1000, backend=backend, mode=mode, variant=variant,
-                        label=label, dtype="float64", device="cpu", threads=1, kind=kind, status="ok",
-                        median=t * factor, iqr=t * 0.01, min=t, mean=t, stddev=t * 0.01, rounds=10, first_call=t,
-                        machine="m", run="gb"))
+                    tidy.save(
+                        run,
+                        cell,
+                        tidy.record(
+                            cell=cell,
+                            problem=problem,
+                            size=size,
+                            n=1000,
+                            backend=backend,
+                            mode=mode,
+                            variant=variant,
+                            label=label,
+                            dtype="float64",
+                            device="cpu",
+                            threads=1,
+                            kind=kind,
+                            status="ok",
+                            median=t * factor,
+                            iqr=t * 0.01,
+                            min=t,
+                            mean=t,
+                            stddev=t * 0.01,
+                            rounds=10,
+                            first_call=t,
+                            machine="m",
+                            run="gb",
+                        ),
+                    )
     out = report.write_report([run], out=tmp_path / "out", formats=("png",), dpi=40, only=["gradbench"])
     names = sorted(p.name for p in (out / "charts").glob("*.png"))
     assert names == ["gradbench-ratio-float64-cpu.png", "gradbench-times-float64-cpu.png"]

@@ -11,11 +11,33 @@ from bench import results
 
 
 def rec(cell, kind="gradient", status="ok", median=2e-3, label="numpy", **extra):
-    fields = {"cell": cell, "problem": "linear_regression", "size": "small", "n": 1000, "n_params": 10,
-              "backend": label, "mode": "eager", "label": label, "dtype": "float64", "device": "cpu", "threads": 2,
-              "kind": kind, "status": status, "median": median, "iqr": 1e-4, "min": median * 0.9, "mean": median,
-              "stddev": 1e-4, "rounds": 50, "first_call": 0.5, "peak_mem_mb": 100.0, "version": "1",
-              "machine": "m", "run": "r", **extra}
+    fields = {
+        "cell": cell,
+        "problem": "linear_regression",
+        "size": "small",
+        "n": 1000,
+        "n_params": 10,
+        "backend": label,
+        "mode": "eager",
+        "label": label,
+        "dtype": "float64",
+        "device": "cpu",
+        "threads": 2,
+        "kind": kind,
+        "status": status,
+        "median": median,
+        "iqr": 1e-4,
+        "min": median * 0.9,
+        "mean": median,
+        "stddev": 1e-4,
+        "rounds": 50,
+        "first_call": 0.5,
+        "peak_mem_mb": 100.0,
+        "version": "1",
+        "machine": "m",
+        "run": "r",
+        **extra,
+    }
     return results.record(**fields)
 
 
@@ -104,11 +126,27 @@ def test_the_run_summary_never_crowns_a_witness():
 
     from bench.runner.summary import summary_rows
 
-    rows = [{"problem": "kmeans", "size": "small", "n": 1000, "dtype": "float64", "kind": "gradient", "status": "ok",
-             "backend": backend, "variant": variant, "label": label, "median": median, "ratio": 2.0,
-             "first_call": median}
-            for backend, variant, label, median in [("numpy", "hand", "numpy", 3e-4), ("jax", "jit", "jax+jit", 2e-4),
-                                                     ("jax", "witness", "jax+witness", 1e-4)]]
+    rows = [
+        {
+            "problem": "kmeans",
+            "size": "small",
+            "n": 1000,
+            "dtype": "float64",
+            "kind": "gradient",
+            "status": "ok",
+            "backend": backend,
+            "variant": variant,
+            "label": label,
+            "median": median,
+            "ratio": 2.0,
+            "first_call": median,
+        }
+        for backend, variant, label, median in [
+            ("numpy", "hand", "numpy", 3e-4),
+            ("jax", "jit", "jax+jit", 2e-4),
+            ("jax", "witness", "jax+witness", 1e-4),
+        ]
+    ]
     frame = results.typed(pd.DataFrame(rows))
     (summary,) = summary_rows(frame)
     assert summary["fastest"] == "jax+jit"

@@ -30,8 +30,7 @@ def run_cli(capsys, *args):
 
 
 def test_list_names_every_cell_with_readable_ids(capsys):
-    code, out, _ = run_cli(capsys, *LR, "--backend", "numpy", "--backend", "article", "--size", "article",
-                           "--list")
+    code, out, _ = run_cli(capsys, *LR, "--backend", "numpy", "--backend", "article", "--size", "article", "--list")
     assert code == 0
     ids = [line for line in out.splitlines() if line.startswith("linear_regression-")]
     assert "linear_regression-article-numpy-float64-gradient-cpu-t" in ids[1]
@@ -42,8 +41,21 @@ def test_list_names_every_cell_with_readable_ids(capsys):
 
 
 def test_integer_sizes_and_modes(capsys):
-    code, out, _ = run_cli(capsys, *LR, "--backend", "numpy", "--size", "500", "--kind", "gradient", "--mode",
-                           "eager", "--dtype", "float32", "--list")
+    code, out, _ = run_cli(
+        capsys,
+        *LR,
+        "--backend",
+        "numpy",
+        "--size",
+        "500",
+        "--kind",
+        "gradient",
+        "--mode",
+        "eager",
+        "--dtype",
+        "float32",
+        "--list",
+    )
     assert code == 0
     assert "linear_regression-500-numpy-float32-gradient-cpu-t" in out
 
@@ -72,9 +84,22 @@ BAD = {
 def earlier_run(tmp_path):
     """A run folder holding one finished cell."""
     run = tmp_path / "run"
-    rec = results.record(cell="c1", problem="linear_regression", size="small", n=1000, backend="numpy",
-                         mode="eager", label="numpy", dtype="float64", device="cpu", threads=1, kind="gradient",
-                         status="ok", median=1e-3, run="run")
+    rec = results.record(
+        cell="c1",
+        problem="linear_regression",
+        size="small",
+        n=1000,
+        backend="numpy",
+        mode="eager",
+        label="numpy",
+        dtype="float64",
+        device="cpu",
+        threads=1,
+        kind="gradient",
+        status="ok",
+        median=1e-3,
+        run="run",
+    )
     results.save(run, "c1", rec)
     results.write_json(run / "plan.json", {"cells": []})
     return run
@@ -122,8 +147,21 @@ def test_earlier_results_are_not_overwritten_without_resume(capsys, earlier_run)
 
 # -- kill and resume --------------------------------------------------------------------------------
 
-SLOW_RUN = ["--backend", "slow", *LR, "--size", "article", "--timeout", "60", "--max-time", "0.01",
-            "--min-rounds", "1", "--threads", "1"]
+SLOW_RUN = [
+    "--backend",
+    "slow",
+    *LR,
+    "--size",
+    "article",
+    "--timeout",
+    "60",
+    "--max-time",
+    "0.01",
+    "--min-rounds",
+    "1",
+    "--threads",
+    "1",
+]
 
 
 def _wait_for(predicate, limit=120.0):
@@ -147,8 +185,9 @@ def _pid_alive(pid: int) -> bool:
 def test_interrupted_run_resumes_without_losing_or_repeating_cells(tmp_path, sig):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "bench", "run", *SLOW_RUN, "--out", str(out)]
-    runner = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, start_new_session=True)
+    runner = subprocess.Popen(
+        cmd, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     cells = out / results.CELLS
     try:
         assert _wait_for(lambda: len(list(cells.glob("*.json"))) >= 2), "the run never finished two cells"
@@ -170,7 +209,9 @@ def test_interrupted_run_resumes_without_losing_or_repeating_cells(tmp_path, sig
     for data in first.values():  # every finished cell is whole and readable
         assert json.loads(data)["status"] == "ok"
 
-    proc = subprocess.run([*cmd, "--resume"], cwd=REPO, env=ENV, capture_output=True, text=True, check=False, timeout=300)
+    proc = subprocess.run(
+        [*cmd, "--resume"], cwd=REPO, env=ENV, capture_output=True, text=True, check=False, timeout=300
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{len(first)} of 7 cells already done" in proc.stdout
     after = {p.name: p.read_bytes() for p in cells.glob("*.json")}

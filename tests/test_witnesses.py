@@ -22,8 +22,7 @@ HEADLINE = [(p, s, k) for p, s, k in witnesses.CELLS]
 CASES = [(b, cell, dtype) for b in witnesses.BACKENDS for cell in HEADLINE for dtype in ("float64", "float32")]
 
 
-@pytest.mark.parametrize("backend_name,headline,dtype", CASES,
-                         ids=[f"{b}-{'-'.join(c)}-{d}" for b, c, d in CASES])
+@pytest.mark.parametrize("backend_name,headline,dtype", CASES, ids=[f"{b}-{'-'.join(c)}-{d}" for b, c, d in CASES])
 def test_witness_agrees_with_the_hand_derivative(backend_name, headline, dtype):
     require(backend_name)
     problem, size, kind = headline
@@ -46,10 +45,15 @@ def test_witness_agrees_with_the_hand_derivative(backend_name, headline, dtype):
 def test_covers_exactly_the_headline_cells():
     expected = {
         (p, s, b, d, k)
-        for p, s, k in [("logistic_regression", "medium", "gradient"), ("xor_net", "article", "solve"),
-                        ("newton", "medium", "hessian"), ("kmeans", "small", "gradient"),
-                        ("linear_regression", "small", "solve")]
-        for b in ("jax", "torch", "tensorflow") for d in ("float64", "float32")
+        for p, s, k in [
+            ("logistic_regression", "medium", "gradient"),
+            ("xor_net", "article", "solve"),
+            ("newton", "medium", "hessian"),
+            ("kmeans", "small", "gradient"),
+            ("linear_regression", "small", "solve"),
+        ]
+        for b in ("jax", "torch", "tensorflow")
+        for d in ("float64", "float32")
     }
     found = set()
     for problem in problems.all_problems():
@@ -69,10 +73,12 @@ def test_an_uncovered_cell_is_refused_in_one_line():
 
 
 def test_importing_witnesses_imports_no_framework():
-    code = ("import sys, witnesses; from bench.cells import Cell;"
-            "witnesses.covers(Cell('kmeans', 'small', 'torch', 'witness', 'float64', 'gradient'));"
-            "loaded = [m for m in ('jax', 'torch', 'tensorflow') if m in sys.modules];"
-            "print(','.join(loaded)); sys.exit(1 if loaded else 0)")
+    code = (
+        "import sys, witnesses; from bench.cells import Cell;"
+        "witnesses.covers(Cell('kmeans', 'small', 'torch', 'witness', 'float64', 'gradient'));"
+        "loaded = [m for m in ('jax', 'torch', 'tensorflow') if m in sys.modules];"
+        "print(','.join(loaded)); sys.exit(1 if loaded else 0)"
+    )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=False)
     assert proc.returncode == 0, f"frameworks imported: {proc.stdout.strip()} {proc.stderr[-500:]}"
@@ -88,9 +94,14 @@ def test_helpers_take_the_namespaces_fused_primitive_when_it_has_one():
 
     from problems.base import logsumexp, sigmoid, softplus
 
-    fused = types.SimpleNamespace(sigmoid=lambda z: "sigmoid", softplus=lambda z: "softplus",
-                                  logsumexp=lambda x, axis=None: ("logsumexp", axis))
-    assert (sigmoid(fused, 1.0), softplus(fused, 1.0), logsumexp(fused, 1.0, axis=0)) == ("sigmoid", "softplus", ("logsumexp", 0))
+    fused = types.SimpleNamespace(
+        sigmoid=lambda z: "sigmoid", softplus=lambda z: "softplus", logsumexp=lambda x, axis=None: ("logsumexp", axis)
+    )
+    assert (sigmoid(fused, 1.0), softplus(fused, 1.0), logsumexp(fused, 1.0, axis=0)) == (
+        "sigmoid",
+        "softplus",
+        ("logsumexp", 0),
+    )
     assert softplus(np, np.array([800.0]))[0] == 800.0  # NumPy has none: the stable formula
 
 

@@ -97,7 +97,7 @@ class ComplexStepBackend(BackendBase):
                 for j in np.ndindex(p.shape):
                     bumped = p.astype(complex)
                     bumped[j] += 1j * STEP
-                    g[j] = np.imag(f.value(np, params[:k] + (bumped,) + params[k + 1:], data)) / STEP
+                    g[j] = np.imag(f.value(np, params[:k] + (bumped,) + params[k + 1 :], data)) / STEP
                 grads.append(g.astype(p.dtype))
             return value, tuple(grads)
 
@@ -136,7 +136,13 @@ def make(info, variant) -> ComplexStepBackend:
     return ComplexStepBackend(info, variant)
 
 
-backends.register(backends.BackendInfo(
-    "complexstep", "tests.toy_plugin", "numpy", "", True,
-    (backends.Variant("eager", False, None, "complex-step differentiation over NumPy"),),
-))
+backends.register(
+    backends.BackendInfo(
+        "complexstep",
+        "tests.toy_plugin",
+        "numpy",
+        "",
+        True,
+        (backends.Variant("eager", False, None, "complex-step differentiation over NumPy"),),
+    )
+)

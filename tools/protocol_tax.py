@@ -118,18 +118,53 @@ def worker(args) -> None:
             use_quiet = len(r["quiet"]) >= max(3, r["rounds"] // 3)
             t = sorted(r["quiet"] if use_quiet else r["all"])
             q = statistics.quantiles(t, n=4) if len(t) > 1 else [t[0]] * 3
-            print(json.dumps({"problem": problem, "size": size, "kind": kind, "backend": args.backend,
-                              "variant": r["cell"].variant, "label": r["cell"].label, "dtype": args.dtype,
-                              "median": statistics.median(t), "iqr": q[2] - q[0], "min": min(r["all"]),
-                              "rounds": len(t), "quiet": use_quiet, "median_all": statistics.median(r["all"]),
-                              "rounds_all": len(r["all"]), "quiet_windows": f"{quiet_windows}/{windows}",
-                              "first_call": r["first"], "threads": args.threads}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "problem": problem,
+                        "size": size,
+                        "kind": kind,
+                        "backend": args.backend,
+                        "variant": r["cell"].variant,
+                        "label": r["cell"].label,
+                        "dtype": args.dtype,
+                        "median": statistics.median(t),
+                        "iqr": q[2] - q[0],
+                        "min": min(r["all"]),
+                        "rounds": len(t),
+                        "quiet": use_quiet,
+                        "median_all": statistics.median(r["all"]),
+                        "rounds_all": len(r["all"]),
+                        "quiet_windows": f"{quiet_windows}/{windows}",
+                        "first_call": r["first"],
+                        "threads": args.threads,
+                    }
+                ),
+                flush=True,
+            )
 
 
 def run_backend(args, backend: str) -> list[dict]:
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", backend, "--threads", str(args.threads),
-           "--dtype", args.dtype, "--seconds", str(args.seconds), "--min-rounds", str(args.min_rounds),
-           "--max-rounds", str(args.max_rounds), "--quiet", str(args.quiet), "--patience", str(args.patience)]
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        backend,
+        "--threads",
+        str(args.threads),
+        "--dtype",
+        args.dtype,
+        "--seconds",
+        str(args.seconds),
+        "--min-rounds",
+        str(args.min_rounds),
+        "--max-rounds",
+        str(args.max_rounds),
+        "--quiet",
+        str(args.quiet),
+        "--patience",
+        str(args.patience),
+    ]
     for p in args.problem or ():
         cmd += ["--problem", p]
     env = _threads.environment(args.threads)
@@ -144,16 +179,21 @@ def run_backend(args, backend: str) -> list[dict]:
 def table(rows: list[dict]) -> str:
     """Per cell and backend: every row's median, the best protocol row, the witness and their ratio.
     A median marked * is over every round: too few rounds were quiet."""
+
     def ms(r):
         return f"{r['median'] * 1e3:.3f}{'' if r.get('quiet') else '*'}"
 
-    head = (f"{'cell':<36} {'backend':<11} {'best protocol row':<20} {'median ms':>10} {'witness ms':>11} {'tax':>6} "
-            f"{'quiet':>7}  every row (median ms)")
+    head = (
+        f"{'cell':<36} {'backend':<11} {'best protocol row':<20} {'median ms':>10} {'witness ms':>11} {'tax':>6} "
+        f"{'quiet':>7}  every row (median ms)"
+    )
     out = [head]
     cells = list(dict.fromkeys((r["problem"], r["size"], r["kind"]) for r in rows))
     for problem, size, kind in cells:
         for backend in BACKENDS:
-            group = [r for r in rows if (r["problem"], r["size"], r["kind"], r["backend"]) == (problem, size, kind, backend)]
+            group = [
+                r for r in rows if (r["problem"], r["size"], r["kind"], r["backend"]) == (problem, size, kind, backend)
+            ]
             if not group:
                 continue
             protocol = [r for r in group if r["variant"] != "witness"]
@@ -162,8 +202,10 @@ def table(rows: list[dict]) -> str:
             w = witness[0] if witness else None
             every = ", ".join(f"{r['label']} {ms(r)}" for r in group)
             tax = f"{best['median'] / w['median']:.2f}" if w else "-"
-            out.append(f"{problem + '/' + size + '/' + kind:<36} {backend:<11} {best['label']:<20} {ms(best):>10} "
-                       f"{ms(w) if w else '-':>11} {tax:>6} {group[0].get('quiet_windows', ''):>7}  {every}")
+            out.append(
+                f"{problem + '/' + size + '/' + kind:<36} {backend:<11} {best['label']:<20} {ms(best):>10} "
+                f"{ms(w) if w else '-':>11} {tax:>6} {group[0].get('quiet_windows', ''):>7}  {every}"
+            )
     return "\n".join(out)
 
 
@@ -176,10 +218,18 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=3.0, help="timing budget per row (default 3)")
     p.add_argument("--min-rounds", type=int, default=5)
     p.add_argument("--max-rounds", type=int, default=300)
-    p.add_argument("--quiet", type=float, default=0.1,
-                   help="a timing window counts as quiet when other processes used at most this share of the CPUs (default 0.1)")
-    p.add_argument("--patience", type=float, default=4.0,
-                   help="wait for quiet windows up to this many times the timing budget of a cell (default 4)")
+    p.add_argument(
+        "--quiet",
+        type=float,
+        default=0.1,
+        help="a timing window counts as quiet when other processes used at most this share of the CPUs (default 0.1)",
+    )
+    p.add_argument(
+        "--patience",
+        type=float,
+        default=4.0,
+        help="wait for quiet windows up to this many times the timing budget of a cell (default 4)",
+    )
     p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     p.add_argument("--worker", metavar="BACKEND", help=argparse.SUPPRESS)
     args = p.parse_args(argv)

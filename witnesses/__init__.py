@@ -46,8 +46,10 @@ def build(cell, inst, device: str = "cpu"):
     import backends
 
     if not covers(cell):
-        raise ValueError(f"no witness for {cell.id}; witnesses cover {', '.join('/'.join(c) for c in CELLS)} "
-                         f"on {', '.join(BACKENDS)}")
+        raise ValueError(
+            f"no witness for {cell.id}; witnesses cover {', '.join('/'.join(c) for c in CELLS)} "
+            f"on {', '.join(BACKENDS)}"
+        )
     backend = backends.get(cell.backend)  # the eager backend: conversion, device, block (never timed but block)
     backend.use_device(device)
     module = importlib.import_module(f"witnesses.{cell.backend}")

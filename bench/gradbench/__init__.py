@@ -31,10 +31,20 @@ HELP = "serve GradBench's protocol on stdin/stdout: one backend as a GradBench t
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", required=True, metavar="NAME", help=f"one of {', '.join(backends.NAMES)}")
-    p.add_argument("--mode", "--variant", metavar="MODE", dest="mode",
-                   help="eager, compiled or a variant (jit, autograd, xla ...); default: compiled where there is one")
-    p.add_argument("--threads", type=int, default=1, metavar="N",
-                   help="threads for every framework pool, set before the framework starts (default 1, as GradBench)")
+    p.add_argument(
+        "--mode",
+        "--variant",
+        metavar="MODE",
+        dest="mode",
+        help="eager, compiled or a variant (jit, autograd, xla ...); default: compiled where there is one",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="threads for every framework pool, set before the framework starts (default 1, as GradBench)",
+    )
 
 
 def variant(name: str, mode: str | None) -> str:

@@ -10,8 +10,9 @@ from . import __doc__ as DOC
 from . import add_arguments, main
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m bench.gradbench", description=DOC,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.gradbench", description=DOC, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_arguments(parser)
     try:
         sys.exit(main(parser.parse_args()))

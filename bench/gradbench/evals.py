@@ -52,8 +52,15 @@ def workload(module: str, size: str) -> dict:
         return {"points": data["x"].tolist(), "centroids": first.tolist()}
     if module == "gmm":
         k, d = inst.params[1].shape
-        return {"d": d, "k": k, "n": inst.n, "x": data["x"].tolist(), "m": int(data["m"]), "gamma": float(data["gamma"]),
-                **{name: p.tolist() for name, p in zip(("alpha", "mu", "q", "l"), inst.params)}}
+        return {
+            "d": d,
+            "k": k,
+            "n": inst.n,
+            "x": data["x"].tolist(),
+            "m": int(data["m"]),
+            "gamma": float(data["gamma"]),
+            **{name: p.tolist() for name, p in zip(("alpha", "mu", "q", "l"), inst.params)},
+        }
     if module == "ode":
         return {"x": first.tolist(), "s": int(data["h"].size)}
     raise KeyError(f"no workloads for {module!r}")
@@ -153,7 +160,9 @@ class Row:
     error: str | None = None
 
 
-def measure(command: list[str], label: str, todo: list[tuple[str, str]], min_runs: int, min_seconds: float) -> list[Row]:
+def measure(
+    command: list[str], label: str, todo: list[tuple[str, str]], min_runs: int, min_seconds: float
+) -> list[Row]:
     """Run each (module, size) through one tool session: primal, then derivative, validated."""
     session = Session(command)
     rows = []
@@ -174,19 +183,34 @@ def measure(command: list[str], label: str, todo: list[tuple[str, str]], min_run
                         continue
                     problems_found = mismatches(expected(module, function, input), reply["output"])
                     times = [t["nanoseconds"] for t in reply["timings"] if t["name"] == "evaluate"]
-                    rows.append(Row(label, module, size, function, statistics.median(times), len(times),
-                                    not problems_found, "; ".join(problems_found[:3]) or None))
+                    rows.append(
+                        Row(
+                            label,
+                            module,
+                            size,
+                            function,
+                            statistics.median(times),
+                            len(times),
+                            not problems_found,
+                            "; ".join(problems_found[:3]) or None,
+                        )
+                    )
     finally:
         session.close()
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.gradbench.evals", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.gradbench.evals",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("workloads", nargs="+", metavar="MODULE:SIZE", help="e.g. lse:n640000 kmeans:k100-n10000-d16")
     p.add_argument("--backend", action="append", metavar="NAME", help="repeatable; default: every installed one")
-    p.add_argument("--mode", action="append", metavar="MODE", help="variants to run (repeatable); default: every variant")
+    p.add_argument(
+        "--mode", action="append", metavar="MODE", help="variants to run (repeatable); default: every variant"
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--min-runs", type=int, default=10)
     p.add_argument("--min-seconds", type=float, default=1.0)
@@ -201,8 +225,17 @@ def main(argv: list[str] | None = None) -> int:
         for variant in info.variant_names:
             if args.mode and variant not in args.mode and info.variant(variant).mode not in args.mode:
                 continue
-            command = [sys.executable, "-m", "bench.gradbench", "--backend", name, "--mode", variant,
-                       "--threads", str(args.threads)]
+            command = [
+                sys.executable,
+                "-m",
+                "bench.gradbench",
+                "--backend",
+                name,
+                "--mode",
+                variant,
+                "--threads",
+                str(args.threads),
+            ]
             rows += measure(command, info.label(variant), todo, args.min_runs, args.min_seconds)
     print(f"{'tool':<20} {'workload':<26} {'primal ms':>10} {'derivative ms':>14} {'ratio':>7} {'runs':>9}  valid")
     by_key = {(r.label, r.module, r.size, r.function): r for r in rows}
@@ -213,8 +246,10 @@ def main(argv: list[str] | None = None) -> int:
         primal = by_key.get((r.label, r.module, r.size, primal_name))
         ratio = r.median_ns / primal.median_ns if primal and primal.median_ns else float("nan")
         valid = "yes" if r.valid and primal and primal.valid else f"NO ({r.error or (primal and primal.error)})"
-        print(f"{r.label:<20} {r.module + ':' + r.size:<26} {primal.median_ns / 1e6 if primal else float('nan'):>10.3f} "
-              f"{r.median_ns / 1e6:>14.3f} {ratio:>7.2f} {f'{primal.runs if primal else 0}/{r.runs}':>9}  {valid}")
+        print(
+            f"{r.label:<20} {r.module + ':' + r.size:<26} {primal.median_ns / 1e6 if primal else float('nan'):>10.3f} "
+            f"{r.median_ns / 1e6:>14.3f} {ratio:>7.2f} {f'{primal.runs if primal else 0}/{r.runs}':>9}  {valid}"
+        )
     return 0 if all(r.valid for r in rows) else 1
 
 

@@ -107,15 +107,25 @@ class Tool:
             module = message.get("module")
             if module in MODULES:
                 return {"id": mid, "success": True}
-            return {"id": mid, "success": False,
-                    "error": f"module {module!r} is not implemented; this tool knows {', '.join(MODULES)}"}
+            return {
+                "id": mid,
+                "success": False,
+                "error": f"module {module!r} is not implemented; this tool knows {', '.join(MODULES)}",
+            }
         if kind == "evaluate":
             return {"id": mid, **self.evaluate(message.get("module"), message.get("function"), message.get("input"))}
         return {"id": mid}  # analysis, and any other kind
 
     def config(self) -> dict:
-        return {"backend": self.b.name, "variant": self.b.variant.name, "label": self.b.label,
-                "mode": self.b.variant.mode, "version": self.b.version(), "dtype": DTYPE, **self.threads}
+        return {
+            "backend": self.b.name,
+            "variant": self.b.variant.name,
+            "label": self.b.label,
+            "mode": self.b.variant.mode,
+            "version": self.b.version(),
+            "dtype": DTYPE,
+            **self.threads,
+        }
 
     def evaluate(self, module, function, input) -> dict:
         try:
@@ -306,8 +316,11 @@ def parse(line: str) -> tuple[Any, dict | None]:
         return json.loads(line), None
     except ValueError as exc:
         found = _ID.search(line)
-        return None, {"id": int(found.group(1)) if found else None, "success": False,
-                      "error": f"malformed message (not JSON): {exc}"}
+        return None, {
+            "id": int(found.group(1)) if found else None,
+            "success": False,
+            "error": f"malformed message (not JSON): {exc}",
+        }
 
 
 def protocol_stdout():
@@ -334,7 +347,8 @@ def serve(tool: Tool, stdin, stdout) -> int:
             text = json.dumps(reply, allow_nan=False, separators=(",", ":"))
         except Exception as exc:  # noqa: BLE001 - the session goes on
             mid = message.get("id") if isinstance(message, dict) else None
-            text = json.dumps({"id": mid, "success": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]},
-                              default=str)
+            text = json.dumps(
+                {"id": mid, "success": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}, default=str
+            )
         stdout.write(text + "\n")
         stdout.flush()

@@ -36,21 +36,33 @@ HELP = "draw the charts and write report.md and index.html for one or more run f
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
-                        help="run folder(s) to report on; several are shown side by side "
-                             f"(default: the newest folder under {DEFAULT_RESULTS}/)")
-    parser.add_argument("--compare", metavar="OTHER_RUN_DIR",
-                        help="a run to compare against: relative change of every cell, flagged beyond the noise")
+    parser.add_argument(
+        "run_dirs",
+        nargs="*",
+        metavar="RUN_DIR",
+        help="run folder(s) to report on; several are shown side by side "
+        f"(default: the newest folder under {DEFAULT_RESULTS}/)",
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="OTHER_RUN_DIR",
+        help="a run to compare against: relative change of every cell, flagged beyond the noise",
+    )
     parser.add_argument("--out", metavar="DIR", help="where to write the report (default: RUN_DIR/report)")
     parser.add_argument("--formats", default="png,svg", help="chart formats, comma-separated (default: png,svg)")
     parser.add_argument("--dpi", type=int, default=100, help="PNG resolution (default: 100)")
-    parser.add_argument("--only", metavar="NAMES",
-                        help="draw only these chart groups, comma-separated: " + ", ".join(CHART_GROUPS))
-    parser.add_argument("--charts", metavar="PATTERNS",
-                        help="draw only the charts whose file name matches one of these comma-separated "
-                             "patterns (e.g. 'agreement-*,article-cost-history')")
-    parser.add_argument("--charts-only", action="store_true",
-                        help="write the chart files only, no report.md or index.html")
+    parser.add_argument(
+        "--only", metavar="NAMES", help="draw only these chart groups, comma-separated: " + ", ".join(CHART_GROUPS)
+    )
+    parser.add_argument(
+        "--charts",
+        metavar="PATTERNS",
+        help="draw only the charts whose file name matches one of these comma-separated "
+        "patterns (e.g. 'agreement-*,article-cost-history')",
+    )
+    parser.add_argument(
+        "--charts-only", action="store_true", help="write the chart files only, no report.md or index.html"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -70,10 +82,17 @@ def main(args: argparse.Namespace) -> int:
         only = None
     select = [p.strip() for p in args.charts.split(",") if p.strip()] if args.charts else None
     paths = [Path(p) for p in args.run_dirs] or [newest_run()]
-    out = write_report(paths, compare_with=Path(args.compare) if args.compare else None,
-                       out=Path(args.out) if args.out else None, formats=formats, dpi=args.dpi, only=only,
-                       select=select, pages=not args.charts_only,
-                       warn=lambda m: print(f"warning: {m}", file=sys.stderr))
+    out = write_report(
+        paths,
+        compare_with=Path(args.compare) if args.compare else None,
+        out=Path(args.out) if args.out else None,
+        formats=formats,
+        dpi=args.dpi,
+        only=only,
+        select=select,
+        pages=not args.charts_only,
+        warn=lambda m: print(f"warning: {m}", file=sys.stderr),
+    )
     if args.charts_only:
         print(f"charts written: {out / 'charts'}")
     else:
@@ -82,10 +101,17 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_report(run_dirs: list[Path], compare_with: Path | None = None, out: Path | None = None,
-                 formats: tuple[str, ...] | list[str] = ("png", "svg"), dpi: int = 100,
-                 only: list[str] | None = None, select: list[str] | None = None, pages: bool = True,
-                 warn: Callable[[str], None] = lambda m: None) -> Path:
+def write_report(
+    run_dirs: list[Path],
+    compare_with: Path | None = None,
+    out: Path | None = None,
+    formats: tuple[str, ...] | list[str] = ("png", "svg"),
+    dpi: int = 100,
+    only: list[str] | None = None,
+    select: list[str] | None = None,
+    pages: bool = True,
+    warn: Callable[[str], None] = lambda m: None,
+) -> Path:
     """Load the runs, draw every chart, write report.md and index.html; return the folder."""
     from . import charts, context, outline, render_html, render_md
 
@@ -98,12 +124,14 @@ def write_report(run_dirs: list[Path], compare_with: Path | None = None, out: Pa
             warn(f"skipped {line}")
     out = Path(out) if out else Path(run_dirs[0]) / "report"
     out.mkdir(parents=True, exist_ok=True)
-    command = ("python -m bench report " + " ".join(str(p) for p in run_dirs)
-               + (f" --compare {compare_with}" if compare_with else ""))
+    command = (
+        "python -m bench report "
+        + " ".join(str(p) for p in run_dirs)
+        + (f" --compare {compare_with}" if compare_with else "")
+    )
     report = context.build(runs, baseline, command)
     report.groups = tuple(only) if only else charts.groups()
-    report.charts = charts.draw_all(report, out / "charts", formats=tuple(formats), dpi=dpi, only=only,
-                                    select=select)
+    report.charts = charts.draw_all(report, out / "charts", formats=tuple(formats), dpi=dpi, only=only, select=select)
     if select and not report.charts:
         raise UsageError(f"no chart matches {', '.join(select)}")
     if pages:

@@ -134,13 +134,19 @@ def fastest(frame):
         group = group.sort_values("median", kind="stable")
         best = group.iloc[0]
         second = group.iloc[1] if len(group) > 1 else None
-        rows.append({
-            **dict(zip(CELL_GROUP, key)), "n": best["n"], "fastest": best["series"], "median": best["median"],
-            "runner_up": second["series"] if second is not None else "",
-            "margin": second["median"] / best["median"] if second is not None and best["median"] > 0 else math.nan,
-        })
-    return pd.DataFrame(rows, columns=["problem", "size", "n", "dtype", "device", "kind", "fastest", "median",
-                                       "runner_up", "margin"])
+        rows.append(
+            {
+                **dict(zip(CELL_GROUP, key)),
+                "n": best["n"],
+                "fastest": best["series"],
+                "median": best["median"],
+                "runner_up": second["series"] if second is not None else "",
+                "margin": second["median"] / best["median"] if second is not None and best["median"] > 0 else math.nan,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["problem", "size", "n", "dtype", "device", "kind", "fastest", "median", "runner_up", "margin"]
+    )
 
 
 def best_variants(frame):
@@ -173,8 +179,9 @@ def best_variants(frame):
                 both = logs[[best, s]].dropna()
                 if len(both):
                     others[s] = float(np.exp((both[s] - both[best]).mean()))
-        rows.append({**dict(zip(keys, key)), "best": best, "wins": int(winners[best]), "cells": len(table),
-                     "others": others})
+        rows.append(
+            {**dict(zip(keys, key)), "best": best, "wins": int(winners[best]), "cells": len(table), "others": others}
+        )
     out = pd.DataFrame(rows, columns=columns)
     return out.sort_values(["run", "backend", "kind"], key=display_order, kind="stable").reset_index(drop=True)
 
@@ -191,7 +198,9 @@ def protocol_tax(frame):
     """:func:`bench.tax.protocol_tax` (best protocol row over the expert's witness),
     with each run's rows in problem, size and kind order."""
     tax = bench_tax.protocol_tax(frame)
-    return tax.sort_values(["run", "problem", "n", "kind", "backend"], key=display_order, kind="stable").reset_index(drop=True)
+    return tax.sort_values(["run", "problem", "n", "kind", "backend"], key=display_order, kind="stable").reset_index(
+        drop=True
+    )
 
 
 # --- scaling -------------------------------------------------------------------------------
@@ -203,8 +212,11 @@ def scaling_axis(group) -> tuple[str, str]:
     the parameter count."""
     sizes = group["size"].nunique()
     problem = str(group["problem"].iloc[0]) if len(group) else ""
-    if sizes > 1 and group.groupby("size")["n"].first().nunique() < sizes \
-            and group.groupby("size")["n_params"].first().nunique() == sizes:
+    if (
+        sizes > 1
+        and group.groupby("size")["n"].first().nunique() < sizes
+        and group.groupby("size")["n_params"].first().nunique() == sizes
+    ):
         return "n_params", "parameters"
     try:
         import problems
@@ -236,7 +248,7 @@ def crossovers(curves: dict[str, tuple[list[float], list[float]]]) -> list[dict]
     names = sorted(curves)
     out = []
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             xa, ya = curves[a]
             xb, yb = curves[b]
             common = sorted(set(xa) & set(xb))
@@ -252,8 +264,15 @@ def crossovers(curves: dict[str, tuple[list[float], list[float]]]) -> list[dict]
                 lx = lx0 + (lx1 - lx0) * d0 / (d0 - d1)
                 winner, loser = (a, b) if d1 < 0 else (b, a)
                 lt = float(np.interp(lx, [lx0, lx1], [math.log10(ta[common[k]]), math.log10(ta[common[k + 1]])]))
-                out.append({"winner": winner, "loser": loser, "x": 10**lx, "time": 10**lt,
-                            "between": (common[k], common[k + 1])})
+                out.append(
+                    {
+                        "winner": winner,
+                        "loser": loser,
+                        "x": 10**lx,
+                        "time": 10**lt,
+                        "between": (common[k], common[k + 1]),
+                    }
+                )
     return sorted(out, key=lambda c: c["x"])
 
 
@@ -274,8 +293,18 @@ def scaling(frame) -> tuple[list[dict], list[dict]]:
             if len(rows) < 2:
                 continue
             curves[series] = (list(map(float, rows.index)), list(map(float, rows.values)))
-            slopes.append({"problem": problem, "dtype": dtype, "device": device, "kind": kind, "series": series,
-                           "axis": column, "slope": fit_slope(rows.index, rows.values), "sizes": len(rows)})
+            slopes.append(
+                {
+                    "problem": problem,
+                    "dtype": dtype,
+                    "device": device,
+                    "kind": kind,
+                    "series": series,
+                    "axis": column,
+                    "slope": fit_slope(rows.index, rows.values),
+                    "sizes": len(rows),
+                }
+            )
         for c in crossovers(curves):
             crossings.append({"problem": problem, "dtype": dtype, "device": device, "kind": kind, "axis": unit, **c})
     return slopes, crossings
@@ -311,9 +340,19 @@ def break_even(frame) -> list[dict]:
                 calls = math.inf
             else:
                 calls = 1 + max(0, math.ceil((fc - fe) / (me - mc)))
-            out.append({**dict(zip(keys, key)), "n": e["n"], "label": c["label"], "eager_label": e["label"],
-                        "first_compiled": fc, "first_eager": fe, "median_compiled": mc, "median_eager": me,
-                        "calls": calls})
+            out.append(
+                {
+                    **dict(zip(keys, key)),
+                    "n": e["n"],
+                    "label": c["label"],
+                    "eager_label": e["label"],
+                    "first_compiled": fc,
+                    "first_eager": fe,
+                    "median_compiled": mc,
+                    "median_eager": me,
+                    "calls": calls,
+                }
+            )
     return out
 
 
@@ -330,9 +369,17 @@ def agreement_table(runs):
     for run in runs:
         for row in run.agreement:
             backend, mode = str(row.get("backend")), str(row.get("mode") or "eager")
-            rows.append({"run": run.tag, "problem": str(row.get("problem")), "dtype": str(row.get("dtype") or ""),
-                         "label": _agreement_label(row, backend, mode), "backend": backend,
-                         "kind": str(row.get("kind")), **_worst(row)})
+            rows.append(
+                {
+                    "run": run.tag,
+                    "problem": str(row.get("problem")),
+                    "dtype": str(row.get("dtype") or ""),
+                    "label": _agreement_label(row, backend, mode),
+                    "backend": backend,
+                    "kind": str(row.get("kind")),
+                    **_worst(row),
+                }
+            )
     columns = ["run", "problem", "dtype", "label", "backend", "kind", "rho", "reference", "ok", "tolerance"]
     return pd.DataFrame(rows, columns=columns)
 

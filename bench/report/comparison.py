@@ -12,7 +12,7 @@ from bench import results
 ENV_ITEMS = ("machine", "cpu", "cores", "threads", "versions", "load")
 #: items whose difference means the runs cannot be read as a code change
 MACHINE_ITEMS = ("cpu",)
-NOT_REGRESSIONS = ("These runs come from different machines/versions: changes are not regressions of the code.")
+NOT_REGRESSIONS = "These runs come from different machines/versions: changes are not regressions of the code."
 
 
 def compare(current, baseline, floor: float = 0.0):

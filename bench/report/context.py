@@ -33,7 +33,9 @@ class Context:
     compare: Any = None  #: :func:`comparison.compare`, with --compare
     env_changes: dict[str, list[comparison.EnvChange]] = field(default_factory=dict)  #: run tag -> differences
     charts: list = field(default_factory=list)  #: the charts drawn (``bench.report.charts.Chart``)
-    groups: tuple[str, ...] = CHART_GROUPS  #: the chart groups chosen: the page shows their sections (set by write_report)
+    groups: tuple[str, ...] = (
+        CHART_GROUPS  #: the chart groups chosen: the page shows their sections (set by write_report)
+    )
 
     @property
     def tags(self) -> list[str]:
@@ -58,11 +60,19 @@ def build(runs: list[Run], baseline: Run | None = None, command: str = "") -> Co
     frame = combine(runs)
     slopes, crossings = analysis.scaling(frame)
     context = Context(
-        runs=runs, baseline=baseline, frame=frame, command=command,
+        runs=runs,
+        baseline=baseline,
+        frame=frame,
+        command=command,
         created=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        modes=analysis.label_modes(frame), fastest=analysis.fastest(frame), slopes=slopes, crossings=crossings,
-        break_even=analysis.break_even(frame), tax=analysis.protocol_tax(frame),
-        best_variants=analysis.best_variants(frame), agreement=analysis.agreement_table(runs),
+        modes=analysis.label_modes(frame),
+        fastest=analysis.fastest(frame),
+        slopes=slopes,
+        crossings=crossings,
+        break_even=analysis.break_even(frame),
+        tax=analysis.protocol_tax(frame),
+        best_variants=analysis.best_variants(frame),
+        agreement=analysis.agreement_table(runs),
     )
     if baseline is not None:
         context.compare = comparison.compare(frame, combine([baseline]))

@@ -133,8 +133,9 @@ def load_run(path: str | Path, tag: str | None = None) -> Run:
     run = Run(run_dir, tag or run_dir.resolve().name, frame, env, agreement, article, skip.lines())
     if len(run.results) == 0 and not run.agreement and not run.article:
         detail = f" (skipped: {'; '.join(run.skipped)})" if run.skipped else ""
-        raise UsageError(f"no results in {run_dir}: expected results.csv, cells/*.json, agreement.json "
-                         f"or article-*.json{detail}")
+        raise UsageError(
+            f"no results in {run_dir}: expected results.csv, cells/*.json, agreement.json or article-*.json{detail}"
+        )
     return run
 
 
@@ -178,8 +179,9 @@ def combine(runs: list[Run]):
 
 
 def newest_run(root: Path = Path(DEFAULT_RESULTS)) -> Path:
-    candidates = [p for p in root.glob("*")
-                  if p.is_dir() and ((p / results.CSV).is_file() or (p / results.CELLS).is_dir())]
+    candidates = [
+        p for p in root.glob("*") if p.is_dir() and ((p / results.CSV).is_file() or (p / results.CELLS).is_dir())
+    ]
     if not candidates:
         raise UsageError(f"no run folder given and none found under {root}/; run `python -m bench run` first")
     return max(candidates, key=lambda p: p.stat().st_mtime)

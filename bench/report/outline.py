@@ -16,27 +16,54 @@ SAME_ENVIRONMENT = "Both runs come from the same environment (machine, CPU, core
 #: (id, heading, intro) of the sections between "At a glance" and the summary: a chart group fills the section
 #: of its name, and a section is shown when its group was chosen (``--only``)
 SECTIONS = (
-    ("agreement", "Do the backends agree?",
-     "A timing of a wrong derivative means nothing: every row label's derivatives against the hand-derived ones."),
-    ("times", "Time per row label",
-     "Median time of one call for every problem, size and kind; lower is better."),
-    ("variants", "Each framework's best variant",
-     "Per framework and derivative kind: which way of running it is fastest most often, and by how much."),
-    ("scaling", "Scaling with size",
-     "How each row's time grows with the problem's main dimension, and where the fastest row changes."),
-    ("ratio", "Derivative / objective ratio",
-     "The cheap-gradient check: a derivative should cost a small constant times the objective."),
-    ("compile", "Compile time and when it pays off",
-     "The first call (tracing, compilation) is timed apart from the steady state."),
-    ("tax", "Protocol tax: our code against an expert's",
-     ("A ranking is the framework's only if our code is as good as an expert's: for a few headline cells, each "
-      "backend's best row through the protocol against the expert's hand-written witness, timed in the same run.")),
-    ("gradbench", "GradBench's workloads",
-     ("GradBench's evals (lse, llsq, kmeans, gmm, ode) at its own workload sizes, as GradBench shows them: per "
-      "workload, each framework's derivative time and derivative/primal ratio (github.com/gradbench/gradbench).")),
+    (
+        "agreement",
+        "Do the backends agree?",
+        "A timing of a wrong derivative means nothing: every row label's derivatives against the hand-derived ones.",
+    ),
+    ("times", "Time per row label", "Median time of one call for every problem, size and kind; lower is better."),
+    (
+        "variants",
+        "Each framework's best variant",
+        "Per framework and derivative kind: which way of running it is fastest most often, and by how much.",
+    ),
+    (
+        "scaling",
+        "Scaling with size",
+        "How each row's time grows with the problem's main dimension, and where the fastest row changes.",
+    ),
+    (
+        "ratio",
+        "Derivative / objective ratio",
+        "The cheap-gradient check: a derivative should cost a small constant times the objective.",
+    ),
+    (
+        "compile",
+        "Compile time and when it pays off",
+        "The first call (tracing, compilation) is timed apart from the steady state.",
+    ),
+    (
+        "tax",
+        "Protocol tax: our code against an expert's",
+        (
+            "A ranking is the framework's only if our code is as good as an expert's: for a few headline cells, each "
+            "backend's best row through the protocol against the expert's hand-written witness, timed in the same run."
+        ),
+    ),
+    (
+        "gradbench",
+        "GradBench's workloads",
+        (
+            "GradBench's evals (lse, llsq, kmeans, gmm, ode) at its own workload sizes, as GradBench shows them: per "
+            "workload, each framework's derivative time and derivative/primal ratio (github.com/gradbench/gradbench)."
+        ),
+    ),
     ("article", "The article's pictures, from real runs", ""),
-    ("compare", "Change against another run",
-     "What differs between the two runs' environments first, then the change of every cell beyond its noise."),
+    (
+        "compare",
+        "Change against another run",
+        "What differs between the two runs' environments first, then the change of every cell beyond its noise.",
+    ),
 )
 
 
@@ -50,12 +77,25 @@ def title(context) -> str:
 
 def outline(context) -> Page:
     """The whole page of a report (its charts already drawn, in ``context.charts``)."""
-    intro = [Text([f"Generated {context.created} by ", Span(context.command, "code"),
-                   ". Times are seconds per call (median over rounds); lower is better."], "muted")]
+    intro = [
+        Text(
+            [
+                f"Generated {context.created} by ",
+                Span(context.command, "code"),
+                ". Times are seconds per call (median over rounds); lower is better.",
+            ],
+            "muted",
+        )
+    ]
     skipped = context.skipped()
     if skipped:
-        intro.append(Bullets([[Span(line, "code")] for line in skipped],
-                             [Span("Files skipped"), " (corrupt, truncated or foreign):"], "warn"))
+        intro.append(
+            Bullets(
+                [[Span(line, "code")] for line in skipped],
+                [Span("Files skipped"), " (corrupt, truncated or foreign):"],
+                "warn",
+            )
+        )
     sections = [glance(context)]
     for ident, heading, text in SECTIONS:
         if GROUP_OF.get(ident, ident) not in context.groups:
@@ -63,9 +103,14 @@ def outline(context) -> Page:
         section = Section(ident, heading, text, [Figure(c) for c in context.charts if c.group == ident])
         section.blocks = BLOCKS.get(ident, _figures_only)(context, section.blocks)
         sections.append(section)
-    sections.append(Section("summary", "Summary table", "Every cell of every run.",
-                            [tables.summary(context)] if not context.frame.empty
-                            else [Text(["No timed cells in these runs."])]))
+    sections.append(
+        Section(
+            "summary",
+            "Summary table",
+            "Every cell of every run.",
+            [tables.summary(context)] if not context.frame.empty else [Text(["No timed cells in these runs."])],
+        )
+    )
     sections.append(Section("environment", "Environment", "", [tables.environment(context)]))
     return Page(title(context), intro, [s for s in sections if s])
 
@@ -74,8 +119,11 @@ def glance(context) -> Section:
     total, failed, failures = tables.failed_checks(context)
     facts = []
     if total:
-        facts.append(["Agreement: ", Span(f"{total - failed} of {total} checks passed", "ok")]
-                     + ([", ", Span(f"{failed} FAILED", "fail"), " (below)"] if failed else []) + ["."])
+        facts.append(
+            ["Agreement: ", Span(f"{total - failed} of {total} checks passed", "ok")]
+            + ([", ", Span(f"{failed} FAILED", "fail"), " (below)"] if failed else [])
+            + ["."]
+        )
     counts = tables.win_counts(context)
     if counts:
         facts.append(["Fastest most often: "] + _join([[Span(k), f" ({v})"] for k, v in counts]) + ["."])
@@ -83,15 +131,23 @@ def glance(context) -> Section:
     if tax is not None and len(tax):
         worst = tax.loc[tax["tax"].idxmax()]
         goal = GOAL
-        facts.append(["Protocol tax: ", Span(f"{int((tax['tax'] <= goal).sum())} of {len(tax)}"),
-                      f" headline rows within {goal:.2f}× of an expert's code; the largest ",
-                      Span(fmt_x(worst["tax"])), f" ({worst['best']}, {worst['problem']} {worst['kind']})."])
+        facts.append(
+            [
+                "Protocol tax: ",
+                Span(f"{int((tax['tax'] <= goal).sum())} of {len(tax)}"),
+                f" headline rows within {goal:.2f}× of an expert's code; the largest ",
+                Span(fmt_x(worst["tax"])),
+                f" ({worst['best']}, {worst['problem']} {worst['kind']}).",
+            ]
+        )
     if context.baseline is not None and any(not_comparable(c) for c in context.env_changes.values()):
         facts.append([Span(NOT_REGRESSIONS, "fail")])
     for run in context.runs:  # the runner's own verdict on each worker group: was the machine quiet?
         states = run.env.get("machine_state") if isinstance(run.env.get("machine_state"), dict) else {}
         for verdict in sorted({str(s["verdict"]) for s in states.values() if isinstance(s, dict) and s.get("verdict")}):
-            facts.append([Span("Not a quiet machine:", "fail"), " " + verdict + (f" ({run.tag})" if context.several else "")])
+            facts.append(
+                [Span("Not a quiet machine:", "fail"), " " + verdict + (f" ({run.tag})" if context.several else "")]
+            )
     blocks = [Bullets(facts, kind="box")] if facts else []
     return Section("glance", "At a glance", "", blocks + [tables.wins(context), failures])
 
@@ -131,14 +187,24 @@ def _tax_gaps(context) -> list:
     for _, r in context.tax[context.tax["tax"] > GOAL].iterrows():
         head = [Span(f"{r['best']} {fmt_x(r['tax'])}"), f" on {r['problem']} {r['size']} {r['kind']}: "]
         if within_noise(r):
-            items.append(head + [
-                f"the medians differ by less than their interquartile ranges ({fmt_time(r['best_median'])} ± "
-                f"{fmt_time(r['best_iqr'] / 2)} against {fmt_time(r['witness_median'])} ± "
-                f"{fmt_time(r['witness_iqr'] / 2)}), so this run cannot tell them apart; ",
-                Span("tools/protocol_tax.py", "code"), " times the pair alternately on a quiet machine."])
+            items.append(
+                head
+                + [
+                    f"the medians differ by less than their interquartile ranges ({fmt_time(r['best_median'])} ± "
+                    f"{fmt_time(r['best_iqr'] / 2)} against {fmt_time(r['witness_median'])} ± "
+                    f"{fmt_time(r['witness_iqr'] / 2)}), so this run cannot tell them apart; ",
+                    Span("tools/protocol_tax.py", "code"),
+                    " times the pair alternately on a quiet machine.",
+                ]
+            )
         else:
-            items.append(head + ["a gap beyond this run's noise: a cost of writing the problem once against the "
-                                 "protocol, to be explained or removed."])
+            items.append(
+                head
+                + [
+                    "a gap beyond this run's noise: a cost of writing the problem once against the "
+                    "protocol, to be explained or removed."
+                ]
+            )
     return [Bullets(items, title=[f"Above {GOAL:.2f}×:"])] if items else []
 
 
@@ -163,5 +229,11 @@ def _compare(context, figures):
     return blocks + figures + [tables.changes(context)]
 
 
-BLOCKS = {"variants": _variants, "scaling": _scaling, "compile": _compile, "tax": _tax, "article": _article,
-          "compare": _compare}
+BLOCKS = {
+    "variants": _variants,
+    "scaling": _scaling,
+    "compile": _compile,
+    "tax": _tax,
+    "article": _article,
+    "compare": _compare,
+}

@@ -90,8 +90,11 @@ def _cell(value) -> str:
     attrs = ""
     if value.numeric:
         v = float(value.value)
-        attrs = f' class="num{" bad" if value.bad else ""}" data-v="{v!r}"' if math.isfinite(v) else \
-            ' class="num" data-v="NaN"'
+        attrs = (
+            f' class="num{" bad" if value.bad else ""}" data-v="{v!r}"'
+            if math.isfinite(v)
+            else ' class="num" data-v="NaN"'
+        )
     elif value.bad:
         attrs = ' class="bad"'
     return f"<td{attrs}>{_e(value.text)}</td>"
@@ -102,8 +105,9 @@ def table(block: Table) -> str:
         return ""
     ident = f' id="{_e(block.id)}"' if block.id else ""
     cls = ' class="sortable"' if block.sortable else ""
-    rows = [f"<table{ident}{cls}><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in block.header)
-            + "</tr></thead><tbody>"]
+    rows = [
+        f"<table{ident}{cls}><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in block.header) + "</tr></thead><tbody>"
+    ]
     rows += ["<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in block.rows]
     rows.append("</tbody></table>")
     if block.long:
@@ -117,9 +121,11 @@ def table(block: Table) -> str:
 def figure(chart, folder: Path) -> str:
     data = base64.b64encode((folder / chart.files["png"]).read_bytes()).decode("ascii")
     links = " · ".join(f'<a href="{_e(path)}">{fmt.upper()}</a>' for fmt, path in chart.files.items())
-    return (f'<figure id="{_e(chart.slug)}"><h3>{_e(chart.title)}</h3>'
-            f'<img src="data:image/png;base64,{data}" alt="{_e(chart.title)}">'
-            f'<figcaption>{_e(chart.caption)} <span class="muted">({links})</span></figcaption></figure>')
+    return (
+        f'<figure id="{_e(chart.slug)}"><h3>{_e(chart.title)}</h3>'
+        f'<img src="data:image/png;base64,{data}" alt="{_e(chart.title)}">'
+        f'<figcaption>{_e(chart.caption)} <span class="muted">({links})</span></figcaption></figure>'
+    )
 
 
 def block(b: Block, folder: Path) -> str:
@@ -146,11 +152,14 @@ def render(page: Page, folder: Path) -> str:
         if section.intro:
             body.append(f"<p>{_e(section.intro)}</p>")
         body += [block(b, folder) for b in section.blocks]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            '<link rel="icon" href="data:,">'
-            f"<title>{_e(page.title)}</title><style>{CSS}</style></head><body>\n" + "\n".join(body) +
-            f"\n<script>{SCRIPT}</script>\n</body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'
+        f"<title>{_e(page.title)}</title><style>{CSS}</style></head><body>\n"
+        + "\n".join(body)
+        + f"\n<script>{SCRIPT}</script>\n</body></html>\n"
+    )
 
 
 def write(page: Page, path: Path) -> None:

@@ -33,8 +33,9 @@ def wins(context) -> Table:
     several = table["dtype"].nunique(dropna=False) > 1 or table["device"].nunique(dropna=False) > 1
     kinds = analysis.kinds_in_order(table["kind"])
     rows = []
-    for (problem, size, dtype, device), group in table.groupby(["problem", "size", "dtype", "device"], sort=False,
-                                                               dropna=False):
+    for (problem, size, dtype, device), group in table.groupby(
+        ["problem", "size", "dtype", "device"], sort=False, dropna=False
+    ):
         row = [_text(problem), f"{size} · {_text(dtype)} {_text(device)}" if several else _text(size)]
         by_kind = {r["kind"]: r for _, r in group.iterrows()}
         for kind in kinds:
@@ -65,8 +66,10 @@ def failed_checks(context) -> tuple[int, int, Table]:
     if table is None or table.empty:
         return 0, 0, Table(header, [])
     failed = table[~table["ok"]]
-    rows = [[r.run, r.problem, r.label, r.dtype, r.kind, f"{r.rho:.1e}", f"{r.tolerance:.0e}", r.reference]
-            for r in failed.itertuples()]
+    rows = [
+        [r.run, r.problem, r.label, r.dtype, r.kind, f"{r.rho:.1e}", f"{r.tolerance:.0e}", r.reference]
+        for r in failed.itertuples()
+    ]
     return len(table), len(failed), Table(header, rows, "Failed checks")
 
 
@@ -76,10 +79,27 @@ def summary(context) -> Table:
     if frame.empty:
         return Table([], [])
     ok = analysis.timed(frame)
-    best = ok[~analysis.is_witness(ok)].groupby(["problem", "size", "dtype", "device", "kind"], dropna=False)["median"].min()
+    best = (
+        ok[~analysis.is_witness(ok)]
+        .groupby(["problem", "size", "dtype", "device", "kind"], dropna=False)["median"]
+        .min()
+    )
     header = (["run"] if context.several else []) + [
-        "problem", "size", "n", "kind", "row", "dtype", "device", "status", "median", "IQR", "× fastest",
-        "÷ objective", "first call", "peak MB"]
+        "problem",
+        "size",
+        "n",
+        "kind",
+        "row",
+        "dtype",
+        "device",
+        "status",
+        "median",
+        "IQR",
+        "× fastest",
+        "÷ objective",
+        "first call",
+        "peak MB",
+    ]
     rows = []
     for r in frame.sort_values(["problem", "n", "kind", "series"], kind="stable").itertuples():
         fastest = best.get((r.problem, r.size, r.dtype, r.device, r.kind), math.nan)
@@ -87,27 +107,65 @@ def summary(context) -> Table:
         status = _text(r.status)
         if isinstance(r.reason, str) and r.reason and status != "ok":
             status += f": {r.reason}"
-        rows.append(([r.run] if context.several else []) + [
-            _text(r.problem), _text(r.size), _int(r.n), _text(r.kind), _text(r.label), _text(r.dtype),
-            _text(r.device), Cell(status, bad=status != "ok"), _time(r.median), _time(r.iqr),
-            number(times_fastest, f"{times_fastest:.3g}"), number(r.ratio, f"{r.ratio:.3g}"), _time(r.first_call),
-            number(r.peak_mem_mb, f"{r.peak_mem_mb:.1f}"),
-        ])
+        rows.append(
+            ([r.run] if context.several else [])
+            + [
+                _text(r.problem),
+                _text(r.size),
+                _int(r.n),
+                _text(r.kind),
+                _text(r.label),
+                _text(r.dtype),
+                _text(r.device),
+                Cell(status, bad=status != "ok"),
+                _time(r.median),
+                _time(r.iqr),
+                number(times_fastest, f"{times_fastest:.3g}"),
+                number(r.ratio, f"{r.ratio:.3g}"),
+                _time(r.first_call),
+                number(r.peak_mem_mb, f"{r.peak_mem_mb:.1f}"),
+            ]
+        )
     return Table(header, rows, id="summary-table", sortable=True, long=True)
 
 
 def crossings(context) -> Table:
-    rows = [[c["problem"], c["kind"], _text(c["dtype"]), c["winner"], c["loser"], f"{c['axis']} ≈ {fmt_n(c['x'])}",
-             fmt_time(c["time"])] for c in context.crossings]
-    return Table(["problem", "kind", "dtype", "faster after", "overtakes", "at about", "time there"], rows,
-                 "Crossovers: where one row overtakes another", sortable=True)
+    rows = [
+        [
+            c["problem"],
+            c["kind"],
+            _text(c["dtype"]),
+            c["winner"],
+            c["loser"],
+            f"{c['axis']} ≈ {fmt_n(c['x'])}",
+            fmt_time(c["time"]),
+        ]
+        for c in context.crossings
+    ]
+    return Table(
+        ["problem", "kind", "dtype", "faster after", "overtakes", "at about", "time there"],
+        rows,
+        "Crossovers: where one row overtakes another",
+        sortable=True,
+    )
 
 
 def slopes(context) -> Table:
-    rows = [[s["problem"], s["kind"], _text(s["dtype"]), s["series"], number(s["slope"], f"{s['slope']:.2f}"),
-             _int(s["sizes"])] for s in context.slopes if math.isfinite(s["slope"])]
-    return Table(["problem", "kind", "dtype", "row", "slope", "sizes"], rows, "Fitted log-log slopes",
-                 sortable=True, long=True)
+    rows = [
+        [
+            s["problem"],
+            s["kind"],
+            _text(s["dtype"]),
+            s["series"],
+            number(s["slope"], f"{s['slope']:.2f}"),
+            _int(s["sizes"]),
+        ]
+        for s in context.slopes
+        if math.isfinite(s["slope"])
+    ]
+    return Table(
+        ["problem", "kind", "dtype", "row", "slope", "sizes"], rows, "Fitted log-log slopes", sortable=True, long=True
+    )
 
 
 def break_even(context) -> Table:
@@ -115,11 +173,32 @@ def break_even(context) -> Table:
     for r in context.break_even:
         calls = r["calls"]
         text = "n/a" if math.isnan(calls) else ("never" if math.isinf(calls) else f"{int(calls):,}")
-        rows.append([r["problem"], r["size"], r["kind"], r["label"], r["eager_label"], _time(r["first_compiled"]),
-                     _time(r["median_compiled"]), _time(r["first_eager"]), _time(r["median_eager"]),
-                     number(calls, text) if math.isfinite(calls) else Cell(text)])
-    header = ["problem", "size", "kind", "compiled", "against", "first call (compiled)", "steady (compiled)",
-              "first call (eager)", "steady (eager)", "pays off after calls"]
+        rows.append(
+            [
+                r["problem"],
+                r["size"],
+                r["kind"],
+                r["label"],
+                r["eager_label"],
+                _time(r["first_compiled"]),
+                _time(r["median_compiled"]),
+                _time(r["first_eager"]),
+                _time(r["median_eager"]),
+                number(calls, text) if math.isfinite(calls) else Cell(text),
+            ]
+        )
+    header = [
+        "problem",
+        "size",
+        "kind",
+        "compiled",
+        "against",
+        "first call (compiled)",
+        "steady (compiled)",
+        "first call (eager)",
+        "steady (eager)",
+        "pays off after calls",
+    ]
     return Table(header, rows, "Every compiled row: calls until compiling pays off", sortable=True, long=True)
 
 
@@ -129,13 +208,31 @@ def tax(context) -> Table:
     if frame is None or not len(frame):
         return Table([], [])
     several = {c: frame[c].nunique(dropna=False) > 1 for c in ("run", "dtype", "device")}
-    header = ([c for c in ("run", "dtype", "device") if several[c]]
-              + ["problem", "size", "kind", "backend", "best label", "its median", "witness median", "tax"])
+    header = [c for c in ("run", "dtype", "device") if several[c]] + [
+        "problem",
+        "size",
+        "kind",
+        "backend",
+        "best label",
+        "its median",
+        "witness median",
+        "tax",
+    ]
     rows = []
     for r in frame.itertuples():
-        rows.append([_text(getattr(r, c)) for c in ("run", "dtype", "device") if several[c]] + [
-            _text(r.problem), _text(r.size), _text(r.kind), _text(r.backend), _text(r.best), _time(r.best_median),
-            _time(r.witness_median), Cell(fmt_x(r.tax), float(r.tax), bad=bool(r.tax > GOAL))])
+        rows.append(
+            [_text(getattr(r, c)) for c in ("run", "dtype", "device") if several[c]]
+            + [
+                _text(r.problem),
+                _text(r.size),
+                _text(r.kind),
+                _text(r.backend),
+                _text(r.best),
+                _time(r.best_median),
+                _time(r.witness_median),
+                Cell(fmt_x(r.tax), float(r.tax), bad=bool(r.tax > GOAL)),
+            ]
+        )
     return Table(header, rows, "Best protocol row against the witness", id="tax-table", sortable=True)
 
 
@@ -144,13 +241,20 @@ def best_variants(context) -> Table:
     if frame is None or not len(frame):
         return Table([], [])
     several = {c: frame[c].nunique(dropna=False) > 1 for c in ("run", "dtype", "device")}
-    header = ([c for c in ("run", "dtype", "device") if several[c]]
-              + ["framework", "kind", "best variant", "fastest in", "the others, times slower (geometric mean)"])
+    header = [c for c in ("run", "dtype", "device") if several[c]] + [
+        "framework",
+        "kind",
+        "best variant",
+        "fastest in",
+        "the others, times slower (geometric mean)",
+    ]
     rows = []
     for r in frame.itertuples():
         others = ", ".join(f"{label} {fmt_x(x)}" for label, x in r.others.items())
-        rows.append([_text(getattr(r, c)) for c in ("run", "dtype", "device") if several[c]] + [
-            _text(r.backend), _text(r.kind), _text(r.best), f"{r.wins} of {r.cells} cells", others])
+        rows.append(
+            [_text(getattr(r, c)) for c in ("run", "dtype", "device") if several[c]]
+            + [_text(r.backend), _text(r.kind), _text(r.best), f"{r.wins} of {r.cells} cells", others]
+        )
     return Table(header, rows, id="variants-table", sortable=True)
 
 
@@ -166,12 +270,30 @@ def changes(context) -> Table:
         now, before = _text(r.status), _text(r.status_before)
         status = now if now == before else f"{before} → {now}"
         change = number(r.change, f"{r.change:+.1%}") if not is_missing(r.change) else Cell("n/a", math.nan)
-        rows.append([r.problem, r.size, r.kind, r.label, _text(r.dtype), _time(r.median_before), _time(r.median),
-                     change, number(r.noise, f"±{r.noise:.1%}"), status, Cell(r.flag or "within noise",
-                                                                             bad=r.flag in ("slower", "status"))])
+        rows.append(
+            [
+                r.problem,
+                r.size,
+                r.kind,
+                r.label,
+                _text(r.dtype),
+                _time(r.median_before),
+                _time(r.median),
+                change,
+                number(r.noise, f"±{r.noise:.1%}"),
+                status,
+                Cell(r.flag or "within noise", bad=r.flag in ("slower", "status")),
+            ]
+        )
     header = ["problem", "size", "kind", "row", "dtype", "before", "now", "change", "noise", "status", "flag"]
-    return Table(header, rows, "Every cell in both runs (changes beyond the noise first)", id="compare-table",
-                 sortable=True, long=True)
+    return Table(
+        header,
+        rows,
+        "Every cell in both runs (changes beyond the noise first)",
+        id="compare-table",
+        sortable=True,
+        long=True,
+    )
 
 
 def env_changes(context) -> Table:
@@ -187,10 +309,13 @@ def env_changes(context) -> Table:
     rows = []
     for item, found in by_item.items():
         before = next(iter(found.values())).before
-        rows.append([item, before] + [Cell(found[t].now, bad=found[t].machine_or_version) if t in found else "(same)"
-                                      for t in tags])
-    return Table(["", f"{baseline.tag}"] + [f"{t} (now)" for t in tags], rows,
-                 "What differs between the two runs' environments")
+        rows.append(
+            [item, before]
+            + [Cell(found[t].now, bad=found[t].machine_or_version) if t in found else "(same)" for t in tags]
+        )
+    return Table(
+        ["", f"{baseline.tag}"] + [f"{t} (now)" for t in tags], rows, "What differs between the two runs' environments"
+    )
 
 
 def flatten_env(env: dict, prefix: str = "") -> dict[str, str]:
@@ -212,8 +337,11 @@ def environment(context) -> Table:
     for run in context.runs:
         env = flatten_env(run.env)
         rows = context.frame[context.frame["run"] == run.tag]
-        for column, name in (("dtype", "dtypes measured"), ("device", "devices measured"),
-                             ("threads", "threads measured")):
+        for column, name in (
+            ("dtype", "dtypes measured"),
+            ("device", "devices measured"),
+            ("threads", "threads measured"),
+        ):
             values = [str(v) for v in dict.fromkeys(rows[column].dropna().tolist()) if str(v)]
             if values:
                 env[name] = ", ".join(values)

@@ -71,9 +71,14 @@ def connect(address: str):
     check_address(address)
     distributed = _distributed()
     if address.startswith("local:"):
-        cluster = distributed.LocalCluster(n_workers=int(address.split(":", 1)[1]), threads_per_worker=1,
-                                           processes=True, resources={RESOURCE: 1}, dashboard_address=None,
-                                           silence_logs=50)
+        cluster = distributed.LocalCluster(
+            n_workers=int(address.split(":", 1)[1]),
+            threads_per_worker=1,
+            processes=True,
+            resources={RESOURCE: 1},
+            dashboard_address=None,
+            silence_logs=50,
+        )
         return distributed.Client(cluster), cluster
     try:
         client = distributed.Client(address, timeout=CONNECT_TIMEOUT)
@@ -90,15 +95,24 @@ def connect(address: str):
 def _check_workers(client) -> None:
     workers = client.scheduler_info().get("workers", {})
     if not any(RESOURCE in (w.get("resources") or {}) for w in workers.values()):
-        raise UsageError(f"no Dask worker of {client.scheduler.address} offers the resource {RESOURCE}=1; start "
-                         f"workers with: dask worker {client.scheduler.address} --nthreads 1 --resources {RESOURCE}=1")
+        raise UsageError(
+            f"no Dask worker of {client.scheduler.address} offers the resource {RESOURCE}=1; start "
+            f"workers with: dask worker {client.scheduler.address} --nthreads 1 --resources {RESOURCE}=1"
+        )
 
 
 # -- on a Dask worker --------------------------------------------------------------------------------
 
 
-def run_group_task(group: str, specs: list[dict], retried: dict[str, dict], config: dict[str, Any], run_name: str,
-                   queue_name: str, done_name: str) -> dict[str, Any]:
+def run_group_task(
+    group: str,
+    specs: list[dict],
+    retried: dict[str, dict],
+    config: dict[str, Any],
+    run_name: str,
+    queue_name: str,
+    done_name: str,
+) -> dict[str, Any]:
     """One worker group on this Dask worker; records go back through the queue as they finish."""
     from distributed import Queue, Variable
 
@@ -110,8 +124,14 @@ def run_group_task(group: str, specs: list[dict], retried: dict[str, dict], conf
     done = set(Variable(done_name).get(timeout=30) or ())
     left = [s for s in cells if s.id not in done]
     machine = platform.node()
-    answer: dict[str, Any] = {"group": group, "machine": machine, "skipped": len(cells) - len(left), "shipped": [],
-                              "files": {}, "state": None}
+    answer: dict[str, Any] = {
+        "group": group,
+        "machine": machine,
+        "skipped": len(cells) - len(left),
+        "shipped": [],
+        "files": {},
+        "state": None,
+    }
     run_config = RunConfig(**{**config, "out": None})
     answer["env"] = environment(dataclasses.replace(run_config, tag=None), cells)
     if not left:
@@ -145,8 +165,10 @@ def run_group_task(group: str, specs: list[dict], retried: dict[str, dict], conf
             watcher.join()
         ship()
         answer["shipped"] = sorted(shipped)
-        answer["files"] = {str(p.relative_to(folder.path)): p.read_bytes()
-                           for p in [*folder.path.glob("bench-*.json"), *(folder.path / "logs").glob("*.log")]}
+        answer["files"] = {
+            str(p.relative_to(folder.path)): p.read_bytes()
+            for p in [*folder.path.glob("bench-*.json"), *(folder.path / "logs").glob("*.log")]
+        }
         answer["notes"] = log.getvalue()
     return answer
 
@@ -154,8 +176,15 @@ def run_group_task(group: str, specs: list[dict], retried: dict[str, dict], conf
 # -- on the client -----------------------------------------------------------------------------------
 
 
-def run(config: RunConfig, run_folder: RunFolder, todo: list[CellSpec], retried: dict[str, dict], machine_name: str,
-        console, connection) -> dict[str, dict]:
+def run(
+    config: RunConfig,
+    run_folder: RunFolder,
+    todo: list[CellSpec],
+    retried: dict[str, dict],
+    machine_name: str,
+    console,
+    connection,
+) -> dict[str, dict]:
     """Every worker group of ``todo`` as a Dask task on ``connection`` (from :func:`connect`, closed here);
     records written here as they arrive."""
     distributed = _distributed()
@@ -173,12 +202,26 @@ def run(config: RunConfig, run_folder: RunFolder, todo: list[CellSpec], retried:
         plain["out"] = None
         futures = {}
         for group, specs in groups(todo).items():
-            futures[client.submit(run_group_task, group, [s.to_json() for s in specs],
-                                  {s.id: retried[s.id] for s in specs if s.id in retried}, plain,
-                                  run_folder.path.name, queue.name, done.name, key=f"bench-{group}-{tag}",
-                                  resources={RESOURCE: 1}, pure=False)] = group
-        console.print(f"{len(futures)} worker groups on {client.scheduler.address} "
-                      f"({len(client.scheduler_info().get('workers', {}))} workers)", markup=False)
+            futures[
+                client.submit(
+                    run_group_task,
+                    group,
+                    [s.to_json() for s in specs],
+                    {s.id: retried[s.id] for s in specs if s.id in retried},
+                    plain,
+                    run_folder.path.name,
+                    queue.name,
+                    done.name,
+                    key=f"bench-{group}-{tag}",
+                    resources={RESOURCE: 1},
+                    pure=False,
+                )
+            ] = group
+        console.print(
+            f"{len(futures)} worker groups on {client.scheduler.address} "
+            f"({len(client.scheduler_info().get('workers', {}))} workers)",
+            markup=False,
+        )
 
         def drain(wait: float) -> None:
             try:
@@ -189,8 +232,10 @@ def run(config: RunConfig, run_folder: RunFolder, todo: list[CellSpec], retried:
                 cell_id = rec.get("cell")
                 if cell_id in received:
                     repeated.append(cell_id)
-                    console.print(f"note: {cell_id} was measured again on {rec.get('machine')}; the first record "
-                                  "is kept", markup=False)
+                    console.print(
+                        f"note: {cell_id} was measured again on {rec.get('machine')}; the first record is kept",
+                        markup=False,
+                    )
                     continue
                 results.save(run_folder.path, cell_id, rec)
                 received[cell_id] = rec.get("machine")
@@ -206,13 +251,19 @@ def run(config: RunConfig, run_folder: RunFolder, todo: list[CellSpec], retried:
                 try:
                     answer = future.result()
                 except Exception as exc:  # noqa: BLE001 - a group Dask gave up on: its cells stay unrecorded
-                    console.print(f"warning: worker group {group} failed on the cluster: {type(exc).__name__}: "
-                                  f"{str(exc).splitlines()[0] if str(exc) else ''}", markup=False)
+                    console.print(
+                        f"warning: worker group {group} failed on the cluster: {type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}",
+                        markup=False,
+                    )
                     continue
                 drain(0.1)
                 _keep_files(run_folder, answer)
-                console.print(f"worker group {group} ended on {answer['machine']} ({len(answer['shipped'])} cells, "
-                              f"{len(received)} of {len(todo)} recorded)", markup=False)
+                console.print(
+                    f"worker group {group} ended on {answer['machine']} ({len(answer['shipped'])} cells, "
+                    f"{len(received)} of {len(todo)} recorded)",
+                    markup=False,
+                )
                 if answer.get("state"):
                     states[f"{answer['machine']}/{group}"] = answer["state"]
                 machines[answer["machine"]] = answer["env"]
@@ -227,9 +278,17 @@ def run(config: RunConfig, run_folder: RunFolder, todo: list[CellSpec], retried:
     per_machine: dict[str, int] = {}
     for machine in received.values():
         per_machine[machine] = per_machine.get(machine, 0) + 1
-    run_folder.write_env({}, lambda m: console.print(f"warning: {m}", markup=False),
-                         machines=machines, cluster={"scheduler": config.scheduler, "cells_per_machine": per_machine,
-                                                     "received": len(received), "repeated": len(repeated)})
+    run_folder.write_env(
+        {},
+        lambda m: console.print(f"warning: {m}", markup=False),
+        machines=machines,
+        cluster={
+            "scheduler": config.scheduler,
+            "cells_per_machine": per_machine,
+            "received": len(received),
+            "repeated": len(repeated),
+        },
+    )
     return states
 
 

@@ -75,14 +75,20 @@ def plan_cells(config: run_config.RunConfig, run: run_folder.RunFolder, notes: l
     if damage is None:  # no plan.json at all
         if not recorded:
             return make_plan(config, notes), None, None  # a new folder: the default run
-        notes.append(f"{run.path} has no {run_folder.PLAN}: the plan is rebuilt from its {len(recorded)} finished "
-                     "cells; cells that never ran are not known (add the filters that made the run to plan them)")
+        notes.append(
+            f"{run.path} has no {run_folder.PLAN}: the plan is rebuilt from its {len(recorded)} finished "
+            "cells; cells that never ran are not known (add the filters that made the run to plan them)"
+        )
         return rebuilt, rebuilt, None
     if not rebuilt:
-        raise UsageError(f"{run.path / run_folder.PLAN} is damaged ({damage}) and no cell has finished: nothing tells "
-                         "what the run was; start it again with its filters (without --resume) or restore the plan")
-    notes.append(f"{run.path / run_folder.PLAN} is damaged ({damage}): the plan is rebuilt from {len(rebuilt)} cells "
-                 "it proves (valid entries and finished records); add the run's filters to plan the others")
+        raise UsageError(
+            f"{run.path / run_folder.PLAN} is damaged ({damage}) and no cell has finished: nothing tells "
+            "what the run was; start it again with its filters (without --resume) or restore the plan"
+        )
+    notes.append(
+        f"{run.path / run_folder.PLAN} is damaged ({damage}): the plan is rebuilt from {len(rebuilt)} cells "
+        "it proves (valid entries and finished records); add the run's filters to plan the others"
+    )
     return rebuilt, rebuilt, damage
 
 
@@ -134,8 +140,13 @@ def _run_locked(config, run, specs, saved, damage, notes, console, connection=No
         console.print(f"note: {note}", markup=False)
     all_specs = run.merge_plan(saved if damage is None else None, specs)
     run.write_env(environment(config, all_specs), warn, command=config.command)
-    retried = {s.id: records[s.id] for s in specs if s.id in records and records[s.id]["status"] == "not_run"
-               and (records[s.id].get("attempts") or 1) < MAX_ATTEMPTS}
+    retried = {
+        s.id: records[s.id]
+        for s in specs
+        if s.id in records
+        and records[s.id]["status"] == "not_run"
+        and (records[s.id].get("attempts") or 1) < MAX_ATTEMPTS
+    }
     todo = [s for s in specs if s.id not in records or s.id in retried]
     if config.resume:
         line = f"resuming {run.path}: {len(specs) - len(todo)} of {len(specs)} cells already done"
@@ -157,8 +168,7 @@ def _run_locked(config, run, specs, saved, damage, notes, console, connection=No
         states = _run_here(config, run, specs, todo, retried, machine_name, console)
 
     frame = results.load(run.path)
-    run.write_env({}, warn, finished=_now(), statuses=dict(Counter(frame["status"].dropna())),
-                  machine_state=states)
+    run.write_env({}, warn, finished=_now(), statuses=dict(Counter(frame["status"].dropna())), machine_state=states)
     from .summary import print_summary
 
     busy = [st["verdict"] for st in states.values() if st.get("verdict")]
@@ -167,8 +177,9 @@ def _run_locked(config, run, specs, saved, damage, notes, console, connection=No
     planned = {s.id for s in specs}
     not_ok = frame[frame["cell"].isin(planned) & (frame["status"] != "ok")]
     if len(not_ok):
-        console.print(f"{len(not_ok)} of {len(planned)} cells did not end ok (exit status {EXIT_CELLS_NOT_OK})",
-                      markup=False)
+        console.print(
+            f"{len(not_ok)} of {len(planned)} cells did not end ok (exit status {EXIT_CELLS_NOT_OK})", markup=False
+        )
         return EXIT_CELLS_NOT_OK
     return 0
 
@@ -180,8 +191,14 @@ def _run_here(config, run, specs, todo, retried, machine_name, console) -> dict[
     from .supervise import Supervisor
 
     todo_ids = {s.id for s in todo}
-    with Progress(TextColumn("{task.description}", style="bold"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=False) as progress:
+    with Progress(
+        TextColumn("{task.description}", style="bold"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
         task = progress.add_task("starting", total=len(specs), completed=len(specs) - len(todo))
         planned = {s.id for s in specs}
 
@@ -204,7 +221,10 @@ def _run_here(config, run, specs, todo, retried, machine_name, console) -> dict[
         except KeyboardInterrupt:
             supervisor.kill()
             progress.stop()
-            console.print(f"interrupted: finished cells are kept in {run.path}; continue with "
-                          f"python -m bench run --resume --out {shlex.quote(str(run.path))}", markup=False)
+            console.print(
+                f"interrupted: finished cells are kept in {run.path}; continue with "
+                f"python -m bench run --resume --out {shlex.quote(str(run.path))}",
+                markup=False,
+            )
             raise
     return supervisor.states

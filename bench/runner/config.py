@@ -68,41 +68,95 @@ class RunConfig:
 
 def add_arguments(p) -> None:
     add = p.add_argument
-    add("--backend", action="append", metavar="NAME",
-        help="numpy, jax, torch, tensorflow or article (repeatable; default: every installed one and article)")
-    add("--problem", action="append", metavar="NAME",
-        help="problem to time (repeatable; default: the article's seven; GradBench's lse, llsq, gmm, ode when named)")
-    add("--size", action="append", metavar="SIZE",
+    add(
+        "--backend",
+        action="append",
+        metavar="NAME",
+        help="numpy, jax, torch, tensorflow or article (repeatable; default: every installed one and article)",
+    )
+    add(
+        "--problem",
+        action="append",
+        metavar="NAME",
+        help="problem to time (repeatable; default: the article's seven; GradBench's lse, llsq, gmm, ode when named)",
+    )
+    add(
+        "--size",
+        action="append",
+        metavar="SIZE",
         help="a named size (article, small, medium, large ...), an integer main dimension, or gradbench (every "
-             "GradBench workload of the chosen problems) (repeatable; default: each problem's default sizes)")
-    add("--dtype", action="append", metavar="DTYPE", help=f"{' or '.join(DTYPES)} (repeatable; default: "
-        f"{', '.join(DEFAULT_DTYPES)})")
-    add("--mode", "--variant", action="append", metavar="MODE", dest="mode",
+        "GradBench workload of the chosen problems) (repeatable; default: each problem's default sizes)",
+    )
+    add(
+        "--dtype",
+        action="append",
+        metavar="DTYPE",
+        help=f"{' or '.join(DTYPES)} (repeatable; default: {', '.join(DEFAULT_DTYPES)})",
+    )
+    add(
+        "--mode",
+        "--variant",
+        action="append",
+        metavar="MODE",
+        dest="mode",
         help="eager, compiled, witness or a variant name (jit, func, autograd, compile, tape, function, xla; "
-             "python -m bench list shows them) (repeatable; default: every variant and the witnesses)")
-    add("--kind", action="append", metavar="KIND",
-        help=f"{', '.join(KINDS)} (repeatable; default: {', '.join(DEFAULT_KINDS)})")
+        "python -m bench list shows them) (repeatable; default: every variant and the witnesses)",
+    )
+    add(
+        "--kind",
+        action="append",
+        metavar="KIND",
+        help=f"{', '.join(KINDS)} (repeatable; default: {', '.join(DEFAULT_KINDS)})",
+    )
     add("--device", action="append", metavar="DEVICE", help="cpu or gpu (repeatable; default: cpu)")
-    add("--threads", metavar="N", help=f"threads for every framework (default: all {thread_settings.default()} CPUs "
-        "this process may use)")
+    add(
+        "--threads",
+        metavar="N",
+        help=f"threads for every framework (default: all {thread_settings.default()} CPUs this process may use)",
+    )
     add("--out", metavar="DIR", help="run folder (default: results/<date-time>)")
-    add("--resume", action="store_true",
-        help="continue the run folder (--out, or the latest under results/) without redoing finished cells")
-    add("--timeout", metavar="SECONDS", default=str(DEFAULT_TIMEOUT),
-        help=f"longest time one cell may take, first call included (default: {DEFAULT_TIMEOUT:g})")
-    add("--min-rounds", metavar="N", default=str(DEFAULT_MIN_ROUNDS),
-        help=f"pytest-benchmark's --benchmark-min-rounds (default: {DEFAULT_MIN_ROUNDS})")
-    add("--max-time", metavar="SECONDS", default=str(DEFAULT_MAX_TIME),
-        help=f"pytest-benchmark's --benchmark-max-time per cell (default: {DEFAULT_MAX_TIME:g})")
-    add("--slow-budget", metavar="SECONDS", default=str(DEFAULT_SLOW_BUDGET),
+    add(
+        "--resume",
+        action="store_true",
+        help="continue the run folder (--out, or the latest under results/) without redoing finished cells",
+    )
+    add(
+        "--timeout",
+        metavar="SECONDS",
+        default=str(DEFAULT_TIMEOUT),
+        help=f"longest time one cell may take, first call included (default: {DEFAULT_TIMEOUT:g})",
+    )
+    add(
+        "--min-rounds",
+        metavar="N",
+        default=str(DEFAULT_MIN_ROUNDS),
+        help=f"pytest-benchmark's --benchmark-min-rounds (default: {DEFAULT_MIN_ROUNDS})",
+    )
+    add(
+        "--max-time",
+        metavar="SECONDS",
+        default=str(DEFAULT_MAX_TIME),
+        help=f"pytest-benchmark's --benchmark-max-time per cell (default: {DEFAULT_MAX_TIME:g})",
+    )
+    add(
+        "--slow-budget",
+        metavar="SECONDS",
+        default=str(DEFAULT_SLOW_BUDGET),
         help="timed seconds allowed to a cell whose one call exceeds --max-time: 1 to 3 rounds "
-             f"(default: {DEFAULT_SLOW_BUDGET:g})")
+        f"(default: {DEFAULT_SLOW_BUDGET:g})",
+    )
     add("--tag", metavar="NAME", help="machine name stored with the results (default: the host name)")
-    add("--max-memory", metavar="SIZE",
-        help="refuse sizes estimated to need more memory than this, e.g. 8GB (default: memory available now)")
-    add("--scheduler", metavar="ADDRESS",
+    add(
+        "--max-memory",
+        metavar="SIZE",
+        help="refuse sizes estimated to need more memory than this, e.g. 8GB (default: memory available now)",
+    )
+    add(
+        "--scheduler",
+        metavar="ADDRESS",
         help="run the worker groups on a Dask cluster: tcp://HOST:8786 (a running scheduler) or local:N "
-             "(a local cluster of N workers); needs the [cluster] extra")
+        "(a local cluster of N workers); needs the [cluster] extra",
+    )
     add("--list", action="store_true", help="print the cells that would run and exit")
 
 
@@ -113,16 +167,25 @@ def from_args(args) -> RunConfig:
     if tag is not None and (not tag.strip() or any(c in tag for c in "/\\\n\r\t")):
         raise UsageError(f"--tag {tag!r} must be a non-empty name without slashes or line breaks")
     return RunConfig(
-        backend=_tuple(args.backend), problem=_tuple(args.problem), size=_tuple(args.size),
-        dtype=_tuple(args.dtype), mode=_tuple(args.mode), kind=_tuple(args.kind), device=_tuple(args.device),
-        threads=parse_threads(args.threads), threads_given=threads_given,
-        out=Path(args.out) if args.out else None, resume=bool(args.resume),
+        backend=_tuple(args.backend),
+        problem=_tuple(args.problem),
+        size=_tuple(args.size),
+        dtype=_tuple(args.dtype),
+        mode=_tuple(args.mode),
+        kind=_tuple(args.kind),
+        device=_tuple(args.device),
+        threads=parse_threads(args.threads),
+        threads_given=threads_given,
+        out=Path(args.out) if args.out else None,
+        resume=bool(args.resume),
         timeout=parse_seconds("--timeout", args.timeout, *LIMITS["timeout"]),
         min_rounds=parse_count("--min-rounds", args.min_rounds, 1, MAX_ROUNDS),
         max_time=parse_seconds("--max-time", args.max_time, *LIMITS["max_time"]),
         slow_budget=parse_seconds("--slow-budget", args.slow_budget, *LIMITS["slow_budget"]),
-        tag=tag, max_memory=parse_memory(args.max_memory) if args.max_memory is not None else None,
-        list_only=bool(args.list), scheduler=args.scheduler,
+        tag=tag,
+        max_memory=parse_memory(args.max_memory) if args.max_memory is not None else None,
+        list_only=bool(args.list),
+        scheduler=args.scheduler,
         command=shlex.join(["python", "-m", "bench", "run", *sys.argv[2:]]),
     )
 

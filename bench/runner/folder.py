@@ -86,13 +86,18 @@ class RunFolder:
                 raise UsageError(f"run folder {p} holds a file {name} where a folder belongs; move it away")
         csv = p / results.CSV
         if csv.exists() and not csv.is_file():
-            raise UsageError(f"run folder {p} holds a folder {results.CSV} where the results table belongs; move it away")
+            raise UsageError(
+                f"run folder {p} holds a folder {results.CSV} where the results table belongs; move it away"
+            )
         if csv.is_file() and not results.csv_is_derived(p):
-            raise UsageError(f"run folder {p} holds a {results.CSV} whose rows no cell record backs (committed or "
-                             "copied results): a run never rewrites them; choose another --out")
+            raise UsageError(
+                f"run folder {p} holds a {results.CSV} whose rows no cell record backs (committed or "
+                "copied results): a run never rewrites them; choose another --out"
+            )
         if not resume and any((p / results.CELLS).glob("*.json")):
-            raise UsageError(f"output folder {p} already holds results; add --resume to continue it "
-                             "or choose another --out")
+            raise UsageError(
+                f"output folder {p} already holds results; add --resume to continue it or choose another --out"
+            )
 
     def create(self) -> None:
         """Create the folder and prove it writable (a probe file, removed)."""
@@ -115,13 +120,20 @@ class RunFolder:
             lock.acquire()
         except Timeout:
             owner = _read_json(self.path / OWNER)
-            who = (f" (pid {owner.get('pid')} on {owner.get('host')}, since {owner.get('since')})"
-                   if isinstance(owner, dict) else "")
-            raise UsageError(f"run folder {self.path} is in use by another bench run{who}; wait for it to end "
-                             "or choose another --out") from None
+            who = (
+                f" (pid {owner.get('pid')} on {owner.get('host')}, since {owner.get('since')})"
+                if isinstance(owner, dict)
+                else ""
+            )
+            raise UsageError(
+                f"run folder {self.path} is in use by another bench run{who}; wait for it to end "
+                "or choose another --out"
+            ) from None
         try:
-            results.write_json(self.path / OWNER, {"pid": os.getpid(), "host": platform.node(),
-                                                  "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            results.write_json(
+                self.path / OWNER,
+                {"pid": os.getpid(), "host": platform.node(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+            )
             yield
         finally:
             (self.path / OWNER).unlink(missing_ok=True)
@@ -239,9 +251,15 @@ def specs_from_records(records: dict[str, dict[str, Any]]) -> list[CellSpec]:
     specs = []
     for rec in records.values():
         try:
-            spec = CellSpec.from_json({"cell": {k: rec.get(k) for k in ("problem", "size", "backend", "dtype", "kind")}
-                                       | {"variant": rec.get("variant") or rec.get("mode")},
-                                       "n": rec.get("n"), "device": rec.get("device"), "threads": rec.get("threads")})
+            spec = CellSpec.from_json(
+                {
+                    "cell": {k: rec.get(k) for k in ("problem", "size", "backend", "dtype", "kind")}
+                    | {"variant": rec.get("variant") or rec.get("mode")},
+                    "n": rec.get("n"),
+                    "device": rec.get("device"),
+                    "threads": rec.get("threads"),
+                }
+            )
         except (SpecError, TypeError):
             continue
         if spec.id == rec["cell"]:

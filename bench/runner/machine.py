@@ -103,8 +103,10 @@ def verdict(group: str, state: dict[str, Any]) -> str | None:
         why.append(f"the frequency governor is {state['governor']}")
     if not why:
         return None
-    return f"{group}: the machine was not quiet ({', '.join(why)}; load {state.get('load_before')} -> " \
-           f"{state.get('load_after')} on {state.get('cpus')} CPUs): read its timings with care"
+    return (
+        f"{group}: the machine was not quiet ({', '.join(why)}; load {state.get('load_before')} -> "
+        f"{state.get('load_after')} on {state.get('cpus')} CPUs): read its timings with care"
+    )
 
 
 def environment(config, specs) -> dict[str, Any]:
@@ -153,8 +155,14 @@ def _git_commit() -> str | None:
     import subprocess
 
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False,
-                             cwd=Path(__file__).parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+            cwd=Path(__file__).parent,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None

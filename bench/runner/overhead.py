@@ -38,8 +38,11 @@ def _measure(specs: list[dict], repeat: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.runner.overhead", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.runner.overhead",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("run_dir")
     p.add_argument("--cells", type=int, default=3, help="smallest cells per backend (default: 3)")
     p.add_argument("--backend", action="append", help="only these backends (repeatable)")
@@ -57,14 +60,29 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for (backend, threads), g in ok.groupby(["backend", "threads"]):
         smallest = g.nsmallest(args.cells, "median")
-        specs = [{"id": r.cell, "device": r.device,
-                  "cell": {k: getattr(r, k) for k in ("problem", "size", "backend", "dtype", "kind")}
-                  | {"variant": r.variant if isinstance(r.variant, str) else r.mode}}
-                 for r in smallest.itertuples()]
+        specs = [
+            {
+                "id": r.cell,
+                "device": r.device,
+                "cell": {k: getattr(r, k) for k in ("problem", "size", "backend", "dtype", "kind")}
+                | {"variant": r.variant if isinstance(r.variant, str) else r.mode},
+            }
+            for r in smallest.itertuples()
+        ]
         proc = subprocess.run(
-            launch.command("bench.runner.overhead", args.run_dir, "--repeat", str(args.repeat),
-                           "--worker", json.dumps(specs), threads=int(threads)),
-            env=thread_settings.environment(int(threads)), capture_output=True, text=True, check=False,
+            launch.command(
+                "bench.runner.overhead",
+                args.run_dir,
+                "--repeat",
+                str(args.repeat),
+                "--worker",
+                json.dumps(specs),
+                threads=int(threads),
+            ),
+            env=thread_settings.environment(int(threads)),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if proc.returncode != 0:
             print(f"warning: {backend}: {(proc.stderr.strip().splitlines() or ['failed'])[-1]}", file=sys.stderr)

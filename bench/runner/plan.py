@@ -57,9 +57,10 @@ def choose_sizes(chosen_problems, values) -> dict[str, list[tuple[str, int]]]:
         at = requested.index(GRADBENCH_SIZES)
         expanded = [s for p in chosen_problems for s in p.gradbench_sizes]
         if not expanded:
-            raise UsageError("--size gradbench: none of these problems has GradBench workloads; "
-                             "choose lse, llsq, gmm, ode or kmeans")
-        requested = requested[:at] + list(dict.fromkeys(expanded)) + requested[at + 1:]
+            raise UsageError(
+                "--size gradbench: none of these problems has GradBench workloads; choose lse, llsq, gmm, ode or kmeans"
+            )
+        requested = requested[:at] + list(dict.fromkeys(expanded)) + requested[at + 1 :]
     out: dict[str, list[tuple[str, int]]] = {}
     known_anywhere = set()
     for problem in chosen_problems:
@@ -121,8 +122,9 @@ def make_plan(config: RunConfig, notes: list[str]) -> list[CellSpec]:
                                     continue
                                 specs.append(CellSpec(cell, n, device, config.threads))
                 if kind == "solve" and ARTICLE in names and problem.has_article:
-                    specs.append(CellSpec(Cell(problem.name, label, ARTICLE, "eager", "float64", kind), n, "cpu",
-                                          config.threads))
+                    specs.append(
+                        CellSpec(Cell(problem.name, label, ARTICLE, "eager", "float64", kind), n, "cpu", config.threads)
+                    )
     if not specs:
         raise UsageError("these filters leave no cell to run")
     return specs

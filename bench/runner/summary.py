@@ -22,22 +22,34 @@ def summary_rows(frame) -> list[dict[str, Any]]:
     if "variant" in ok:
         ok = ok[ok["variant"] != WITNESS]
     present = set(ok["kind"].dropna())
-    kinds = [k for k in ("gradient", "solve") if k in present] or [
-        k for k in KINDS if k != "objective" and k in present] or ["objective"]
+    kinds = (
+        [k for k in ("gradient", "solve") if k in present]
+        or [k for k in KINDS if k != "objective" and k in present]
+        or ["objective"]
+    )
     rows = []
     for (problem, _, size, dtype, kind), g in ok[ok["kind"].isin(kinds)].groupby(
-            ["problem", "n", "size", "dtype", "kind"], sort=True):
+        ["problem", "n", "size", "dtype", "kind"], sort=True
+    ):
         best = g.loc[g["median"].idxmin()]
         numpy_rows = g[g["backend"] == "numpy"]
-        article = ok[(ok["problem"] == problem) & (ok["size"] == size) & (ok["kind"] == "solve")
-                     & (ok["backend"] == ARTICLE)]
-        rows.append({
-            "problem": problem, "size": size, "dtype": dtype, "kind": kind, "fastest": best["label"],
-            "median": best["median"],
-            "vs_numpy": numpy_rows["median"].min() / best["median"] if len(numpy_rows) else None,
-            "vs_article": article["median"].min() / best["median"] if kind == "solve" and len(article) else None,
-            "ratio": best["ratio"], "compile": max(0.0, best["first_call"] - best["median"]),
-        })
+        article = ok[
+            (ok["problem"] == problem) & (ok["size"] == size) & (ok["kind"] == "solve") & (ok["backend"] == ARTICLE)
+        ]
+        rows.append(
+            {
+                "problem": problem,
+                "size": size,
+                "dtype": dtype,
+                "kind": kind,
+                "fastest": best["label"],
+                "median": best["median"],
+                "vs_numpy": numpy_rows["median"].min() / best["median"] if len(numpy_rows) else None,
+                "vs_article": article["median"].min() / best["median"] if kind == "solve" and len(article) else None,
+                "ratio": best["ratio"],
+                "compile": max(0.0, best["first_call"] - best["median"]),
+            }
+        )
     return rows
 
 
@@ -45,14 +57,32 @@ def print_summary(frame, console, warnings: list[str] = ()) -> None:
     from rich.table import Table
 
     table = Table(title="Fastest backend and variant per problem and size", show_lines=False)
-    for name, justify in (("problem", "left"), ("size", "left"), ("dtype", "left"), ("kind", "left"),
-                          ("fastest", "left"), ("median", "right"), ("× numpy", "right"), ("× article", "right"),
-                          ("deriv/obj", "right"), ("first call − median", "right")):
+    for name, justify in (
+        ("problem", "left"),
+        ("size", "left"),
+        ("dtype", "left"),
+        ("kind", "left"),
+        ("fastest", "left"),
+        ("median", "right"),
+        ("× numpy", "right"),
+        ("× article", "right"),
+        ("deriv/obj", "right"),
+        ("first call − median", "right"),
+    ):
         table.add_column(name, justify=justify)
     for row in summary_rows(frame):
-        table.add_row(row["problem"], str(row["size"]), row["dtype"], row["kind"], row["fastest"],
-                      fmt_time(row["median"], "-"), fmt_x(row["vs_numpy"]), fmt_x(row["vs_article"]),
-                      fmt_x(row["ratio"]), fmt_time(row["compile"], "-"))
+        table.add_row(
+            row["problem"],
+            str(row["size"]),
+            row["dtype"],
+            row["kind"],
+            row["fastest"],
+            fmt_time(row["median"], "-"),
+            fmt_x(row["vs_numpy"]),
+            fmt_x(row["vs_article"]),
+            fmt_x(row["ratio"]),
+            fmt_time(row["compile"], "-"),
+        )
     console.print(table)
     tax = protocol_tax(frame)
     if len(tax):
@@ -60,8 +90,16 @@ def print_summary(frame, console, warnings: list[str] = ()) -> None:
         for name in ("problem", "size", "kind", "backend", "best row", "best", "witness", "tax"):
             taxes.add_column(name, justify="right" if name in ("best", "witness", "tax") else "left")
         for r in tax.itertuples():
-            taxes.add_row(r.problem, str(r.size), r.kind, r.backend, r.best, fmt_time(r.best_median),
-                          fmt_time(r.witness_median), fmt_x(r.tax))
+            taxes.add_row(
+                r.problem,
+                str(r.size),
+                r.kind,
+                r.backend,
+                r.best,
+                fmt_time(r.best_median),
+                fmt_time(r.witness_median),
+                fmt_x(r.tax),
+            )
         console.print(taxes)
     counts = Counter(frame["status"].dropna())
     console.print("cells: " + ", ".join(f"{counts[s]} {s}" for s in results.STATUSES if counts[s]), markup=False)

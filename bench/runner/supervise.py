@@ -84,8 +84,14 @@ def _marker(path: Path) -> dict[str, Any]:
 class Supervisor:
     """Runs worker groups into one run folder."""
 
-    def __init__(self, config: RunConfig, folder: RunFolder, machine_name: str, note: Callable[[str], None],
-                 progress: Callable[[str | None], None] = lambda current: None):
+    def __init__(
+        self,
+        config: RunConfig,
+        folder: RunFolder,
+        machine_name: str,
+        note: Callable[[str], None],
+        progress: Callable[[str | None], None] = lambda current: None,
+    ):
         self.config, self.folder, self.machine = config, folder, machine_name
         self.note, self.progress = note, progress
         self.proc: subprocess.Popen | None = None
@@ -96,9 +102,22 @@ class Supervisor:
         cell = spec.cell
         earlier = (retried or {}).get(spec.id)
         rec = results.record(
-            cell=spec.id, problem=cell.problem, size=cell.size, n=spec.n, backend=cell.backend, mode=cell.mode,
-            variant=cell.variant, label=cell.label, dtype=cell.dtype, device=spec.device, threads=spec.threads,
-            kind=cell.kind, status=status, reason=reason, machine=self.machine, run=self.folder.path.name,
+            cell=spec.id,
+            problem=cell.problem,
+            size=cell.size,
+            n=spec.n,
+            backend=cell.backend,
+            mode=cell.mode,
+            variant=cell.variant,
+            label=cell.label,
+            dtype=cell.dtype,
+            device=spec.device,
+            threads=spec.threads,
+            kind=cell.kind,
+            status=status,
+            reason=reason,
+            machine=self.machine,
+            run=self.folder.path.name,
             finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             attempts=(earlier.get("attempts") or 1) + 1 if earlier else 1,
             previous=f"{earlier['status']}: {earlier.get('reason')}" if earlier else None,
@@ -109,8 +128,11 @@ class Supervisor:
     def _new_records(self, ids: set[str], retried: dict[str, dict]) -> set[str]:
         """Ids among ``ids`` with a valid record written by this run (a retried cell's old record does not count)."""
         good, _ = results.scan(self.folder.path)
-        return {i for i in ids if i in good
-                and (i not in retried or (good[i].get("attempts") or 1) > (retried[i].get("attempts") or 1))}
+        return {
+            i
+            for i in ids
+            if i in good and (i not in retried or (good[i].get("attempts") or 1) > (retried[i].get("attempts") or 1))
+        }
 
     # -- one group ------------------------------------------------------------------------------
     def run_group(self, group: str, specs: list[CellSpec], retried: dict[str, dict]) -> dict[str, Any]:
@@ -135,10 +157,17 @@ class Supervisor:
         config, run_dir = self.config, self.folder.path
         threads, device = todo[0].threads, todo[0].device
         plan = worker.WorkerPlan(
-            group=group, device=device, threads=threads, cells=tuple(todo), run_dir=str(run_dir.resolve()),
-            run=run_dir.name, machine=self.machine, slow_budget=config.slow_budget,
+            group=group,
+            device=device,
+            threads=threads,
+            cells=tuple(todo),
+            run_dir=str(run_dir.resolve()),
+            run=run_dir.name,
+            machine=self.machine,
+            slow_budget=config.slow_budget,
             attempts={i: int(r.get("attempts") or 1) for i, r in retried.items()},
-            previous={i: f"{r['status']}: {r.get('reason')}" for i, r in retried.items()}, load=load,
+            previous={i: f"{r['status']}: {r.get('reason')}" for i, r in retried.items()},
+            load=load,
         )
         plan_path = free_name(run_dir / ".plans", group, ".json")
         results.write_json(plan_path, plan.to_json())
@@ -149,10 +178,24 @@ class Supervisor:
         marker.unlink(missing_ok=True)
         env = child_env(threads)
         env[worker.PLAN_VARIABLE] = str(plan_path.resolve())
-        cmd = launch.command("pytest", str(SUITE), "-p", "bench.runner.worker", "-p", "no:cacheprovider", "-q", "-rfE",
-                             f"--benchmark-json={partial}", f"--benchmark-min-rounds={config.min_rounds}",
-                             f"--benchmark-max-time={config.max_time}", "--benchmark-sort=name",
-                             "--benchmark-columns=min,median,iqr,rounds", "--rootdir", str(ROOT), threads=threads)
+        cmd = launch.command(
+            "pytest",
+            str(SUITE),
+            "-p",
+            "bench.runner.worker",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-rfE",
+            f"--benchmark-json={partial}",
+            f"--benchmark-min-rounds={config.min_rounds}",
+            f"--benchmark-max-time={config.max_time}",
+            "--benchmark-sort=name",
+            "--benchmark-columns=min,median,iqr,rounds",
+            "--rootdir",
+            str(ROOT),
+            threads=threads,
+        )
         ids = {s.id for s in todo}
         started = time.time()
         timed_out = None
@@ -181,11 +224,13 @@ class Supervisor:
         spec_of = {s.id: s for s in todo}
         current = _marker(marker).get("cell")
         if timed_out and timed_out not in done:
-            self.record_failure(spec_of[timed_out], "timeout", f"no result after {config.timeout:g} s; worker killed",
-                                retried)
+            self.record_failure(
+                spec_of[timed_out], "timeout", f"no result after {config.timeout:g} s; worker killed", retried
+            )
         elif current in spec_of and current not in done:
-            self.record_failure(spec_of[current], "crashed",
-                                f"{describe_exit(returncode)} {log_tail(log_path, 1)}".strip(), retried)
+            self.record_failure(
+                spec_of[current], "crashed", f"{describe_exit(returncode)} {log_tail(log_path, 1)}".strip(), retried
+            )
         done = self._new_records(ids, retried)
         if done:
             return True
@@ -226,8 +271,9 @@ class Supervisor:
         logs.mkdir(exist_ok=True)
         cmd = launch.command("bench.article", "--backend", backend, "--out", str(self.folder.path), threads=threads)
         with results.writing(log_path), open(log_path, "w") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=child_env(threads),
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=child_env(threads), start_new_session=True
+            )
             try:
                 code: int | str = self.proc.wait(timeout=max(self.config.timeout, 600))
             except subprocess.TimeoutExpired:

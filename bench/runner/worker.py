@@ -64,10 +64,20 @@ class WorkerPlan:
     load: float | None = None  #: 1-minute load average when the group started
 
     def to_json(self) -> dict[str, Any]:
-        return {"group": self.group, "device": self.device, "threads": self.threads,
-                "cells": [spec.to_json() for spec in self.cells], "run_dir": self.run_dir, "run": self.run,
-                "machine": self.machine, "slow_budget": self.slow_budget, "seed": self.seed,
-                "attempts": self.attempts, "previous": self.previous, "load": self.load}
+        return {
+            "group": self.group,
+            "device": self.device,
+            "threads": self.threads,
+            "cells": [spec.to_json() for spec in self.cells],
+            "run_dir": self.run_dir,
+            "run": self.run,
+            "machine": self.machine,
+            "slow_budget": self.slow_budget,
+            "seed": self.seed,
+            "attempts": self.attempts,
+            "previous": self.previous,
+            "load": self.load,
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> WorkerPlan:
@@ -75,11 +85,20 @@ class WorkerPlan:
         for spec in cells:
             if spec.group != d["group"]:
                 raise SpecError(f"cell {spec.id} does not belong to worker group {d['group']}")
-        return cls(group=d["group"], device=d["device"], threads=int(d["threads"]), cells=cells,
-                   run_dir=d.get("run_dir"), run=d.get("run"), machine=d.get("machine") or platform.node(),
-                   slow_budget=float(d.get("slow_budget") or 10.0), seed=int(d.get("seed") or 0),
-                   attempts=dict(d.get("attempts") or {}), previous=dict(d.get("previous") or {}),
-                   load=d.get("load"))
+        return cls(
+            group=d["group"],
+            device=d["device"],
+            threads=int(d["threads"]),
+            cells=cells,
+            run_dir=d.get("run_dir"),
+            run=d.get("run"),
+            machine=d.get("machine") or platform.node(),
+            slow_budget=float(d.get("slow_budget") or 10.0),
+            seed=int(d.get("seed") or 0),
+            attempts=dict(d.get("attempts") or {}),
+            previous=dict(d.get("previous") or {}),
+            load=d.get("load"),
+        )
 
 
 def read_plan(path: str | None = None) -> WorkerPlan | None:
@@ -137,25 +156,43 @@ class Worker:
 
         if name not in self.versions:
             b = backends.get(name)
-            self.thread_report[name] = {"threads": self.plan.threads, "cpus": thread_settings.available_cpus(),
-                                        **b.set_threads(self.plan.threads)}
+            self.thread_report[name] = {
+                "threads": self.plan.threads,
+                "cpus": thread_settings.available_cpus(),
+                **b.set_threads(self.plan.threads),
+            }
             self.versions[name] = b.version()
         return self.versions[name]
 
     def mark(self, cell_id: str | None) -> None:
         if self.run_dir is None:
             return
-        results.write_json(marker_path(self.run_dir, self.plan.group),
-                           {"cell": cell_id, "started": time.time(), "pid": os.getpid()})
+        results.write_json(
+            marker_path(self.run_dir, self.plan.group), {"cell": cell_id, "started": time.time(), "pid": os.getpid()}
+        )
 
     # -- one cell ----------------------------------------------------------
     def run_cell(self, spec: CellSpec, benchmark, config) -> dict[str, Any]:
         cell = spec.cell
         rec = results.record(
-            cell=spec.id, problem=cell.problem, size=cell.size, n=spec.n, backend=cell.backend, mode=cell.mode,
-            variant=cell.variant, label=cell.label, dtype=cell.dtype, device=spec.device, threads=spec.threads,
-            kind=cell.kind, machine=self.plan.machine, run=self.plan.run, started=_now(), status="error",
-            attempts=self.plan.attempts.get(spec.id, 0) + 1, previous=self.plan.previous.get(spec.id),
+            cell=spec.id,
+            problem=cell.problem,
+            size=cell.size,
+            n=spec.n,
+            backend=cell.backend,
+            mode=cell.mode,
+            variant=cell.variant,
+            label=cell.label,
+            dtype=cell.dtype,
+            device=spec.device,
+            threads=spec.threads,
+            kind=cell.kind,
+            machine=self.plan.machine,
+            run=self.plan.run,
+            started=_now(),
+            status="error",
+            attempts=self.plan.attempts.get(spec.id, 0) + 1,
+            previous=self.plan.previous.get(spec.id),
             load=self.plan.load,
         )
         self.mark(spec.id)

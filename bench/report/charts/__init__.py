@@ -34,8 +34,9 @@ def groups() -> tuple[str, ...]:
     return tuple(BUILDERS)
 
 
-def draw_all(context, folder: Path, formats=("png", "svg"), dpi: int = 100, only=None,
-             select: list[str] | None = None) -> list[Chart]:
+def draw_all(
+    context, folder: Path, formats=("png", "svg"), dpi: int = 100, only=None, select: list[str] | None = None
+) -> list[Chart]:
     """Draw every chart group (or those in ``only``; or the charts whose file name matches
     a pattern in ``select``), save them under ``folder``; return the charts."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,11 @@ from matplotlib.figure import Figure
 from ..analysis import label_order
 from .base import Chart, slugify
 
-CAPTION = ("Worst ρ(x, y) = |x − y| / max(1, |x| + |y|) over every entry and derivative kind, against the hand-derived "
-           "derivative (darker is closer; 0: identical). Red cells FAILED their tolerance and name the failing kind. "
-           "† : no hand derivative, ρ against the binding reference (finite differences or SymPy).")
+CAPTION = (
+    "Worst ρ(x, y) = |x − y| / max(1, |x| + |y|) over every entry and derivative kind, against the hand-derived "
+    "derivative (darker is closer; 0: identical). Red cells FAILED their tolerance and name the failing kind. "
+    "† : no hand derivative, ρ against the binding reference (finite differences or SymPy)."
+)
 
 
 def charts(context) -> list[Chart]:
@@ -57,13 +59,32 @@ def _chart(dtype, dframe) -> Chart:
             value = "0" if rho[i, j] == 0 else f"{rho[i, j]:.0e}"
             mark = "†" if not_hand[i, j] else ""
             if fail[i, j]:
-                ax.add_patch(matplotlib.patches.Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="#d62728",
-                                                          edgecolor="black", linewidth=2, zorder=3))
-                ax.text(j, i, f"FAIL {worst_kind[i, j]}\n{value}{mark}", ha="center", va="center",
-                        fontsize=7, color="white", fontweight="bold", zorder=4)
+                ax.add_patch(
+                    matplotlib.patches.Rectangle(
+                        (j - 0.5, i - 0.5), 1, 1, facecolor="#d62728", edgecolor="black", linewidth=2, zorder=3
+                    )
+                )
+                ax.text(
+                    j,
+                    i,
+                    f"FAIL {worst_kind[i, j]}\n{value}{mark}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white",
+                    fontweight="bold",
+                    zorder=4,
+                )
             else:
-                ax.text(j, i, f"{value}{mark}", ha="center", va="center", fontsize=7.5,
-                        color="black" if shown[i, j] > -6 else "white")
+                ax.text(
+                    j,
+                    i,
+                    f"{value}{mark}",
+                    ha="center",
+                    va="center",
+                    fontsize=7.5,
+                    color="black" if shown[i, j] > -6 else "white",
+                )
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="left")
     ax.xaxis.tick_top()
     ax.set_yticks(range(len(rows)), rows)

@@ -47,25 +47,31 @@ EAGER = VariantStyle("--", "o", "///", False)
 COMPILED = VariantStyle("-", "s", "", True)
 #: one style per variant name; a backend's variants never share one
 VARIANT_STYLES = {
-    "eager": EAGER, "func": EAGER, "tape": EAGER,
+    "eager": EAGER,
+    "func": EAGER,
+    "tape": EAGER,
     "autograd": VariantStyle("-.", "v", "\\\\\\", False),
-    "jit": COMPILED, "compile": COMPILED, "function": COMPILED,
+    "jit": COMPILED,
+    "compile": COMPILED,
+    "function": COMPILED,
     "xla": VariantStyle((0, (7, 2)), "D", "..", True),
     "witness": VariantStyle(":", "*", "xx", True),
     "hand": VariantStyle("-", "o", "", True),
 }
 
-matplotlib.rcParams.update({
-    "font.size": 9,
-    "axes.titlesize": 10,
-    "axes.labelsize": 9,
-    "legend.fontsize": 8,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-    "svg.fonttype": "none",
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-})
+matplotlib.rcParams.update(
+    {
+        "font.size": 9,
+        "axes.titlesize": 10,
+        "axes.labelsize": 9,
+        "legend.fontsize": 8,
+        "xtick.labelsize": 8,
+        "ytick.labelsize": 8,
+        "svg.fonttype": "none",
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+    }
+)
 
 
 @dataclass
@@ -87,13 +93,22 @@ class Style:
     variant: VariantStyle
 
     def line(self) -> dict:
-        return {"color": self.colour, "linestyle": self.variant.linestyle, "marker": self.variant.marker,
-                "markerfacecolor": self.colour if self.variant.filled else "white", "markeredgecolor": self.colour}
+        return {
+            "color": self.colour,
+            "linestyle": self.variant.linestyle,
+            "marker": self.variant.marker,
+            "markerfacecolor": self.colour if self.variant.filled else "white",
+            "markeredgecolor": self.colour,
+        }
 
     def marker(self) -> dict:
         """For ``ax.scatter``."""
-        return {"marker": self.variant.marker, "facecolors": self.colour if self.variant.filled else "white",
-                "edgecolors": self.colour, "linewidths": 1.0}
+        return {
+            "marker": self.variant.marker,
+            "facecolors": self.colour if self.variant.filled else "white",
+            "edgecolors": self.colour,
+            "linewidths": 1.0,
+        }
 
     def bar(self, run_hatch: str = "") -> dict:
         """Eager: a pale face hatched in the colour; compiled: the colour, its hatch (xla, witness) drawn darker."""
@@ -161,8 +176,7 @@ def count_axis(axis) -> None:
 
 def outside_legend(fig: Figure, handles, labels, title: str | None = None, ncol: int = 1) -> None:
     """A legend to the right of every axes, never on top of data."""
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, title=title,
-               ncol=ncol)
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, title=title, ncol=ncol)
 
 
 def grid(n: int, max_cols: int = 4) -> tuple[int, int]:
@@ -208,8 +222,7 @@ def compact_png(path: Path) -> None:
     from PIL import Image  # matplotlib's own dependency
 
     with Image.open(path) as image:
-        palette = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT,
-                                                dither=Image.Dither.NONE)
+        palette = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     palette.save(path, format="PNG", optimize=True)
 
 

@@ -13,11 +13,38 @@ from ..analysis import label_order
 from .base import Chart, outside_legend
 
 FLAG_COLOURS = {"slower": "#d62728", "faster": "#2ca02c", "": "#aaaaaa", "status": "#9467bd"}
-FLAG_TEXT = (("slower", "slower, beyond noise"), ("faster", "faster, beyond noise"), ("", "within noise"),
-             ("status", "status changed"))
+FLAG_TEXT = (
+    ("slower", "slower, beyond noise"),
+    ("faster", "faster, beyond noise"),
+    ("", "within noise"),
+    ("status", "status changed"),
+)
 #: ratios worth a tick, nearest to 1 first
-TICKS = (1, 1.05, 1 / 1.05, 1.1, 1 / 1.1, 1.25, 0.8, 1.5, 1 / 1.5, 2, 0.5, 3, 1 / 3, 5, 0.2, 10, 0.1, 20, 0.05,
-         50, 0.02, 100, 0.01)
+TICKS = (
+    1,
+    1.05,
+    1 / 1.05,
+    1.1,
+    1 / 1.1,
+    1.25,
+    0.8,
+    1.5,
+    1 / 1.5,
+    2,
+    0.5,
+    3,
+    1 / 3,
+    5,
+    0.2,
+    10,
+    0.1,
+    20,
+    0.05,
+    50,
+    0.02,
+    100,
+    0.01,
+)
 #: at most this many ticks across the axis, so that their labels never touch
 MAX_TICKS = 9
 
@@ -38,7 +65,9 @@ def _percent(v: float, _=None) -> str:
     if abs(v - 1) < 1e-9:
         return "0"
     change = v - 1
-    return f"{change:+.0%}" if abs(change) >= 0.1 or abs(change * 100 - round(change * 100)) < 1e-6 else f"{change:+.1%}"
+    return (
+        f"{change:+.0%}" if abs(change) >= 0.1 or abs(change * 100 - round(change * 100)) < 1e-6 else f"{change:+.1%}"
+    )
 
 
 def charts(context) -> list[Chart]:
@@ -60,8 +89,15 @@ def charts(context) -> list[Chart]:
         for flag in ("", "faster", "slower", "status"):
             sel = flags == flag
             if sel.any():
-                ax.scatter(ratio[sel], i + jitter[sel], s=18 if flag else 10, color=FLAG_COLOURS[flag],
-                           edgecolors="black" if flag else "none", linewidths=0.4, zorder=3 if flag else 2)
+                ax.scatter(
+                    ratio[sel],
+                    i + jitter[sel],
+                    s=18 if flag else 10,
+                    color=FLAG_COLOURS[flag],
+                    edgecolors="black" if flag else "none",
+                    linewidths=0.4,
+                    zorder=3 if flag else 2,
+                )
     ax.axvline(1, color="black", linewidth=0.8)
     ax.set_xscale("log")
     logs = np.abs(np.log10((timed["median"] / timed["median_before"]).to_numpy(dtype=float)))
@@ -80,6 +116,13 @@ def charts(context) -> list[Chart]:
     flagged = int((table["flag"] != "").sum())
     title = f"Change against {baseline}: {flagged} of {len(table)} cells beyond the noise"
     fig.suptitle(title, fontsize=11)
-    return [Chart("compare", "compare", title,
-                  "Each point is one cell (problem, size, kind) of this row label. The noise of a cell is its "
-                  "relative IQR in both runs combined; coloured points changed by more than that.", fig)]
+    return [
+        Chart(
+            "compare",
+            "compare",
+            title,
+            "Each point is one cell (problem, size, kind) of this row label. The noise of a cell is its "
+            "relative IQR in both runs combined; coloured points changed by more than that.",
+            fig,
+        )
+    ]

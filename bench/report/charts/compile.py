@@ -28,8 +28,13 @@ def _first_call(ok, styles: Styles) -> Chart:
     ax = fig.subplots()
     for s in label_order(ok["series"]):
         rows = ok[ok["series"] == s]
-        ax.scatter(rows["median"], rows["first_call"], s=26 if styles(s).variant.marker == "*" else 22, label=s,
-                   **styles(s).marker())
+        ax.scatter(
+            rows["median"],
+            rows["first_call"],
+            s=26 if styles(s).variant.marker == "*" else 22,
+            label=s,
+            **styles(s).marker(),
+        )
     lo = float(min(ok["median"].min(), ok["first_call"].min())) / 2
     hi = float(max(ok["median"].max(), ok["first_call"].max())) * 2
     line = np.array([lo, hi])
@@ -48,10 +53,14 @@ def _first_call(ok, styles: Styles) -> Chart:
     outside_legend(fig, handles, labels, title="row (hollow: eager)", ncol=2 if len(labels) > 16 else 1)
     title = "First call against steady state"
     fig.suptitle(title, fontsize=11)
-    return Chart("compile", "compile-first-call", title,
-                 "Each point is one cell (problem, size, kind). Distance above the grey diagonal is the one-off cost "
-                 "of the first call: tracing and compilation for the compiled variants (jit, compile, function, xla).",
-                 fig)
+    return Chart(
+        "compile",
+        "compile-first-call",
+        title,
+        "Each point is one cell (problem, size, kind). Distance above the grey diagonal is the one-off cost "
+        "of the first call: tracing and compilation for the compiled variants (jit, compile, function, xla).",
+        fig,
+    )
 
 
 def _break_even(rows: list[dict]) -> Chart:
@@ -60,9 +69,13 @@ def _break_even(rows: list[dict]) -> Chart:
     table = pd.DataFrame(rows)
     table["n"] = pd.to_numeric(table["n"], errors="coerce")
     several = table["run"].nunique() > 1
-    table["row"] = (table["problem"].astype(str) + " · " + table["size"].astype(str)
-                    + (" · " + table["dtype"].astype(str) if table["dtype"].nunique() > 1 else "")
-                    + (" @ " + table["run"].astype(str) if several else ""))
+    table["row"] = (
+        table["problem"].astype(str)
+        + " · "
+        + table["size"].astype(str)
+        + (" · " + table["dtype"].astype(str) if table["dtype"].nunique() > 1 else "")
+        + (" @ " + table["run"].astype(str) if several else "")
+    )
     table = table.sort_values(["problem", "n"], kind="stable")
     present = set(table["kind"])
     kinds = [k for k in ("objective", "gradient", "solve") if k in present] or kinds_in_order(present)[:3]
@@ -84,8 +97,16 @@ def _break_even(rows: list[dict]) -> Chart:
             v = values[i, j]
             text = "—" if np.isnan(v) else ("never" if np.isinf(v) else f"{int(v):,}")
             dark = np.isfinite(v) and math.log10(max(v, 1)) > 0.6 * vmax
-            ax.text(j, i, text, ha="center", va="center", fontsize=7.5, color="white" if dark else "black",
-                    fontweight="bold" if np.isinf(v) else "normal")
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=7.5,
+                color="white" if dark else "black",
+                fontweight="bold" if np.isinf(v) else "normal",
+            )
     ax.set_xticks(range(len(cols)), [f"{label}\n{k}" for label, k in cols])
     ax.set_yticks(range(len(row_names)), row_names)
     ax.grid(False)
@@ -93,8 +114,13 @@ def _break_even(rows: list[dict]) -> Chart:
     fig.colorbar(image, ax=ax, label="calls until compiling pays off (log10)", shrink=0.8)
     title = "Calls after which compiling pays off"
     fig.suptitle(title, fontsize=11)
-    return Chart("compile", "compile-break-even", title,
-                 "Number of calls k from which a compiled variant's total time (first call + (k-1) steady calls) is "
-                 "below its backend's default eager variant's, for the objective, the gradient and the whole solve "
-                 "(every kind is in the table below). 'never': the compiled variant is not faster in steady state; "
-                 "'—': not measured in both.", fig)
+    return Chart(
+        "compile",
+        "compile-break-even",
+        title,
+        "Number of calls k from which a compiled variant's total time (first call + (k-1) steady calls) is "
+        "below its backend's default eager variant's, for the objective, the gradient and the whole solve "
+        "(every kind is in the table below). 'never': the compiled variant is not faster in steady state; "
+        "'—': not measured in both.",
+        fig,
+    )

@@ -58,8 +58,10 @@ def charts(context) -> list[Chart]:
         problems_here = [p for p in loads if p in set(dframe["problem"])]
         if not problems_here:
             continue
-        for what, column, axis_label in (("times", "median", "derivative time (s, log)"),
-                                         ("ratio", "ratio", "derivative / primal time")):
+        for what, column, axis_label in (
+            ("times", "median", "derivative time (s, log)"),
+            ("ratio", "ratio", "derivative / primal time"),
+        ):
             nrows, ncols = grid(len(problems_here), 3)
             fig = Figure(figsize=(5.0 * ncols + 1.6, 3.4 * nrows + 0.6), layout="constrained")
             axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
@@ -79,16 +81,20 @@ def charts(context) -> list[Chart]:
                     ax.set_yscale("log")
                 else:
                     ax.axhline(1.0, color="#888888", linewidth=0.8, linestyle=":")
-            for ax in axes[len(problems_here):]:
+            for ax in axes[len(problems_here) :]:
                 ax.set_visible(False)
             handles = [Line2D([], [], color=colour(b), marker="o") for b in present]
             outside_legend(fig, handles, present, title="fastest row of")
-            title = (f"GradBench workloads: {'derivative time' if what == 'times' else 'derivative / primal'}"
-                     f" · {subtitle(dtype, device)}")
+            title = (
+                f"GradBench workloads: {'derivative time' if what == 'times' else 'derivative / primal'}"
+                f" · {subtitle(dtype, device)}"
+            )
             fig.suptitle(title, fontsize=11)
-            caption = ("Each framework's fastest row for the derivative GradBench asks for, per GradBench workload "
-                       + ("(median time, log scale)." if what == "times" else
-                          "(its time over the objective's: GradBench's own headline view; 1 = the derivative "
-                          "costs no more than the function)."))
+            caption = "Each framework's fastest row for the derivative GradBench asks for, per GradBench workload " + (
+                "(median time, log scale)."
+                if what == "times"
+                else "(its time over the objective's: GradBench's own headline view; 1 = the derivative "
+                "costs no more than the function)."
+            )
             out.append(Chart("gradbench", slugify("gradbench", what, dtype, device), title, caption, fig))
     return out

@@ -15,7 +15,9 @@ DERIVATIVES = ("gradient", "hvp", "vjp", "jvp", "hessian")
 
 def charts(context) -> list[Chart]:
     frame, styles = context.frame, Styles(context)
-    ok = frame[(frame["status"] == "ok").fillna(False) & frame["ratio"].notna() & (frame["kind"] != "objective").fillna(False)]
+    ok = frame[
+        (frame["status"] == "ok").fillna(False) & frame["ratio"].notna() & (frame["kind"] != "objective").fillna(False)
+    ]
     out = []
     for (dtype, device), dframe in ok.groupby(["dtype", "device"], sort=False, dropna=False):
         for kind in [k for k in kinds(dframe["kind"]) if k in DERIVATIVES]:
@@ -39,9 +41,16 @@ def _chart(kframe, kind, dtype, device, styles: Styles) -> Chart:
             for i, s in enumerate(series):
                 if s in rows.index:
                     style = styles(s)
-                    ax.bar(i - 0.4 + width * (j + 0.5), float(rows.loc[s, "ratio"]), width=width * 0.95,
-                           color=style.colour, alpha=alpha, edgecolor="black", linewidth=0.4,
-                           hatch=style.variant.hatch)
+                    ax.bar(
+                        i - 0.4 + width * (j + 0.5),
+                        float(rows.loc[s, "ratio"]),
+                        width=width * 0.95,
+                        color=style.colour,
+                        alpha=alpha,
+                        edgecolor="black",
+                        linewidth=0.4,
+                        hatch=style.variant.hatch,
+                    )
         ax.axhspan(1e-3, 5, color="#2ca02c", alpha=0.07, zorder=0)
         ax.axhline(1, color="black", linewidth=0.8)
         ax.axhline(5, color="#2ca02c", linestyle="--", linewidth=1)
@@ -51,16 +60,23 @@ def _chart(kframe, kind, dtype, device, styles: Styles) -> Chart:
         ax.set_xlabel("bars per row: " + ", ".join(sizes), fontsize=7)
         ax.set_ylabel(f"{kind} time / objective time")
         ax.set_ylim(min(0.5, float(pframe["ratio"].min()) / 2), max(10.0, float(pframe["ratio"].max()) * 2))
-    for ax in axes[len(probs):]:
+    for ax in axes[len(probs) :]:
         ax.set_visible(False)
-    handles = [Patch(color="black", alpha=0.45, label="smaller size (lighter bar)"),
-               Patch(color="black", alpha=1.0, label="larger size (darker bar)"),
-               Patch(facecolor="white", edgecolor="black", hatch="///", label="eager variant (hatched)"),
-               Line2D([], [], color="#2ca02c", linestyle="--", label="5× objective (cheap-gradient bound)")]
+    handles = [
+        Patch(color="black", alpha=0.45, label="smaller size (lighter bar)"),
+        Patch(color="black", alpha=1.0, label="larger size (darker bar)"),
+        Patch(facecolor="white", edgecolor="black", hatch="///", label="eager variant (hatched)"),
+        Line2D([], [], color="#2ca02c", linestyle="--", label="5× objective (cheap-gradient bound)"),
+    ]
     outside_legend(fig, handles, [h.get_label() for h in handles])
     title = f"{kind} / objective time ratio · {subtitle(dtype, device)}"
     fig.suptitle(title, fontsize=11)
-    return Chart("ratio", slugify("ratio", kind, dtype, device), title,
-                 f"Median {kind} time over the median objective time of the same row label and size (log scale; "
-                 "darker bars are larger sizes). Reverse mode should stay within a small constant factor of the "
-                 "objective (the shaded band, up to 5×) at every size.", fig)
+    return Chart(
+        "ratio",
+        slugify("ratio", kind, dtype, device),
+        title,
+        f"Median {kind} time over the median objective time of the same row label and size (log scale; "
+        "darker bars are larger sizes). Reverse mode should stay within a small constant factor of the "
+        "objective (the shaded band, up to 5×) at every size.",
+        fig,
+    )

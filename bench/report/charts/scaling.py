@@ -33,15 +33,22 @@ def charts(context) -> list[Chart]:
         axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
         for ax, kind in zip(axes, panels):
             _panel(ax, context, styles, problem, dtype, device, kind, pframe[pframe["kind"] == kind], column, unit)
-        for ax in axes[len(panels):]:
+        for ax in axes[len(panels) :]:
             ax.set_visible(False)
         title = f"Scaling: {problem} · {subtitle(dtype, device)}"
         fig.suptitle(title, fontsize=11)
-        out.append(Chart("scaling", slugify("scaling", problem, dtype, device), title,
-                         f"Median time against {unit}, log-log, one line per row label (dashed, hollow: eager; "
-                         "solid, filled: compiled). The legend under each panel gives each line's fitted log-log "
-                         "slope (1 = linear). ✕ marks where the fastest row changes (one overtakes another); every "
-                         "crossing is listed in the report's table.", fig))
+        out.append(
+            Chart(
+                "scaling",
+                slugify("scaling", problem, dtype, device),
+                title,
+                f"Median time against {unit}, log-log, one line per row label (dashed, hollow: eager; "
+                "solid, filled: compiled). The legend under each panel gives each line's fitted log-log "
+                "slope (1 = linear). ✕ marks where the fastest row changes (one overtakes another); every "
+                "crossing is listed in the report's table.",
+                fig,
+            )
+        )
     return out
 
 
@@ -58,20 +65,46 @@ def _panel(ax, context, styles, problem, dtype, device, kind, kframe, column, un
         rows = curve(kframe[kframe["series"] == s], column)
         if rows.empty:
             continue
-        slope = next((r["slope"] for r in context.slopes if r["problem"] == problem and _same(r["dtype"], dtype)
-                      and _same(r["device"], device) and r["kind"] == kind and r["series"] == s), math.nan)
-        line, = ax.plot(np.asarray(rows.index, dtype=float), rows.values, **styles(s).line(), markersize=4,
-                        linewidth=1.4, label=f"{s}: slope {slope:.2f}" if math.isfinite(slope) else s)
+        slope = next(
+            (
+                r["slope"]
+                for r in context.slopes
+                if r["problem"] == problem
+                and _same(r["dtype"], dtype)
+                and _same(r["device"], device)
+                and r["kind"] == kind
+                and r["series"] == s
+            ),
+            math.nan,
+        )
+        (line,) = ax.plot(
+            np.asarray(rows.index, dtype=float),
+            rows.values,
+            **styles(s).line(),
+            markersize=4,
+            linewidth=1.4,
+            label=f"{s}: slope {slope:.2f}" if math.isfinite(slope) else s,
+        )
         handles.setdefault(s, line)
-    crossings = [c for c in context.crossings if c["problem"] == problem and _same(c["dtype"], dtype)
-                 and _same(c["device"], device) and c["kind"] == kind]
+    crossings = [
+        c
+        for c in context.crossings
+        if c["problem"] == problem and _same(c["dtype"], dtype) and _same(c["device"], device) and c["kind"] == kind
+    ]
     marks = _winner_changes(crossings, kframe, column)
     for c in marks:
         ax.axvline(c["x"], color="#444444", linestyle=":", linewidth=1)
         ax.plot([c["x"]], [c["time"]], marker="X", color="black", markersize=7, zorder=5)
-        ax.text(c["x"], 0.98, f" {c['winner']} overtakes\n {c['loser']} ≈ {fmt_n(c['x'])}",
-                transform=ax.get_xaxis_transform(), fontsize=6.5, va="top", ha="left",
-                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#999999", "alpha": 0.7})
+        ax.text(
+            c["x"],
+            0.98,
+            f" {c['winner']} overtakes\n {c['loser']} ≈ {fmt_n(c['x'])}",
+            transform=ax.get_xaxis_transform(),
+            fontsize=6.5,
+            va="top",
+            ha="left",
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#999999", "alpha": 0.7},
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     count_axis(ax.xaxis)
@@ -83,8 +116,17 @@ def _panel(ax, context, styles, problem, dtype, device, kind, kframe, column, un
     if marks:
         lines.append(Line2D([], [], marker="X", color="black", linestyle=":"))
         labels.append("crossover: fastest changes")
-    ax.legend(lines, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False,
-              fontsize=7, title="fitted log-log slope", title_fontsize=7)
+    ax.legend(
+        lines,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.2),
+        ncol=2,
+        frameon=False,
+        fontsize=7,
+        title="fitted log-log slope",
+        title_fontsize=7,
+    )
 
 
 def _winner_changes(crossings: list[dict], kframe, column) -> list[dict]:

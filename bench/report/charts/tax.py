@@ -43,12 +43,28 @@ def charts(context) -> list[Chart]:
         y = i - 0.4 + height * (j + 0.5)
         good = r.tax <= GOAL
         # a bar from 1.0 (no tax) to the tax: right of the line our code is slower than the expert's
-        ax.barh(y, r.tax - 1.0, left=1.0, height=height * 0.9, color=colour(r.backend), alpha=1.0 if good else 0.55,
-                edgecolor="black", linewidth=0.5, hatch="" if good else "//")
+        ax.barh(
+            y,
+            r.tax - 1.0,
+            left=1.0,
+            height=height * 0.9,
+            color=colour(r.backend),
+            alpha=1.0 if good else 0.55,
+            edgecolor="black",
+            linewidth=0.5,
+            hatch="" if good else "//",
+        )
         # the label sits right of a bar above 1.0 and over a bar below it, never over the row names
         right = r.tax >= 1.0
-        ax.text(r.tax * 1.02 if right else 1 / 1.02, y, f"{r.best} ×{r.tax:.2f}", va="center", fontsize=7,
-                ha="left" if right else "right", bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
+        ax.text(
+            r.tax * 1.02 if right else 1 / 1.02,
+            y,
+            f"{r.best} ×{r.tax:.2f}",
+            va="center",
+            fontsize=7,
+            ha="left" if right else "right",
+            bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+        )
     values = tax["tax"].to_numpy(dtype=float)
     lo = min(0.8, float(np.nanmin(values)) / 1.5)
     hi = max(1.5, float(np.nanmax(values)) * 1.6)
@@ -58,8 +74,11 @@ def charts(context) -> list[Chart]:
     ax.axvline(1.0, color="black", linewidth=1.0)
     ax.axvline(GOAL, color="#2ca02c", linestyle="--", linewidth=1.2)
     candidates = (0.05, 0.1, 0.2, 0.5, 1.0, 1.5, 2, 3, 5, 10, 20, 50, 100)  # the goal is the dashed line
-    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(
-        [t for t in candidates if lo <= t <= hi and (t <= 2 or math.log10(hi / lo) > 0.8)]))
+    ax.xaxis.set_major_locator(
+        matplotlib.ticker.FixedLocator(
+            [t for t in candidates if lo <= t <= hi and (t <= 2 or math.log10(hi / lo) > 0.8)]
+        )
+    )
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}×"))
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_yticks(range(len(rows)), rows)
@@ -67,14 +86,23 @@ def charts(context) -> list[Chart]:
     ax.grid(axis="y", visible=False)
     ax.set_xlabel("best protocol row's median / the witness's median (log scale; lower is better)")
     handles = [Patch(facecolor=colour(b), edgecolor="black", label=b) for b in order]
-    handles += [Line2D([], [], color="black", label="1.0: no tax"),
-                Line2D([], [], color="#2ca02c", linestyle="--", label=f"{GOAL:.2f}: the goal"),
-                Patch(facecolor="white", edgecolor="black", hatch="//", label="above the goal")]
+    handles += [
+        Line2D([], [], color="black", label="1.0: no tax"),
+        Line2D([], [], color="#2ca02c", linestyle="--", label=f"{GOAL:.2f}: the goal"),
+        Patch(facecolor="white", edgecolor="black", hatch="//", label="above the goal"),
+    ]
     outside_legend(fig, handles, [h.get_label() for h in handles], title="backend")
     above = int((tax["tax"] > GOAL).sum())
     title = f"Protocol tax: {len(tax) - above} of {len(tax)} within {GOAL:.2f}× of the expert's code"
     fig.suptitle(title, fontsize=11)
-    return [Chart("tax", "protocol-tax", title,
-                  "For each headline cell with an expert's hand-written witness, each backend's fastest row through "
-                  "the protocol (named on the bar) over the witness's median time. 1.0: writing the problem once "
-                  f"costs nothing; the goal is at most {GOAL:.2f} (dashed); paler hatched bars miss it.", fig)]
+    return [
+        Chart(
+            "tax",
+            "protocol-tax",
+            title,
+            "For each headline cell with an expert's hand-written witness, each backend's fastest row through "
+            "the protocol (named on the bar) over the witness's median time. 1.0: writing the problem once "
+            f"costs nothing; the goal is at most {GOAL:.2f} (dashed); paler hatched bars miss it.",
+            fig,
+        )
+    ]

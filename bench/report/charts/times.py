@@ -11,10 +11,12 @@ from bench.fmt import fmt_n, is_missing
 from ..analysis import label_order, split_series
 from .base import Chart, Styles, grid, kinds, size_order, slugify, subtitle
 
-CAPTION = ("Median time of one call per row label, log scale; whiskers span the interquartile range (IQR) centred on "
-           "the median. ★ marks the fastest row through the protocol; ×k is how many times slower than it (an "
-           "expert's witness below ×1 beats it). Colour is the backend; hatched, paler bars are eager variants, "
-           "solid bars compiled ones (numpy: hand-derived), cross-hatched bars an expert's hand-written witness.")
+CAPTION = (
+    "Median time of one call per row label, log scale; whiskers span the interquartile range (IQR) centred on "
+    "the median. ★ marks the fastest row through the protocol; ×k is how many times slower than it (an "
+    "expert's witness below ×1 beats it). Colour is the backend; hatched, paler bars are eager variants, "
+    "solid bars compiled ones (numpy: hand-derived), cross-hatched bars an expert's hand-written witness."
+)
 
 
 def charts(context) -> list[Chart]:
@@ -50,13 +52,28 @@ def _chart(problem, size, dtype, device, frame, styles: Styles) -> Chart:
         for i, s in enumerate(series):
             if s not in rows.index:
                 if not _optional(s):
-                    ax.text(0.02, i, "not measured", transform=ax.get_yaxis_transform(), va="center", fontsize=7,
-                            color="#999999")
+                    ax.text(
+                        0.02,
+                        i,
+                        "not measured",
+                        transform=ax.get_yaxis_transform(),
+                        va="center",
+                        fontsize=7,
+                        color="#999999",
+                    )
                 continue
             row = rows.loc[s]
             if row["status"] != "ok" or is_missing(row["median"]):
-                ax.text(0.02, i, f"✗ {row['status']}", transform=ax.get_yaxis_transform(), va="center",
-                        fontsize=8, color="#d62728", fontweight="bold")
+                ax.text(
+                    0.02,
+                    i,
+                    f"✗ {row['status']}",
+                    transform=ax.get_yaxis_transform(),
+                    va="center",
+                    fontsize=8,
+                    color="#d62728",
+                    fontweight="bold",
+                )
                 continue
             med = float(row["median"])
             iqr = 0.0 if is_missing(row["iqr"]) else float(row["iqr"])
@@ -74,7 +91,7 @@ def _chart(problem, size, dtype, device, frame, styles: Styles) -> Chart:
         if lows:
             ax.set_xlim(min(lows) / 3, float(ok["median"].max() + ok["iqr"].fillna(0).max()) * 12)
         ax.grid(axis="y", visible=False)
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
     axes[0].set_yticks(np.arange(len(series)), series)
     axes[0].set_ylim(len(series) - 0.5, -0.5)
