@@ -318,7 +318,8 @@ def print_matrix(rows: list[dict], quiet: bool = False) -> None:
             else "FAIL" + (f" ({r['error']})" if r["error"] else "") + (" (NaN/Inf)" if r["nonfinite"] else "")
         )
         print(
-            f"{r['problem']:<20} {r['label']:<20} {r['dtype']:<8} {r['kind']:<10} {r['reference'] or '-':<18} {rho_text:>10} {tol_text:>8}  {result}"
+            f"{r['problem']:<20} {r['label']:<20} {r['dtype']:<8} {r['kind']:<10} {r['reference'] or '-':<18} "
+            f"{rho_text:>10} {tol_text:>8}  {result}"
         )
 
 

@@ -23,7 +23,8 @@ by the size. Sizes ``n1000-s1`` ... ``n100000-s100`` are GradBench's nine
 workloads with its own x (NumPy's legacy generator seeded with 31337,
 ``rand(n)`` per workload in its order); ``tiny`` has n = 12, s = 3 (the last
 output's gradient is not zero there, and the compilers unroll only three
-steps); ``small``, ``medium``, ``large`` and integer sizes use s = 10 and x uniform in [0, 1) from the run's seeded generator.
+steps); ``small``, ``medium``, ``large`` and integer sizes use s = 10 and x
+uniform in [0, 1) from the run's seeded generator.
 
 ``solve``: gradient descent on the weighted sum. It has no minimiser (it is
 unbounded below); a few small steps are a loop to time, each lowering it.

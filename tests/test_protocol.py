@@ -108,7 +108,8 @@ def test_missing_backend_is_one_line_and_the_others_still_run(monkeypatch, capsy
         (["--dtype", "float16"], "unknown dtype 'float16'; choose from float64, float32"),
         (
             ["--mode", "fast"],
-            "unknown mode 'fast'; choose from eager, compiled, witness, autograd, compile, func, function, hand, jit, tape, xla",
+            "unknown mode 'fast'; choose from eager, compiled, witness, autograd, compile, func, function, hand, jit, "
+            "tape, xla",
         ),
         (["--kind", "jacobian"], "unknown kind 'jacobian'; choose from objective, gradient"),
         (["--size", "-3", "--problem", "quadratic"], "size -3 for quadratic must be a positive integer"),
