@@ -47,7 +47,11 @@ SECTIONS = (
         "Protocol tax: our code against an expert's",
         (
             "A ranking is the framework's only if our code is as good as an expert's: for a few headline cells, each "
-            "backend's best row through the protocol against the expert's hand-written witness, timed in the same run."
+            "backend's best row through the protocol against the expert's hand-written witness, timed in the same run. "
+            "Below 1.0 the protocol's path, chosen by measurement, beats the code an expert writes first (PyTorch's "
+            "torch.func.hessian, forward over reverse, against reverse over reverse on the Newton Hessian); with few "
+            "rounds per row, a cell timed on a busy machine can move either way: tools/protocol_tax.py settles a "
+            "doubtful one."
         ),
     ),
     (
