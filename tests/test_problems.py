@@ -8,11 +8,14 @@ import warnings
 import numpy as np
 import pytest
 
+import backends
 import problems
 from bench.cells import Cell, build
 from bench.check import rho
 from problems import finite_difference, newton, quadratic
 from problems.base import Size
+
+from .conftest import require
 
 
 def solve(backend_name, mode, problem_name, size="article", iterations=None, dtype="float64"):
@@ -116,9 +119,10 @@ def test_step_sweep_shows_truncation_then_round_off():
         assert errors[1e-14] > 10 * err_ctr  # round-off dominates at tiny h
 
 
-def test_autodiff_matches_sympy_exactly_where_differences_cannot(backend):
-    if not backend.has_autodiff:
-        pytest.skip("numpy has no autodiff: its derivatives are the hand ones, checked in the agreement matrix")
+@pytest.mark.parametrize("name", [b for b in backends.NAMES if backends.info(b).has_autodiff])
+def test_autodiff_matches_sympy_exactly_where_differences_cannot(name):
+    """Every autodiff backend (NumPy's derivatives are the hand ones, checked in the agreement matrix)."""
+    backend = require(name)
     records = [r for r in finite_difference.step_sweep(backend=backend) if r["method"] == "autodiff"]
     assert len(records) == len(finite_difference.FUNCTIONS)
     assert max(r["error"] for r in records) < 1e-13
