@@ -241,3 +241,26 @@ def test_one_thread_setting_sizes_every_pool():
     assert "--xla_cpu_multi_thread_eigen=false" in env["XLA_FLAGS"] and "--xla_foo=1" in env["XLA_FLAGS"]
     env = threads.environment(2, base={})
     assert env["OMP_NUM_THREADS"] == "2" and "multi_thread_eigen" not in env["XLA_FLAGS"]
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, 4, 8, 16])
+def test_cluster_slices_cut_groups_into_whole_problems_only_when_workers_would_idle(workers):
+    from bench.cells import Cell, CellSpec
+    from bench.runner.plan import groups, slices
+
+    specs = [
+        CellSpec(Cell(problem, "small", backend, variant, "float64", kind), 10, "cpu", 1)
+        for backend, variant in (("numpy", "hand"), ("jax", "jit"))
+        for problem in ("finite_difference", "quadratic", "linear_regression", "kmeans", "newton")
+        for kind in ("objective", "gradient")
+    ]
+    tasks = slices(specs, workers)
+    assert sorted(s.id for chunk in tasks.values() for s in chunk) == sorted(s.id for s in specs)  # each cell once
+    for chunk in tasks.values():
+        assert len({s.group for s in chunk}) == 1  # one backend process
+        for problem in {s.cell.problem for s in chunk}:  # whole problems: all of a problem's cells in one slice
+            assert sum(s.cell.problem == problem for s in chunk) == 2  # its two kinds
+    expected = len(groups(specs)) * min(5, max(1, -(-workers // 2)))
+    assert len(tasks) == expected  # as many tasks as keep every worker busy, never more than the problems
+    if workers <= 2:
+        assert tasks == groups(specs)  # no more processes than a local run

@@ -1,7 +1,8 @@
 """The worker groups on a Dask cluster: ``python -m bench run --scheduler tcp://HOST:8786`` or ``--scheduler local:N``.
 
-Each worker group (backend x device x thread count) becomes one Dask task that
-needs the worker resource ``bench=1``, so a Dask worker runs at most one group
+Each worker group (backend x device x thread count; cut into slices of whole
+problems when the cluster has more workers than there are groups) becomes one
+Dask task that needs the worker resource ``bench=1``, so a Dask worker runs at most one group
 at a time and two timings never share a machine unless its workers were given
 more. Inside the task the group runs exactly as on one machine: a supervised
 pytest-benchmark process per group (timeouts, crash records, thread
@@ -37,7 +38,7 @@ from ..cells import CellSpec
 from ..cli import UsageError
 from .config import RunConfig
 from .folder import RunFolder
-from .plan import groups
+from .plan import slices
 from .supervise import Supervisor, free_name
 
 RESOURCE = "bench"
@@ -201,7 +202,7 @@ def run(
         plain = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
         plain["out"] = None
         futures = {}
-        for group, specs in groups(todo).items():
+        for group, specs in slices(todo, len(client.scheduler_info().get("workers", {}))).items():
             futures[
                 client.submit(
                     run_group_task,

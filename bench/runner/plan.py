@@ -149,3 +149,28 @@ def groups(specs: list[CellSpec]) -> dict[str, list[CellSpec]]:
     for spec in specs:
         out.setdefault(spec.group, []).append(spec)
     return out
+
+
+def slices(specs: list[CellSpec], workers: int = 1) -> dict[str, list[CellSpec]]:
+    """The tasks of a cluster run: the worker groups, each cut into slices of whole problems
+    (``part2-jax-cpu-t1``) where there are more workers than groups, so that every worker has
+    work; no more slices than that, since each one is a process that imports its framework."""
+    grouped = groups(specs)
+    per_group = max(1, -(-workers // max(1, len(grouped))))  # ceil(workers / groups)
+    out: dict[str, list[CellSpec]] = {}
+    for group, members in grouped.items():
+        by_problem: dict[str, list[CellSpec]] = {}
+        for spec in members:
+            by_problem.setdefault(spec.cell.problem, []).append(spec)
+        k = min(per_group, len(by_problem))
+        if k == 1:
+            out[group] = members
+            continue
+        chunks: list[list[CellSpec]] = [[]]
+        for cells in by_problem.values():  # contiguous problems, about len(members) / k cells a slice
+            if chunks[-1] and len(chunks) < k and sum(map(len, chunks)) >= len(members) * len(chunks) / k:
+                chunks.append([])
+            chunks[-1].extend(cells)
+        for i, chunk in enumerate(chunks, 1):
+            out[f"part{i}-{group}"] = chunk
+    return out

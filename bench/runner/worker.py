@@ -82,8 +82,8 @@ class WorkerPlan:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> WorkerPlan:
         cells = tuple(CellSpec.from_json(c) for c in d.get("cells", []))
-        for spec in cells:
-            if spec.group != d["group"]:
+        for spec in cells:  # one process: one backend, device and thread count (a cluster task may hold a slice)
+            if spec.group != cells[0].group or spec.threads != int(d["threads"]) or spec.device != d["device"]:
                 raise SpecError(f"cell {spec.id} does not belong to worker group {d['group']}")
         return cls(
             group=d["group"],
