@@ -118,6 +118,24 @@ class CellSpec:
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "cell": self.cell.as_dict(), "n": self.n, "device": self.device, "threads": self.threads}
 
+    def columns(self) -> dict[str, Any]:
+        """The columns of a results row that say which cell it is."""
+        c = self.cell
+        return {
+            "cell": self.id,
+            "problem": c.problem,
+            "size": c.size,
+            "n": self.n,
+            "backend": c.backend,
+            "mode": c.mode,
+            "variant": c.variant,
+            "label": c.label,
+            "dtype": c.dtype,
+            "device": self.device,
+            "threads": self.threads,
+            "kind": c.kind,
+        }
+
     @classmethod
     def from_json(cls, d: Any) -> CellSpec:
         if not isinstance(d, dict):

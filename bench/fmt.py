@@ -11,13 +11,16 @@ from typing import Any
 TIME_UNITS = ((1e-6, "µs", 1e6), (1e-3, "ms", 1e3), (1.0, "s", 1.0))
 
 
-def is_missing(x: Any) -> bool:
-    if x is None:
-        return True
+def to_float(x: Any) -> float:
+    """A table cell as a number: NaN where it is missing or not a number."""
     try:
-        return not math.isfinite(float(x))
+        return float(x)
     except (TypeError, ValueError):
-        return True
+        return math.nan
+
+
+def is_missing(x: Any) -> bool:
+    return x is None or not math.isfinite(to_float(x))
 
 
 def fmt_time(seconds: Any, missing: str = "n/a") -> str:

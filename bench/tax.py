@@ -7,6 +7,7 @@ Read by the run's closing summary and by the report alike.
 from __future__ import annotations
 
 from .cells import WITNESS
+from .fmt import to_float
 
 #: the protocol tax we aim for: our best row at most 10% slower than an expert's witness
 GOAL = 1.10
@@ -63,19 +64,11 @@ def protocol_tax(frame):
                 "best_median": float(best["median"]),
                 "witness_median": w,
                 "tax": float(best["median"]) / w,
-                "best_iqr": _float(best.get("iqr")),
-                "witness_iqr": _float(expert.get("iqr")),
+                "best_iqr": to_float(best.get("iqr")),
+                "witness_iqr": to_float(expert.get("iqr")),
             }
         )
     return pd.DataFrame(rows, columns=columns)
-
-
-def _float(value) -> float:
-    """A number from a table cell, NaN where it is missing."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 def within_noise(row) -> bool:

@@ -63,11 +63,14 @@ def resolve(name: str) -> str | None:
     return None
 
 
-def imports(name: str) -> set[str]:
+def import_statements(name: str) -> list[tuple[str, bool]]:
+    """Every name module ``name`` imports, with whether the import runs at module level: ``from m import s``
+    gives the module ``m.s`` where it is one, else ``m``; relative imports made absolute."""
     path = MODULES[name]
     tree = ast.parse(path.read_text())
+    top = {id(node) for node in tree.body}
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = set()
+    found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
@@ -77,14 +80,16 @@ def imports(name: str) -> set[str]:
                 anchor = package.split(".")
                 anchor = anchor[: len(anchor) - (node.level - 1)]
                 base = ".".join(anchor + ([base] if base else []))
-            targets = [f"{base}.{alias.name}" for alias in node.names] + [base]
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
         else:
             continue
-        for target in targets:
-            hit = resolve(target)
-            if hit and hit != name:
-                found.add(hit)
+        found += [(target, id(node) in top) for target in targets]
     return found
+
+
+def imports(name: str) -> set[str]:
+    """The project modules ``name`` depends on."""
+    return {hit for target, _ in import_statements(name) if (hit := resolve(target)) and hit != name}
 
 
 GRAPH = {name: imports(name) for name in MODULES}

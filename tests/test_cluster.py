@@ -8,52 +8,26 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
 
 from bench import results
 
+from .conftest import FAULT_PLUGINS, REPO, SLOW_RUN, bench_cli
+
 pytest.importorskip("distributed", reason="the cluster extra (dask[distributed]) is part of [dev]")
 
-REPO = Path(__file__).resolve().parent.parent
-PLAN = [
-    "--backend",
-    "numpy",
-    "--backend",
-    "article",
-    "--backend",
-    "slow",
-    "--problem",
-    "linear_regression",
-    "--problem",
-    "quadratic",
-    "--size",
-    "article",
-    "--threads",
-    "1",
-    "--max-time",
-    "0.005",
-    "--min-rounds",
-    "1",
-]
-ENV = {**os.environ, "BENCH_PLUGINS": "tests.fault_backend"}
+#: the slow plugin backend (each cell sleeps a little) on two problems at the article size
+SLOW = [*SLOW_RUN, "--problem", "quadratic"]
+PLAN = ["--backend", "numpy", "--backend", "article", *SLOW]
 #: the cells PLAN names: two problems at the article size, the default kinds (no jvp, vjp), numpy and the slow
 #: plugin backend, the article's own solve
 CELLS = 21
 
 
 def bench(*args, timeout=600):
-    return subprocess.run(
-        [sys.executable, "-m", "bench", "run", *map(str, args)],
-        cwd=REPO,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-    )
+    return bench_cli("run", *args, env=FAULT_PLUGINS, timeout=timeout)
 
 
 def test_a_cluster_run_measures_the_same_cells_as_a_local_run(tmp_path):
@@ -85,31 +59,10 @@ def _group_worker(runner: psutil.Process, backend: str) -> psutil.Process | None
 
 def test_a_worker_killed_mid_run_loses_no_finished_cell_and_repeats_none(tmp_path):
     out = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "bench",
-        "run",
-        "--backend",
-        "slow",
-        "--problem",
-        "linear_regression",
-        "--problem",
-        "quadratic",
-        "--size",
-        "article",
-        "--threads",
-        "1",
-        "--max-time",
-        "0.005",
-        "--min-rounds",
-        "1",
-        "--scheduler",
-        "local:2",
-        "--out",
-        str(out),
-    ]
-    runner = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd = [sys.executable, "-m", "bench", "run", *SLOW, "--scheduler", "local:2", "--out", str(out)]
+    runner = subprocess.Popen(
+        cmd, cwd=REPO, env={**os.environ, **FAULT_PLUGINS}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         end = time.monotonic() + 300
         while len(list((out / results.CELLS).glob("*.json"))) < 3 and time.monotonic() < end:

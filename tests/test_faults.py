@@ -8,7 +8,6 @@ different way for each kind of linear regression at the article's size.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,20 +18,11 @@ from bench import results
 from bench.runner.command import EXIT_CELLS_NOT_OK
 from tests.fault_backend import FAULTS
 
-REPO = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "BENCH_PLUGINS": "tests.fault_backend"}
+from .conftest import FAULT_PLUGINS, bench_cli
 
 
 def bench_run(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "bench", "run", *map(str, args)],
-        cwd=REPO,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-    )
+    return bench_cli("run", *args, env=FAULT_PLUGINS, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

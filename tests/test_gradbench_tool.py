@@ -318,23 +318,13 @@ def test_nothing_but_replies_reaches_stdout_even_when_a_library_prints():
 
 
 def test_mode_chooses_the_variant_and_bad_choices_stop_in_one_line():
-    bad = subprocess.run(
-        tool_command() + ["--backend", "numpy", "--mode", "jit"],
-        check=False,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-    )
+    def tool(*args):
+        command = tool_command() + list(args)
+        return subprocess.run(
+            command, check=False, cwd=ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60
+        )
+
+    bad = tool("--backend", "numpy", "--mode", "jit")
     assert bad.returncode == 2 and bad.stdout == "" and len(bad.stderr.strip().splitlines()) == 1
-    unknown = subprocess.run(
-        tool_command() + ["--backend", "nope"],
-        check=False,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-    )
+    unknown = tool("--backend", "nope")
     assert unknown.returncode == 2 and "nope" in unknown.stderr

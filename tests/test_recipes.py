@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from bench import results
@@ -15,20 +10,13 @@ from bench.report import outline as report_outline
 from bench.report import write_report
 from bench.report.charts.base import Chart
 
-REPO = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "BENCH_PLUGINS": "tests.toy_plugin"}
+from .conftest import QUICK, bench_cli
+
+PLUGINS = {"BENCH_PLUGINS": "tests.toy_plugin"}
 
 
 def bench(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "bench", *map(str, args)],
-        cwd=REPO,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    return bench_cli(*args, env=PLUGINS, timeout=600)
 
 
 def test_recipe_problem_joins_the_agreement_check_on_every_backend():
@@ -86,12 +74,7 @@ def toy_run(tmp_path_factory):
         "complexstep",
         "--kind",
         "objective,gradient,solve",
-        "--threads",
-        "1",
-        "--max-time",
-        "0.005",
-        "--min-rounds",
-        "1",
+        *QUICK,
         "--out",
         out,
     )

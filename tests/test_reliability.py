@@ -25,7 +25,8 @@ import pytest
 from bench import results
 from bench.runner.command import EXIT_CELLS_NOT_OK
 
-REPO = Path(__file__).resolve().parent.parent
+from .conftest import FAULT_PLUGINS, REPO, SLOW_RUN, bench_cli
+
 SMALL = [
     "--backend",
     "numpy",
@@ -46,15 +47,7 @@ N_SMALL = 6  # the 5 default kinds on numpy + the article's own loop
 
 
 def bench_run(*args, env: dict | None = None, timeout: float = 300):
-    return subprocess.run(
-        [sys.executable, "-m", "bench", "run", *map(str, args)],
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-    )
+    return bench_cli("run", *args, env=env, timeout=timeout)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -129,27 +122,8 @@ def test_load_never_rewrites_a_table_that_records_do_not_back(finished, tmp_path
 
 def test_a_second_runner_on_the_same_folder_is_refused(tmp_path):
     out = tmp_path / "run"
-    env = {**os.environ, "BENCH_PLUGINS": "tests.fault_backend"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "bench",
-        "run",
-        "--backend",
-        "slow",
-        "--problem",
-        "linear_regression",
-        "--size",
-        "article",
-        "--threads",
-        "1",
-        "--max-time",
-        "0.01",
-        "--min-rounds",
-        "1",
-        "--out",
-        str(out),
-    ]
+    env = {**os.environ, **FAULT_PLUGINS}
+    cmd = [sys.executable, "-m", "bench", "run", *SLOW_RUN, "--out", str(out)]
     first = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         end = time.monotonic() + 120

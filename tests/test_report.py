@@ -709,77 +709,17 @@ def test_compare_axis_ticks_never_crowd():
         assert all(b - a >= 2 * span / MAX_TICKS - 1e-12 for a, b in itertools.pairwise(chosen))
 
 
-REPORT = Path(report.__file__).parent
-FORBIDDEN = ("bench.runner", "bench.run", "bench.worker", "jax", "torch", "tensorflow")
-
-
-def module_name(path: Path) -> str:
-    parts = path.relative_to(REPORT.parent.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def imports(path: Path, modules: set[str]) -> tuple[set[str], set[str], set[str]]:
-    """(modules of the report package it imports, other modules imported at module level, imported anywhere)."""
-    import ast
-
-    name = module_name(path)
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    inside, top, anywhere = set(), set(), set()
-    tree = ast.parse(path.read_text())
-    top_nodes = {id(n) for n in tree.body}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                base = ".".join(
-                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
-                )
-            # a submodule of the report, else the report module itself, else the name as written elsewhere
-            found = [
-                f"{base}.{a.name}" if f"{base}.{a.name}" in modules or base not in modules else base for a in node.names
-            ]
-        else:
-            continue
-        for target in found:
-            (inside if target in modules else anywhere).add(target)
-            if id(node) in top_nodes and target not in modules:
-                top.add(target)
-    return inside, top, anywhere
-
-
-def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    """A circle of the graph (its nodes in order, the first repeated at the end), or None."""
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in sorted(graph.get(node, ())):
-            if state.get(nxt) == 1:
-                return stack[stack.index(nxt) :] + [nxt]
-            if nxt not in state and (found := visit(nxt)):
-                return found
-        state[node] = 2
-        stack.pop()
-        return None
-
-    for node in sorted(graph):
-        if node not in state and (found := visit(node)):
-            return found
-    return None
-
-
-def test_the_cycle_finder_finds_a_circle():
-    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
-    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+#: the report never needs a framework, and imports no heavy library at import time
+FRAMEWORKS = ("jax", "torch", "tensorflow")
+HEAVY = ("pandas", *FRAMEWORKS)
+PAGE = ("bench.report.outline", "bench.report.tables", "bench.report.render_md", "bench.report.render_html")
 
 
 def test_report_modules_import_one_way():
-    paths = sorted(REPORT.rglob("*.py"))
-    modules = {module_name(p) for p in paths}
+    """The report package's own rules; layers, circles and sizes are tests/test_architecture.py's, from one walk."""
+    from .test_architecture import GRAPH, import_statements
+
+    modules = {name for name in GRAPH if name == "bench.report" or name.startswith("bench.report.")}
     assert {
         "bench.report",
         "bench.report.load",
@@ -788,35 +728,20 @@ def test_report_modules_import_one_way():
         "bench.report.charts",
         "bench.report.charts.base",
     } <= modules
-    graph = {}
-    for path in paths:
-        name = module_name(path)
-        inside, top, anywhere = imports(path, modules)
-        graph[name] = inside
+    for name in modules:
+        inside = GRAPH[name] & modules
         if name != "bench.report":
             assert "bench.report" not in inside, f"{name} imports the package's __init__"
-        assert not [m for m in anywhere if m.split(".")[0] in FORBIDDEN or m.startswith(FORBIDDEN[:3])], name
-        assert not [m for m in top if m.split(".")[0] in ("pandas", "jax", "torch", "tensorflow")], (
+        statements = import_statements(name)
+        assert not [t for t, _ in statements if t.split(".")[0] in FRAMEWORKS or t.startswith("bench.runner")], name
+        assert not [t for t, top in statements if top and t.split(".")[0] in HEAVY], (
             f"{name} imports a heavy library at import time"
         )
-        assert len(path.read_text().splitlines()) <= 420, f"{path} is over 400 lines"
-    assert find_cycle(graph) is None, f"import circle: {' -> '.join(find_cycle(graph))}"
-    # pictures and pages apart: charts never read the page, the page never draws
-    for name, targets in graph.items():
+        # pictures and pages apart: charts never read the page, the page never draws
         if name.startswith("bench.report.charts"):
-            assert not targets & {
-                "bench.report.outline",
-                "bench.report.tables",
-                "bench.report.render_md",
-                "bench.report.render_html",
-            }, name
-        if name in (
-            "bench.report.outline",
-            "bench.report.tables",
-            "bench.report.render_md",
-            "bench.report.render_html",
-        ):
-            assert not any(t.startswith("bench.report.charts") for t in targets), name
+            assert not inside & set(PAGE), name
+        if name in PAGE:
+            assert not any(t.startswith("bench.report.charts") for t in inside), name
 
 
 def test_a_busy_machine_is_said_at_a_glance(tmp_path):

@@ -16,8 +16,10 @@ from bench import results
 from bench.__main__ import main
 from bench.runner.config import DEFAULT_KINDS
 
-REPO = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "BENCH_PLUGINS": "tests.fault_backend"}
+from . import conftest
+from .conftest import FAULT_PLUGINS, REPO
+
+ENV = {**os.environ, **FAULT_PLUGINS}
 LR = ["--problem", "linear_regression"]
 
 
@@ -153,21 +155,7 @@ def test_earlier_results_are_not_overwritten_without_resume(capsys, earlier_run)
 
 # -- kill and resume --------------------------------------------------------------------------------
 
-SLOW_RUN = [
-    "--backend",
-    "slow",
-    *LR,
-    "--size",
-    "article",
-    "--timeout",
-    "60",
-    "--max-time",
-    "0.01",
-    "--min-rounds",
-    "1",
-    "--threads",
-    "1",
-]
+SLOW_RUN = [*conftest.SLOW_RUN, "--timeout", "60"]  # a hung cell ends well within the test's own limits
 
 
 def _wait_for(predicate, limit=120.0):

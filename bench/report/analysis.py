@@ -14,6 +14,7 @@ import math
 import backends
 from bench import tax as bench_tax
 from bench.cells import ARTICLE, WITNESS
+from bench.fmt import to_float
 
 BACKEND_ORDER = ("article", "numpy", "jax", "torch", "tensorflow")
 KIND_ORDER = ("objective", "gradient", "hessian", "hvp", "jvp", "vjp", "solve")
@@ -400,15 +401,8 @@ def _worst(row: dict) -> dict:
     checks = [c for c in row.get("checks", []) if isinstance(c, dict)] if isinstance(row.get("checks"), list) else []
     hand = [c for c in checks if c.get("reference") == "hand"]
     if hand:
-        rho, reference = max(_num(c.get("rho")) for c in hand), "hand"
+        rho, reference = max(to_float(c.get("rho")) for c in hand), "hand"
     else:
-        rho, reference = _num(row.get("rho")), str(row.get("reference") or "")
+        rho, reference = to_float(row.get("rho")), str(row.get("reference") or "")
     ok = bool(row.get("ok")) and all(bool(c.get("ok", True)) for c in checks)
-    return {"rho": rho, "reference": reference, "ok": ok, "tolerance": _num(row.get("tolerance"))}
-
-
-def _num(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
+    return {"rho": rho, "reference": reference, "ok": ok, "tolerance": to_float(row.get("tolerance"))}

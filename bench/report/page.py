@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.fmt import to_float
+
 
 @dataclass
 class Span:
@@ -91,8 +93,5 @@ class Page:
 
 def number(value: Any, text: str) -> Cell:
     """A numeric cell; missing values sort last and print empty."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        v = math.nan
+    v = to_float(value)
     return Cell(text if math.isfinite(v) else "", v)

@@ -99,21 +99,9 @@ class Supervisor:
 
     # -- records --------------------------------------------------------------------------------
     def record_failure(self, spec: CellSpec, status: str, reason: str, retried: dict[str, dict] | None = None) -> None:
-        cell = spec.cell
         earlier = (retried or {}).get(spec.id)
         rec = results.record(
-            cell=spec.id,
-            problem=cell.problem,
-            size=cell.size,
-            n=spec.n,
-            backend=cell.backend,
-            mode=cell.mode,
-            variant=cell.variant,
-            label=cell.label,
-            dtype=cell.dtype,
-            device=spec.device,
-            threads=spec.threads,
-            kind=cell.kind,
+            **spec.columns(),
             status=status,
             reason=reason,
             machine=self.machine,

@@ -175,18 +175,7 @@ class Worker:
     def run_cell(self, spec: CellSpec, benchmark, config) -> dict[str, Any]:
         cell = spec.cell
         rec = results.record(
-            cell=spec.id,
-            problem=cell.problem,
-            size=cell.size,
-            n=spec.n,
-            backend=cell.backend,
-            mode=cell.mode,
-            variant=cell.variant,
-            label=cell.label,
-            dtype=cell.dtype,
-            device=spec.device,
-            threads=spec.threads,
-            kind=cell.kind,
+            **spec.columns(),
             machine=self.plan.machine,
             run=self.plan.run,
             started=_now(),
