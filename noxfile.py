@@ -6,15 +6,85 @@ pins the framework versions reference results are measured with.
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
 import nox
+import nox.command
+import tomllib
 
 nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 BACKEND_EXTRAS = {"numpy": "dev", "jax": "jax,dev", "torch": "torch,dev", "tensorflow": "tensorflow,dev"}
 
+#: The index that serves each pinned package whose version has a local label
+#: (``torch==2.13.0+cpu``): the public index has no such builds, only its default
+#: torch for Linux, a CUDA build of several gigabytes. ``BENCH_TORCH_INDEX`` names
+#: a mirror of PyTorch's CPU wheel index instead.
+LOCAL_LABEL_INDEXES = {"torch": os.environ.get("BENCH_TORCH_INDEX", "https://download.pytorch.org/whl/cpu")}
+CONSTRAINTS = Path(__file__).parent / "constraints.txt"
+
+
+def pins() -> dict[str, str]:
+    """constraints.txt as {canonical package name: requirement line}."""
+    out = {}
+    for line in CONSTRAINTS.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name = re.split(r"[=<>!~;\[ ]", line, maxsplit=1)[0]
+            out[canonical(name)] = line
+    return out
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def extra_packages(extras: str) -> set[str]:
+    """The canonical names of the packages the project's extras ask for (``all`` expanded)."""
+    optional = tomllib.loads((Path(__file__).parent / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    names, todo, seen = set(), [e.strip() for e in extras.split(",") if e.strip()], set()
+    while todo:
+        extra = todo.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for req in optional.get(extra, []):
+            nested = re.fullmatch(r"autodiff-bench\[(.*)\]", req.split(";")[0].strip())
+            if nested:
+                todo += [e.strip() for e in nested.group(1).split(",")]
+            else:
+                names.add(canonical(re.split(r"[=<>!~;\[ ]", req, maxsplit=1)[0]))
+    return names
+
+
+def local_label_steps(extras: str) -> list[tuple[str, str]]:
+    """(pin, index) for each pinned package with a local version label that ``extras`` pull in."""
+    wanted = extra_packages(extras)
+    return [
+        (pin, LOCAL_LABEL_INDEXES[name])
+        for name, pin in pins().items()
+        if "+" in pin.split("==", 1)[-1] and name in wanted
+    ]
+
 
 def install(session: nox.Session, extras: str) -> None:
+    """The project with ``extras``, every version pinned by constraints.txt.
+
+    A pin with a local version label (``torch==2.13.0+cpu``) is installed first, alone,
+    from the index that serves it (PyTorch's CPU wheel index), so that the public index
+    is never asked for it and the main install finds it already satisfied.
+    """
+    for pin, index in local_label_steps(extras):
+        try:
+            session.install("--no-deps", "--extra-index-url", index, pin)
+        except nox.command.CommandFailed:
+            session.error(
+                f"{pin} is served by {index}, which pip could not reach or which lacks it: "
+                "allow that index, or set BENCH_TORCH_INDEX to a mirror of it"
+            )
     session.install("-c", "constraints.txt", "-e", f".[{extras}]")
 
 
