@@ -8,7 +8,9 @@ more. Inside the task the group runs exactly as on one machine: a supervised
 pytest-benchmark process per group (timeouts, crash records, thread
 settings), writing into a scratch folder on the worker. Each finished cell
 record is shipped back through a Dask ``Queue`` as it appears, and the client
-writes it atomically into the one run folder; a record names its machine.
+writes it atomically into the one run folder once checked (:mod:`.intake`: only
+records of cells it asked for, only the file names a group writes); a record
+names its machine.
 
 A Dask worker lost mid-group: Dask reschedules its task on another worker, and
 the task skips the cells whose records already reached the client (published
@@ -16,16 +18,24 @@ in a Dask ``Variable``), so finished cells are kept and none is repeated. The
 plan, the run folder, its lock and ``--resume`` are the client's, as for a
 local run.
 
+The scheduler lost mid-run: the records written are kept, the cells left are
+``not_run`` and the ``--resume`` command is printed. Ctrl-C: the same command,
+exit 130.
+
 Needs the ``cluster`` extra (``pip install -e ".[cluster]"``). Workers of a
 remote scheduler are started with ``dask worker tcp://HOST:8786 --nworkers 1
 --nthreads 1 --resources bench=1`` on machines that have the project installed.
+Dask has no authentication: a ``tls://`` scheduler takes the client's
+certificates from Dask's configuration (``distributed.comm.tls.*``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
+import logging
 import platform
+import shlex
 import tempfile
 import threading
 import time
@@ -35,71 +45,19 @@ from typing import Any
 
 from .. import results
 from ..cells import CellSpec
-from ..cli import UsageError
 from .config import RunConfig
+from .dask_connect import RESOURCE, check_address, connect, load_distributed  # noqa: F401 - the command calls these here
 from .folder import RunFolder
+from .intake import Intake
 from .plan import slices
-from .supervise import Supervisor, free_name
+from .supervise import Supervisor
 
-RESOURCE = "bench"
-#: seconds to wait for a remote scheduler to answer
-CONNECT_TIMEOUT = 10
 #: seconds between two looks at the records a group has written
 SHIP_EVERY = 0.25
 
 
-def _distributed():
-    try:
-        import distributed
-    except ImportError:
-        raise UsageError("--scheduler needs Dask's distributed scheduler: pip install -e '.[cluster]'") from None
-    return distributed
-
-
-def check_address(address: str) -> None:
-    """Refuse a malformed address in one line (before anything is planned or written)."""
-    _distributed()
-    if address.startswith("local:"):
-        n = address.split(":", 1)[1]
-        if not n.isdigit() or not 1 <= int(n) <= 64:
-            raise UsageError(f"--scheduler {address!r}: local:N takes a number of workers from 1 to 64")
-    elif "://" not in address:
-        raise UsageError(f"--scheduler {address!r} is not a scheduler address such as tcp://HOST:8786 or local:2")
-
-
-def connect(address: str):
-    """``(client, cluster or None)``; an unreachable scheduler, or one without suitable workers, is one line."""
-    check_address(address)
-    distributed = _distributed()
-    if address.startswith("local:"):
-        cluster = distributed.LocalCluster(
-            n_workers=int(address.split(":", 1)[1]),
-            threads_per_worker=1,
-            processes=True,
-            resources={RESOURCE: 1},
-            dashboard_address=None,
-            silence_logs=50,
-        )
-        return distributed.Client(cluster), cluster
-    try:
-        client = distributed.Client(address, timeout=CONNECT_TIMEOUT)
-    except (OSError, TimeoutError) as exc:
-        raise UsageError(f"cannot reach the Dask scheduler at {address}: {str(exc).splitlines()[0]}") from None
-    try:
-        _check_workers(client)
-    except UsageError:
-        client.close()
-        raise
-    return client, None
-
-
-def _check_workers(client) -> None:
-    workers = client.scheduler_info().get("workers", {})
-    if not any(RESOURCE in (w.get("resources") or {}) for w in workers.values()):
-        raise UsageError(
-            f"no Dask worker of {client.scheduler.address} offers the resource {RESOURCE}=1; start "
-            f"workers with: dask worker {client.scheduler.address} --nthreads 1 --resources {RESOURCE}=1"
-        )
+class SchedulerLost(Exception):
+    """The connection to the scheduler broke mid-run (its tasks, queue and records in flight are gone)."""
 
 
 # -- on a Dask worker --------------------------------------------------------------------------------
@@ -115,7 +73,7 @@ def run_group_task(
     done_name: str,
 ) -> dict[str, Any]:
     """One worker group on this Dask worker; records go back through the queue as they finish."""
-    from distributed import Queue, Variable
+    from distributed import Queue, Variable, get_worker
 
     from ..cli import load_plugins
     from .machine import environment
@@ -125,12 +83,15 @@ def run_group_task(
     done = set(Variable(done_name).get(timeout=30) or ())
     left = [s for s in cells if s.id not in done]
     machine = platform.node()
+    worker = get_worker().address
     answer: dict[str, Any] = {
         "group": group,
+        "worker": worker,
         "machine": machine,
         "skipped": len(cells) - len(left),
         "shipped": [],
         "files": {},
+        "logs": {},
         "state": None,
     }
     run_config = RunConfig(**{**config, "out": None})
@@ -148,12 +109,15 @@ def run_group_task(
             good, _ = results.scan(folder.path)
             for cell_id, rec in good.items():
                 if cell_id not in shipped:
-                    queue.put({**rec, "run": run_name, "machine": machine})
+                    queue.put({"worker": worker, "record": {**rec, "run": run_name, "machine": machine}})
                     shipped.add(cell_id)
 
         def watch() -> None:
             while not stop.wait(SHIP_EVERY):
-                ship()
+                try:
+                    ship()
+                except Exception:  # noqa: BLE001 - the scheduler or this worker is going away: the task ends with it
+                    return
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
@@ -166,10 +130,8 @@ def run_group_task(
             watcher.join()
         ship()
         answer["shipped"] = sorted(shipped)
-        answer["files"] = {
-            str(p.relative_to(folder.path)): p.read_bytes()
-            for p in [*folder.path.glob("bench-*.json"), *(folder.path / "logs").glob("*.log")]
-        }
+        answer["files"] = {p.name: p.read_bytes() for p in folder.path.glob("bench-*.json")}
+        answer["logs"] = {p.name: p.read_bytes() for p in (folder.path / "logs").glob("*.log")}
         answer["notes"] = log.getvalue()
     return answer
 
@@ -187,128 +149,179 @@ def run(
     connection,
 ) -> dict[str, dict]:
     """Every worker group of ``todo`` as a Dask task on ``connection`` (from :func:`connect`, closed here);
-    records written here as they arrive."""
-    distributed = _distributed()
+    records written here as they arrive, once checked (:mod:`.intake`)."""
+    distributed = load_distributed()
     client, cluster = connection
+    say = lambda line: console.print(line, markup=False, highlight=False)  # noqa: E731
     tag = uuid.uuid4().hex[:8]
-    received: dict[str, str] = {}  # cell id -> machine
-    repeated: list[str] = []
-    states: dict[str, dict] = {}
-    machines: dict[str, dict] = {}
+    tasks = slices(todo, len(client.scheduler_info().get("workers", {})))
+    intake = Intake(run_folder, {group: [s.id for s in specs] for group, specs in tasks.items()}, say)
+    lost: SchedulerLost | None = None
+    _quiet_dask("distributed.protocol")  # a message it cannot read: its traceback (the run warns in one line)
     try:
-        queue = distributed.Queue(f"bench-records-{tag}", client=client)
-        done = distributed.Variable(f"bench-done-{tag}", client=client)
-        done.set([])
-        plain = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-        plain["out"] = None
-        futures = {}
-        for group, specs in slices(todo, len(client.scheduler_info().get("workers", {}))).items():
-            futures[
-                client.submit(
-                    run_group_task,
-                    group,
-                    [s.to_json() for s in specs],
-                    {s.id: retried[s.id] for s in specs if s.id in retried},
-                    plain,
-                    run_folder.path.name,
-                    queue.name,
-                    done.name,
-                    key=f"bench-{group}-{tag}",
-                    resources={RESOURCE: 1},
-                    pure=False,
-                )
-            ] = group
-        console.print(
-            f"{len(futures)} worker groups on {client.scheduler.address} "
-            f"({len(client.scheduler_info().get('workers', {}))} workers)",
-            markup=False,
-        )
-
-        def drain(wait: float) -> None:
-            try:
-                batch = queue.get(timeout=wait, batch=True)
-            except TimeoutError:
-                return
-            for rec in batch or []:
-                cell_id = rec.get("cell")
-                if cell_id in received:
-                    repeated.append(cell_id)
-                    console.print(
-                        f"note: {cell_id} was measured again on {rec.get('machine')}; the first record is kept",
-                        markup=False,
-                    )
-                    continue
-                results.save(run_folder.path, cell_id, rec)
-                received[cell_id] = rec.get("machine")
-            if batch:
-                done.set(sorted(received))
-
-        pending = set(futures)
-        while pending:
-            drain(0.5)
-            for future in [f for f in pending if f.done()]:
-                pending.discard(future)
-                group = futures[future]
-                try:
-                    answer = future.result()
-                except Exception as exc:  # noqa: BLE001 - a group Dask gave up on: its cells stay unrecorded
-                    console.print(
-                        f"warning: worker group {group} failed on the cluster: {type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0] if str(exc) else ''}",
-                        markup=False,
-                    )
-                    continue
-                drain(0.1)
-                _keep_files(run_folder, answer)
-                console.print(
-                    f"worker group {group} ended on {answer['machine']} ({len(answer['shipped'])} cells, "
-                    f"{len(received)} of {len(todo)} recorded)",
-                    markup=False,
-                )
-                if answer.get("state"):
-                    states[f"{answer['machine']}/{group}"] = answer["state"]
-                machines[answer["machine"]] = answer["env"]
-            time.sleep(0.05)
-        time.sleep(0.2)
-        drain(0.5)
+        _submit_and_collect(distributed, client, config, run_folder, tasks, retried, intake, tag, say)
+    except KeyboardInterrupt:
+        say(f"interrupted: finished cells are kept in {run_folder.path}; continue with {_resume(config, run_folder)}")
+        raise
+    except SchedulerLost as exc:
+        lost = exc
+    except OSError as exc:
+        if client.status == "running":
+            raise  # a file that could not be written here
+        lost = SchedulerLost(str(exc))
     finally:
+        if lost is not None or client.status != "running":
+            _quiet_dask("distributed")  # its tracebacks while it tries to reconnect
         client.close()
         if cluster is not None:
             cluster.close()
-    _record_missing(config, run_folder, todo, received, machine_name, retried, console)
+    if lost is not None:
+        say(
+            f"error: lost the Dask scheduler at {config.scheduler} mid-run: the {len(intake.received)} "
+            f"cells recorded are kept in {run_folder.path}; the others are not_run; continue with "
+            f"{_resume(config, run_folder)}"
+        )
+
+    def reason(cell_id: str) -> str:
+        if cell_id in intake.refused_cells:
+            return "its record from the cluster was refused (see the warning above)"
+        if lost is not None:
+            return "the Dask scheduler was lost before its worker group finished"
+        return "its worker group did not finish on the cluster"
+
+    _record_missing(config, run_folder, list(todo), intake.received, machine_name, retried, say, reason)
     per_machine: dict[str, int] = {}
-    for machine in received.values():
+    for machine in intake.received.values():
         per_machine[machine] = per_machine.get(machine, 0) + 1
     run_folder.write_env(
         {},
-        lambda m: console.print(f"warning: {m}", markup=False),
-        machines=machines,
+        lambda m: say(f"warning: {m}"),
+        machines=intake.machines,
         cluster={
             "scheduler": config.scheduler,
             "cells_per_machine": per_machine,
-            "received": len(received),
-            "repeated": len(repeated),
+            "received": len(intake.received),
+            "repeated": len(intake.repeated),
+            "refused": intake.refused,
+            "scheduler_lost": lost is not None,
         },
     )
-    return states
+    return intake.states
 
 
-def _keep_files(run_folder: RunFolder, answer: dict[str, Any]) -> None:
-    """A group's logs and pytest-benchmark JSON, named by machine, beside the local ones."""
-    for name, data in (answer.get("files") or {}).items():
-        path = Path(name)
-        target = free_name(run_folder.path / path.parent, f"{answer['machine']}-{path.stem}", path.suffix)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with results.writing(target):
-            target.write_bytes(data)
+def _quiet_dask(prefix: str) -> None:
+    """No log records from Dask's loggers named ``prefix...`` (the run says what happened in one line)."""
+    for name in [prefix, *logging.root.manager.loggerDict]:
+        if name.startswith(prefix):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
-def _record_missing(config, run_folder, todo, received, machine_name, retried, console) -> None:
-    """A cell no worker recorded (its group failed for good) is ``not_run``, retried once by --resume."""
+def _resume(config: RunConfig, run_folder: RunFolder) -> str:
+    return shlex.join(
+        ["python", "-m", "bench", "run", "--resume", "--out", str(run_folder.path), "--scheduler", config.scheduler]
+    )
+
+
+def _submit_and_collect(distributed, client, config, run_folder, tasks, retried, intake, tag, say) -> None:
+    """Submit every group, then store what comes back until every task has ended;
+    :class:`SchedulerLost` when the scheduler goes away."""
+
+    def dask(call, *args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except (OSError, distributed.client.FutureCancelledError) as exc:
+            if client.status != "running" or isinstance(exc, distributed.comm.CommClosedError):
+                raise SchedulerLost() from exc
+            raise
+
+    queue = dask(distributed.Queue, f"bench-records-{tag}", client=client)
+    done = dask(distributed.Variable, f"bench-done-{tag}", client=client)
+    dask(done.set, [])
+    plain = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    plain["out"] = None
+    futures = {}
+    for group, specs in tasks.items():
+        future = dask(
+            client.submit,
+            run_group_task,
+            group,
+            [s.to_json() for s in specs],
+            {s.id: retried[s.id] for s in specs if s.id in retried},
+            plain,
+            run_folder.path.name,
+            queue.name,
+            done.name,
+            key=f"bench-{group}-{tag}",
+            resources={RESOURCE: 1},
+            pure=False,
+        )
+        futures[future] = group
+    workers = len(client.scheduler_info().get("workers", {}))
+    say(f"{len(futures)} worker groups on {client.scheduler.address} ({workers} workers)")
+    if config.scheduler.startswith("tcp://"):
+        say(
+            "note: tcp:// is neither authenticated nor encrypted: whoever reaches the scheduler can run code "
+            "on its workers and here; use tls:// off a trusted network (README: Running on a cluster)"
+        )
+
+    def drain(wait: float) -> None:
+        try:
+            batch = dask(queue.get, timeout=wait, batch=True)
+        except TimeoutError:
+            return
+        except SchedulerLost:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a message Dask cannot read (sent by whom, Dask does not say)
+            say(f"warning: records from the cluster could not be read and are dropped: {type(exc).__name__}")
+            return
+        if intake.take_records(batch):
+            dask(done.set, sorted(intake.received))
+
+    pending = set(futures)
+    while pending:
+        if client.status != "running":
+            raise SchedulerLost(f"the client's connection is {client.status}")
+        drain(0.5)
+        for future in [f for f in pending if f.done()]:
+            pending.discard(future)
+            group = futures[future]
+            try:
+                answer = dask(future.result)
+            except SchedulerLost:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a group Dask gave up on: its cells stay unrecorded
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                say(f"warning: worker group {group} failed on the cluster: {type(exc).__name__}: {first}")
+                continue
+            drain(0.1)
+            machine = intake.take_answer(group, answer, _holder(client, future))
+            mine = intake.asked[group]
+            say(
+                f"worker group {group} ended on {machine or 'a machine whose answer was refused'} "
+                f"({len(mine & set(intake.received))} of its {len(mine)} cells recorded; "
+                f"{len(intake.received)} of {len(intake.all_asked)} in all)"
+            )
+        time.sleep(0.05)
+    time.sleep(0.2)
+    drain(0.5)
+
+
+def _holder(client, future) -> str | None:
+    """The address of the Dask worker that holds ``future``'s result, as the scheduler knows it."""
+    try:
+        holders = client.who_has([future]).get(future.key) or ()
+    except Exception:  # noqa: BLE001 - only to name the worker in a warning
+        return None
+    return holders[0] if len(holders) == 1 else None
+
+
+def _record_missing(config, run_folder, todo, received, machine_name, retried, say, reason) -> None:
+    """A cell no worker recorded (its group failed for good, its record was refused, the scheduler was
+    lost) is ``not_run``, retried once by --resume."""
     good, _ = results.scan(run_folder.path)
     missing = [s for s in todo if s.id not in received and (s.id not in good or s.id in retried)]
     if not missing:
         return
-    supervisor = Supervisor(config, run_folder, machine_name, note=lambda m: console.print(m, markup=False))
+    supervisor = Supervisor(config, run_folder, machine_name, note=say)
     for spec in missing:
-        supervisor.record_failure(spec, "not_run", "its worker group did not finish on the cluster", retried)
+        supervisor.record_failure(spec, "not_run", reason(spec.id), retried)
