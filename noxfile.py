@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from pathlib import Path
 
 import nox
 import nox.command
-import tomllib
 
 nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
@@ -99,7 +99,6 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff (the rule set in pyproject.toml), ruff's formatter, mypy on the protocol, backends and problems."""
     install(session, "dev")
-    session.install("-c", "constraints.txt", "ruff", "mypy")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
