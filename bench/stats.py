@@ -1,0 +1,123 @@
+"""Uncertainty for every stated number: a median's interval, a ratio's interval, a verdict.
+
+A verdict between two timings is ``faster``, ``slower`` or ``same`` (no difference
+this run can see), and ``unknown`` where the data cannot carry one (too few
+rounds): never "ahead" inside the noise. Two rules together decide, as asv's
+``compare`` does: the ratio's interval must exclude 1, and the ratio itself must
+pass a minimum effect (``min_effect``, 10% by default), so that a tiny but
+consistent drift between two processes is not called a change.
+
+Intervals come from the raw rounds where a record has them (a distribution-free
+interval for the median from the binomial order statistics), else from the
+summary a record always carries (median, IQR, rounds: the normal approximation
+behind boxplot notches, median +- 1.96 * 1.2533 * IQR / 1.349 / sqrt(n)). Rounds
+inside one process are correlated, so either interval is a lower bound on what
+a second run sees; the minimum effect is the margin for that.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+#: confidence of every interval the harness states
+CONFIDENCE = 0.95
+#: the smallest change called a change (a ratio of 1.10 or 1/1.10)
+MIN_EFFECT = 0.10
+#: fewest rounds whose median gets an interval: below it the verdict is ``unknown``
+MIN_ROUNDS = 6
+
+VERDICTS = ("faster", "slower", "same", "unknown")
+
+
+def _z(confidence: float) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with its interval; ``lo``/``hi`` infinite where none can be given."""
+
+    value: float
+    lo: float
+    hi: float
+
+    @property
+    def bounded(self) -> bool:
+        return math.isfinite(self.lo) and math.isfinite(self.hi) and self.lo > 0
+
+    def contains(self, x: float) -> bool:
+        return self.lo <= x <= self.hi
+
+    def relative_halfwidth(self) -> float:
+        """Half the interval's width on a log scale (0.05: about +-5%); infinite when unbounded."""
+        if not self.bounded or self.value <= 0:
+            return math.inf
+        return (math.log(self.hi) - math.log(self.lo)) / 2
+
+
+UNBOUNDED = math.inf
+
+
+def median_interval(samples: Sequence[float], confidence: float = CONFIDENCE) -> Interval:
+    """The median of raw rounds and a distribution-free interval for it (binomial order statistics)."""
+    xs = sorted(float(x) for x in samples if math.isfinite(float(x)))
+    n = len(xs)
+    if not n:
+        return Interval(math.nan, 0.0, UNBOUNDED)
+    mid = n // 2
+    median = xs[mid] if n % 2 else (xs[mid - 1] + xs[mid]) / 2
+    if n < MIN_ROUNDS:
+        return Interval(median, 0.0, UNBOUNDED)
+    # the widest j with P(Binomial(n, 1/2) < j) <= alpha/2: [x_(j), x_(n-j+1)] (1-based) covers the median
+    alpha, cumulative, j = 1 - confidence, 0.0, 0
+    while True:
+        p = math.comb(n, j) / 2**n
+        if cumulative + p > alpha / 2:
+            break
+        cumulative += p
+        j += 1
+    if j == 0:
+        return Interval(median, 0.0, UNBOUNDED)
+    return Interval(median, xs[j - 1], xs[n - j])
+
+
+def summary_interval(median: float, iqr: float, rounds: int, confidence: float = CONFIDENCE) -> Interval:
+    """The median's interval from a record's summary (median, IQR, rounds), as boxplot notches draw it."""
+    if not (math.isfinite(median) and median > 0) or rounds < MIN_ROUNDS or not math.isfinite(iqr) or iqr < 0:
+        return Interval(median, 0.0, UNBOUNDED)
+    half = _z(confidence) * math.sqrt(math.pi / 2) * (iqr / 1.349) / math.sqrt(rounds)
+    # on a log scale, so that the interval stays positive and a ratio's interval is symmetric
+    rel = math.log1p(half / median)
+    return Interval(median, median * math.exp(-rel), median * math.exp(rel))
+
+
+def ratio_interval(a: Interval, b: Interval, confidence: float = CONFIDENCE) -> Interval:
+    """a / b with an interval, the two medians' log-scale half-widths combined as independent errors."""
+    value = a.value / b.value if b.value else math.nan
+    if not (a.bounded and b.bounded) or not math.isfinite(value) or value <= 0:
+        return Interval(value, 0.0, UNBOUNDED)
+    # each half-width is z * se on the log scale: combine the standard errors
+    half = math.hypot(a.relative_halfwidth(), b.relative_halfwidth())
+    return Interval(value, value * math.exp(-half), value * math.exp(half))
+
+
+def verdict(ratio: Interval, min_effect: float = MIN_EFFECT) -> str:
+    """``slower`` (ratio above 1), ``faster`` (below 1), ``same`` or ``unknown``, for a ratio now/before or a/b."""
+    if not ratio.bounded:
+        return "unknown"
+    if ratio.lo > 1 and ratio.value >= 1 + min_effect:
+        return "slower"
+    if ratio.hi < 1 and ratio.value <= 1 / (1 + min_effect):
+        return "faster"
+    return "same"
+
+
+def fmt_ratio(ratio: Interval) -> str:
+    """``x1.29 (1.10-1.51)``, or ``x1.29 (no interval: too few rounds)``."""
+    if not ratio.bounded:
+        return f"x{ratio.value:.2f} (no interval: too few rounds)"
+    return f"x{ratio.value:.2f} ({ratio.lo:.2f}-{ratio.hi:.2f})"
