@@ -161,6 +161,23 @@ class Built:
     backend: Any  #: the Backend, or None for the article baseline
     call: Callable[[], Any]  #: one synchronised run of the cell
     to_numpy: Callable[[Any], np.ndarray]  #: the derivative of interest, flat, float64
+    #: the derivative of interest as NumPy arrays in their own shapes and dtype (what the agreement check inspects)
+    arrays: Callable[[Any], list[np.ndarray]] | None = None
+
+
+def leaves(kind: str, out: Any) -> tuple[Any, ...]:
+    """The arrays of a call's output that hold the derivative of interest (the same for a witness)."""
+    if kind in ("gradient", "vjp"):
+        return tuple(out[1])
+    if kind == "jvp":
+        return (out[1],)
+    if kind == "solve":
+        return tuple(out)
+    return (out,)  # objective, hessian, hvp
+
+
+def _arrays(to_numpy: Callable[[Any], Any], kind: str) -> Callable[[Any], list[np.ndarray]]:
+    return lambda out: [np.asarray(to_numpy(leaf)) for leaf in leaves(kind, out)]
 
 
 def convert(backend, tree, dtype: str):
@@ -181,11 +198,19 @@ def build(cell: Cell, device: str = "cpu", seed: int = 0, iterations: int | None
     if cell.backend == ARTICLE:
         if cell.kind != "solve":
             raise ValueError("the article baseline has the 'solve' kind only")
-        return Built(cell, inst, None, lambda: problem.article_solve(inst), lambda out: flatten(out))
+        return Built(
+            cell,
+            inst,
+            None,
+            lambda: problem.article_solve(inst),
+            lambda out: flatten(out),
+            _arrays(np.asarray, "solve"),
+        )
     if cell.variant == WITNESS:
         import witnesses
 
-        return Built(cell, inst, *witnesses.build(cell, inst, device))
+        witness, call, to_numpy = witnesses.build(cell, inst, device)
+        return Built(cell, inst, witness, call, to_numpy, _arrays(witness.to_numpy, cell.kind))
 
     b = backends.get(cell.backend, cell.variant)
     b.use_device(device)
@@ -225,4 +250,11 @@ def build(cell: Cell, device: str = "cpu", seed: int = 0, iterations: int | None
         raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(problems.KINDS)}")
     if kind != "solve":
         fn = b.compile(fn)  # the identity for an eager variant
-    return Built(cell, inst, b, lambda: b.block(fn(*args)), lambda out: np.asarray(pick(out), dtype=np.float64))
+    return Built(
+        cell,
+        inst,
+        b,
+        lambda: b.block(fn(*args)),
+        lambda out: np.asarray(pick(out), dtype=np.float64),
+        _arrays(b.to_numpy, kind),
+    )

@@ -52,7 +52,7 @@ SCHEMA_COLUMNS: tuple[Column, ...] = (
     Column("device", "text", "cpu or gpu"),
     Column("threads", "int", "threads every framework was given"),
     Column("kind", "text", "objective, gradient, hessian, hvp, jvp, vjp or solve"),
-    Column("status", "text", "ok, nan, diverged, crashed, timeout, error or not_run"),
+    Column("status", "text", "ok, nan, diverged, crashed, timeout, error, not_run or wrong"),
     Column("reason", "text", "why a cell did not end ok"),
     Column("median", "float", "median seconds per call (pytest-benchmark)"),
     Column("iqr", "float", "interquartile range of the rounds, seconds"),
@@ -69,6 +69,8 @@ SCHEMA_COLUMNS: tuple[Column, ...] = (
     Column("cell", "text", "cell id", contract=False),
     Column("variant", "text", "the backend's variant (jit, autograd, xla, witness ...)", contract=False),
     Column("iterations", "int", "steps of a solve", contract=False),
+    Column("final_loss", "float", "a solve's final loss (its fingerprint, against NumPy's)", contract=False),
+    Column("final_norm", "float", "the 2-norm of a solve's final parameters (its fingerprint)", contract=False),
     Column("warm_call", "float", "the second call, seconds", contract=False),
     Column("build_time", "float", "building data and functions, seconds", contract=False),
     Column("cell_time", "float", "the whole cell, calibration included, seconds", contract=False),
@@ -86,8 +88,9 @@ INT_COLUMNS = tuple(c.name for c in SCHEMA_COLUMNS if c.type == "int")
 FLOAT_COLUMNS = tuple(c.name for c in SCHEMA_COLUMNS if c.type == "float")
 TEXT_COLUMNS = tuple(c.name for c in SCHEMA_COLUMNS if c.type == "text")
 
-#: every status a cell can end with; ``not_run``: its worker died before it could run
-STATUSES = ("ok", "nan", "diverged", "crashed", "timeout", "error", "not_run")
+#: every status a cell can end with; ``not_run``: its worker died before it could run; ``wrong``: a solve that
+#: disagrees with NumPy's solve in the same run (given by :func:`load`, never by a worker: :mod:`bench.solves`)
+STATUSES = ("ok", "nan", "diverged", "crashed", "timeout", "error", "not_run", "wrong")
 #: statuses whose timings are meaningful
 TIMED = ("ok",)
 STAT_COLUMNS = ("median", "iqr", "min", "mean", "stddev")
@@ -310,6 +313,9 @@ def load(path: Path | str, write_csv: bool = True, on_skip: OnSkip = skip_to_std
     frame = pd.DataFrame(list(_records(path, on_skip)), columns=list(ALL_COLUMNS))
     frame = typed(frame)
     frame["ratio"] = _ratios(frame)
+    from .solves import judge
+
+    frame = judge(frame)  # a solve whose result disagrees with NumPy's in this run is wrong, never timed
     frame = frame.sort_values(["problem", "n", "kind", "label", "dtype", "device", "threads"], kind="stable")
     frame = frame.reset_index(drop=True)
     if write_csv and csv_is_derived(path):

@@ -71,7 +71,7 @@ def _hxx(x):
 
 def loss_hessian(w, data):
     n = w.size // 2
-    h = np.zeros((2 * n, 2 * n))
+    h = np.zeros((2 * n, 2 * n), dtype=w.dtype)  # the dtype of the cell (float32 stays float32)
     i = np.arange(n)
     h[i, i] = _hxx(w[:n])
     h[i, n + i] = h[n + i, i] = 3.0

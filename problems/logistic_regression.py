@@ -45,7 +45,7 @@ def cross_entropy_value_and_grad(params, data):
 def cross_entropy_hessian(w_flat, data):
     x = data["x"]
     n, p = x.shape
-    xb = np.column_stack([x, np.ones(n)])  # bias last, as in the flat parameter vector
+    xb = np.column_stack([x, np.ones(n, dtype=x.dtype)])  # bias last, as in the flat parameter vector
     s = _np_sigmoid(xb @ w_flat)
     return (xb.T * (s * (1 - s))) @ xb / n
 

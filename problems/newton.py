@@ -44,7 +44,7 @@ def loss_value_and_grad(params, data):
 def loss_hessian(w, data):
     x = data["x"]
     s = sigmoid(np, x @ w)
-    return (x.T * (s * (1 - s))) @ x / x.shape[0] + REGULARISATION * np.eye(w.size)
+    return (x.T * (s * (1 - s))) @ x / x.shape[0] + REGULARISATION * np.eye(w.size, dtype=w.dtype)
 
 
 def loss_hvp(w, v, data):

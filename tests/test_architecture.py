@@ -22,6 +22,8 @@ LAYERS = (
         "bench",
         "bench.cells",
         "bench.check",
+        "bench.agreement",
+        "bench.solves",
         "bench.results",
         "bench.tax",
         "bench.fmt",

@@ -363,7 +363,7 @@ def break_even(frame) -> list[dict]:
 def agreement_table(runs):
     """One row per run, problem, dtype and row label of each run's ``agreement.json``:
     the worst rho against the hand derivative (or, where no hand check exists, the
-    binding reference), which kind it came from, and whether every check passed."""
+    binding reference), which kind it came from, whether every check passed, and the binding one's rel_error."""
     import pandas as pd
 
     rows = []
@@ -382,6 +382,7 @@ def agreement_table(runs):
                 }
             )
     columns = ["run", "problem", "dtype", "label", "backend", "kind", "rho", "reference", "ok", "tolerance"]
+    columns += ["rel_error", "binding", "why"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -402,7 +403,16 @@ def _worst(row: dict) -> dict:
     hand = [c for c in checks if c.get("reference") == "hand"]
     if hand:
         rho, reference = max(to_float(c.get("rho")) for c in hand), "hand"
-    else:
-        rho, reference = to_float(row.get("rho")), str(row.get("reference") or "")
+    else:  # the worst rho of any reference that has one (a solve's loss has none)
+        rhos = [to_float(c.get("rho")) for c in checks if c.get("rho") is not None] or [to_float(row.get("rho"))]
+        rho, reference = max(rhos), str(row.get("reference") or "")
     ok = bool(row.get("ok")) and all(bool(c.get("ok", True)) for c in checks)
-    return {"rho": rho, "reference": reference, "ok": ok, "tolerance": to_float(row.get("tolerance"))}
+    return {
+        "rho": rho,
+        "reference": reference,
+        "ok": ok,
+        "tolerance": to_float(row.get("tolerance")),
+        "rel_error": to_float(row.get("rel_error")),  # the binding reference's, as are the tolerance and why
+        "binding": str(row.get("reference") or ""),
+        "why": str(row.get("error") or ("NaN/Inf" if row.get("nonfinite") else "")),
+    }

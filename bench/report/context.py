@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import analysis, comparison
+from . import analysis, checked, comparison
 from .load import Run, combine
 
 #: chart groups, in page order (``--only`` chooses among them)
@@ -30,6 +30,7 @@ class Context:
     tax: Any = None  #: :func:`bench.tax.protocol_tax`
     best_variants: Any = None
     agreement: Any = None
+    unchecked: Any = None  #: timed rows no passing check covers (:func:`bench.report.checked.unchecked`)
     compare: Any = None  #: :func:`comparison.compare`, with --compare
     env_changes: dict[str, list[comparison.EnvChange]] = field(default_factory=dict)  #: run tag -> differences
     charts: list = field(default_factory=list)  #: the charts drawn (``bench.report.charts.Chart``)
@@ -74,6 +75,7 @@ def build(runs: list[Run], baseline: Run | None = None, command: str = "") -> Co
         best_variants=analysis.best_variants(frame),
         agreement=analysis.agreement_table(runs),
     )
+    context.unchecked = checked.unchecked(frame, context.agreement)
     if baseline is not None:
         context.compare = comparison.compare(frame, combine([baseline]))
         context.env_changes = {run.tag: comparison.env_changes(baseline.env, run.env) for run in runs}

@@ -128,6 +128,13 @@ def glance(context) -> Section:
             + ([", ", Span(f"{failed} FAILED", "fail"), " (below)"] if failed else [])
             + ["."]
         )
+    unchecked, timed, reasons = tables.unchecked_counts(context)
+    if unchecked:
+        facts.append(
+            ["Not checked: ", Span(f"{unchecked} of {timed} timed rows", "fail"), " have no passing agreement check ("]
+            + _join([[f"{why}: {n}"] for why, n in reasons])
+            + ["); the summary table marks them ", Span("not checked", "code"), "."]
+        )
     counts = tables.win_counts(context)
     if counts:
         facts.append(["Fastest most often: "] + _join([[Span(k), f" ({v})"] for k, v in counts]) + ["."])

@@ -62,15 +62,25 @@ def win_counts(context) -> list[tuple[str, int]]:
 def failed_checks(context) -> tuple[int, int, Table]:
     """(checks, failed checks, the table of failures)."""
     table = context.agreement
-    header = ["run", "problem", "row", "dtype", "kind", "worst ρ", "tolerance", "reference"]
+    header = ["run", "problem", "row", "dtype", "kind", "rel. error", "tolerance", "reference", "ADBench ρ", "why"]
     if table is None or table.empty:
         return 0, 0, Table(header, [])
     failed = table[~table["ok"]]
     rows = [
-        [r.run, r.problem, r.label, r.dtype, r.kind, f"{r.rho:.1e}", f"{r.tolerance:.0e}", r.reference]
+        [r.run, r.problem, r.label, r.dtype, r.kind, f"{r.rel_error:.1e}", f"{r.tolerance:.0e}", r.binding]
+        + [f"{r.rho:.1e}", r.why]
         for r in failed.itertuples()
     ]
     return len(table), len(failed), Table(header, rows, "Failed checks")
+
+
+def unchecked_counts(context) -> tuple[int, int, list[tuple[str, int]]]:
+    """(timed rows no passing check covers, timed rows, [(why, how many)])."""
+    timed = len(analysis.timed(context.frame)) if len(context.frame) else 0
+    table = context.unchecked
+    if table is None or not len(table):
+        return 0, timed, []
+    return len(table), timed, [(str(k), int(v)) for k, v in table["why"].value_counts().items()]
 
 
 def summary(context) -> Table:
@@ -101,12 +111,15 @@ def summary(context) -> Table:
         "peak MB",
     ]
     rows = []
+    unchecked = context.unchecked if context.unchecked is not None else frame.iloc[0:0]  # marked: "ok · not checked"
     for r in frame.sort_values(["problem", "n", "kind", "series"], kind="stable").itertuples():
         fastest = best.get((r.problem, r.size, r.dtype, r.device, r.kind), math.nan)
         times_fastest = r.median / fastest if not is_missing(r.median) and fastest > 0 else math.nan
         status = _text(r.status)
         if isinstance(r.reason, str) and r.reason and status != "ok":
             status += f": {r.reason}"
+        elif status == "ok" and r.Index in unchecked.index:
+            status += f" · not checked: {unchecked.loc[r.Index, 'why']}"
         rows.append(
             ([r.run] if context.several else [])
             + [

@@ -253,6 +253,10 @@ class Worker:
         for name in results.STAT_COLUMNS:
             rec[name] = float(getattr(stats, name))
         rec["rounds"] = int(stats.rounds)
+        if spec.cell.kind == "solve":  # what the run compares with NumPy's solve (bench.solves)
+            from ..solves import fingerprint
+
+            rec.update(fingerprint(built.inst, built.to_numpy(out)))
 
 
 def check_output(built, out) -> tuple[str, str | None]:
