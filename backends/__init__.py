@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 from dataclasses import dataclass
 
 from .base import DTYPES, MODES, Backend, BackendUnavailable, DeviceUnavailable, Differentiable
@@ -69,14 +70,48 @@ def _v(name: str, compiled: bool, suffix: str | None, doc: str) -> Variant:
 
 
 REGISTRY: dict[str, BackendInfo] = {}
+#: what a backend's, a variant's or a problem's name may be: it is part of every cell id and file name
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_]{1,40}")
+#: the pseudo-backend of the article's own loops (``bench.cells.ARTICLE``)
+RESERVED = ("article",)
+
+
+def check_name(name: object, what: str, origin: str) -> None:
+    """``ValueError`` unless ``name`` is 1 to 40 ASCII letters, digits or underscores."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"{what} {name!r} registered by {origin} is not an allowed name: use 1 to 40 ASCII letters, "
+            "digits or underscores"
+        )
 
 
 def register(info: BackendInfo) -> BackendInfo:
-    """Add (or replace) a backend; its module is imported only when it is used.
+    """Add a backend; its module is imported only when it is used.
 
     A registered backend can be chosen by name everywhere; the defaults (every
-    installed one) stay the built-in :data:`NAMES`.
+    installed one) stay the built-in :data:`NAMES`, which a plugin never
+    replaces. Its names (the backend's, its variants' and their row suffixes)
+    are checked: ``ValueError`` naming the module that registers it.
     """
+    origin = f"module {getattr(info, 'module', None)!r}"
+    check_name(getattr(info, "name", None), "backend", origin)
+    if info.name in _BUILTIN or info.name in RESERVED:
+        raise ValueError(f"backend {info.name!r} registered by {origin} is built in: a plugin cannot replace it")
+    earlier = REGISTRY.get(info.name)
+    if earlier is not None and earlier.module != info.module:
+        raise ValueError(
+            f"backend {info.name!r} registered by {origin} is already registered by module {earlier.module!r}"
+        )
+    if not info.variants:
+        raise ValueError(f"backend {info.name!r} registered by {origin} has no variant")
+    for v in info.variants:
+        check_name(v.name, f"variant of backend {info.name!r}", origin)
+        if v.suffix is not None:
+            check_name(v.suffix, f"row suffix of backend {info.name!r}", origin)
+    return _add(info)
+
+
+def _add(info: BackendInfo) -> BackendInfo:
     REGISTRY[info.name] = info
     for key in [k for k in _cache if k[0] == info.name]:
         del _cache[key]
@@ -135,9 +170,10 @@ for _info in (
         ),
     ),
 ):
-    register(_info)
+    _add(_info)
 #: the built-in backends, in display order: the default choice everywhere
 NAMES: tuple[str, ...] = tuple(REGISTRY)
+_BUILTIN = frozenset(NAMES)
 
 
 def info(name: str) -> BackendInfo:

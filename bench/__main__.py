@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
-from .cli import UsageError, fail
+from .cli import UsageError, fail, load_plugins
 
 #: subcommand -> module with ``HELP``, ``add_arguments(parser)`` and ``main(args)``
 COMMANDS = {
@@ -39,11 +40,14 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        load_plugins()  # every command knows the backends and problems BENCH_PLUGINS registers
         return int(args.func(args) or 0)
     except UsageError as exc:
         return fail(str(exc))
-    except KeyboardInterrupt:
-        return fail("interrupted", 130)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP turned into one by the run command
+        signum = getattr(exc, "signum", signal.SIGINT)
+        what = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        return fail(what, 128 + int(signum))
     except OSError as exc:  # a write that failed: name the file and the cause, no traceback
         where = f": {exc.filename}" if exc.filename else ""
         return fail(f"{exc.strerror or exc}{where}", EXIT_WRITE)

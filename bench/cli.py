@@ -35,7 +35,8 @@ def choose(values: Sequence[str] | None, allowed: Iterable[str], what: str) -> l
 
 
 def load_plugins(names: str | None = None) -> list[str]:
-    """Import the modules named in ``BENCH_PLUGINS`` (comma-separated); a missing one is a usage error."""
+    """Import the modules named in ``BENCH_PLUGINS`` (comma-separated); a module that is missing
+    or raises on import (a refused name included) is a usage error naming it, never a traceback."""
     names = os.environ.get(PLUGINS_VARIABLE, "") if names is None else names
     loaded = []
     for name in filter(None, (n.strip() for n in names.split(","))):
@@ -43,6 +44,11 @@ def load_plugins(names: str | None = None) -> list[str]:
             importlib.import_module(name)
         except ImportError as exc:
             raise UsageError(f"cannot import {PLUGINS_VARIABLE} module {name!r}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - a plugin's own error: one line naming it
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            raise UsageError(
+                f"{PLUGINS_VARIABLE} module {name!r} failed on import: {type(exc).__name__}: {first}".rstrip(": ")
+            ) from None
         loaded.append(name)
     return loaded
 

@@ -22,18 +22,21 @@ def main(args) -> int:
     both = not args.problems and not args.backends
     if args.problems or both:
         print("problems (sizes: name = main dimension; * = timed by default; check: the agreement check's size)")
-        for problem in problems.all_problems():
+        for problem in [problems.get(name) for name in problems.known()]:  # BENCH_PLUGINS' ones too
             sizes = ", ".join(
                 f"{name}{'*' if name in problem.default_sizes else ''}={n:,}" for name, n in problem.sizes.items()
             )
-            print(f"  {problem.name:<20} {problem.description}")
+            plugin = "" if problem.name in problems.NAMES else f" [plugin: {type(problem).__module__}]"
+            print(f"  {problem.name:<20} {problem.description}{plugin}")
             print(f"  {'':<20} sizes: {sizes} (or any integer {problem.size_unit}); check: {problem.check_size}")
             print(f"  {'':<20} kinds: {', '.join(problem.kinds())}")
     if args.backends or both:
         print("backends (variant -> row label: what it runs)")
-        for name in backends.NAMES:
+        for name in backends.REGISTRY:  # the built-in ones, then those BENCH_PLUGINS registers
             info = backends.info(name)
             state = "installed" if backends.installed(name) else f"not installed: pip install '.[{info.extra}]'"
+            if name not in backends.NAMES:
+                state += f" [plugin: {info.module}]"
             print(f"  {name:<20} {state}")
             for v in info.variants:
                 print(f"  {'':<20} {v.name:<9} -> {info.label(v.name):<21} {v.mode}: {v.doc}")

@@ -178,14 +178,35 @@ def save(run_dir: Path | str, cell_id: str, rec: dict[str, Any]) -> Path:
     return path
 
 
+#: nesting deeper than this in a file the tool reads is damage (ours nest a few levels; a file nested
+#: a thousand deep stops ``json`` with RecursionError, and anything recursive after it)
+MAX_DEPTH = 64
+
+
+def too_deep(doc: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether parsed JSON nests lists and objects more than ``limit`` deep (walked without recursion)."""
+    stack = [(doc, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (list, dict)):
+            if depth >= limit:
+                return True
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return False
+
+
 def read_record(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     """``(record, None)`` for a valid cell record at ``path``, else ``(None, why not)``."""
     try:
         rec = json.loads(path.read_text())
     except IsADirectoryError:
         return None, "a folder, not a cell record"
+    except RecursionError:
+        return None, "not a cell record (JSON nested too deeply)"
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return None, f"not a readable JSON result ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+    if too_deep(rec):
+        return None, "not a cell record (JSON nested too deeply)"
     problem = problem_with(rec)
     if problem is None and rec["cell"] != path.stem:
         problem = f"its cell id {rec['cell']!r} is not its file name"
@@ -213,6 +234,11 @@ def problem_with(rec: Any) -> str | None:
             return f"{column.name} is {type(value).__name__}, not a number"
         if column.type == "int" and not isinstance(value, int):
             return f"{column.name} is {value!r}, not a whole number"
+        if column.type == "float" and isinstance(value, float) and not math.isfinite(value):
+            return f"{column.name} is {value!r}, not a finite number"
+    median = rec.get("median")
+    if rec["status"] == "ok" and median is not None and median <= 0:
+        return f"an ok cell whose median is {median!r} s (a time is positive)"
     return None
 
 
@@ -305,11 +331,11 @@ def load(path: Path | str, write_csv: bool = True, on_skip: OnSkip = skip_to_std
 
     path = Path(path)
     if path.is_file():
-        return _read_csv(path)
+        return _read_csv(path, on_skip)
     if not path.is_dir():
         raise FileNotFoundError(f"no run folder or results file at {path}")
     if not (path / CELLS).is_dir() and (path / CSV).is_file():
-        return _read_csv(path / CSV)
+        return _read_csv(path / CSV, on_skip)
     frame = pd.DataFrame(list(_records(path, on_skip)), columns=list(ALL_COLUMNS))
     frame = typed(frame)
     frame["ratio"] = _ratios(frame)
@@ -368,10 +394,15 @@ def _write_csv(frame, path: Path) -> None:
             raise
 
 
-def _read_csv(path: Path):
+def _read_csv(path: Path, on_skip: OnSkip = skip_to_stderr):
+    import io
+
     import pandas as pd
 
-    frame = pd.read_csv(path, dtype={"size": "string"})
+    from .csv_rows import whole_rows
+
+    text = whole_rows(path, lambda why: on_skip(path, why), STATUSES)  # truncated or malformed rows left out
+    frame = pd.read_csv(io.StringIO(text), dtype={"size": "string"})
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path} is not a results table: no column {', '.join(missing)}")

@@ -9,6 +9,7 @@ Importing this package imports NumPy only.
 from __future__ import annotations
 
 import importlib
+import re
 
 from .base import DERIVATIVE_KINDS, KINDS, Instance, Problem, Size, SizeError
 
@@ -31,11 +32,42 @@ NAMES = ARTICLE_NAMES + GRADBENCH_NAMES
 _REGISTERED: dict[str, Problem] = {}
 
 
+#: what a problem's name may be (it is part of every cell id and file name): as a backend's
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_]{1,40}")
+#: what a size's name may be: a problem's name's letters and hyphens (``k10-n1000-d8``)
+SIZE_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,39}")
+
+
 def register(problem: Problem) -> Problem:
-    """Add a problem defined outside this package; it can then be chosen by name everywhere."""
-    if not problem.name or problem.name in NAMES:
-        raise ValueError(f"a registered problem needs a new name, not {problem.name!r}")
-    _REGISTERED[problem.name] = problem
+    """Add a problem defined outside this package; it can then be chosen by name everywhere.
+
+    Its name (1 to 40 ASCII letters, digits or underscores) and its sizes' names are checked,
+    and a built-in problem is never replaced: ``ValueError`` naming the module it comes from.
+    """
+    name = getattr(problem, "name", None)
+    origin = f"module {type(problem).__module__!r}"
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"problem {name!r} registered by {origin} is not an allowed name: use 1 to 40 ASCII letters, "
+            "digits or underscores"
+        )
+    if name in NAMES:
+        raise ValueError(f"problem {name!r} registered by {origin} is built in: a plugin cannot replace it")
+    earlier = _REGISTERED.get(name)
+    if earlier is not None and type(earlier).__module__ != type(problem).__module__:
+        raise ValueError(
+            f"problem {name!r} registered by {origin} is already registered by module {type(earlier).__module__!r}"
+        )
+    sizes = getattr(problem, "sizes", None)
+    if not isinstance(sizes, dict) or not sizes:
+        raise ValueError(f"problem {name!r} registered by {origin} has no sizes (a dict of name -> n)")
+    for size in sizes:
+        if not isinstance(size, str) or not SIZE_PATTERN.fullmatch(size) or size.isdigit():
+            raise ValueError(
+                f"size {size!r} of problem {name!r} registered by {origin} is not an allowed name: use 1 to 40 "
+                "ASCII letters, digits, underscores or hyphens, not a number alone"
+            )
+    _REGISTERED[name] = problem
     return problem
 
 

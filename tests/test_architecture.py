@@ -25,6 +25,7 @@ LAYERS = (
         "bench.agreement",
         "bench.solves",
         "bench.results",
+        "bench.csv_rows",
         "bench.tax",
         "bench.fmt",
         "bench.cli",

@@ -24,7 +24,7 @@ import sys
 
 import backends
 
-from ..cli import UsageError, choose
+from ..cli import UsageError, choose, load_plugins
 
 HELP = "serve GradBench's protocol on stdin/stdout: one backend as a GradBench tool"
 
@@ -59,6 +59,7 @@ def variant(name: str, mode: str | None) -> str:
 def main(args: argparse.Namespace) -> int:
     from ..runner import threads
 
+    load_plugins()  # backends BENCH_PLUGINS registers (python -m bench.gradbench too)
     (name,) = choose([args.backend], backends.REGISTRY, "backend")
     chosen = variant(name, args.mode)
     if args.threads < 1:

@@ -49,6 +49,8 @@ import numpy as np
 import problems
 from backends.base import Differentiable
 
+from ..results import too_deep
+
 DTYPE = "float64"
 MODULES = ("hello", "lse", "llsq", "kmeans", "gmm", "ode")
 FUNCTIONS = {
@@ -97,7 +99,7 @@ class Tool:
         """The reply to one parsed message (a malformed one gets an error reply)."""
         if not isinstance(message, dict):
             return {"id": None, "success": False, "error": "a message is a JSON object"}
-        mid = message.get("id")
+        mid = echo_id(message.get("id"))
         kind = message.get("kind")
         if not isinstance(kind, str):
             return {"id": mid, "success": False, "error": "a message needs a 'kind' (start, define, evaluate ...)"}
@@ -307,20 +309,34 @@ def _runs(input) -> tuple[int, float]:
 
 # --- the session -------------------------------------------------------------------------------
 
-_ID = re.compile(r'"id"\s*:\s*(-?\d+)')
+_ID = re.compile(r'"id"\s*:\s*(-?\d{1,30})\b')
+
+
+def echo_id(mid: Any) -> int | float | str | None:
+    """The id a reply echoes: the message's own when it is a JSON number or a short string, else null
+    (NaN, Infinity, a list, an object, a nested structure: nothing a reply can carry as valid JSON)."""
+    if isinstance(mid, bool):
+        return None
+    if isinstance(mid, int) or (isinstance(mid, float) and math.isfinite(mid)):
+        return mid
+    if isinstance(mid, str) and len(mid) <= 200:
+        return mid
+    return None
 
 
 def parse(line: str) -> tuple[Any, dict | None]:
-    """``(message, None)``, or ``(None, error reply)`` for a line that is not JSON."""
+    """``(message, None)``, or ``(None, error reply)`` for a line that is not JSON (or nested too deeply)."""
     try:
-        return json.loads(line), None
+        message = json.loads(line)
+        why = "nested too deeply" if too_deep(message) else None
+    except RecursionError:
+        why = "nested too deeply"
     except ValueError as exc:
-        found = _ID.search(line)
-        return None, {
-            "id": int(found.group(1)) if found else None,
-            "success": False,
-            "error": f"malformed message (not JSON): {exc}",
-        }
+        why = f"not JSON: {exc}"
+    if why is None:
+        return message, None
+    found = _ID.search(line)
+    return None, {"id": int(found.group(1)) if found else None, "success": False, "error": f"malformed message ({why})"}
 
 
 def protocol_stdout():
@@ -346,9 +362,8 @@ def serve(tool: Tool, stdin, stdout) -> int:
             reply = error or tool.reply(message)
             text = json.dumps(reply, allow_nan=False, separators=(",", ":"))
         except Exception as exc:  # noqa: BLE001 - the session goes on
-            mid = message.get("id") if isinstance(message, dict) else None
-            text = json.dumps(
-                {"id": mid, "success": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}, default=str
-            )
+            mid = echo_id(message.get("id")) if isinstance(message, dict) else None
+            error = (f"{type(exc).__name__}: {exc}".splitlines() or [""])[0][:500]
+            text = json.dumps({"id": mid, "success": False, "error": error}, allow_nan=False)
         stdout.write(text + "\n")
         stdout.flush()

@@ -56,10 +56,17 @@ class Skipped:
 
 def _read_json(path: Path, skip: Skipped) -> Any:
     try:
-        return json.loads(path.read_text())
+        doc = json.loads(path.read_text())
+    except RecursionError:
+        skip(path, "not readable JSON (nested too deeply)")
+        return None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         skip(path, f"not readable JSON ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
         return None
+    if results.too_deep(doc):
+        skip(path, "not readable JSON (nested too deeply)")
+        return None
+    return doc
 
 
 def load_results(run_dir: Path, skip: Skipped):

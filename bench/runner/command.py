@@ -17,8 +17,10 @@ default sizes, float64, every variant of every backend and the experts'
 witnesses of the headline cells, every kind the problem defines, the CPU.
 
 Exit status: 0 every cell ok; 3 the run finished but some cell did not end ok
-(nan, diverged, crashed, timeout, error, not_run); 2 bad input (nothing
-written); 4 a file could not be written (disk full ...); 130 interrupted.
+(nan, diverged, crashed, timeout, error, not_run) or a planned cell has no
+record; 2 bad input (nothing written); 4 a file could not be written (disk
+full ...); 128 + the signal when interrupted (130 Ctrl-C, 143 SIGTERM, 129
+SIGHUP), with results.csv written from the finished cells.
 
 Examples:
   python -m bench run
@@ -31,9 +33,13 @@ from __future__ import annotations
 
 import platform
 import shlex
+import signal
 import sys
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import backends
 
@@ -49,6 +55,8 @@ HELP = "time every cell with pytest-benchmark, one process per backend; write a 
 EXIT_CELLS_NOT_OK = 3
 #: a not_run cell is retried until it has been tried this often
 MAX_ATTEMPTS = 2
+#: signals that end a run as Ctrl-C does (exit status 128 + the signal)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 def add_arguments(p) -> None:
@@ -70,7 +78,7 @@ def plan_cells(config: run_config.RunConfig, run: run_folder.RunFolder, notes: l
         return make_plan(config, notes), saved, damage
     if saved is not None and damage is None:
         return saved, saved, None
-    recorded = run_folder.specs_from_records(results.scan(run.path)[0])
+    recorded = run_folder.specs_from_records(results.scan(run.path)[0], run.path / results.CELLS)
     rebuilt = run_folder._unique(list(saved or []) + recorded)
     if damage is None:  # no plan.json at all
         if not recorded:
@@ -92,7 +100,44 @@ def plan_cells(config: run_config.RunConfig, run: run_folder.RunFolder, notes: l
     return rebuilt, rebuilt, damage
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the runner is, so that the run ends as Ctrl-C ends it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def stop_signals_as_interrupts() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Stopped` (a ``KeyboardInterrupt``): the worker is killed,
+    results.csv written from the records, the lock released, the resume hint printed, and the
+    exit status is 128 + the signal. A second one while the run winds down is ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired: list[int] = []
+
+    def handler(signum, frame):
+        if fired:
+            return
+        fired.append(signum)
+        raise Stopped(signum)
+
+    earlier = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in earlier.items():
+            signal.signal(sig, old)
+
+
 def main(args) -> int:
+    with stop_signals_as_interrupts():
+        return _main(args)
+
+
+def _main(args) -> int:
     from rich.console import Console
 
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -130,6 +175,22 @@ def main(args) -> int:
 
 
 def _run_locked(config, run, specs, saved, damage, notes, console, connection=None) -> int:
+    """The run, under the lock; interrupted (Ctrl-C, SIGTERM, SIGHUP) at any moment, it keeps
+    results.csv from the records finished so far and says how to resume."""
+    try:
+        return _run_body(config, run, specs, saved, damage, notes, console, connection)
+    except KeyboardInterrupt as exc:
+        _keep_table(run, console)
+        if not getattr(exc, "hinted", False):
+            console.print(
+                f"interrupted: finished cells are kept in {run.path}; continue with "
+                f"python -m bench run --resume --out {shlex.quote(str(run.path))}",
+                markup=False,
+            )
+        raise
+
+
+def _run_body(config, run, specs, saved, damage, notes, console, connection=None) -> int:
     warn = lambda message: console.print(f"warning: {message}", markup=False, highlight=False)  # noqa: E731
     run.refuse_if_unusable(config.resume)  # again, now that no other runner can change it
     run.clear_scratch()
@@ -160,13 +221,29 @@ def _run_locked(config, run, specs, saved, damage, notes, console, connection=No
         from . import cluster
         from .supervise import Supervisor
 
-        states = cluster.run(config, run, todo, retried, machine_name, console, connection)
+        try:
+            states = cluster.run(config, run, todo, retried, machine_name, console, connection)
+        except KeyboardInterrupt as exc:
+            exc.hinted = True  # type: ignore[attr-defined] # cluster.run said how to resume
+            raise
         articles = Supervisor(config, run, machine_name, lambda m: console.print(m, markup=False))
         for backend in sorted({s.cell.backend for s in specs} & set(backends.NAMES)):
             articles.article_data(backend, config.threads)  # the article's pictures, drawn here
     else:
         states = _run_here(config, run, specs, todo, retried, machine_name, console)
+    return _finish(config, run, specs, states, warn, console)
 
+
+def _keep_table(run, console) -> None:
+    """results.csv from the records finished so far (an interrupted run keeps its table)."""
+    try:
+        results.load(run.path, on_skip=lambda path, why: None)
+    except (OSError, ValueError) as exc:
+        console.print(f"note: {results.CSV} not written ({exc})", markup=False)
+
+
+def _finish(config, run, specs, states, warn, console) -> int:
+    """env.json's end, the summary, and the exit status."""
     frame = results.load(run.path)
     run.write_env({}, warn, finished=_now(), statuses=dict(Counter(frame["status"].dropna())), machine_state=states)
     from .summary import print_summary
@@ -176,12 +253,17 @@ def _run_locked(config, run, specs, saved, damage, notes, console, connection=No
     console.print(f"results: {run.path / results.CSV}", markup=False)
     planned = {s.id for s in specs}
     not_ok = frame[frame["cell"].isin(planned) & (frame["status"] != "ok")]
+    missing = planned - set(frame["cell"].dropna())
+    if missing:
+        console.print(
+            f"{len(missing)} of {len(planned)} planned cells have no record (exit status {EXIT_CELLS_NOT_OK})",
+            markup=False,
+        )
     if len(not_ok):
         console.print(
             f"{len(not_ok)} of {len(planned)} cells did not end ok (exit status {EXIT_CELLS_NOT_OK})", markup=False
         )
-        return EXIT_CELLS_NOT_OK
-    return 0
+    return EXIT_CELLS_NOT_OK if missing or len(not_ok) else 0
 
 
 def _run_here(config, run, specs, todo, retried, machine_name, console) -> dict[str, dict]:
@@ -218,13 +300,8 @@ def _run_here(config, run, specs, todo, retried, machine_name, console) -> dict[
                 if backend in backends.NAMES:
                     supervisor.article_data(backend, group_specs[0].threads)
             progress.update(task, completed=len(specs), description="done")
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: the worker goes too (the hint: _run_locked)
             supervisor.kill()
             progress.stop()
-            console.print(
-                f"interrupted: finished cells are kept in {run.path}; continue with "
-                f"python -m bench run --resume --out {shlex.quote(str(run.path))}",
-                markup=False,
-            )
             raise
     return supervisor.states

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import results
-from ..cells import CellSpec, SpecError
-from ..cli import UsageError
+from ..cells import ARTICLE, CellSpec, SpecError
+from ..cli import PLUGINS_VARIABLE, UsageError
 
 PLAN = "plan.json"
 ENV = "env.json"
@@ -79,6 +79,12 @@ class RunFolder:
     def refuse_if_unusable(self, resume: bool) -> None:
         """One-line refusals for a folder a run must not write into (reads only)."""
         p = self.path
+        if p.is_symlink():
+            raise UsageError(
+                f"output folder {p} is a symbolic link: a run never writes through one; give the folder itself"
+            )
+        if resume and not p.exists():
+            raise UsageError(f"nothing to resume at {p}: no such folder; drop --resume to start a run")
         if p.exists() and not p.is_dir():
             raise UsageError(f"cannot write to output folder {p}: it exists and is not a folder")
         for name in (results.CELLS, "logs", *SCRATCH):
@@ -94,10 +100,28 @@ class RunFolder:
                 f"run folder {p} holds a {results.CSV} whose rows no cell record backs (committed or "
                 "copied results): a run never rewrites them; choose another --out"
             )
+        foreign = self.foreign_entries()
+        if foreign:
+            raise UsageError(
+                f"output folder {p} is not a run folder (no {PLAN} or {results.CELLS}/, and it holds "
+                f"{foreign[0]!r}{' ...' if len(foreign) > 1 else ''}): a run never writes into it; choose a new "
+                "or empty folder"
+            )
         if not resume and any((p / results.CELLS).glob("*.json")):
             raise UsageError(
                 f"output folder {p} already holds results; add --resume to continue it or choose another --out"
             )
+
+    def foreign_entries(self) -> list[str]:
+        """What a folder without a plan or cell records holds that no run writes (empty: usable)."""
+        p = self.path
+        if not p.is_dir() or (p / PLAN).exists() or (p / results.CELLS).is_dir():
+            return []
+        try:
+            names = sorted(os.listdir(p))
+        except OSError:
+            return []
+        return [name for name in names if not _ours(name)]
 
     def create(self) -> None:
         """Create the folder and prove it writable (a probe file, removed)."""
@@ -176,12 +200,12 @@ class RunFolder:
             return None, None
         if not path.is_file():
             return None, "a folder, not a plan"
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            return None, f"not readable JSON ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        doc, why = _parse(path)
+        if why is not None:
+            return None, why
         if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list):
             return None, "not a plan (an object with a list of cells)"
+        refuse_unregistered(path, doc["cells"], doc.get("plugins"))
         specs, bad = [], 0
         for item in doc["cells"]:
             try:
@@ -195,22 +219,31 @@ class RunFolder:
             return None, "a plan with no cell"
         return specs, None
 
-    def write_plan(self, specs: list[CellSpec]) -> None:
-        results.write_json(self.path / PLAN, {"cells": [s.to_json() for s in specs]})
+    def write_plan(self, specs: list[CellSpec], plugins: list[str] | tuple[str, ...] = ()) -> None:
+        """``plan.json``: the cells, and the ``BENCH_PLUGINS`` modules that registered their names."""
+        doc: dict[str, Any] = {"cells": [s.to_json() for s in specs]}
+        if plugins:
+            doc["plugins"] = list(plugins)
+        results.write_json(self.path / PLAN, doc)
 
     def merge_plan(self, saved: list[CellSpec] | None, specs: list[CellSpec]) -> list[CellSpec]:
-        """The folder's plan with the new cells added; written, returned."""
+        """The folder's plan with the new cells added, and the ``BENCH_PLUGINS`` modules of this
+        run added to the plan's (so that a resume without them can name them); written, returned."""
         merged = _unique(list(saved or []) + list(specs))
-        self.write_plan(merged)
+        old = _read_json(self.path / PLAN) if saved is not None else None
+        earlier = old.get("plugins") if isinstance(old, dict) else None
+        earlier = [m for m in earlier if isinstance(m, str)] if isinstance(earlier, list) else []
+        now = [m.strip() for m in os.environ.get(PLUGINS_VARIABLE, "").split(",") if m.strip()]
+        self.write_plan(merged, list(dict.fromkeys(earlier + now)))
         return merged
 
     # -- the environment ----------------------------------------------------------------------
     def write_env(self, env: dict[str, Any], warn: Warn, command: str | None = None, **extra: Any) -> None:
         """Merge into env.json: several invocations (one per backend environment under nox) fill one folder."""
         path = self.path / ENV
-        old = _read_json(path) if path.exists() else {}
+        old, why = _parse(path) if path.exists() else ({}, None)
         if not isinstance(old, dict):
-            self.set_aside(path, "not an environment record", warn)
+            self.set_aside(path, why or "not an environment record", warn)
             old = {}
         commands = old.get("commands") if isinstance(old.get("commands"), list) else []
         if command:
@@ -231,10 +264,63 @@ class RunFolder:
 
 
 def _read_json(path: Path) -> Any:
+    """The parsed file, or None when it is unreadable, not JSON or nested too deeply."""
+    return _parse(path)[0]
+
+
+def _parse(path: Path) -> tuple[Any, str | None]:
+    """``(parsed file, None)`` or ``(None, why not)``."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
+        doc = json.loads(path.read_text())
+    except RecursionError:
+        return None, "JSON nested too deeply"
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return None, f"not readable JSON ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+    return (None, "JSON nested too deeply") if results.too_deep(doc) else (doc, None)
+
+
+#: the names a run (or ``nox -s bench``, or ``bench report``) writes into a run folder
+OURS = {PLAN, ENV, LOCK, OWNER, DAMAGED, *SCRATCH, results.CELLS, results.CSV, "logs", "agreement.json"}
+OURS |= {"report", "charts"}  # what ``bench report RUN`` (--out RUN) draws there
+#: bench-<group>.json, article-<backend>.json, the write probe, temporary files of atomic writes
+OURS_PREFIXES = ("bench-", "article-", ".write-test-", f".{PLAN}.", f".{ENV}.", f".{results.CSV}.", ".agreement.json.")
+
+
+def _ours(name: str) -> bool:
+    return name in OURS or name.startswith(OURS_PREFIXES)
+
+
+def refuse_unregistered(path: Path, cells: list, plugins: Any) -> None:
+    """A plan naming a backend or problem nothing registers (a plugin's, in a shell without
+    ``BENCH_PLUGINS``) is refused in one line; it is never set aside as damaged."""
+    import backends
+    import problems
+
+    known_backends = set(backends.REGISTRY) | {ARTICLE}
+    known_problems = set(problems.known())
+    missing: dict[str, None] = {}
+    for item in cells:
+        cell = item.get("cell") if isinstance(item, dict) else None
+        if not isinstance(cell, dict):
+            continue  # not a cell spec: damage, judged by the caller
+        backend, problem = cell.get("backend"), cell.get("problem")
+        if isinstance(backend, str) and backend not in known_backends:
+            missing[f"backend {backend!r}"] = None
+        if isinstance(problem, str) and problem not in known_problems:
+            missing[f"problem {problem!r}"] = None
+    if not missing:
+        return
+    modules = [m for m in plugins if isinstance(m, str)] if isinstance(plugins, list) else []
+    how = (
+        f"{PLUGINS_VARIABLE}={','.join(modules)}"
+        if modules
+        else f"{PLUGINS_VARIABLE} to the modules that register them"
+    )
+    names = list(missing)
+    raise UsageError(
+        f"{path} names {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}, which nothing registers: set the "
+        f"plugins as when the run was planned ({how}) and run again"
+    )
 
 
 def _unique(specs: list[CellSpec]) -> list[CellSpec]:
@@ -246,8 +332,10 @@ def _unique(specs: list[CellSpec]) -> list[CellSpec]:
     return out
 
 
-def specs_from_records(records: dict[str, dict[str, Any]]) -> list[CellSpec]:
-    """The cells the finished records prove were planned (for a plan rebuilt after damage)."""
+def specs_from_records(records: dict[str, dict[str, Any]], where: Path | None = None) -> list[CellSpec]:
+    """The cells the finished records prove were planned (for a plan rebuilt after damage); records
+    of a backend or problem nothing registers are refused (:func:`refuse_unregistered`)."""
+    refuse_unregistered(where or Path(results.CELLS), [{"cell": rec} for rec in records.values()], None)
     specs = []
     for rec in records.values():
         try:

@@ -134,7 +134,7 @@ def environment(config, specs) -> dict[str, Any]:
         "timeout": config.timeout,
         "min_rounds": config.min_rounds,
         "max_time": config.max_time,
-        "git_commit": _git_commit(),
+        **git_state(),
     }
 
 
@@ -151,21 +151,29 @@ def gpu_model() -> str | None:
     return ", ".join(models) or None
 
 
-def _git_commit() -> str | None:
+def git_state(where: Path | None = None) -> dict[str, Any]:
+    """``git_commit`` of the code that ran and ``git_dirty``: whether its tracked files differ from
+    that commit (pytest-benchmark's ``dirty``); both None outside a git checkout."""
+    where = where or Path(__file__).parent
+    commit = _git(where, "rev-parse", "HEAD")
+    if commit is None:
+        return {"git_commit": None, "git_dirty": None}
+    changes = _git(where, "status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit or None, "git_dirty": None if changes is None else bool(changes)}
+
+
+def _git(where: Path, *args: str) -> str | None:
+    """git's output (stripped), or None when git is missing or fails; it never takes git's index lock."""
     import subprocess
 
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-            cwd=Path(__file__).parent,
+            ["git", *args], capture_output=True, text=True, timeout=10, check=False, cwd=where, env=env
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    return out.stdout.strip() if out.returncode == 0 else None
 
 
 def cpu_model() -> str:

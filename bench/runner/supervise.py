@@ -76,7 +76,7 @@ def log_tail(path: Path, lines: int = 3) -> str:
 def _marker(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return {}
     return doc if isinstance(doc, dict) else {}
 
@@ -185,7 +185,9 @@ class Supervisor:
             threads=threads,
         )
         ids = {s.id for s in todo}
-        started = time.time()
+        # deadlines on this process's monotonic clock: a step of the wall clock never times a cell out
+        started = since = time.monotonic()
+        seen: tuple[Any, Any] | None = None  #: the marker's (cell, pid) and, in ``since``, when it was first seen
         timed_out = None
         with results.writing(log_path), open(log_path, "w") as log:
             log.write("$ " + shlex.join(cmd) + "\n")
@@ -193,12 +195,13 @@ class Supervisor:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
             while self.proc.poll() is None:
                 time.sleep(POLL)
-                now = time.time()
+                now = time.monotonic()
                 current = _marker(marker)
                 cell_id = current.get("cell")
                 self.progress(cell_id or group)
-                begun = current.get("started") if isinstance(current.get("started"), (int, float)) else now
-                if cell_id in ids and now - begun > config.timeout:
+                if (cell_id, current.get("pid")) != seen:
+                    seen, since = (cell_id, current.get("pid")), now
+                if cell_id in ids and now - since > config.timeout:
                     timed_out = cell_id
                 elif not current and now - started > max(config.timeout, STARTUP_ALLOWANCE):
                     timed_out = todo[0].id
