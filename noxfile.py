@@ -137,6 +137,7 @@ def bench_backend(session: nox.Session, backend: str) -> None:
     install(session, BACKEND_EXTRAS[backend])
     out, args = _split_out(session.posargs)
     backend_args = ["--backend", backend] + (["--backend", "article"] if backend == "numpy" else [])
+    session.run("python", "-c", f"import pathlib; pathlib.Path({out!r}).mkdir(parents=True, exist_ok=True)")
     # --resume: several backend sessions fill one run folder, and a rerun continues it.
     # Exit status 3: the run ended but some cell did not end ok (named in the summary and the report).
     session.run("python", "-m", "bench", "run", *backend_args, "--out", out, "--resume", *args, success_codes=[0, 3])
