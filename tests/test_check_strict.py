@@ -196,7 +196,9 @@ def test_report_counts_and_marks_timed_rows_no_check_covers(short_run):
     assert "Not checked: **4 of 4 timed rows**" in md
     assert "ok · not checked: no agreement.json in this run" in md
 
-    rows = [check.check_cell(Cell("linear_regression", "small", "numpy", "eager", "float64", k)) for k in check.CHECK_KINDS]
+    rows = [
+        check.check_cell(Cell("linear_regression", "small", "numpy", "eager", "float64", k)) for k in check.CHECK_KINDS
+    ]
     (out / "agreement.json").write_text(json.dumps([{k: results.clean(v) for k, v in r.items()} for r in rows]))
     proc = bench_cli("report", out, "--only", "agreement", env=PLUGINS)
     assert proc.returncode == 0, proc.stdout + proc.stderr
