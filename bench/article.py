@@ -25,7 +25,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +37,7 @@ import problems
 from backends.base import Differentiable
 from problems import finite_difference, quadratic
 
+from . import safe_io
 from .cells import convert
 
 FORMAT = 1
@@ -222,19 +222,11 @@ def collect(name: str, dtype: str = "float64", device: str = "cpu") -> dict:
 
 
 def write(run_dir: str | os.PathLike, doc: dict) -> Path:
-    """Write ``article-<backend>.json`` atomically into ``run_dir``."""
+    """Write ``article-<backend>.json`` atomically into ``run_dir`` (a link at its name is replaced, never followed)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     target = run_dir / f"article-{doc['backend']}.json"
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=run_dir)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh, indent=1, allow_nan=False)
-            fh.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    safe_io.write_text(target, json.dumps(doc, indent=1, allow_nan=False) + "\n")
     return target
 
 

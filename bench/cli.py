@@ -54,7 +54,9 @@ def load_plugins(names: str | None = None) -> list[str]:
 
 
 def fail(message: str, status: int = 2) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    from .fmt import terminal  # a file name or text read from a file in the message prints as written
+
+    print(f"error: {terminal(message)}", file=sys.stderr)
     return status
 
 

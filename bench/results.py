@@ -24,12 +24,14 @@ import json
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from . import safe_io
+from .fmt import csv_cell, from_csv_cell, terminal
 
 
 @dataclass(frozen=True)
@@ -133,25 +135,13 @@ def write_json(path: Path | str, data: Any) -> None:
 
     On any failure (a full disk included) the temporary file is removed and the
     old file, if any, is left as it was; the error propagates, naming ``path``.
+    A symbolic link at ``path`` is replaced, never followed (:mod:`bench.safe_io`).
     """
     path = Path(path)
     text = json.dumps(data, indent=1, default=_jsonable, allow_nan=False)
     with writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            os.fchmod(fd, 0o644)  # readable like any file the user writes (mkstemp makes it private)
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        safe_io.write_text(path, text, durable=True)
 
 
 def _jsonable(value: Any) -> Any:
@@ -174,6 +164,8 @@ def cell_path(run_dir: Path | str, cell_id: str) -> Path:
 def save(run_dir: Path | str, cell_id: str, rec: dict[str, Any]) -> Path:
     """Store one finished cell, atomically."""
     path = cell_path(run_dir, cell_id)
+    with writing(path.parent):
+        safe_io.make_dir(path.parent)  # a link planted at cells/ is never followed
     write_json(path, {k: clean(v) for k, v in rec.items()})
     return path
 
@@ -273,7 +265,7 @@ def recorded(run_dir: Path | str) -> set[str]:
 
 
 def skip_to_stderr(path: Path, reason: str) -> None:
-    print(f"warning: skipping {path}: {reason}", file=sys.stderr)
+    print(f"warning: skipping {terminal(path)}: {terminal(reason)}", file=sys.stderr)
 
 
 def _records(run_dir: Path, on_skip: OnSkip) -> Iterable[dict[str, Any]]:
@@ -307,7 +299,7 @@ def _csv_cells(path: Path) -> set[str]:
         reader = csv.DictReader(fh)
         if reader.fieldnames is None or "cell" not in reader.fieldnames:
             raise ValueError(f"{path} has no cell column")
-        return {row["cell"] for row in reader}
+        return {from_csv_cell(row["cell"]) for row in reader}
 
 
 def empty():
@@ -383,15 +375,11 @@ def _ratios(frame):
 
 
 def _write_csv(frame, path: Path) -> None:
-    with writing(path):
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            frame.to_csv(tmp, index=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    frame = frame.copy()
+    for name in TEXT_COLUMNS:
+        frame[name] = frame[name].map(csv_cell, na_action="ignore")
+    with writing(path), safe_io.replacing(path) as tmp:
+        frame.to_csv(tmp, index=False)
 
 
 def _read_csv(path: Path, on_skip: OnSkip = skip_to_stderr):
@@ -406,4 +394,7 @@ def _read_csv(path: Path, on_skip: OnSkip = skip_to_stderr):
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path} is not a results table: no column {', '.join(missing)}")
+    for name in TEXT_COLUMNS:
+        if name in frame.columns:
+            frame[name] = frame[name].map(from_csv_cell, na_action="ignore")
     return typed(frame)[list(ALL_COLUMNS)]

@@ -31,6 +31,7 @@ LAYERS = (
         "bench.cli",
         "bench.listing",
         "bench.article",
+        "bench.safe_io",
     ),
     ("bench.runner", "bench.report"),
     ("bench.gradbench",),  # a long-running tool process: it runs cells with the runner's thread setting

@@ -242,8 +242,9 @@ def main(argv=None) -> int:
         rows += run_backend(args, backend)
     print(table(rows))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        from bench import safe_io
+
+        safe_io.write_text(args.json, json.dumps(rows, indent=1))  # a link at that name is replaced, not followed
     return 0
 
 

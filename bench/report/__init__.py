@@ -17,7 +17,9 @@ article pictures (``article-*.json``), and writes into ``--out`` (default
 
 Several run folders (one per machine or CI job) are shown side by side, each
 row tagged ``label @ run``. A corrupt, truncated or foreign file is named in a
-warning, skipped, and the rest is used.
+warning, skipped, and the rest is used. Nothing is written through a symbolic
+link: an output folder (``--out``, ``report/``, ``charts/``) that is one is
+refused, and a link at a file's name is replaced (:mod:`bench.safe_io`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from bench import safe_io
 from bench.cli import UsageError, choose
+from bench.fmt import terminal
 
 from .context import CHART_GROUPS
 from .load import DEFAULT_RESULTS, load_run, load_runs, newest_run
@@ -91,13 +95,13 @@ def main(args: argparse.Namespace) -> int:
         only=only,
         select=select,
         pages=not args.charts_only,
-        warn=lambda m: print(f"warning: {m}", file=sys.stderr),
+        warn=lambda m: print(f"warning: {terminal(m)}", file=sys.stderr),
     )
     if args.charts_only:
-        print(f"charts written: {out / 'charts'}")
+        print(f"charts written: {terminal(out / 'charts')}")
     else:
-        print(f"report written: {out / 'index.html'}")
-        print(f"                {out / 'report.md'}")
+        print(f"report written: {terminal(out / 'index.html')}")
+        print(f"                {terminal(out / 'report.md')}")
     return 0
 
 
@@ -113,7 +117,7 @@ def write_report(
     warn: Callable[[str], None] = lambda m: None,
 ) -> Path:
     """Load the runs, draw every chart, write report.md and index.html; return the folder."""
-    from . import charts, context, outline, render_html, render_md
+    from . import charts, comparison, context, outline, render_html, render_md
 
     if not run_dirs:
         raise UsageError("no run folder given")
@@ -122,14 +126,16 @@ def write_report(
     for run in runs + ([baseline] if baseline else []):
         for line in run.skipped:
             warn(f"skipped {line}")
-    out = Path(out) if out else Path(run_dirs[0]) / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    out = _folder(Path(out) if out else Path(run_dirs[0]) / "report")
+    _folder(out / "charts")
     command = (
         "python -m bench report "
         + " ".join(str(p) for p in run_dirs)
         + (f" --compare {compare_with}" if compare_with else "")
     )
     report = context.build(runs, baseline, command)
+    if baseline is not None and (report.compare is None or report.compare.empty):
+        warn(comparison.NOTHING_TO_COMPARE)
     report.groups = tuple(only) if only else charts.groups()
     report.charts = charts.draw_all(report, out / "charts", formats=tuple(formats), dpi=dpi, only=only, select=select)
     if select and not report.charts:
@@ -139,3 +145,14 @@ def write_report(
         render_md.write(page, out / "report.md")
         render_html.write(page, out / "index.html")
     return out
+
+
+def _folder(path: Path) -> Path:
+    """An output folder, made if missing; one that is a symbolic link is refused (never written through)."""
+    try:
+        return safe_io.make_dir(path)
+    except safe_io.UnsafePath:
+        raise UsageError(
+            f"{terminal(path)} is a symbolic link (or not a folder): a report is never written through one; "
+            "choose another --out"
+        ) from None

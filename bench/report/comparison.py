@@ -13,6 +13,10 @@ ENV_ITEMS = ("machine", "cpu", "cores", "threads", "versions", "load")
 #: items whose difference means the runs cannot be read as a code change
 MACHINE_ITEMS = ("cpu",)
 NOT_REGRESSIONS = "These runs come from different machines/versions: changes are not regressions of the code."
+NOTHING_TO_COMPARE = (
+    "Nothing to compare: the two runs have no cell in common (problem, size, row label, dtype, device and kind), "
+    "so no change can be told, neither slower nor faster."
+)
 
 
 def compare(current, baseline, floor: float = 0.0):

@@ -8,7 +8,7 @@ from bench.fmt import fmt_time, fmt_x
 from bench.tax import GOAL, within_noise
 
 from . import tables
-from .comparison import NOT_REGRESSIONS, not_comparable
+from .comparison import NOT_REGRESSIONS, NOTHING_TO_COMPARE, not_comparable
 from .page import Bullets, Figure, Page, Section, Span, Text
 
 SAME_ENVIRONMENT = "Both runs come from the same environment (machine, CPU, cores, threads and framework versions)."
@@ -237,6 +237,8 @@ def _compare(context, figures):
         blocks.append(differences)
     else:
         blocks.append(Text([SAME_ENVIRONMENT]))
+    if context.compare is None or context.compare.empty:
+        blocks.append(Text([Span(NOTHING_TO_COMPARE)], "warn"))
     return blocks + figures + [tables.changes(context)]
 
 

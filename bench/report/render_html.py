@@ -13,6 +13,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from bench import safe_io
+
 from .page import Block, Bullets, Cell, Figure, Inline, Page, Span, Table, Text
 
 CSS = """
@@ -163,4 +165,4 @@ def render(page: Page, folder: Path) -> str:
 
 
 def write(page: Page, path: Path) -> None:
-    path.write_text(render(page, path.parent), encoding="utf-8")
+    safe_io.write_text(path, render(page, path.parent))

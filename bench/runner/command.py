@@ -43,7 +43,7 @@ from contextlib import contextmanager
 
 import backends
 
-from .. import results
+from .. import fmt, results
 from ..cells import ARTICLE
 from ..cli import UsageError, load_plugins
 from . import config as run_config
@@ -138,9 +138,7 @@ def main(args) -> int:
 
 
 def _main(args) -> int:
-    from rich.console import Console
-
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    console = fmt.console(highlight=False, width=None if sys.stdout.isatty() else 160)
     config = run_config.from_args(args)
     load_plugins()
     if config.scheduler:
@@ -286,7 +284,9 @@ def _run_here(config, run, specs, todo, retried, machine_name, console) -> dict[
 
         def advance(current: str | None) -> None:
             finished = len(planned & results.recorded(run.path)) - len(retried)
-            progress.update(task, completed=max(finished, len(specs) - len(todo)), description=current or "")
+            progress.update(
+                task, completed=max(finished, len(specs) - len(todo)), description=fmt.markup(current or "")
+            )
 
         note = lambda message: progress.console.print(message, markup=False, highlight=False)  # noqa: E731
         supervisor = Supervisor(config, run, machine_name, note, advance)

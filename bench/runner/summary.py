@@ -9,7 +9,7 @@ from problems.base import KINDS
 
 from .. import results
 from ..cells import ARTICLE, WITNESS
-from ..fmt import fmt_time, fmt_x
+from ..fmt import fmt_time, fmt_x, markup
 from ..tax import GOAL, protocol_tax
 
 
@@ -71,12 +71,12 @@ def print_summary(frame, console, warnings: list[str] = ()) -> None:
     ):
         table.add_column(name, justify=justify)
     for row in summary_rows(frame):
-        table.add_row(
-            row["problem"],
-            str(row["size"]),
-            row["dtype"],
-            row["kind"],
-            row["fastest"],
+        table.add_row(  # text read from records: shown as written, never as markup
+            markup(row["problem"]),
+            markup(row["size"]),
+            markup(row["dtype"]),
+            markup(row["kind"]),
+            markup(row["fastest"]),
             fmt_time(row["median"], "-"),
             fmt_x(row["vs_numpy"]),
             fmt_x(row["vs_article"]),
@@ -91,11 +91,11 @@ def print_summary(frame, console, warnings: list[str] = ()) -> None:
             taxes.add_column(name, justify="right" if name in ("best", "witness", "tax") else "left")
         for r in tax.itertuples():
             taxes.add_row(
-                r.problem,
-                str(r.size),
-                r.kind,
-                r.backend,
-                r.best,
+                markup(r.problem),
+                markup(r.size),
+                markup(r.kind),
+                markup(r.backend),
+                markup(r.best),
                 fmt_time(r.best_median),
                 fmt_time(r.witness_median),
                 fmt_x(r.tax),

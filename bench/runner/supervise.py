@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .. import results
+from .. import results, safe_io
 from ..cells import CellSpec
 from . import launch, machine, worker
 from . import threads as thread_settings
@@ -45,8 +45,9 @@ def child_env(threads: int) -> dict[str, str]:
 
 
 def free_name(folder: Path, stem: str, suffix: str) -> Path:
+    """A name no file, folder or link (even a dangling one) stands at."""
     path, k = folder / f"{stem}{suffix}", 1
-    while path.exists():
+    while os.path.lexists(path):
         k += 1
         path = folder / f"{stem}-{k}{suffix}"
     return path
@@ -157,11 +158,14 @@ class Supervisor:
             previous={i: f"{r['status']}: {r.get('reason')}" for i, r in retried.items()},
             load=load,
         )
+        for folder in (run_dir / ".plans", run_dir / "logs", run_dir / worker.RUNNING):
+            with results.writing(folder):
+                safe_io.make_dir(folder)  # a link planted at a folder's name is never followed
         plan_path = free_name(run_dir / ".plans", group, ".json")
         results.write_json(plan_path, plan.to_json())
         partial = run_dir / ".plans" / f"bench-{plan_path.stem}.json.partial"
+        partial.unlink(missing_ok=True)  # pytest-benchmark writes it by name: nothing may stand there
         log_path = free_name(run_dir / "logs", group, ".log")
-        log_path.parent.mkdir(exist_ok=True)
         marker = worker.marker_path(run_dir, group)
         marker.unlink(missing_ok=True)
         env = child_env(threads)
@@ -189,7 +193,7 @@ class Supervisor:
         started = since = time.monotonic()
         seen: tuple[Any, Any] | None = None  #: the marker's (cell, pid) and, in ``since``, when it was first seen
         timed_out = None
-        with results.writing(log_path), open(log_path, "w") as log:
+        with results.writing(log_path), safe_io.open_log(log_path) as log:
             log.write("$ " + shlex.join(cmd) + "\n")
             log.flush()
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -259,9 +263,10 @@ class Supervisor:
         if done.exists():
             return
         log_path = logs / f"article-{backend}.log"
-        logs.mkdir(exist_ok=True)
+        with results.writing(logs):
+            safe_io.make_dir(logs)
         cmd = launch.command("bench.article", "--backend", backend, "--out", str(self.folder.path), threads=threads)
-        with results.writing(log_path), open(log_path, "w") as log:
+        with results.writing(log_path), safe_io.open_log(log_path) as log:
             self.proc = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, env=child_env(threads), start_new_session=True
             )
@@ -273,7 +278,7 @@ class Supervisor:
             self.proc = None
         if code == 0:
             with results.writing(done):
-                done.write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                safe_io.write_text(done, time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         else:
             what = "timed out" if code == "timeout" else describe_exit(int(code))
             self.note(f"note: article data for {backend} not written ({what}; see {log_path})")

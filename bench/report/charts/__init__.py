@@ -10,10 +10,12 @@ import fnmatch
 from collections.abc import Callable
 from pathlib import Path
 
+from bench import safe_io
+
 from ..context import CHART_GROUPS
 from . import agreement, article, compare, gradbench, ratio, scaling, tax, times
 from . import compile as compiling
-from .base import Chart, save
+from .base import Chart, save, unique_slugs
 
 BUILDERS: dict[str, Callable[..., list[Chart]]] = {
     "times": times.charts,
@@ -38,13 +40,20 @@ def draw_all(
     context, folder: Path, formats=("png", "svg"), dpi: int = 100, only=None, select: list[str] | None = None
 ) -> list[Chart]:
     """Draw every chart group (or those in ``only``; or the charts whose file name matches
-    a pattern in ``select``), save them under ``folder``; return the charts."""
-    folder.mkdir(parents=True, exist_ok=True)
+    a pattern in ``select``), save them under ``folder``; return the charts.
+
+    Chart file names are made unique and short enough (:func:`~.base.unique_slugs`): names built from
+    problem, size or row names never overwrite one another nor pass the file-name limit."""
+    safe_io.make_dir(folder)
     charts: list[Chart] = []
+    slugs: list[str] = []  #: every chart's own slug so far, drawn or not
     for group, build in BUILDERS.items():
         if only and group not in only:
             continue
-        for chart in build(context):
+        built = build(context)
+        slugs += [c.slug for c in built]
+        for chart, slug in zip(built, unique_slugs(slugs)[len(slugs) - len(built) :]):
+            chart.slug = slug
             if select and not any(fnmatch.fnmatchcase(chart.slug, pattern) for pattern in select):
                 chart.figure = None
                 continue

@@ -11,6 +11,7 @@ Whether a row is compiled comes from its ``mode``, never from its label.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import matplotlib.colors as mcolors
 import matplotlib.ticker
 from matplotlib.figure import Figure
 
+from bench import safe_io
 from bench.cells import ARTICLE
 from bench.fmt import fmt_n
 
@@ -68,6 +70,7 @@ matplotlib.rcParams.update(
         "xtick.labelsize": 8,
         "ytick.labelsize": 8,
         "svg.fonttype": "none",
+        "text.parse_math": False,  # a name read from a file ("$\\frac{$") is text, never mathtext to parse
         "axes.grid": True,
         "grid.alpha": 0.3,
     }
@@ -206,13 +209,42 @@ def finite(values):
 # --- saving ------------------------------------------------------------------------------------
 
 
+#: the longest chart file name stem, in bytes (file names end at 255 bytes; ``.png``, ``.svg`` and the
+#: temporary file's additions fit beside it)
+MAX_SLUG_BYTES = 160
+
+
+def unique_slugs(slugs: list[str]) -> list[str]:
+    """Chart file names, one per slug, none longer than :data:`MAX_SLUG_BYTES` and no two alike (even to a
+    file system that ignores case): a long, empty or repeated slug gets a short hash of itself (and of how
+    many times it came before) as suffix. Slugs that need none are kept as they are."""
+    out: list[str] = []
+    taken: set[str] = set()
+    seen: dict[str, int] = {}
+    for slug in slugs:
+        name, k = slug, seen.get(slug.lower(), 0)
+        seen[slug.lower()] = k + 1
+        while not name or len(name.encode()) > MAX_SLUG_BYTES or name.lower() in taken:
+            digest = hashlib.sha1(f"{slug}\0{k}".encode()).hexdigest()[:10]
+            stem = (slug or "chart").encode()[: MAX_SLUG_BYTES - 11].decode(errors="ignore").rstrip("-.")
+            name, k = f"{stem}-{digest}", k + 1
+        taken.add(name.lower())
+        out.append(name)
+    return out
+
+
 def save(chart: Chart, folder: Path, formats=("png", "svg"), dpi: int = 100) -> None:
-    """Write the chart's figure in every format under ``folder`` and free it."""
+    """Write the chart's figure in every format under ``folder`` and free it.
+
+    Each file is written beside its name and moved onto it: a link planted at a chart's name is
+    replaced, never followed (:mod:`bench.safe_io`).
+    """
     for fmt in formats:
         path = folder / f"{chart.slug}.{fmt}"
-        chart.figure.savefig(path, dpi=dpi, bbox_inches="tight", metadata=_metadata(fmt))
-        if fmt == "png":
-            compact_png(path)
+        with safe_io.replacing(path) as tmp:
+            chart.figure.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight", metadata=_metadata(fmt))
+            if fmt == "png":
+                compact_png(tmp)
         chart.files[fmt] = f"{folder.name}/{path.name}"
     chart.figure = None
 
