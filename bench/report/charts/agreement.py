@@ -45,7 +45,8 @@ def _chart(dtype, dframe) -> Chart:
         if fail[i, j]:
             worst = g[~g["ok"]].iloc[0]
         worst_kind[i, j] = worst["kind"]
-        not_hand[i, j] = (g.loc[g["kind"] != "solve", "reference"] != "hand").any()  # a solve has NumPy's, not hand
+        derivatives = g[g["kind"] != "solve"]  # a solve is compared with NumPy's solve, never with a hand derivative
+        not_hand[i, j] = (derivatives["reference"] != "hand").any() if len(derivatives) else True
     fig = Figure(figsize=(1.05 * len(labels) + 3.4, max(3.4, 0.5 * len(rows) + 1.9)), layout="constrained")
     ax = fig.subplots()
     shown = np.log10(np.clip(rho, 1e-17, None))
