@@ -9,6 +9,7 @@ import backends
 import problems
 
 from .cells import WITNESS
+from .fmt import terminal
 
 HELP = "list problems (sizes, kinds), backends (variants, row labels) and the witnessed headline cells"
 
@@ -27,19 +28,19 @@ def main(args) -> int:
                 f"{name}{'*' if name in problem.default_sizes else ''}={n:,}" for name, n in problem.sizes.items()
             )
             plugin = "" if problem.name in problems.NAMES else f" [plugin: {type(problem).__module__}]"
-            print(f"  {problem.name:<20} {problem.description}{plugin}")
+            print(terminal(f"  {problem.name:<20} {problem.description}{plugin}"))
             print(f"  {'':<20} sizes: {sizes} (or any integer {problem.size_unit}); check: {problem.check_size}")
             print(f"  {'':<20} kinds: {', '.join(problem.kinds())}")
     if args.backends or both:
         print("backends (variant -> row label: what it runs)")
         for name in backends.REGISTRY:  # the built-in ones, then those BENCH_PLUGINS registers
             info = backends.info(name)
-            state = "installed" if backends.installed(name) else f"not installed: pip install '.[{info.extra}]'"
+            state = "installed" if backends.installed(name) else f"not installed: the [{info.extra}] extra (README: Running the pieces by hand)"
             if name not in backends.NAMES:
                 state += f" [plugin: {info.module}]"
-            print(f"  {name:<20} {state}")
+            print(terminal(f"  {name:<20} {state}"))
             for v in info.variants:
-                print(f"  {'':<20} {v.name:<9} -> {info.label(v.name):<21} {v.mode}: {v.doc}")
+                print(terminal(f"  {'':<20} {v.name:<9} -> {info.label(v.name):<21} {v.mode}: {v.doc}"))
             if info.has_autodiff:
                 print(
                     f"  {'':<20} {WITNESS:<9} -> {name + '+' + WITNESS:<21} an expert's own code, headline cells only"

@@ -31,6 +31,7 @@ LAYERS = (
         "bench.cli",
         "bench.listing",
         "bench.article",
+        "bench.stats",
         "bench.safe_io",
     ),
     ("bench.runner", "bench.report"),
