@@ -6,8 +6,9 @@ import argparse
 import importlib
 import signal
 import sys
+from pathlib import Path
 
-from .cli import UsageError, fail, load_plugins
+from .cli import UsageError, fail, harness_version, load_plugins
 
 #: subcommand -> module with ``HELP``, ``add_arguments(parser)`` and ``main(args)``
 COMMANDS = {
@@ -22,10 +23,12 @@ EXIT_WRITE = 4
 
 
 def parser() -> argparse.ArgumentParser:
+    script = Path(sys.argv[0]).name
     top = argparse.ArgumentParser(
-        prog="python -m bench",
+        prog="python -m bench" if script in ("__main__.py", "") else script,
         description="Autodiff benchmark harness: check derivatives, time them, report.",
     )
+    top.add_argument("--version", action="version", version=f"%(prog)s {harness_version()}")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)

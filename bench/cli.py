@@ -11,6 +11,16 @@ from collections.abc import Iterable, Sequence
 PLUGINS_VARIABLE = "BENCH_PLUGINS"
 
 
+def harness_version() -> str:
+    """This harness's version, from its installed package metadata."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("autodiff-bench")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
+
+
 class UsageError(Exception):
     """Bad input from the user: printed as one line, exit status 2."""
 

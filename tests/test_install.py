@@ -11,6 +11,7 @@ index lists.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import re
 import shlex
@@ -24,7 +25,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from tests.conftest import REPO
+from tests.conftest import REPO, bench_cli
 
 sys.path.insert(0, str(REPO))
 import noxfile  # noqa: E402  (the repository root is not on the path by itself)
@@ -215,3 +216,37 @@ def test_pins_resolve_on_the_public_index_and_local_labels_do_not():
         assert missing.returncode != 0 and "No matching distribution" in missing.stderr, (
             f"{pin} now resolves on the public index: the extra index step may no longer be needed"
         )
+
+
+def test_the_command_of_its_own_says_its_version():
+    """``pip install`` gives the ``autodiff-bench`` command; ``--version`` comes from the package metadata."""
+    version = importlib.metadata.version("autodiff-bench")
+    script = Path(sys.executable).parent / "autodiff-bench"
+    assert script.exists(), f"{script}: the [project.scripts] entry is not installed"
+    done = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == f"autodiff-bench {version}", done
+    done = bench_cli("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"python -m bench {version}", done
+
+
+def test_env_json_names_the_harness_version(tmp_path):
+    from tests.conftest import QUICK
+
+    out = tmp_path / "run"
+    done = bench_cli(
+        "run",
+        "--backend",
+        "numpy",
+        "--problem",
+        "quadratic",
+        "--size",
+        "article",
+        "--kind",
+        "objective",
+        *QUICK,
+        "--out",
+        out,
+    )
+    assert done.returncode == 0, done.stderr
+    env = json.loads((out / "env.json").read_text())
+    assert env["harness_version"] == importlib.metadata.version("autodiff-bench")

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.cli import harness_version
+
 from . import threads as thread_settings
 
 #: distributions whose versions are recorded
@@ -126,6 +128,7 @@ def environment(config, specs) -> dict[str, Any]:
         "cpus_allowed": len(thread_settings.available_cpus()),
         "platform": platform.platform(),
         "python": sys.version.split()[0],
+        "harness_version": harness_version(),
         "versions": versions,
         "threads": sorted({s.threads for s in specs}),
         "devices": sorted({s.device for s in specs}),
