@@ -426,3 +426,20 @@ def test_an_empty_comparison_says_there_was_nothing_to_compare(quick_run, tmp_pa
     assert comparison.NOTHING_TO_COMPARE in (out / "index.html").read_text()
     same = write_report([quick_run], compare_with=quick_run, out=tmp_path / "same", formats=("png",), only=["compare"])
     assert comparison.NOTHING_TO_COMPARE not in (same / "report.md").read_text()
+
+
+def test_resume_never_moves_a_damaged_record_through_a_link_at_the_set_aside_folder(tmp_path):
+    """A received folder whose cells/.damaged is a link: the damaged record is not moved outside."""
+    from tests.conftest import QUICK, bench_cli
+
+    out, outside = tmp_path / "run", tmp_path / "outside"
+    outside.mkdir()
+    args = ("run", "--backend", "numpy", "--problem", "quadratic", "--size", "article", "--kind", "objective")
+    assert bench_cli(*args, *QUICK, "--out", out).returncode == 0
+    record = next((out / "cells").glob("*.json"))
+    record.write_text("{not json")
+    (out / "cells" / ".damaged").symlink_to(outside, target_is_directory=True)
+    done = bench_cli(*args, *QUICK, "--out", out, "--resume")
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert list(outside.iterdir()) == []

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .. import results
+from .. import results, safe_io
 from ..cells import ARTICLE, CellSpec, SpecError
 from ..cli import PLUGINS_VARIABLE, UsageError
 
@@ -175,7 +175,7 @@ class RunFolder:
             target_dir = path.parent / DAMAGED
         else:
             target_dir = self.path / DAMAGED
-        target_dir.mkdir(exist_ok=True)
+        safe_io.make_dir(target_dir)  # a link planted at .damaged/ is refused, never followed
         target = target_dir / f"{path.name}.{_stamp()}"
         k = 1
         while target.exists():
