@@ -239,6 +239,7 @@ def save(chart: Chart, folder: Path, formats=("png", "svg"), dpi: int = 100) -> 
     Each file is written beside its name and moved onto it: a link planted at a chart's name is
     replaced, never followed (:mod:`bench.safe_io`).
     """
+    plain_log_ticks(chart.figure)
     for fmt in formats:
         path = folder / f"{chart.slug}.{fmt}"
         with safe_io.replacing(path) as tmp:
@@ -247,6 +248,30 @@ def save(chart: Chart, folder: Path, formats=("png", "svg"), dpi: int = 100) -> 
                 compact_png(tmp)
         chart.files[fmt] = f"{folder.name}/{path.name}"
     chart.figure = None
+
+
+_SUPERSCRIPT = str.maketrans("0123456789-.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻·")
+
+
+class TextLogFormatter(matplotlib.ticker.LogFormatterSciNotation):
+    """Log-axis ticks as plain text (10⁻², 2×10⁻²): the charts never parse mathtext (``text.parse_math``)."""
+
+    def __call__(self, x, pos=None):
+        label = super().__call__(x, pos)
+        if "$" not in label:
+            return label
+        label = label.strip("$").replace("\\mathdefault", "").replace("\\times", "×")
+        label = re.sub(r"\^\{([^}]*)\}", lambda m: m.group(1).translate(_SUPERSCRIPT), label)
+        return label.replace("{", "").replace("}", "")
+
+
+def plain_log_ticks(figure) -> None:
+    """Give every log axis of ``figure`` that still has matplotlib's mathtext ticks the plain-text ones."""
+    for ax in figure.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for formatter in (axis.get_major_formatter(), axis.get_minor_formatter()):
+                if type(formatter) is matplotlib.ticker.LogFormatterSciNotation:
+                    formatter.__class__ = TextLogFormatter  # the same state, plain-text labels
 
 
 def compact_png(path: Path) -> None:
