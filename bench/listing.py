@@ -35,7 +35,8 @@ def main(args) -> int:
         print("backends (variant -> row label: what it runs)")
         for name in backends.REGISTRY:  # the built-in ones, then those BENCH_PLUGINS registers
             info = backends.info(name)
-            state = "installed" if backends.installed(name) else f"not installed: the [{info.extra}] extra (README: Running the pieces by hand)"
+            missing = f"not installed: the [{info.extra}] extra (README: Running the pieces by hand)"
+            state = "installed" if backends.installed(name) else missing
             if name not in backends.NAMES:
                 state += f" [plugin: {info.module}]"
             print(terminal(f"  {name:<20} {state}"))
