@@ -48,6 +48,19 @@ def rho(x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
     return float(r[where]), where
 
 
+def compared(reference: str, x: np.ndarray, y: np.ndarray, tolerance: float) -> dict:
+    """One row of the check: ``x`` against the reference ``y`` (relative error, ADBench's rho, the verdict)."""
+    e, where = error(x, y)
+    return {
+        "reference": reference,
+        "rel_error": e,
+        "rho": rho(x, y)[0],
+        "tolerance": tolerance,
+        "ok": bool(e <= tolerance),
+        "where": where,
+    }
+
+
 @lru_cache(maxsize=256)
 def expected_shapes(problem_name: str, size: str, kind: str) -> tuple[tuple[int, ...], ...]:
     """The shapes of the arrays a cell of this kind must return (one per parameter for a gradient, vjp, solve)."""

@@ -41,7 +41,7 @@ from backends.base import DTYPES, MODES
 from problems.base import DERIVATIVE_KINDS, flatten, unflatten
 
 from . import solves
-from .agreement import error, rho, structure
+from .agreement import compared, rho, structure  # noqa: F401  (rho: ADBench's measure, used by callers of bench.check)
 from .cells import WITNESS, Cell, build
 from .cli import UsageError, choose, choose_variants, load_plugins
 
@@ -164,20 +164,10 @@ def check_cell(cell: Cell) -> dict:
         if cell.kind == "solve":
             checks = solves.check(cell, out, iterations)
         else:
-            checks = []
-            for name, ref in references(cell.problem, cell.size, cell.dtype, cell.kind).items():
-                e, where = error(out, ref)
-                tol = TOLERANCES[(cell.dtype, name)]
-                checks.append(
-                    {
-                        "reference": name,
-                        "rel_error": e,
-                        "rho": rho(out, ref)[0],
-                        "tolerance": tol,
-                        "ok": bool(e <= tol),
-                        "where": where,
-                    }
-                )
+            checks = [
+                compared(name, out, ref, TOLERANCES[(cell.dtype, name)])
+                for name, ref in references(cell.problem, cell.size, cell.dtype, cell.kind).items()
+            ]
     except Exception as exc:  # a framework's (or a plugin's) error is a failed check, not a crash of the check
         return _row(cell, [], error=_one_line(exc), iterations=iterations)
     nonfinite = not bool(np.all(np.isfinite(out)))

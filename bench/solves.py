@@ -29,7 +29,7 @@ import backends
 import problems
 from problems.base import flatten, unflatten
 
-from .agreement import error, rho
+from .agreement import compared, error, rho
 from .cells import ARTICLE
 
 #: what the worker records of a solve's result (columns of the results table)
@@ -218,19 +218,7 @@ def check(cell, flat: np.ndarray, iterations: int) -> list[dict]:
         references["article"] = flatten(
             problem.article_solve(_rounded(problem.instance(cell.size), cell.dtype, iterations))
         )
-    checks = []
-    for name, y in references.items():
-        e, where = error(flat, y)
-        checks.append(
-            {
-                "reference": name,
-                "rel_error": e,
-                "rho": rho(flat, y)[0],
-                "tolerance": tol,
-                "ok": bool(e <= tol),
-                "where": where,
-            }
-        )
+    checks = [compared(name, flat, y, tol) for name, y in references.items()]
     le, loss_rho = loss_error(cell.problem, cell.size, cell.dtype, iterations, flat, ref)
     checks.append(
         {

@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 import re
 
+from backends import check_name
+
 from .base import DERIVATIVE_KINDS, KINDS, Instance, Problem, Size, SizeError
 
 #: the seed article's problems, in its order: what ``python -m bench run`` times by default
@@ -32,8 +34,6 @@ NAMES = ARTICLE_NAMES + GRADBENCH_NAMES
 _REGISTERED: dict[str, Problem] = {}
 
 
-#: what a problem's name may be (it is part of every cell id and file name): as a backend's
-NAME_PATTERN = re.compile(r"[A-Za-z0-9_]{1,40}")
 #: what a size's name may be: a problem's name's letters and hyphens (``k10-n1000-d8``)
 SIZE_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,39}")
 
@@ -46,11 +46,7 @@ def register(problem: Problem) -> Problem:
     """
     name = getattr(problem, "name", None)
     origin = f"module {type(problem).__module__!r}"
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        raise ValueError(
-            f"problem {name!r} registered by {origin} is not an allowed name: use 1 to 40 ASCII letters, "
-            "digits or underscores"
-        )
+    check_name(name, "problem", origin)  # as a backend's: part of every cell id and file name
     if name in NAMES:
         raise ValueError(f"problem {name!r} registered by {origin} is built in: a plugin cannot replace it")
     earlier = _REGISTERED.get(name)

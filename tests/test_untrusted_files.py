@@ -448,3 +448,18 @@ def test_resume_never_moves_a_damaged_record_through_a_link_at_the_set_aside_fol
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert list(outside.iterdir()) == []
+
+
+def test_the_write_probe_never_writes_through_a_link_at_its_name(tmp_path):
+    import os
+
+    from bench.runner.folder import RunFolder
+
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / f".write-test-{os.getpid()}").symlink_to(victim)
+    RunFolder(run).create()
+    assert victim.read_text() == "precious"
+    assert not (run / f".write-test-{os.getpid()}").exists()

@@ -128,7 +128,7 @@ class RunFolder:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             probe = self.path / f".write-test-{os.getpid()}"
-            probe.write_text("ok")
+            safe_io.write_text(probe, "ok")  # a link planted at the probe's name is replaced, never followed
             probe.unlink()
         except OSError as exc:
             raise UsageError(f"cannot write to output folder {self.path}: {exc.strerror or exc}") from None
