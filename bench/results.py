@@ -69,6 +69,10 @@ SCHEMA_COLUMNS: tuple[Column, ...] = (
     Column("machine", "text", "machine name (--tag or host name)"),
     Column("run", "text", "run folder name"),
     Column("cell", "text", "cell id", contract=False),
+    Column("processes", "int", "worker processes whose rounds the cell's statistics pool", contract=False),
+    Column("ci_lo", "float", "lower end of the median's 95% interval, seconds (bench.uncertainty)", contract=False),
+    Column("ci_hi", "float", "upper end of the median's 95% interval, seconds", contract=False),
+    Column("stability", "text", "why the cell gives no verdict (unstable), else empty", contract=False),
     Column("variant", "text", "the backend's variant (jit, autograd, xla, witness ...)", contract=False),
     Column("iterations", "int", "steps of a solve", contract=False),
     Column("final_loss", "float", "a solve's final loss (its fingerprint, against NumPy's)", contract=False),
@@ -328,7 +332,13 @@ def load(path: Path | str, write_csv: bool = True, on_skip: OnSkip = skip_to_std
         raise FileNotFoundError(f"no run folder or results file at {path}")
     if not (path / CELLS).is_dir() and (path / CSV).is_file():
         return _read_csv(path / CSV, on_skip)
-    frame = pd.DataFrame(list(_records(path, on_skip)), columns=list(ALL_COLUMNS))
+    records = list(_records(path, on_skip))
+    frame = pd.DataFrame(records, columns=list(ALL_COLUMNS))
+    from .uncertainty import annotate
+
+    stated = annotate(records)  # the median's interval and stability of every ok cell (from its raw rounds)
+    for name in ("processes", "ci_lo", "ci_hi", "stability"):
+        frame[name] = [stated.get(cell, {}).get(name) for cell in frame["cell"]]
     frame = typed(frame)
     frame["ratio"] = _ratios(frame)
     from .solves import judge
@@ -360,7 +370,7 @@ def typed(frame):
     for name in TEXT_COLUMNS:
         frame[name] = frame[name].astype("string")
     bad = frame["status"] != "ok"
-    for name in STAT_COLUMNS + ("ratio",):
+    for name in STAT_COLUMNS + ("ratio", "ci_lo", "ci_hi"):
         frame.loc[bad.fillna(True), name] = float("nan")
     return frame
 

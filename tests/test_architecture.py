@@ -32,6 +32,8 @@ LAYERS = (
         "bench.listing",
         "bench.article",
         "bench.stats",
+        "bench.uncertainty",
+        "bench.verdicts",
         "bench.safe_io",
     ),
     ("bench.runner", "bench.report"),

@@ -36,6 +36,8 @@ from bench.fmt import terminal
 from .context import CHART_GROUPS
 from .load import DEFAULT_RESULTS, load_run, load_runs, newest_run
 
+#: exit status of ``--fail-on-slower`` when a cell is slower
+EXIT_SLOWER = 5
 HELP = "draw the charts and write report.md and index.html for one or more run folders"
 
 
@@ -51,6 +53,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--compare",
         metavar="OTHER_RUN_DIR",
         help="a run to compare against: relative change of every cell, flagged beyond the noise",
+    )
+    parser.add_argument(
+        "--min-effect",
+        metavar="PCT",
+        default="10",
+        help="with --compare: the smallest change called slower or faster, in percent (default: 10); a change "
+        "must also lie beyond both runs' 95%% intervals",
+    )
+    parser.add_argument(
+        "--fail-on-slower",
+        metavar="PCT",
+        help=f"with --compare: exit with status {EXIT_SLOWER} when a cell is called slower by PCT percent or more, "
+        "or a cell ok before ended otherwise (like pytest-benchmark's --benchmark-compare-fail)",
     )
     parser.add_argument("--out", metavar="DIR", help="where to write the report (default: RUN_DIR/report)")
     parser.add_argument("--formats", default="png,svg", help="chart formats, comma-separated (default: png,svg)")
@@ -85,7 +100,12 @@ def main(args: argparse.Namespace) -> int:
     else:
         only = None
     select = [p.strip() for p in args.charts.split(",") if p.strip()] if args.charts else None
+    min_effect = _percent("--min-effect", args.min_effect, 0.0, 1000.0)
+    fail_on_slower = _percent("--fail-on-slower", args.fail_on_slower, 0.0, 1000.0) if args.fail_on_slower else None
+    if fail_on_slower is not None and not args.compare:
+        raise UsageError("--fail-on-slower needs --compare OTHER_RUN_DIR (the run to compare against)")
     paths = [Path(p) for p in args.run_dirs] or [newest_run()]
+    outcome: dict = {}
     out = write_report(
         paths,
         compare_with=Path(args.compare) if args.compare else None,
@@ -96,13 +116,36 @@ def main(args: argparse.Namespace) -> int:
         select=select,
         pages=not args.charts_only,
         warn=lambda m: print(f"warning: {terminal(m)}", file=sys.stderr),
+        min_effect=min_effect,
+        outcome=outcome,
     )
+    status = 0
+    if args.compare:
+        from . import comparison
+
+        table = outcome.get("compare")
+        for line in comparison.summary_lines(table, fail_on_slower):
+            print(terminal(line))
+        if comparison.gate(table, fail_on_slower):
+            status = EXIT_SLOWER
     if args.charts_only:
         print(f"charts written: {terminal(out / 'charts')}")
     else:
         print(f"report written: {terminal(out / 'index.html')}")
         print(f"                {terminal(out / 'report.md')}")
-    return 0
+    return status
+
+
+def _percent(flag: str, value, low: float, high: float) -> float:
+    """A percentage given on the command line, as a fraction (``10`` or ``10%`` -> 0.10)."""
+    text = str(value).strip().rstrip("%")
+    try:
+        x = float(text)
+    except ValueError:
+        raise UsageError(f"{flag} {value!r} is not a number of percent (e.g. 10)") from None
+    if not (low <= x <= high):
+        raise UsageError(f"{flag} {value!r} is out of range ({low:g} to {high:g} percent)")
+    return x / 100
 
 
 def write_report(
@@ -115,6 +158,8 @@ def write_report(
     select: list[str] | None = None,
     pages: bool = True,
     warn: Callable[[str], None] = lambda m: None,
+    min_effect: float | None = None,
+    outcome: dict | None = None,
 ) -> Path:
     """Load the runs, draw every chart, write report.md and index.html; return the folder."""
     from . import charts, comparison, context, outline, render_html, render_md
@@ -133,7 +178,9 @@ def write_report(
         + " ".join(str(p) for p in run_dirs)
         + (f" --compare {compare_with}" if compare_with else "")
     )
-    report = context.build(runs, baseline, command)
+    report = context.build(runs, baseline, command, min_effect=min_effect)
+    if outcome is not None:
+        outcome["compare"] = report.compare
     if baseline is not None and (report.compare is None or report.compare.empty):
         warn(comparison.NOTHING_TO_COMPARE)
     report.groups = tuple(only) if only else charts.groups()

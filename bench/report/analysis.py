@@ -13,8 +13,10 @@ import math
 
 import backends
 from bench import tax as bench_tax
+from bench import verdicts
 from bench.cells import ARTICLE, WITNESS
 from bench.fmt import to_float
+from bench.verdicts import is_witness
 
 BACKEND_ORDER = ("article", "numpy", "jax", "torch", "tensorflow")
 KIND_ORDER = ("objective", "gradient", "hessian", "hvp", "jvp", "vjp", "solve")
@@ -26,14 +28,15 @@ CELL_GROUP = ["problem", "size", "dtype", "device", "kind"]
 
 
 def split_series(series: str) -> tuple[str, str, str]:
-    """``"torch+autograd @ box-a"`` -> ``("torch", "autograd", "box-a")`` (suffix and run may be empty)."""
-    label, _, run = str(series).partition(" @ ")
+    """``"torch+autograd @ box-a"`` -> ``("torch", "autograd", "box-a")`` (suffix and run may be empty;
+    a thread count, `` · 2 threads``, is no part of either)."""
+    label, _, run = str(series).partition(" · ")[0].partition(" @ ")
     backend, _, suffix = label.partition("+")
     return backend, suffix, run
 
 
 def label_of(series: str) -> str:
-    return str(series).partition(" @ ")[0]
+    return str(series).partition(" · ")[0].partition(" @ ")[0]
 
 
 def variant_of(series: str) -> str:
@@ -103,13 +106,6 @@ def default_mode(label: str) -> str:
         return "eager"
 
 
-def is_witness(frame):
-    """Boolean mask of the expert's witness rows (``variant`` witness, or a ``+witness`` label)."""
-    by_variant = (frame["variant"] == WITNESS).fillna(False).astype(bool)
-    by_label = frame["label"].str.endswith(f"+{WITNESS}").fillna(False).astype(bool)
-    return by_variant | by_label
-
-
 def timed(frame):
     """The rows whose times mean something: status ok, a median."""
     return frame[(frame["status"] == "ok").fillna(False).astype(bool) & frame["median"].notna()]
@@ -123,31 +119,12 @@ def kinds_in_order(kinds) -> list[str]:
 # --- who is fastest ----------------------------------------------------------------------
 
 
-def fastest(frame):
-    """Per problem, size, dtype, device, kind: the fastest series, its median, and the
-    runner-up's factor (how much slower the second is). Only ``ok`` cells count, and
-    only rows through the protocol: an expert's witness is no contender (see :func:`protocol_tax`)."""
-    import pandas as pd
-
-    rows = []
-    ok = timed(frame)
-    for key, group in ok[~is_witness(ok)].groupby(CELL_GROUP, sort=False, dropna=False):
-        group = group.sort_values("median", kind="stable")
-        best = group.iloc[0]
-        second = group.iloc[1] if len(group) > 1 else None
-        rows.append(
-            {
-                **dict(zip(CELL_GROUP, key)),
-                "n": best["n"],
-                "fastest": best["series"],
-                "median": best["median"],
-                "runner_up": second["series"] if second is not None else "",
-                "margin": second["median"] / best["median"] if second is not None and best["median"] > 0 else math.nan,
-            }
-        )
-    return pd.DataFrame(
-        rows, columns=["problem", "size", "n", "dtype", "device", "kind", "fastest", "median", "runner_up", "margin"]
-    )
+def fastest(frame, missing=()):
+    """Per comparison group (:data:`bench.verdicts.GROUP`): the fastest series and whether it is ahead
+    of the runner-up beyond the noise (:func:`bench.verdicts.fastest`; ``missing``: planned cells with
+    no ok record, whose groups get no winner). Only protocol rows compete: an expert's witness has
+    the tax table (:func:`protocol_tax`)."""
+    return verdicts.fastest(frame, missing, name="series")
 
 
 def best_variants(frame):

@@ -4,9 +4,12 @@ framework version is never read as a regression of the code."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from bench import results
+from bench.stats import MIN_EFFECT, ratio_interval, verdict
+from bench.uncertainty import row_interval, row_stability
 
 #: the environment items compared, in the order shown (``versions.*``: every framework)
 ENV_ITEMS = ("machine", "cpu", "cores", "threads", "versions", "load")
@@ -19,37 +22,122 @@ NOTHING_TO_COMPARE = (
 )
 
 
-def compare(current, baseline, floor: float = 0.0):
-    """Relative change of every cell present in both tables.
+def identity(current, baseline) -> list[str]:
+    """The columns naming one cell in both runs: problem, size, label, dtype, device, kind and threads,
+    and the machine where both are cluster runs sharing machine names (one machine each: never)."""
+    key = [*results.CELL_KEY, "threads"]
+    now, before = set(current["machine"].dropna()), set(baseline["machine"].dropna())
+    if (len(now) > 1 or len(before) > 1) and now & before:
+        key.append("machine")
+    return key
 
-    ``change`` = median_now / median_before - 1. The measured noise of a cell is the
-    relative IQR of the two measurements combined, sqrt((iqr/median)_now^2 +
-    (iqr/median)_before^2); a change is flagged when |log ratio| exceeds the noise
-    (and ``floor``), or when the status changed."""
+
+def compare(current, baseline, min_effect: float = MIN_EFFECT):
+    """The change of every cell present in both tables, with its interval and verdict.
+
+    ``change`` = median_now / median_before - 1, ``change_lo``/``change_hi`` its 95% interval
+    (the two medians' intervals combined, :mod:`bench.uncertainty`), ``verdict`` ``slower``,
+    ``faster``, ``same`` (no difference these runs can see: the interval holds 0 or the change
+    is under ``min_effect``) or ``unknown`` (``why``: a cell unstable in either run, no interval);
+    ``flag`` is ``status`` where the status changed, else the verdict where it is slower or faster."""
     import numpy as np
     import pandas as pd
 
-    key = list(results.CELL_KEY)
-    columns = key + ["run", "n", "median_before", "median", "change", "noise", "status_before", "status", "flag"]
+    key = identity(current, baseline)
+    columns = [*key, "run", "n", "median_before", "median", "change", "change_lo", "change_hi"]
+    columns += ["verdict", "why", "status_before", "status", "flag"]
     cur = current.drop(columns=["series"], errors="ignore")
     base = baseline.drop(columns=["series", "run"], errors="ignore").drop_duplicates(key, keep="last")
     merged = cur.merge(base, on=key, suffixes=("", "_before"), how="inner")
     if not len(merged):
         return pd.DataFrame(columns=columns + ["series"])
-    rel_now = merged["iqr"] / merged["median"]
-    rel_before = merged["iqr_before"] / merged["median_before"]
-    merged["noise"] = np.sqrt(rel_now.fillna(0) ** 2 + rel_before.fillna(0) ** 2)
-    merged["ratio_now"] = merged["median"] / merged["median_before"]
-    merged["change"] = merged["ratio_now"] - 1
-    timed = (merged["median"].notna() & merged["median_before"].notna()).to_numpy()
-    status_changed = (merged["status"].fillna("") != merged["status_before"].fillna("")).to_numpy(dtype=bool)
-    log_ratio = np.abs(np.log(merged["ratio_now"].where(timed, 1.0).to_numpy(dtype=float)))
-    beyond = timed & (log_ratio > np.maximum(merged["noise"].to_numpy(dtype=float), floor))
-    direction = np.where(merged["change"].to_numpy(dtype=float) > 0, "slower", "faster")
-    merged["flag"] = np.where(status_changed, "status", np.where(beyond, direction, ""))
-    out = merged[columns].copy()
+    rows = []
+    for r in merged.to_dict("records"):
+        now, before = _side(r, ""), _side(r, "_before")
+        ratio = ratio_interval(row_interval(now), row_interval(before))
+        why = row_stability(before) or row_stability(now)
+        if not (_number(r["median"]) and _number(r["median_before"])):
+            call, why = "unknown", "not timed in both runs"
+        elif why:
+            call = "unknown"
+        else:
+            call = verdict(ratio, min_effect)
+            why = "" if ratio.bounded else "no interval"
+        status_changed = _text(r.get("status")) != _text(r.get("status_before"))
+        r.update(
+            change=ratio.value - 1,
+            change_lo=ratio.lo - 1 if ratio.bounded else np.nan,
+            change_hi=ratio.hi - 1 if ratio.bounded else np.nan,
+            verdict=call,
+            why=why or "",
+            flag="status" if status_changed else call if call in ("slower", "faster") else "",
+        )
+        rows.append(r)
+    out = pd.DataFrame(rows)[columns].copy()
     out["series"] = out["label"]
     return out.sort_values(["problem", "n", "kind", "label"]).reset_index(drop=True)
+
+
+def _side(row: dict, suffix: str) -> dict:
+    return {name: row.get(f"{name}{suffix}") for name in ("median", "iqr", "rounds", "ci_lo", "ci_hi", "stability")}
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def tally(table) -> dict[str, int]:
+    """How many compared cells each verdict got (``status``: a status changed)."""
+    counts = {v: 0 for v in ("slower", "faster", "same", "unknown", "status")}
+    if table is None or table.empty:
+        return counts
+    for flag, call in zip(table["flag"], table["verdict"]):
+        counts["status" if flag == "status" else call] += 1
+    return counts
+
+
+def gate(table, fail_on_slower: float | None) -> list[str]:
+    """The cells that fail ``--fail-on-slower PCT``: called slower by at least that fraction (or whose
+    status went from ok to anything else), one line each, worst first."""
+    if fail_on_slower is None or table is None or table.empty:
+        return []
+    slower = table[(table["verdict"] == "slower") & (table["change"] >= fail_on_slower)]
+    broke = table[(table["flag"] == "status") & (table["status_before"] == "ok")]
+    lines = [
+        f"{_name(r)}: {r['change']:+.1%} ({r['change_lo']:+.1%} to {r['change_hi']:+.1%})"
+        for r in slower.sort_values("change", ascending=False).to_dict("records")
+    ]
+    lines += [f"{_name(r)}: ok -> {r['status']}" for r in broke.to_dict("records")]
+    return lines
+
+
+def _name(r: dict) -> str:
+    return f"{r['problem']} {r['size']} {r['kind']} {r['label']} {r['dtype']} {r['device']} t{r['threads']}"
+
+
+def summary_lines(table, fail_on_slower: float | None = None, worst: int = 5) -> list[str]:
+    """The terminal summary of a comparison: the counts, then the worst changes each way."""
+    counts = tally(table)
+    total = 0 if table is None else len(table)
+    lines = [
+        f"compared {total} cells: {counts['slower']} slower, {counts['faster']} faster, {counts['same']} no "
+        f"difference these runs can see, {counts['unknown']} cannot tell (unstable or untimed), "
+        f"{counts['status']} status changed"
+    ]
+    if total:
+        for call, ascending in (("slower", False), ("faster", True)):
+            rows = table[table["verdict"] == call].sort_values("change", ascending=ascending).head(worst)
+            for r in rows.to_dict("records"):
+                lines.append(
+                    f"  {call}: {_name(r)} {r['change']:+.1%} ({r['change_lo']:+.1%} to {r['change_hi']:+.1%})"
+                )
+    if fail_on_slower is not None:
+        failing = gate(table, fail_on_slower)
+        lines.append(
+            f"--fail-on-slower {fail_on_slower:.0%}: {len(failing)} cell(s) fail" + ("" if failing else " (none)")
+        )
+        lines += [f"  {line}" for line in failing[:worst]]
+    return lines
 
 
 @dataclass

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import analysis, checked, comparison
-from .load import Run, combine
+from .load import Run, combine, incomplete
 
 #: chart groups, in page order (``--only`` chooses among them)
 #: the built-in chart groups, in page order (:data:`bench.report.charts.BUILDERS` draws them and any added one)
@@ -57,7 +57,16 @@ class Context:
         return [line for run in self.runs + ([self.baseline] if self.baseline else []) for line in run.skipped]
 
 
-def build(runs: list[Run], baseline: Run | None = None, command: str = "") -> Context:
+def missing_cells(runs: list[Run]) -> list[dict]:
+    """The planned cells of every run that have no ok record (their columns, with the run's tag)."""
+    out = []
+    for run in runs:
+        missing, not_ok = incomplete(run)
+        out += [{**c, "run": run.tag} for c in run.planned if c["cell"] in missing | not_ok]
+    return out
+
+
+def build(runs: list[Run], baseline: Run | None = None, command: str = "", min_effect: float | None = None) -> Context:
     frame = combine(runs)
     slopes, crossings = analysis.scaling(frame)
     context = Context(
@@ -67,7 +76,7 @@ def build(runs: list[Run], baseline: Run | None = None, command: str = "") -> Co
         command=command,
         created=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         modes=analysis.label_modes(frame),
-        fastest=analysis.fastest(frame),
+        fastest=analysis.fastest(frame, missing_cells(runs)),
         slopes=slopes,
         crossings=crossings,
         break_even=analysis.break_even(frame),
@@ -77,6 +86,7 @@ def build(runs: list[Run], baseline: Run | None = None, command: str = "") -> Co
     )
     context.unchecked = checked.unchecked(frame, context.agreement)
     if baseline is not None:
-        context.compare = comparison.compare(frame, combine([baseline]))
+        effect = comparison.MIN_EFFECT if min_effect is None else min_effect
+        context.compare = comparison.compare(frame, combine([baseline]), effect)
         context.env_changes = {run.tag: comparison.env_changes(baseline.env, run.env) for run in runs}
     return context

@@ -17,6 +17,8 @@ from bench.cli import UsageError
 
 #: where ``python -m bench report`` looks for the newest run when none is named
 DEFAULT_RESULTS = "results"
+#: the run's plan (the cells it was asked for): bench.runner.folder writes it
+PLAN = "plan.json"
 #: what every row of ``agreement.json`` holds
 AGREEMENT_FIELDS = ("problem", "backend", "mode", "kind", "rho", "ok")
 
@@ -32,6 +34,7 @@ class Run:
     agreement: list[dict] = field(default_factory=list)
     article: dict[str, dict] = field(default_factory=dict)  #: backend -> article document
     skipped: list[str] = field(default_factory=list)  #: ``path: reason``, one line per file left out
+    planned: list[dict] = field(default_factory=list)  #: plan.json's cells (their results columns), if any
 
     @property
     def machine(self) -> str:
@@ -137,13 +140,46 @@ def load_run(path: str | Path, tag: str | None = None) -> Run:
     env = load_env(run_dir, skip)
     frame = load_results(run_dir, skip)
     agreement, article = load_agreement(run_dir, skip), load_article(run_dir, skip)
-    run = Run(run_dir, tag or run_dir.resolve().name, frame, env, agreement, article, skip.lines())
+    planned = load_plan(run_dir, skip)
+    run = Run(run_dir, tag or run_dir.resolve().name, frame, env, agreement, article, skip.lines(), planned)
     if len(run.results) == 0 and not run.agreement and not run.article:
         detail = f" (skipped: {'; '.join(run.skipped)})" if run.skipped else ""
         raise UsageError(
             f"no results in {run_dir}: expected results.csv, cells/*.json, agreement.json or article-*.json{detail}"
         )
     return run
+
+
+def load_plan(run_dir: Path, skip: Skipped) -> list[dict]:
+    """The identity columns of every cell ``plan.json`` asked for (none where there is no plan;
+    a damaged plan is named in a warning and left out, an entry that is no cell spec skipped)."""
+    from bench.cells import CellSpec, SpecError
+
+    path = run_dir / PLAN
+    if not path.is_file():
+        return []
+    doc = _read_json(path, skip)
+    if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list):
+        skip(path, "not a plan (an object with a list of cells)")
+        return []
+    planned = []
+    for item in doc["cells"]:
+        try:
+            planned.append(CellSpec.from_json(item).columns())
+        except (SpecError, KeyError, TypeError, ValueError):
+            continue
+    return planned
+
+
+def incomplete(run: Run):
+    """plan.json's cells without an ok record: ``(missing ids, not-ok ids)``."""
+    if not run.planned:
+        return set(), set()
+    frame = run.results
+    have = set(frame["cell"].dropna()) if len(frame) else set()
+    ok = set(frame.loc[(frame["status"] == "ok").fillna(False).astype(bool), "cell"].dropna()) if len(frame) else set()
+    ids = {c["cell"] for c in run.planned}
+    return ids - have, (ids & have) - ok
 
 
 def unique_tags(paths: list[Path]) -> list[str]:
@@ -181,6 +217,8 @@ def combine(runs: list[Run]):
         frames.append(frame)
     frame = pd.concat(frames, ignore_index=True) if frames else results.empty()
     frame["series"] = (frame["label"] + " @ " + frame["run"]) if len(runs) > 1 else frame["label"]
+    if frame["threads"].nunique() > 1:  # rows that differ only in thread count stay apart in every chart
+        frame["series"] = frame["series"] + " · " + frame["threads"].astype("string") + " threads"
     frame["series"] = frame["series"].astype("string")
     return frame
 

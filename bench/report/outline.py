@@ -9,6 +9,7 @@ from bench.tax import GOAL, within_noise
 
 from . import tables
 from .comparison import NOT_REGRESSIONS, NOTHING_TO_COMPARE, not_comparable
+from .load import incomplete
 from .page import Bullets, Figure, Page, Section, Span, Text
 
 SAME_ENVIRONMENT = "Both runs come from the same environment (machine, CPU, cores, threads and framework versions)."
@@ -136,8 +137,27 @@ def glance(context) -> Section:
             + ["); the summary table marks them ", Span("not checked", "code"), "."]
         )
     counts = tables.win_counts(context)
-    if counts:
-        facts.append(["Fastest most often: "] + _join([[Span(k), f" ({v})"] for k, v in counts]) + ["."])
+    outcomes = tables.outcome_counts(context)
+    if outcomes:
+        line = ["Who wins: "]
+        if counts:
+            line += ["fastest beyond the noise most often "] + _join([[Span(k), f" ({v})"] for k, v in counts])
+            line += ["; "]
+        line += [
+            f"of {sum(outcomes.values())} comparisons, {outcomes['ahead']} have a winner ahead beyond this run's "
+            f"95% intervals and the 10% minimum effect, {outcomes['tie']} are ties, {outcomes['unknown']} "
+            "cannot be told (an unstable row, one row, or a planned row missing)."
+        ]
+        facts.append(line)
+    for run in reversed(context.runs):  # said first: a missing row may be the one that would have won
+        missing, not_ok = incomplete(run)
+        if missing or not_ok:
+            facts.insert(
+                0,
+                [Span("Incomplete run:", "fail"), f" {len(missing)} of {len(run.planned)} planned cells have no record"]
+                + [f" and {len(not_ok)} did not end ok" if not_ok else ""]
+                + [f" ({run.tag})" if context.several else "", "; no winner is called in their groups."],
+            )
     tax = context.tax
     if tax is not None and len(tax):
         worst = tax.loc[tax["tax"].idxmax()]

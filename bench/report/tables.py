@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import math
 
+from bench import verdicts
 from bench.fmt import fmt_n, fmt_time, fmt_x, is_missing
 from bench.tax import GOAL
+from bench.verdicts import GROUP
 
 from . import analysis
 from .comparison import EnvChange
@@ -30,20 +32,21 @@ def wins(context) -> Table:
     table = context.fastest
     if table is None or table.empty:
         return Table([], [])
-    several = table["dtype"].nunique(dropna=False) > 1 or table["device"].nunique(dropna=False) > 1
+    several = any(table[k].nunique(dropna=False) > 1 for k in ("dtype", "device", "threads", "run", "machine"))
     kinds = analysis.kinds_in_order(table["kind"])
     rows = []
-    for (problem, size, dtype, device), group in table.groupby(
-        ["problem", "size", "dtype", "device"], sort=False, dropna=False
+    for (problem, size, dtype, device, threads, run, _), group in table.groupby(
+        ["problem", "size", "dtype", "device", "threads", "run", "machine"], sort=False, dropna=False
     ):
-        row = [_text(problem), f"{size} · {_text(dtype)} {_text(device)}" if several else _text(size)]
+        where = f"{size} · {_text(dtype)} {_text(device)} {_text(threads)} threads · {_text(run)}"
+        row = [_text(problem), where if several else _text(size)]
         by_kind = {r["kind"]: r for _, r in group.iterrows()}
         for kind in kinds:
             r = by_kind.get(kind)
             if r is None:
                 row.append("")
-            elif not is_missing(r["margin"]):
-                row.append(f"{r['fastest']} ({fmt_time(r['median'])}, ×{r['margin']:.3g} ahead of {r['runner_up']})")
+            elif r["runner_up"]:
+                row.append(f"{r['fastest']} ({fmt_time(r['median'])}, {verdicts.phrase(r.to_dict())})")
             else:
                 row.append(f"{r['fastest']} ({fmt_time(r['median'])})")
         rows.append(row)
@@ -53,10 +56,21 @@ def wins(context) -> Table:
 
 
 def win_counts(context) -> list[tuple[str, int]]:
+    """How often each row is fastest beyond the noise (groups whose fastest is only a tie or cannot be
+    told are not wins)."""
     table = context.fastest
     if table is None or table.empty:
         return []
-    return [(str(k), int(v)) for k, v in table["fastest"].value_counts().items()]
+    ahead = table[table["outcome"] == "ahead"]
+    return [(str(k), int(v)) for k, v in ahead["fastest"].value_counts().items()]
+
+
+def outcome_counts(context) -> dict[str, int]:
+    """Comparison groups by outcome: ``ahead``, ``tie``, ``unknown``."""
+    table = context.fastest
+    if table is None or table.empty:
+        return {}
+    return {k: int((table["outcome"] == k).sum()) for k in ("ahead", "tie", "unknown")}
 
 
 def failed_checks(context) -> tuple[int, int, Table]:
@@ -83,17 +97,25 @@ def unchecked_counts(context) -> tuple[int, int, list[tuple[str, int]]]:
     return len(table), timed, [(str(k), int(v)) for k, v in table["why"].value_counts().items()]
 
 
+def _interval(r) -> Cell:
+    """A row's 95% interval of the median (its stability label where it has one)."""
+    if is_missing(r.median):
+        return Cell("", math.nan)
+    lo, hi = getattr(r, "ci_lo", None), getattr(r, "ci_hi", None)
+    text = f"{fmt_time(lo)} – {fmt_time(hi)}" if not (is_missing(lo) or is_missing(hi)) else "none"
+    why = getattr(r, "stability", None)
+    if isinstance(why, str) and why:
+        return Cell(f"{text} (unstable: {why})", hi if not is_missing(hi) else math.nan, bad=True)
+    return Cell(text, hi if not is_missing(hi) else math.nan)
+
+
 def summary(context) -> Table:
     """Every cell of every run, sortable."""
     frame = context.frame
     if frame.empty:
         return Table([], [])
     ok = analysis.timed(frame)
-    best = (
-        ok[~analysis.is_witness(ok)]
-        .groupby(["problem", "size", "dtype", "device", "kind"], dropna=False)["median"]
-        .min()
-    )
+    best = ok[~analysis.is_witness(ok)].groupby(list(GROUP), dropna=False)["median"].min()
     header = (["run"] if context.several else []) + [
         "problem",
         "size",
@@ -102,9 +124,10 @@ def summary(context) -> Table:
         "row",
         "dtype",
         "device",
+        "threads",
         "status",
         "median",
-        "IQR",
+        "95% interval",
         "× fastest",
         "÷ objective",
         "first call",
@@ -113,7 +136,7 @@ def summary(context) -> Table:
     rows = []
     unchecked = context.unchecked if context.unchecked is not None else frame.iloc[0:0]  # marked: "ok · not checked"
     for r in frame.sort_values(["problem", "n", "kind", "series"], kind="stable").itertuples():
-        fastest = best.get((r.problem, r.size, r.dtype, r.device, r.kind), math.nan)
+        fastest = best.get(tuple(getattr(r, k) for k in GROUP), math.nan)
         times_fastest = r.median / fastest if not is_missing(r.median) and fastest > 0 else math.nan
         status = _text(r.status)
         if isinstance(r.reason, str) and r.reason and status != "ok":
@@ -130,9 +153,10 @@ def summary(context) -> Table:
                 _text(r.label),
                 _text(r.dtype),
                 _text(r.device),
+                _text(r.threads),
                 Cell(status, bad=status != "ok"),
                 _time(r.median),
-                _time(r.iqr),
+                _interval(r),
                 number(times_fastest, f"{times_fastest:.3g}"),
                 number(r.ratio, f"{r.ratio:.3g}"),
                 _time(r.first_call),
@@ -272,7 +296,8 @@ def best_variants(context) -> Table:
 
 
 def changes(context) -> Table:
-    """``--compare``: every common cell, the flagged ones first."""
+    """``--compare``: every common cell with its change, the change's 95% interval and the verdict,
+    the slower and changed ones first."""
     table = context.compare
     if table is None or table.empty:
         return Table([], [])
@@ -283,6 +308,9 @@ def changes(context) -> Table:
         now, before = _text(r.status), _text(r.status_before)
         status = now if now == before else f"{before} → {now}"
         change = number(r.change, f"{r.change:+.1%}") if not is_missing(r.change) else Cell("n/a", math.nan)
+        bounded = not (is_missing(r.change_lo) or is_missing(r.change_hi))
+        interval = Cell(f"{r.change_lo:+.1%} to {r.change_hi:+.1%}", r.change_hi) if bounded else Cell("—", math.nan)
+        call = {"same": "no difference seen", "unknown": f"cannot tell: {_text(r.why)}"}.get(r.verdict, r.verdict)
         rows.append(
             [
                 r.problem,
@@ -290,19 +318,21 @@ def changes(context) -> Table:
                 r.kind,
                 r.label,
                 _text(r.dtype),
+                _text(r.threads),
                 _time(r.median_before),
                 _time(r.median),
                 change,
-                number(r.noise, f"±{r.noise:.1%}"),
+                interval,
                 status,
-                Cell(r.flag or "within noise", bad=r.flag in ("slower", "status")),
+                Cell(call if r.flag != "status" else "status changed", bad=r.flag in ("slower", "status")),
             ]
         )
-    header = ["problem", "size", "kind", "row", "dtype", "before", "now", "change", "noise", "status", "flag"]
+    header = ["problem", "size", "kind", "row", "dtype", "threads", "before", "now", "change", "95% interval"]
+    header += ["status", "verdict"]
     return Table(
         header,
         rows,
-        "Every cell in both runs (changes beyond the noise first)",
+        "Every cell in both runs (slower and changed first)",
         id="compare-table",
         sortable=True,
         long=True,

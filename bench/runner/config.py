@@ -32,6 +32,9 @@ DEFAULT_SLOW_BUDGET = 10.0
 LIMITS = {"timeout": (0.0, 86_400.0), "max_time": (0.0, 3_600.0), "slow_budget": (0.0, 86_400.0)}
 MAX_ROUNDS = 1_000_000
 FILTERS = ("backend", "problem", "size", "dtype", "mode", "kind", "device")
+#: which cells a second worker process measures again, later in the run (bench.verdicts.contenders)
+REPEATS = ("contenders", "all", "none")
+DEFAULT_REPEAT = "contenders"
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class RunConfig:
     max_memory: float | None = None  #: bytes; None: the memory available when planning
     list_only: bool = False
     scheduler: str | None = None
+    repeat: str = DEFAULT_REPEAT
     command: str = "python -m bench run"
 
     @property
@@ -108,7 +112,14 @@ def add_arguments(p) -> None:
         metavar="KIND",
         help=f"{', '.join(KINDS)} (repeatable; default: {', '.join(DEFAULT_KINDS)})",
     )
-    add("--device", action="append", metavar="DEVICE", help="cpu or gpu (repeatable; default: cpu)")
+    add(
+        "--device",
+        action="append",
+        metavar="DEVICE",
+        help="cpu or gpu (repeatable; default: cpu). Before a gpu run each backend is asked whether it sees a GPU: "
+        "one named with --backend that does not stops the run (exit 2, nothing run); of the default backends, "
+        "those that do not are left out of the GPU cells (a note each) and the others run",
+    )
     add(
         "--threads",
         metavar="N",
@@ -144,6 +155,14 @@ def add_arguments(p) -> None:
         default=str(DEFAULT_SLOW_BUDGET),
         help="timed seconds allowed to a cell whose one call exceeds --max-time: 1 to 3 rounds "
         f"(default: {DEFAULT_SLOW_BUDGET:g})",
+    )
+    add(
+        "--repeat",
+        metavar="WHICH",
+        default=DEFAULT_REPEAT,
+        help="cells measured again in a second worker process, later in the run, so that each verdict rests on "
+        "two processes: contenders (the rows a fastest-row verdict is close between, and unstable ones), all, "
+        f"or none (default: {DEFAULT_REPEAT})",
     )
     add("--tag", metavar="NAME", help="machine name stored with the results (default: the host name)")
     add(
@@ -186,8 +205,16 @@ def from_args(args) -> RunConfig:
         max_memory=parse_memory(args.max_memory) if args.max_memory is not None else None,
         list_only=bool(args.list),
         scheduler=args.scheduler,
+        repeat=_choice("--repeat", getattr(args, "repeat", DEFAULT_REPEAT), REPEATS),
         command=shlex.join(["python", "-m", "bench", "run", *sys.argv[2:]]),
     )
+
+
+def _choice(flag: str, value, allowed: tuple[str, ...]) -> str:
+    text = str(value).strip()
+    if text not in allowed:
+        raise UsageError(f"{flag} {text!r} is not allowed; use one of {', '.join(allowed)}")
+    return text
 
 
 def _tuple(values) -> tuple[str, ...]:

@@ -7,50 +7,54 @@ from typing import Any
 
 from problems.base import KINDS
 
-from .. import results
-from ..cells import ARTICLE, WITNESS
+from .. import results, verdicts
+from ..cells import ARTICLE
 from ..fmt import fmt_time, fmt_x, markup
 from ..tax import GOAL, protocol_tax
+from ..verdicts import contestants
 
 
 def summary_rows(frame) -> list[dict[str, Any]]:
-    """Per problem, size, dtype and kind (gradient and solve first): the fastest label and how it compares.
-
-    The witnesses (an expert's code outside the protocol) are not contestants: they have their own table.
-    """
-    ok = frame[frame["status"] == "ok"]
-    if "variant" in ok:
-        ok = ok[ok["variant"] != WITNESS]
+    """Per comparison group (problem, size, dtype, device, threads, kind; gradient and solve first): the
+    fastest label, whether it is ahead of the runner-up beyond the noise (:mod:`bench.verdicts`), and how
+    it compares. The witnesses (an expert's code outside the protocol) are not contestants: they have
+    their own table."""
+    ok = contestants(frame)
     present = set(ok["kind"].dropna())
     kinds = (
         [k for k in ("gradient", "solve") if k in present]
         or [k for k in KINDS if k != "objective" and k in present]
         or ["objective"]
     )
+    chosen = frame[frame["kind"].isin(kinds)]
     rows = []
-    for (problem, _, size, dtype, kind), g in ok[ok["kind"].isin(kinds)].groupby(
-        ["problem", "n", "size", "dtype", "kind"], sort=True
-    ):
-        best = g.loc[g["median"].idxmin()]
-        numpy_rows = g[g["backend"] == "numpy"]
-        article = ok[
-            (ok["problem"] == problem) & (ok["size"] == size) & (ok["kind"] == "solve") & (ok["backend"] == ARTICLE)
-        ]
+    for r in verdicts.fastest(chosen).sort_values(["problem", "n", "size", "dtype", "kind"]).to_dict("records"):
+        same = ok
+        for k in verdicts.GROUP:  # the same problem, size, dtype, device, threads (any kind)
+            if k in ok.columns and k != "kind":
+                same = (
+                    same[(same[k] == r[k]).fillna(False).astype(bool)] if not _missing(r[k]) else same[same[k].isna()]
+                )
+        best = same[(same["kind"] == r["kind"]) & (same["label"] == r["fastest"])].iloc[0]
+        numpy_rows = same[(same["kind"] == r["kind"]) & (same["backend"] == "numpy")]
+        article = same[(same["kind"] == "solve") & (same["backend"] == ARTICLE)]
         rows.append(
             {
-                "problem": problem,
-                "size": size,
-                "dtype": dtype,
-                "kind": kind,
-                "fastest": best["label"],
-                "median": best["median"],
-                "vs_numpy": numpy_rows["median"].min() / best["median"] if len(numpy_rows) else None,
-                "vs_article": article["median"].min() / best["median"] if kind == "solve" and len(article) else None,
+                **r,
+                "verdict": verdicts.phrase(r),
+                "vs_numpy": numpy_rows["median"].min() / r["median"] if len(numpy_rows) else None,
+                "vs_article": article["median"].min() / r["median"] if r["kind"] == "solve" and len(article) else None,
                 "ratio": best["ratio"],
                 "compile": max(0.0, best["first_call"] - best["median"]),
             }
         )
     return rows
+
+
+def _missing(value) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(value))
 
 
 def print_summary(frame, console, warnings: list[str] = ()) -> None:
@@ -64,6 +68,7 @@ def print_summary(frame, console, warnings: list[str] = ()) -> None:
         ("kind", "left"),
         ("fastest", "left"),
         ("median", "right"),
+        ("verdict", "left"),
         ("× numpy", "right"),
         ("× article", "right"),
         ("deriv/obj", "right"),
@@ -78,6 +83,7 @@ def print_summary(frame, console, warnings: list[str] = ()) -> None:
             markup(row["kind"]),
             markup(row["fastest"]),
             fmt_time(row["median"], "-"),
+            markup(row["verdict"]),
             fmt_x(row["vs_numpy"]),
             fmt_x(row["vs_article"]),
             fmt_x(row["ratio"]),

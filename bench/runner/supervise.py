@@ -22,12 +22,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .. import results, safe_io
+from .. import results, safe_io, uncertainty
 from ..cells import CellSpec
 from . import launch, machine, worker
 from . import threads as thread_settings
 from .config import RunConfig
 from .folder import RunFolder
+from .repeat import has_pass
 
 #: a worker that has not started its first cell after this long is stuck
 STARTUP_ALLOWANCE = 120.0
@@ -99,7 +100,20 @@ class Supervisor:
         self.states: dict[str, dict[str, Any]] = {}
 
     # -- records --------------------------------------------------------------------------------
-    def record_failure(self, spec: CellSpec, status: str, reason: str, retried: dict[str, dict] | None = None) -> None:
+    def record_failure(
+        self, spec: CellSpec, status: str, reason: str, retried: dict[str, dict] | None = None, pass_no: int = 1
+    ) -> None:
+        if pass_no > 1:  # a repeat that failed never replaces the cell's measurement: it is noted in it
+            path = results.cell_path(self.folder.path, spec.id)
+            earlier, _ = results.read_record(path)
+            if earlier is not None:
+                results.save(
+                    self.folder.path,
+                    spec.id,
+                    uncertainty.add_repeat(earlier, {"status": status, "reason": reason}, pass_no),
+                )
+            self.note(f"{status:>8}  {spec.id} (repeat): {reason}")
+            return
         earlier = (retried or {}).get(spec.id)
         rec = results.record(
             **spec.columns(),
@@ -114,9 +128,12 @@ class Supervisor:
         results.save(self.folder.path, spec.id, rec)
         self.note(f"{status:>8}  {spec.id}: {reason}")
 
-    def _new_records(self, ids: set[str], retried: dict[str, dict]) -> set[str]:
-        """Ids among ``ids`` with a valid record written by this run (a retried cell's old record does not count)."""
+    def _new_records(self, ids: set[str], retried: dict[str, dict], pass_no: int = 1) -> set[str]:
+        """Ids among ``ids`` with a valid record written by this run (a retried cell's old record does not count;
+        for a repeat: a record holding this pass's rounds or failure)."""
         good, _ = results.scan(self.folder.path)
+        if pass_no > 1:
+            return {i for i in ids if i in good and has_pass(good[i], pass_no)}
         return {
             i
             for i in ids
@@ -124,24 +141,30 @@ class Supervisor:
         }
 
     # -- one group ------------------------------------------------------------------------------
-    def run_group(self, group: str, specs: list[CellSpec], retried: dict[str, dict]) -> dict[str, Any]:
-        """Every cell of ``specs`` ends with a record; returns the machine's state around the group."""
+    def run_group(
+        self, group: str, specs: list[CellSpec], retried: dict[str, dict], pass_no: int = 1
+    ) -> dict[str, Any]:
+        """Every cell of ``specs`` ends with a record; returns the machine's state around the group.
+        ``pass_no`` 2 and up: a repeat in a new process, adding its rounds to the cells' records."""
         left = list(specs)
         with machine.Watch() as watch:
             while left:
-                progressed = self._run_worker(group, left, retried, watch.load_before)
-                done = self._new_records({s.id for s in left}, retried)
+                progressed = self._run_worker(group, left, retried, watch.load_before, pass_no)
+                done = self._new_records({s.id for s in left}, retried, pass_no)
                 left = [s for s in left if s.id not in done]
                 if not progressed:
                     break
         state = watch.state()
-        state["verdict"] = sentence = machine.verdict(group, state)  # kept in env.json: the report says it too
-        self.states[group] = state
+        name = group if pass_no == 1 else f"{group} (repeat {pass_no})"
+        state["verdict"] = sentence = machine.verdict(name, state)  # kept in env.json: the report says it too
+        self.states[name] = state
         if sentence:
             self.note(f"warning: {sentence}")
         return state
 
-    def _run_worker(self, group: str, todo: list[CellSpec], retried: dict[str, dict], load: float | None) -> bool:
+    def _run_worker(
+        self, group: str, todo: list[CellSpec], retried: dict[str, dict], load: float | None, pass_no: int = 1
+    ) -> bool:
         """One worker process on the cells left; False when it finished none of them."""
         config, run_dir = self.config, self.folder.path
         threads, device = todo[0].threads, todo[0].device
@@ -157,6 +180,7 @@ class Supervisor:
             attempts={i: int(r.get("attempts") or 1) for i, r in retried.items()},
             previous={i: f"{r['status']}: {r.get('reason')}" for i, r in retried.items()},
             load=load,
+            pass_no=pass_no,
         )
         for folder in (run_dir / ".plans", run_dir / "logs", run_dir / worker.RUNNING):
             with results.writing(folder):
@@ -215,23 +239,22 @@ class Supervisor:
             returncode = self.proc.wait()
             self.proc = None
         self._keep_benchmark_json(partial, group)
-        done = self._new_records(ids, retried)
+        done = self._new_records(ids, retried, pass_no)
         spec_of = {s.id: s for s in todo}
         current = _marker(marker).get("cell")
         if timed_out and timed_out not in done:
             self.record_failure(
-                spec_of[timed_out], "timeout", f"no result after {config.timeout:g} s; worker killed", retried
+                spec_of[timed_out], "timeout", f"no result after {config.timeout:g} s; worker killed", retried, pass_no
             )
         elif current in spec_of and current not in done:
-            self.record_failure(
-                spec_of[current], "crashed", f"{describe_exit(returncode)} {log_tail(log_path, 1)}".strip(), retried
-            )
-        done = self._new_records(ids, retried)
+            why = f"{describe_exit(returncode)} {log_tail(log_path, 1)}".strip()
+            self.record_failure(spec_of[current], "crashed", why, retried, pass_no)
+        done = self._new_records(ids, retried, pass_no)
         if done:
             return True
         reason = f"{describe_exit(returncode)} before running any cell: {log_tail(log_path)}"
         for spec in todo:
-            self.record_failure(spec, "not_run", reason, retried)
+            self.record_failure(spec, "not_run", reason, retried, pass_no)
         return False
 
     def _keep_benchmark_json(self, partial: Path, group: str) -> None:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import results
+from .. import results, uncertainty
 from ..cells import ARTICLE, CellSpec, SpecError
 from ..cli import load_plugins
 from . import machine
@@ -62,6 +62,7 @@ class WorkerPlan:
     attempts: dict[str, int] = field(default_factory=dict)  #: earlier attempts of a cell (retried ones)
     previous: dict[str, str] = field(default_factory=dict)  #: their status and reason
     load: float | None = None  #: 1-minute load average when the group started
+    pass_no: int = 1  #: 2 and up: a repeat, adding this process's rounds to the cell's record
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,6 +78,7 @@ class WorkerPlan:
             "attempts": self.attempts,
             "previous": self.previous,
             "load": self.load,
+            "pass": self.pass_no,
         }
 
     @classmethod
@@ -98,6 +100,7 @@ class WorkerPlan:
             attempts=dict(d.get("attempts") or {}),
             previous=dict(d.get("previous") or {}),
             load=d.get("load"),
+            pass_no=int(d.get("pass") or 1),
         )
 
 
@@ -205,6 +208,10 @@ class Worker:
         rec["cell_time"] = time.perf_counter() - t0  # the whole cell, building and calibration included
         benchmark.extra_info.update({k: v for k, v in rec.items() if k not in results.STAT_COLUMNS})
         if self.run_dir is not None:
+            if self.plan.pass_no > 1:  # a repeat: the cell's record gains this process's rounds
+                earlier, _ = results.read_record(results.cell_path(self.run_dir, spec.id))
+                if earlier is not None and earlier.get("status") == "ok":
+                    rec = uncertainty.add_repeat(earlier, rec, self.plan.pass_no)
             results.save(self.run_dir, spec.id, rec)
             self.mark(None)
         return rec
@@ -237,6 +244,7 @@ class Worker:
                 return  # never time a wrong answer
 
         max_time = float(config.getoption("benchmark_max_time"))
+        watch = machine.Watch().__enter__()  # what else the machine did while this cell was timed
         min_rounds = int(config.getoption("benchmark_min_rounds"))
         estimate = rec["warm_call"] if rec["warm_call"] is not None else first
         if estimate > max_time:
@@ -245,6 +253,7 @@ class Worker:
             out = benchmark.pedantic(built.call, rounds=rounds, iterations=1, warmup_rounds=0)
         else:
             out = benchmark(built.call)
+        watch.__exit__(None, None, None)
         status, reason = check_output(built, out)
         rec["status"], rec["reason"] = status, reason
         if status != "ok":  # a wrong answer is never timed
@@ -253,6 +262,13 @@ class Worker:
         for name in results.STAT_COLUMNS:
             rec[name] = float(getattr(stats, name))
         rec["rounds"] = int(stats.rounds)
+        state = watch.state()
+        rec[uncertainty.SAMPLES] = [
+            uncertainty.entry(
+                stats.data, os.getpid(), self.plan.pass_no, state["others_cpu_share"], state["steal_share"]
+            )
+        ]
+        rec["processes"] = 1
         if spec.cell.kind == "solve":  # what the run compares with NumPy's solve (bench.solves)
             from ..solves import fingerprint
 

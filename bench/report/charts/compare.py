@@ -1,4 +1,4 @@
-"""``--compare``: the relative change of every cell, one row per row label, flagged beyond the noise."""
+"""``--compare``: the relative change of every cell, one row per row label, coloured by its verdict."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from .base import Chart, outside_legend
 
 FLAG_COLOURS = {"slower": "#d62728", "faster": "#2ca02c", "": "#aaaaaa", "status": "#9467bd"}
 FLAG_TEXT = (
-    ("slower", "slower, beyond noise"),
-    ("faster", "faster, beyond noise"),
-    ("", "within noise"),
+    ("slower", "slower (beyond both intervals and the minimum effect)"),
+    ("faster", "faster (beyond both intervals and the minimum effect)"),
+    ("", "no difference seen, or cannot tell"),
     ("status", "status changed"),
 )
 #: ratios worth a tick, nearest to 1 first
@@ -114,15 +114,16 @@ def charts(context) -> list[Chart]:
     outside_legend(fig, handles, [h.get_label() for h in handles])
     baseline = context.baseline.tag if context.baseline is not None else "baseline"
     flagged = int((table["flag"] != "").sum())
-    title = f"Change against {baseline}: {flagged} of {len(table)} cells beyond the noise"
+    title = f"Change against {baseline}: {flagged} of {len(table)} cells changed"
     fig.suptitle(title, fontsize=11)
     return [
         Chart(
             "compare",
             "compare",
             title,
-            "Each point is one cell (problem, size, kind) of this row label. The noise of a cell is its "
-            "relative IQR in both runs combined; coloured points changed by more than that.",
+            "Each point is one cell (problem, size, kind) of this row label. A coloured point is called slower "
+            "or faster: its change's 95% interval (both runs' intervals of the median combined, variation "
+            "between processes included) excludes no change, and the change passes the minimum effect.",
             fig,
         )
     ]

@@ -7,13 +7,15 @@ from matplotlib.figure import Figure
 
 from bench.cells import ARTICLE, WITNESS
 from bench.fmt import fmt_n, is_missing
+from bench.uncertainty import row_interval
 
 from ..analysis import label_order, split_series
 from .base import Chart, Styles, grid, kinds, size_order, slugify, subtitle
 
 CAPTION = (
-    "Median time of one call per row label, log scale; whiskers span the interquartile range (IQR) centred on "
-    "the median. ★ marks the fastest row through the protocol; ×k is how many times slower than it (an "
+    "Median time of one call per row label, log scale; whiskers span the median's 95% interval (its rounds "
+    "and the variation between worker processes; none where a cell has no interval). ★ marks the fastest "
+    "row through the protocol; ×k is how many times slower than it (an "
     "expert's witness below ×1 beats it). Colour is the backend; hatched, paler bars are eager variants, "
     "solid bars compiled ones (numpy: hand-derived), cross-hatched bars an expert's hand-written witness."
 )
@@ -48,7 +50,7 @@ def _chart(problem, size, dtype, device, frame, styles: Styles) -> Chart:
         ok = rows[(rows["status"] == "ok").fillna(False) & rows["median"].notna()]
         contenders = ok[[split_series(s)[1] != WITNESS for s in ok.index]]  # the witness is no contender
         best = contenders["median"].idxmin() if len(contenders) else None
-        lows = []
+        lows, highs = [], []
         for i, s in enumerate(series):
             if s not in rows.index:
                 if not _optional(s):
@@ -76,9 +78,10 @@ def _chart(problem, size, dtype, device, frame, styles: Styles) -> Chart:
                 )
                 continue
             med = float(row["median"])
-            iqr = 0.0 if is_missing(row["iqr"]) else float(row["iqr"])
-            lo, hi = max(med - iqr / 2, med * 0.05), med + iqr / 2
+            iv = row_interval(row.to_dict())
+            lo, hi = (iv.lo, iv.hi) if iv.bounded else (med, med)
             lows.append(lo)
+            highs.append(hi)
             ax.barh(i, med, height=0.7, **styles.bar(s))
             ax.errorbar(med, i, xerr=[[med - lo], [hi - med]], fmt="none", ecolor="black", elinewidth=1, capsize=2)
             if s == best:
@@ -89,7 +92,7 @@ def _chart(problem, size, dtype, device, frame, styles: Styles) -> Chart:
         ax.set_title(kind)
         ax.set_xlabel("median time (s), log scale")
         if lows:
-            ax.set_xlim(min(lows) / 3, float(ok["median"].max() + ok["iqr"].fillna(0).max()) * 12)
+            ax.set_xlim(min(lows) / 3, max(highs) * 12)
         ax.grid(axis="y", visible=False)
     for ax in axes[len(panels) :]:
         ax.set_visible(False)

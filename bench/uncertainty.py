@@ -1,0 +1,274 @@
+"""A cell's timing with its uncertainty: raw rounds per process, the run's noise between
+processes, the median's interval, and a stability label where no verdict can be given.
+
+A cell record keeps every timed round under ``samples``: one entry per worker process
+that measured it (``pass`` 1 is the run's first process; ``--repeat`` adds a second, in
+another process, later in the run)::
+
+    {"pass": 1, "pid": 4242, "times": [seconds per round ...],
+     "others_cpu": 0.02, "steal": 0.0}
+
+Rounds inside one process are correlated (same memory layout, same compiled code, same
+moment), so an interval from them alone is far too narrow for what a second run sees.
+The interval of a cell's median therefore combines, on a log scale,
+
+* the rounds' own uncertainty (:func:`bench.stats.median_interval` per process), and
+* the variation between processes: the cell's own where it was measured in two or more,
+  never below the run's typical between-process noise (:func:`between_noise`, estimated
+  from every cell the run measured twice; :data:`DEFAULT_BETWEEN` where it measured none).
+
+A cell whose processes disagree, whose rounds are too few, or that ran while other
+processes took the CPU is *unstable*: it carries the reason and gets no verdict.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .stats import CONFIDENCE, Interval, _z, median_interval, summary_interval
+
+#: record key of the raw rounds, one entry per process
+SAMPLES = "samples"
+#: rounds kept per process (a cell timed in more keeps an even subsample, flagged ``thinned``)
+MAX_TIMES = 20_000
+#: two processes whose medians differ by more than this factor: no verdict
+DISAGREE = 1.5
+#: other processes' share of the CPUs while a process measured the cell, above which: no verdict
+BUSY = 0.25
+#: the hypervisor's steal share above which: no verdict
+STEAL = 0.10
+#: between-process noise (standard deviation of log medians) assumed where a run measured no cell twice
+DEFAULT_BETWEEN = 0.05
+#: how a label of a cell measured on a busy machine begins: its interval is widened, and a comparison
+#: between runs gives it no verdict; inside its run, a difference larger than the widening still counts
+BUSY_LABEL = "measured while"
+#: the normal distribution's median absolute deviation, in standard deviations
+_MAD = 0.6745
+
+
+def entry(times: Iterable[float], pid: int, pass_no: int, others_cpu: float | None, steal: float | None) -> dict:
+    """One process's measurement of a cell, as stored under ``samples``."""
+    xs = [float(f"{t:.6g}") for t in times]
+    out: dict[str, Any] = {"pass": int(pass_no), "pid": int(pid)}
+    if len(xs) > MAX_TIMES:
+        step = len(xs) / MAX_TIMES
+        xs = [xs[int(i * step)] for i in range(MAX_TIMES)]
+        out["thinned"] = True
+    out["times"] = xs
+    out["others_cpu"] = None if others_cpu is None else round(float(others_cpu), 3)
+    out["steal"] = None if steal is None else round(float(steal), 3)
+    return out
+
+
+def entries(rec: Mapping[str, Any]) -> list[dict]:
+    """The record's process entries that hold usable rounds (anything malformed is left out: records are untrusted)."""
+    raw = rec.get(SAMPLES)
+    if not isinstance(raw, list):
+        return []
+    out = []
+    for e in raw:
+        if not isinstance(e, dict) or not isinstance(e.get("times"), list) or not e["times"]:
+            continue
+        times = e["times"]
+        if not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < math.inf for t in times):
+            continue
+        out.append(e)
+    return out
+
+
+def failures(rec: Mapping[str, Any]) -> list[str]:
+    """``"crashed: why"`` for every repeat of the cell that ended without rounds."""
+    raw = rec.get(SAMPLES)
+    if not isinstance(raw, list):
+        return []
+    return [
+        f"{e.get('status')}: {e.get('reason') or ''}".rstrip(": ")
+        for e in raw
+        if isinstance(e, dict) and isinstance(e.get("status"), str) and not e.get("times")
+    ]
+
+
+def summary(procs: list[dict]) -> dict[str, Any]:
+    """The record's statistic columns from its processes' rounds (median: the median of the processes' medians)."""
+    pooled = [float(t) for e in procs for t in e["times"]]
+    medians = [statistics.median(e["times"]) for e in procs]
+    q = statistics.quantiles(pooled, n=4, method="inclusive") if len(pooled) > 1 else [pooled[0]] * 3
+    return {
+        "median": statistics.median(medians),
+        "iqr": q[2] - q[0],
+        "min": min(pooled),
+        "mean": statistics.fmean(pooled),
+        "stddev": statistics.stdev(pooled) if len(pooled) > 1 else 0.0,
+        "rounds": len(pooled),
+        "processes": len(procs),
+    }
+
+
+def _log_medians(procs: list[dict]) -> list[float]:
+    return [math.log(statistics.median(e["times"])) for e in procs]
+
+
+def between_noise(records: Iterable[Mapping[str, Any]]) -> float | None:
+    """The run's typical between-process noise (standard deviation of a log median), or None.
+
+    Robust to a few wild cells: the median of the cells' own spreads, scaled to a
+    standard deviation. Only stable ok cells measured in two or more processes count.
+    """
+    spreads = []
+    for rec in records:
+        if rec.get("status") != "ok":
+            continue
+        procs = entries(rec)
+        if len(procs) < 2 or _disturbed(procs):
+            continue
+        spreads.append(statistics.stdev(_log_medians(procs)))
+    if not spreads:
+        return None
+    return statistics.median(spreads) / _MAD
+
+
+def _disturbed(procs: list[dict]) -> str | None:
+    for e in procs:
+        others, steal = e.get("others_cpu"), e.get("steal")
+        if isinstance(others, (int, float)) and others > BUSY:
+            return f"{BUSY_LABEL} other processes used {others:.0%} of the CPUs"
+        if isinstance(steal, (int, float)) and steal > STEAL:
+            return f"{BUSY_LABEL} the hypervisor stole {steal:.0%} of the CPU time"
+    return None
+
+
+def stability(rec: Mapping[str, Any]) -> str | None:
+    """Why this ok cell gives no verdict (unstable), or None."""
+    procs = entries(rec)
+    failed = failures(rec)
+    if failed:
+        return f"its repeat in another process ended {failed[0]}"
+    if not procs:
+        rounds = rec.get("rounds")
+        return "timed in one round: no interval" if isinstance(rounds, int) and rounds < 2 else None
+    busy = _disturbed(procs)
+    if busy:
+        return busy
+    if all(len(e["times"]) < 2 for e in procs):
+        return "timed in one round: no interval"
+    if len(procs) >= 2:
+        logs = _log_medians(procs)
+        factor = math.exp(max(logs) - min(logs))
+        if factor > DISAGREE:
+            return f"its {len(procs)} processes disagree (medians x{factor:.2g} apart)"
+    return None
+
+
+def interval(rec: Mapping[str, Any], between: float | None, confidence: float = CONFIDENCE) -> Interval:
+    """The median's interval: the rounds' uncertainty and the between-process noise combined (log scale)."""
+    procs = entries(rec)
+    z = _z(confidence)
+    floor = DEFAULT_BETWEEN if between is None else between
+    if procs:
+        value = summary(procs)["median"]
+        halves = [_process_half(e["times"], confidence) for e in procs]
+        bounded = [h for h in halves if math.isfinite(h)]
+        if not bounded:
+            return Interval(value, 0.0, math.inf)
+        k = len(procs)
+        within = math.sqrt(sum(h * h for h in bounded)) / len(bounded)
+        own = statistics.stdev(_log_medians(procs)) if k >= 2 else 0.0
+    else:  # a record without raw rounds (an older run, a table): its summary
+        median, iqr, rounds = rec.get("median"), rec.get("iqr"), rec.get("rounds")
+        if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in (median, iqr, rounds)):
+            return Interval(math.nan, 0.0, math.inf)
+        value = float(median)  # type: ignore[arg-type]
+        within = summary_interval(value, float(iqr), int(rounds), confidence).relative_halfwidth()  # type: ignore[arg-type]
+        if not math.isfinite(within) and 2 <= int(rounds) and value > 0:  # type: ignore[arg-type]
+            within = 2 * math.log1p(float(iqr) / value)  # type: ignore[arg-type] # a few slow rounds: their spread
+        if not math.isfinite(within):
+            return Interval(value, 0.0, math.inf)
+        k, own = 1, 0.0
+    half = math.hypot(within, z * max(own, floor) / math.sqrt(k)) + _busy_widening(procs)
+    return Interval(value, value * math.exp(-half), value * math.exp(half))
+
+
+def _busy_widening(procs: list[dict]) -> float:
+    """A log-scale margin for processes measured while others took the CPU (a share s: up to a factor 1 + 2s)."""
+    worst = 0.0
+    for e in procs:
+        for key in ("others_cpu", "steal"):
+            share = e.get(key)
+            if isinstance(share, (int, float)) and share > (BUSY if key == "others_cpu" else STEAL):
+                worst = max(worst, math.log1p(2 * min(float(share), 1.0)))
+    return worst
+
+
+def _process_half(times: list[float], confidence: float) -> float:
+    """One process's log-scale half-width: the median's order-statistic interval, or, for a
+    slow cell timed in fewer rounds than that needs (2 to 5), the whole spread of its rounds."""
+    half = median_interval(times, confidence).relative_halfwidth()
+    if math.isfinite(half) or len(times) < 2:
+        return half
+    return math.log(max(times) / min(times))
+
+
+def annotate(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per cell id of an ok record: ``processes``, ``ci_lo``, ``ci_hi`` and ``stability`` (the table's columns)."""
+    records = [r for r in records if r.get("status") == "ok"]
+    between = between_noise(records)
+    out = {}
+    for rec in records:
+        iv = interval(rec, between)
+        out[rec["cell"]] = {
+            "processes": len(entries(rec)) or None,
+            "ci_lo": iv.lo if iv.bounded else None,
+            "ci_hi": iv.hi if iv.bounded else None,
+            "stability": stability(rec),
+        }
+    return out
+
+
+def row_interval(row: Mapping[str, Any]) -> Interval:
+    """A table row's interval: its ``ci_lo``/``ci_hi`` where the run stated them, else from its summary."""
+    median, lo, hi = row.get("median"), row.get("ci_lo"), row.get("ci_hi")
+    if not isinstance(median, (int, float)) or not math.isfinite(median):
+        return Interval(math.nan, 0.0, math.inf)
+    if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and 0 < lo <= median <= hi < math.inf:
+        return Interval(float(median), float(lo), float(hi))
+    return interval({"median": median, "iqr": row.get("iqr"), "rounds": _int(row.get("rounds"))}, None)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def row_stability(row: Mapping[str, Any]) -> str | None:
+    """A table row's stability label (where the table has none: too few rounds, else None)."""
+    text = row.get("stability")
+    if isinstance(text, str) and text:
+        return text
+    rounds = _int(row.get("rounds"))
+    return "timed in one round: no interval" if rounds is not None and rounds < 2 else None
+
+
+def add_repeat(earlier: Mapping[str, Any], rec: Mapping[str, Any], pass_no: int) -> dict[str, Any]:
+    """The earlier record of a cell with a later process's measurement ``rec`` added.
+
+    An ok repeat adds its rounds and the statistics are recomputed from every process;
+    a repeat that did not end ok leaves the statistics alone and is kept as a failed
+    entry (the cell is then unstable, with its reason). The first process's other
+    columns (first call, memory ...) stay."""
+    out = dict(earlier)
+    old = [e for e in earlier.get(SAMPLES) or [] if isinstance(e, dict)]
+    new = entries(rec)
+    if rec.get("status") == "ok" and new:
+        out[SAMPLES] = old + new
+        procs = entries(out)
+        if procs:
+            out.update(summary(procs))
+    else:
+        failed = {"pass": int(pass_no), "status": rec.get("status") or "error", "reason": rec.get("reason")}
+        out[SAMPLES] = old + [failed]
+    return out

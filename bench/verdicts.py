@@ -1,0 +1,142 @@
+"""Who is fastest, said only where the measurements carry it: the one place that ranks rows.
+
+A *comparison group* is every row timed on the same problem, size, dtype, device,
+thread count, kind and machine (and run, where a report shows several): the rows
+compete only inside it. Its *fastest* row is the one with the lowest median; it is
+``ahead`` of the runner-up only where :func:`bench.stats.verdict` calls the runner-up
+slower (the ratio's 95% interval above 1 and the ratio past the minimum effect);
+else the group is a ``tie`` (no difference this run can see) or ``unknown`` (an
+unstable row, or a planned row missing). The runner's summary, the report's "who
+wins" table and glance lines, and ``--repeat`` all read this module.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from .cells import WITNESS
+from .stats import MIN_EFFECT, Interval, ratio_interval, verdict
+from .uncertainty import BUSY_LABEL, row_interval, row_stability
+
+#: what makes two rows comparable (a row within it: its label)
+GROUP = ("run", "machine", "problem", "size", "dtype", "device", "threads", "kind")
+#: one row's identity in a table of several runs: its group and its label
+IDENTITY = (*GROUP, "label")
+#: a group's outcome
+OUTCOMES = ("ahead", "tie", "unknown")
+
+
+def is_witness(frame):
+    """Boolean mask of the expert's witness rows (``variant`` witness, or a ``+witness`` label)."""
+    by_variant = (frame["variant"] == WITNESS).fillna(False).astype(bool)
+    by_label = frame["label"].str.endswith(f"+{WITNESS}").fillna(False).astype(bool)
+    return by_variant | by_label
+
+
+def contestants(frame):
+    """The ok, timed protocol rows (an expert's witness is no contestant: it has the tax table)."""
+    ok = frame[(frame["status"] == "ok").fillna(False).astype(bool) & frame["median"].notna()]
+    return ok[~is_witness(ok)]
+
+
+def _keys(frame) -> list[str]:
+    return [k for k in GROUP if k in frame.columns]
+
+
+def blocking(row: dict[str, Any]) -> str | None:
+    """Why a row gives no verdict inside its run: an unstable row does, except one measured on a busy
+    machine, whose interval is widened instead (a difference beyond the widening still counts)."""
+    why = row_stability(row)
+    return None if why is None or why.startswith(BUSY_LABEL) else why
+
+
+def compare_rows(a: dict[str, Any], b: dict[str, Any], min_effect: float = MIN_EFFECT) -> tuple[Interval, str]:
+    """b's median over a's with its interval, and the verdict on b against a (``slower`` ...);
+    ``unknown`` where either row is unstable (:func:`blocking`)."""
+    ratio = ratio_interval(row_interval(b), row_interval(a))
+    if blocking(a) or blocking(b):
+        return ratio, "unknown"
+    return ratio, verdict(ratio, min_effect)
+
+
+def fastest(frame, missing: Iterable[dict] = (), min_effect: float = MIN_EFFECT, name: str = "label"):
+    """One row per comparison group: the fastest row (its ``name`` column), its median and interval,
+    the runner-up, the runner-up's ratio with its interval, and the ``outcome`` (``ahead``, ``tie``,
+    ``unknown``) with ``why``. ``missing``: the columns of planned protocol cells that have no ok
+    record: no winner is called in their group."""
+    import pandas as pd
+
+    keys = _keys(frame)
+    hole_keys = [k for k in keys if k != "machine"]
+    holes = {
+        tuple(str(m.get(k)) for k in hole_keys)
+        for m in missing
+        if m.get("variant") != WITNESS and not str(m.get("label", "")).endswith(f"+{WITNESS}")
+    }
+    columns = [*keys, "n", "fastest", "median", "lo", "hi", "runner_up", "margin", "margin_lo", "margin_hi"]
+    columns += ["outcome", "why", "rows"]
+    rows = []
+    for key, group in contestants(frame).groupby(keys, sort=False, dropna=False):
+        group = group.sort_values("median", kind="stable")
+        best = group.iloc[0].to_dict()
+        second = group.iloc[1].to_dict() if len(group) > 1 else None
+        iv = row_interval(best)
+        row = {**dict(zip(keys, key)), "n": best.get("n"), "fastest": best[name], "median": best["median"]}
+        row.update(lo=iv.lo if iv.bounded else math.nan, hi=iv.hi if iv.bounded else math.nan, rows=len(group))
+        row.update(runner_up="", margin=math.nan, margin_lo=math.nan, margin_hi=math.nan)
+        if second is None:
+            row.update(outcome="unknown", why="one row timed")
+        else:
+            ratio, call = compare_rows(best, second, min_effect)
+            row.update(runner_up=second[name], margin=ratio.value)
+            if ratio.bounded:
+                row.update(margin_lo=ratio.lo, margin_hi=ratio.hi)
+            if call == "slower":
+                row.update(outcome="ahead", why="")
+            elif call == "unknown":
+                unstable = blocking(best) or blocking(second) or "no interval"
+                row.update(outcome="unknown", why=unstable)
+            else:
+                row.update(outcome="tie", why=f"within this run's noise or under {min_effect:.0%}")
+        if tuple(str(row[k]) for k in hole_keys) in holes:
+            row.update(outcome="unknown", why="a planned row of this group was not timed")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def contenders(frame, min_effect: float = MIN_EFFECT) -> set[str]:
+    """Cell ids whose group verdict a second process could change: every row the fastest is not
+    clearly ahead of (itself included), and every unstable row, in groups of two or more rows."""
+    out: set[str] = set()
+    keys = _keys(frame)
+    for _, group in contestants(frame).groupby(keys, sort=False, dropna=False):
+        if len(group) < 2:
+            continue
+        group = group.sort_values("median", kind="stable")
+        best = group.iloc[0].to_dict()
+        close = False
+        for row in group.iloc[1:].to_dict("records"):
+            _, call = compare_rows(best, row, min_effect)
+            if call != "slower":
+                out.add(row["cell"])
+                close = True
+        if close or row_stability(best):
+            out.add(best["cell"])
+    return out
+
+
+def phrase(row: dict[str, Any]) -> str:
+    """``x1.29 (1.10-1.51) ahead of tensorflow+xla``, ``tie with ...``, ``cannot tell: why``."""
+    if not row.get("runner_up"):
+        return ""
+    margin = row["margin"]
+    lo, hi = row.get("margin_lo"), row.get("margin_hi")
+    bounded = isinstance(lo, float) and isinstance(hi, float) and math.isfinite(lo) and math.isfinite(hi)
+    interval = f" ({lo:.2f}-{hi:.2f})" if bounded else ""
+    if row["outcome"] == "ahead":
+        return f"x{margin:.2f}{interval} ahead of {row['runner_up']}"
+    if row["outcome"] == "tie":
+        return f"tie with {row['runner_up']} (x{margin:.2f}{interval})"
+    return f"cannot tell from {row['runner_up']}: {row['why']}"
