@@ -25,12 +25,14 @@ BACKEND_EXTRAS = {"numpy": "dev", "jax": "jax,dev", "torch": "torch,dev", "tenso
 #: a mirror of PyTorch's CPU wheel index instead.
 LOCAL_LABEL_INDEXES = {"torch": os.environ.get("BENCH_TORCH_INDEX", "https://download.pytorch.org/whl/cpu")}
 CONSTRAINTS = Path(__file__).parent / "constraints.txt"
+#: the same pins with the frameworks' CUDA builds (README: "GPU runs"); no session installs it
+GPU_CONSTRAINTS = Path(__file__).parent / "constraints-gpu.txt"
 
 
-def pins() -> dict[str, str]:
-    """constraints.txt as {canonical package name: requirement line}."""
+def pins(path: Path = CONSTRAINTS) -> dict[str, str]:
+    """A constraints file (constraints.txt) as {canonical package name: requirement line}."""
     out = {}
-    for line in CONSTRAINTS.read_text().splitlines():
+    for line in path.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
             name = re.split(r"[=<>!~;\[ ]", line, maxsplit=1)[0]
@@ -110,7 +112,9 @@ def lint(session: nox.Session) -> None:
 # environment (the ``bench_backend`` sessions), all into one run folder under
 # results/, and ends with the report. Arguments after ``--`` go to
 # ``python -m bench run`` (for example ``-- --size small --threads 1``); ``--out DIR``
-# there names the run folder (default: results/<date-time>).
+# there names the run folder (default: results/<date-time>), and ``--backend NAME``
+# chooses the backend sessions that run (each gets only its own backend; the
+# agreement check is narrowed to them too).
 
 BENCH_BACKENDS = ("numpy", "jax", "torch", "tensorflow")
 
@@ -130,13 +134,44 @@ def _split_out(posargs: list[str]) -> tuple[str, list[str]]:
     return out or f"results/{datetime.datetime.now():%Y%m%d-%H%M%S}", args
 
 
+def _split_backends(args: list[str]) -> tuple[list[str], list[str]]:
+    """(the backends named by ``--backend`` options, comma lists split; the other arguments)."""
+    named: list[str] = []
+    rest, it = [], iter(args)
+    for arg in it:
+        if arg == "--backend" or arg.startswith("--backend="):
+            value = arg.split("=", 1)[1] if "=" in arg else next(it, None)
+            if value is None:
+                rest.append(arg)  # no value: ``bench run`` says so
+                continue
+            named += [b.strip() for b in value.split(",") if b.strip() and b.strip() not in named]
+        else:
+            rest.append(arg)
+    return named, rest
+
+
+def _session_backends(backend: str, named: list[str]) -> list[str]:
+    """What the ``bench_backend(backend)`` session times: of ``named``, its own (the article's loops run
+    with NumPy); with nothing named, its backend (and the article's loops with NumPy)."""
+    own = [backend] + (["article"] if backend == "numpy" else [])
+    return [b for b in named if b in own] if named else own
+
+
 @nox.session
 @nox.parametrize("backend", [nox.param(b, id=b) for b in BENCH_BACKENDS])
 def bench_backend(session: nox.Session, backend: str) -> None:
     """Time one backend in its own environment; pytest-benchmark JSON and cell records go to the run folder."""
     install(session, BACKEND_EXTRAS[backend])
     out, args = _split_out(session.posargs)
-    backend_args = ["--backend", backend] + (["--backend", "article"] if backend == "numpy" else [])
+    named, args = _split_backends(args)
+    mine = _session_backends(backend, named)
+    others = [b for b in named if b not in mine]
+    if others:
+        session.error(
+            f"bench_backend({backend}) times {' and '.join(_session_backends(backend, []))} only, not --backend "
+            f"{others[0]}: use nox -s bench -- --backend {others[0]}, which runs the session that has it"
+        )
+    backend_args = [word for b in mine for word in ("--backend", b)]
     session.run("python", "-c", f"import pathlib; pathlib.Path({out!r}).mkdir(parents=True, exist_ok=True)")
     # --resume: several backend sessions fill one run folder, and a rerun continues it.
     # Exit status 3: the run ended but some cell did not end ok (named in the summary and the report).
@@ -148,8 +183,15 @@ def bench(session: nox.Session) -> None:
     """Agreement check, then every backend (each in its own environment), then the report."""
     install(session, "all,dev")
     out, args = _split_out(session.posargs)
+    named, args = _split_backends(args)
+    foreign = [b for b in named if b not in (*BENCH_BACKENDS, "article")]
+    if foreign:
+        session.error(
+            f"nox -s bench times {', '.join(BENCH_BACKENDS)} and article, each in its own environment, not "
+            f"--backend {foreign[0]}: time that one with python -m bench run in an environment that has it"
+        )
     session.run("python", "-c", f"import pathlib; pathlib.Path({out!r}).mkdir(parents=True, exist_ok=True)")
-    check_args = [a for a in _check_filters(args)]
+    check_args = [a for a in _check_filters(args)] + [f"--backend={b}" for b in named if b != "article"]
     # a mismatch is reported in agreement.json and the report; the timings still run
     session.run(
         "python",
@@ -162,8 +204,11 @@ def bench(session: nox.Session) -> None:
         *check_args,
         success_codes=[0, 1],
     )
-    for backend in BENCH_BACKENDS:
-        session.notify(f"bench_backend({backend})", posargs=["--out", out, *args])
+    for backend in BENCH_BACKENDS:  # a --backend reaches only the session that times it
+        mine = _session_backends(backend, named)
+        if mine:
+            posargs = ["--out", out, *[f"--backend={b}" for b in mine], *args]
+            session.notify(f"bench_backend({backend})", posargs=posargs)
     session.notify("bench_report", posargs=[out])
 
 

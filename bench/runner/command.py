@@ -8,8 +8,10 @@ imported. Each finished cell is written at once to RUN/cells/<cell>.json
 where it stopped. A cell that crashes its worker or runs past ``--timeout`` is
 recorded as ``crashed`` or ``timeout`` and the run goes on with the next cell;
 cells whose worker died before reaching them are ``not_run`` and retried once
-by ``--resume``. One run at a time per folder; a folder holding committed
-results (a results.csv no cell record backs) is never written into.
+by ``--resume``, which also measures again every cell that failed because a
+framework or device was missing (:mod:`bench.runner.retry`). One run at a time
+per folder; a folder holding committed results (a results.csv no cell record
+backs) is never written into.
 
 Defaults: every installed backend plus the article's own NumPy loops (pseudo
 backend ``article``, kind ``solve``, float64), every problem, each problem's
@@ -48,13 +50,12 @@ from ..cells import ARTICLE
 from ..cli import UsageError, load_plugins
 from . import config as run_config
 from . import folder as run_folder
+from . import retry
 from .machine import environment
 from .plan import groups, make_plan
 
 HELP = "time every cell with pytest-benchmark, one process per backend; write a run folder"
 EXIT_CELLS_NOT_OK = 3
-#: a not_run cell is retried until it has been tried this often
-MAX_ATTEMPTS = 2
 #: signals that end a run as Ctrl-C does (exit status 128 + the signal)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
@@ -156,6 +157,8 @@ def _main(args) -> int:
             console.print(spec.id, markup=False, highlight=False)
         console.print(f"{len(specs)} cells", markup=False)
         return 0
+    if not config.scheduler or config.scheduler.startswith("local:"):  # a remote cluster's devices are not here
+        specs = _device_check(config, specs, console)
 
     connection = None
     if config.scheduler:  # reach the scheduler before anything is written
@@ -170,6 +173,20 @@ def _main(args) -> int:
         for closable in connection or ():
             if closable is not None:
                 closable.close()
+
+
+def _device_check(config, specs, console):
+    """The cells to run, once every backend with cells on the GPU was asked whether it sees one
+    (:mod:`bench.runner.device`); refused in one line per backend that does not, where it was named."""
+    from . import device
+
+    def refuse(lines: list[str]) -> UsageError:
+        for line in lines[:-1]:
+            print(f"error: {fmt.terminal(line)}", file=sys.stderr)
+        return UsageError(lines[-1])
+
+    note = lambda message: console.print(f"note: {message}", markup=False, highlight=False)  # noqa: E731
+    return device.check(specs, bool(config.backend), note, refuse)
 
 
 def _run_locked(config, run, specs, saved, damage, notes, console, connection=None) -> int:
@@ -199,13 +216,7 @@ def _run_body(config, run, specs, saved, damage, notes, console, connection=None
         console.print(f"note: {note}", markup=False)
     all_specs = run.merge_plan(saved if damage is None else None, specs)
     run.write_env(environment(config, all_specs), warn, command=config.command)
-    retried = {
-        s.id: records[s.id]
-        for s in specs
-        if s.id in records
-        and records[s.id]["status"] == "not_run"
-        and (records[s.id].get("attempts") or 1) < MAX_ATTEMPTS
-    }
+    retried = {s.id: records[s.id] for s in specs if s.id in records and retry.again(records[s.id])}
     todo = [s for s in specs if s.id not in records or s.id in retried]
     if config.resume:
         line = f"resuming {run.path}: {len(specs) - len(todo)} of {len(specs)} cells already done"
