@@ -17,6 +17,7 @@ COMMANDS = {
     "run": "bench.runner.command",
     "report": "bench.report",
     "gradbench": "bench.gradbench",
+    "selftest": "bench.selftest",
 }
 #: exit status when a file cannot be written (a full disk, a read-only folder)
 EXIT_WRITE = 4

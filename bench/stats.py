@@ -2,10 +2,11 @@
 
 A verdict between two timings is ``faster``, ``slower`` or ``same`` (no difference
 this run can see), and ``unknown`` where the data cannot carry one (too few
-rounds): never "ahead" inside the noise. Two rules together decide, as asv's
-``compare`` does: the ratio's interval must exclude 1, and the ratio itself must
-pass a minimum effect (``min_effect``, 10% by default), so that a tiny but
-consistent drift between two processes is not called a change.
+rounds): never "ahead" inside the noise. Two rules together decide: the ratio's
+interval must exclude 1 (a difference these measurements can see), and it must
+reach the minimum effect (``min_effect``, 10% by default): a change whose whole
+interval lies under 10% (a tiny but consistent drift between two processes) is not
+called, while a true 10% change, whose interval straddles 1.10, is.
 
 Intervals come from the raw rounds where a record has them (a distribution-free
 interval for the median from the binomial order statistics), else from the
@@ -109,9 +110,9 @@ def verdict(ratio: Interval, min_effect: float = MIN_EFFECT) -> str:
     """``slower`` (ratio above 1), ``faster`` (below 1), ``same`` or ``unknown``, for a ratio now/before or a/b."""
     if not ratio.bounded:
         return "unknown"
-    if ratio.lo > 1 and ratio.value >= 1 + min_effect:
+    if ratio.lo > 1 and ratio.hi >= 1 + min_effect:
         return "slower"
-    if ratio.hi < 1 and ratio.value <= 1 / (1 + min_effect):
+    if ratio.hi < 1 and ratio.lo <= 1 / (1 + min_effect):
         return "faster"
     return "same"
 

@@ -37,7 +37,7 @@ LAYERS = (
         "bench.safe_io",
     ),
     ("bench.runner", "bench.report"),
-    ("bench.gradbench",),  # a long-running tool process: it runs cells with the runner's thread setting
+    ("bench.gradbench", "bench.selftest"),  # a long-running tool process: it runs cells with the runner's thread setting
     ("bench.__main__",),
 )
 #: packages of the same layer that must not know each other

@@ -1,0 +1,289 @@
+"""Verdicts that survive a rerun: raw rounds per process, intervals with the variation between
+processes, unstable cells labelled, the fastest said only beyond the noise, ``--compare`` as a
+gate, incomplete runs said first, and threads in every cell identity.
+
+Every run here is a synthetic run folder of cell records whose raw rounds are drawn with a
+known difference, so that each statistic is checked against the truth it should find."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench import results, uncertainty, verdicts
+from bench.__main__ import main as bench_main
+from bench.cells import Cell, CellSpec
+from bench.report import EXIT_SLOWER, comparison, load
+
+LABELS = {"numpy": ("numpy", "eager"), "jax+jit": ("jax", "jit"), "torch": ("torch", "eager")}
+
+
+def spec(label: str, kind: str = "gradient", size: str = "small", threads: int = 1) -> CellSpec:
+    backend, variant = LABELS[label]
+    s = CellSpec(Cell("linear_regression", size, backend, variant, "float64", kind), 1000, "cpu", threads)
+    assert s.cell.label == label
+    return s
+
+
+def rounds(rng, median: float, n: int = 60, noise: float = 0.03) -> list[float]:
+    return list(median * np.exp(rng.normal(0.0, noise, n)))
+
+
+def write_cell(run: Path, s: CellSpec, processes: list[list[float]], others: float = 0.0, status: str = "ok") -> dict:
+    """One record whose statistics come from ``processes`` (one list of round times each)."""
+    rec = results.record(**s.columns(), status=status, machine="box", run=run.name, first_call=0.01)
+    if status == "ok":
+        rec[uncertainty.SAMPLES] = [
+            uncertainty.entry(times, 100 + k, k + 1, others, 0.0) for k, times in enumerate(processes)
+        ]
+        rec.update(uncertainty.summary(uncertainty.entries(rec)))
+    results.save(run, s.id, rec)
+    return rec
+
+
+def make(run: Path, medians: dict[tuple, float], seed: int, processes: int = 2, **kw) -> Path:
+    """A run folder: every (label, kind, threads) of ``medians`` timed in ``processes`` processes."""
+    rng = np.random.default_rng(seed)
+    run.mkdir(parents=True, exist_ok=True)
+    for (label, kind, threads), median in medians.items():
+        drift = [median * math.exp(rng.normal(0.0, 0.02)) for _ in range(processes)]  # between processes
+        write_cell(run, spec(label, kind, threads=threads), [rounds(rng, m) for m in drift], **kw)
+    (run / "env.json").write_text(json.dumps({"machine": "box", "cpu": "Synthetic", "cores": 2}))
+    return run
+
+
+BASE = {("numpy", "gradient", 1): 1.0e-3, ("jax+jit", "gradient", 1): 0.5e-3, ("torch", "gradient", 1): 0.52e-3}
+
+
+# --- the statistics -------------------------------------------------------------------
+
+
+def test_raw_rounds_and_their_process_are_kept_and_pooled(tmp_path):
+    rng = np.random.default_rng(0)
+    run = tmp_path / "r"
+    rec = write_cell(run, spec("numpy"), [rounds(rng, 1e-3, 40), rounds(rng, 1.1e-3, 30)])
+    stored = json.loads(results.cell_path(run, spec("numpy").id).read_text())
+    assert [e["pass"] for e in stored["samples"]] == [1, 2] and len(stored["samples"][1]["times"]) == 30
+    assert rec["rounds"] == 70 and rec["processes"] == 2
+    medians = [np.median(e["times"]) for e in stored["samples"]]
+    assert rec["median"] == pytest.approx(np.median(medians))
+    frame = results.load(run, write_csv=False)
+    row = frame.iloc[0]
+    assert row["processes"] == 2 and row["ci_lo"] < row["median"] < row["ci_hi"]
+
+
+def test_malformed_samples_in_a_received_record_are_ignored_not_trusted():
+    rec = {"samples": [{"times": [1e-3, "x"]}, {"times": [-1.0]}, "junk", {"times": []}, {"times": [2e-3] * 8}]}
+    assert len(uncertainty.entries(rec)) == 1
+
+
+def test_the_interval_widens_with_the_variation_between_processes(tmp_path):
+    rng = np.random.default_rng(1)
+    same = {"status": "ok", "samples": [uncertainty.entry(rounds(rng, 1e-3), 1, k, 0, 0) for k in (1, 2)]}
+    apart = {
+        "status": "ok",
+        "samples": [uncertainty.entry(rounds(rng, m), 1, k, 0, 0) for k, m in ((1, 1e-3), (2, 1.3e-3))],
+    }
+    narrow, wide = uncertainty.interval(same, 0.01), uncertainty.interval(apart, 0.01)
+    assert wide.relative_halfwidth() > 2 * narrow.relative_halfwidth()
+    # a single process gets the run's between-process noise as a floor, never the rounds' alone
+    one = {"status": "ok", "samples": [uncertainty.entry(rounds(rng, 1e-3, 400), 1, 1, 0, 0)]}
+    assert uncertainty.interval(one, 0.05).relative_halfwidth() >= 1.96 * 0.05
+
+
+def test_processes_that_disagree_make_a_cell_unstable():
+    rng = np.random.default_rng(2)
+    rec = {"samples": [uncertainty.entry(rounds(rng, m), 1, k, 0, 0) for k, m in ((1, 47e-6), (2, 24e-3))]}
+    assert "disagree" in uncertainty.stability(rec)
+
+
+def test_the_between_process_noise_is_estimated_from_the_cells_measured_twice():
+    rng = np.random.default_rng(3)
+    recs = []
+    for i in range(200):
+        m = 1e-3 * np.exp(rng.normal(0, 0.04, 2))  # true between-process sd 0.04 on a log scale
+        recs.append(
+            {
+                "status": "ok",
+                "cell": str(i),
+                "samples": [uncertainty.entry(rounds(rng, x, 200, 0.01), 1, k, 0, 0) for k, x in enumerate(m)],
+            }
+        )
+    assert uncertainty.between_noise(recs) == pytest.approx(0.04, rel=0.25)
+
+
+def test_a_failed_repeat_keeps_the_measurement_and_labels_the_cell(tmp_path):
+    rng = np.random.default_rng(4)
+    run = tmp_path / "r"
+    earlier = write_cell(run, spec("numpy"), [rounds(rng, 1e-3)])
+    merged = uncertainty.add_repeat(earlier, {"status": "crashed", "reason": "killed"}, 2)
+    assert merged["median"] == earlier["median"] and merged["status"] == "ok"
+    assert "repeat" in uncertainty.stability(merged) and "crashed" in uncertainty.stability(merged)
+
+
+# --- verdicts inside a run ------------------------------------------------------------
+
+
+def test_a_tie_is_never_called_a_win(tmp_path):
+    frame = results.load(make(tmp_path / "r", BASE, seed=5), write_csv=False)
+    table = verdicts.fastest(frame)
+    row = table.iloc[0]
+    assert row["fastest"] in ("jax+jit", "torch") and row["outcome"] == "tie"  # 4% apart: under the 10% minimum
+    assert "tie with" in verdicts.phrase(row.to_dict())
+
+
+def test_a_clear_win_is_called_with_its_interval(tmp_path):
+    medians = {**BASE, ("torch", "gradient", 1): 0.8e-3}
+    table = verdicts.fastest(results.load(make(tmp_path / "r", medians, seed=6), write_csv=False))
+    row = table.iloc[0].to_dict()
+    assert row["fastest"] == "jax+jit" and row["outcome"] == "ahead" and row["margin_lo"] > 1.1
+    assert row["margin"] == pytest.approx(1.6, rel=0.1)
+    assert (
+        verdicts.phrase(row) == f"x{row['margin']:.2f} ({row['margin_lo']:.2f}-{row['margin_hi']:.2f}) ahead of torch"
+    )
+
+
+def test_rows_that_differ_only_in_thread_count_are_apart(tmp_path):
+    medians = {**BASE, ("numpy", "gradient", 2): 0.6e-3, ("jax+jit", "gradient", 2): 0.3e-3}
+    run = make(tmp_path / "r", medians, seed=7)
+    table = verdicts.fastest(results.load(run, write_csv=False))
+    assert sorted(table["threads"].tolist()) == [1, 2]
+    frame = load.combine([load.load_run(run)])
+    assert {"numpy · 1 threads", "numpy · 2 threads"} <= set(frame["series"])
+
+
+def test_an_incomplete_run_is_said_first_and_crowns_no_winner(tmp_path):
+    run = make(tmp_path / "r", {("numpy", "gradient", 1): 1e-3, ("torch", "gradient", 1): 2e-3}, seed=8)
+    planned = [spec(label) for label in ("numpy", "jax+jit", "torch")]  # jax+jit planned, never timed
+    (run / "plan.json").write_text(json.dumps({"cells": [s.to_json() for s in planned]}))
+    out = tmp_path / "out"
+    assert bench_main(["report", str(run), "--out", str(out), "--only", "times"]) == 0
+    page = (out / "report.md").read_text()
+    glance = page.split("## At a glance", 1)[1]
+    assert glance.lstrip().startswith("- **Incomplete run:** 1 of 3 planned cells have no record")
+    missing = [{**c, "run": "r"} for c in load.load_run(run).planned if c["label"] == "jax+jit"]
+    context_row = verdicts.fastest(results.load(run, write_csv=False), missing)
+    assert context_row.iloc[0]["outcome"] == "unknown" and "planned" in context_row.iloc[0]["why"]
+    assert "cannot tell" in page
+
+
+# --- --compare as a gate --------------------------------------------------------------
+
+
+def test_an_aa_comparison_calls_nothing_changed(tmp_path):
+    medians = {
+        (label, kind, 1): m * f
+        for (label, _, _), m in BASE.items()
+        for kind, f in (("gradient", 1), ("objective", 0.4))
+    }
+    before = make(tmp_path / "a", medians, seed=9)
+    after = make(tmp_path / "b", medians, seed=10)
+    table = comparison.compare(load.combine([load.load_run(after)]), load.combine([load.load_run(before)]))
+    assert len(table) == 6 and set(table["verdict"]) <= {"same"}
+
+
+def test_compare_calls_a_slower_cell_and_the_gate_exits_non_zero(tmp_path, capsys):
+    before = make(tmp_path / "a", BASE, seed=11)
+    after = make(tmp_path / "b", {**BASE, ("torch", "gradient", 1): BASE[("torch", "gradient", 1)] * 1.25}, seed=12)
+    args = ["report", str(after), "--compare", str(before), "--out", str(tmp_path / "o"), "--only", "compare"]
+    assert bench_main([*args, "--fail-on-slower", "10"]) == EXIT_SLOWER
+    printed = capsys.readouterr().out
+    assert (
+        "1 slower, 0 faster, 2 no difference" in printed and "slower: linear_regression small gradient torch" in printed
+    )
+    assert "--fail-on-slower 10%: 1 cell(s) fail" in printed
+    assert bench_main([*args, "--fail-on-slower", "30"]) == 0  # 25% slower passes a 30% gate
+    assert bench_main(args) == 0  # no gate asked for: the report is written, the summary printed
+
+
+def test_a_cell_measured_on_a_busy_machine_is_never_called_changed(tmp_path):
+    before = make(tmp_path / "a", BASE, seed=13)
+    after = make(tmp_path / "b", {k: v * 1.4 for k, v in BASE.items()}, seed=14, others=0.5)  # one core busy
+    table = comparison.compare(load.combine([load.load_run(after)]), load.combine([load.load_run(before)]))
+    assert set(table["verdict"]) == {"unknown"} and table["why"].str.startswith("measured while").all()
+
+
+def test_bad_gate_values_are_one_line_errors(tmp_path, capsys):
+    run = make(tmp_path / "a", BASE, seed=15)
+    assert bench_main(["report", str(run), "--fail-on-slower", "10"]) == 2
+    assert "--fail-on-slower needs --compare" in capsys.readouterr().err
+    assert bench_main(["report", str(run), "--compare", str(run), "--min-effect", "ten"]) == 2
+    assert "--min-effect 'ten' is not a number" in capsys.readouterr().err
+
+
+def test_power_a_ten_percent_slowdown_is_called_in_most_cells():
+    """Synthetic cells 10% slower, two processes each, as the runner measures them: called slower
+    in at least 90% of 200 trials with a 12% slowdown, every time with 25%; never a 3% drift."""
+    rng = np.random.default_rng(16)
+
+    def call(factor: float) -> str:
+        def rec(m):
+            drift = [m * math.exp(rng.normal(0, 0.01)) for _ in range(2)]
+            return {
+                "status": "ok",
+                "samples": [uncertainty.entry(rounds(rng, x, 100, 0.02), 1, k, 0, 0) for k, x in enumerate(drift)],
+            }
+
+        a, b = rec(1e-3), rec(1e-3 * factor)
+        ratio = uncertainty.interval(b, 0.01), uncertainty.interval(a, 0.01)
+        from bench.stats import ratio_interval, verdict
+
+        return verdict(ratio_interval(*ratio))
+
+    assert sum(call(1.12) == "slower" for _ in range(200)) >= 180
+    assert all(call(1.25) == "slower" for _ in range(100))
+    assert not any(call(1.03) == "slower" for _ in range(100))
+
+
+# --- the runner keeps the rounds and repeats in a second process ----------------------
+
+
+def test_the_runner_keeps_every_round_and_repeats_cells_in_a_second_process(tmp_path):
+    from tests.conftest import QUICK, bench_cli
+
+    out = tmp_path / "run"
+    args = ["run", "--backend", "numpy", "--problem", "quadratic", "--size", "article", "--kind", "gradient"]
+    done = bench_cli(*args, "--kind", "objective", *QUICK, "--repeat", "all", "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    good, _ = results.scan(out)
+    assert len(good) == 2
+    for rec in good.values():
+        procs = uncertainty.entries(rec)
+        assert [e["pass"] for e in procs] == [1, 2] and procs[0]["pid"] != procs[1]["pid"]
+        assert rec["rounds"] == sum(len(e["times"]) for e in procs) and rec["processes"] == 2
+    frame = results.load(out, write_csv=False)
+    assert (frame["processes"] == 2).all() and (frame["ci_lo"] < frame["median"]).all()
+    assert "verdict" in done.stdout  # the summary's verdict column
+
+    again = bench_cli(*args, *QUICK, "--repeat", "none", "--out", str(tmp_path / "once"))
+    assert again.returncode == 0
+    (rec,) = results.scan(tmp_path / "once")[0].values()
+    assert [e["pass"] for e in rec["samples"]] == [1]
+
+
+# --- the machine's self-test -------------------------------------------------------------
+
+
+def test_selftest_reports_the_aa_figures_of_two_runs(tmp_path, capsys):
+    from bench.selftest import aa_figures
+
+    apart = {**BASE, ("torch", "gradient", 1): 0.8e-3}
+    a = make(tmp_path / "a", apart, seed=17)
+    b = make(tmp_path / "b", {**apart, ("numpy", "gradient", 1): 1.5e-3}, seed=18)
+    figures = aa_figures(a, b)
+    assert figures["cells"] == 3 and figures["called_changed"] == 1  # the one cell made slower
+    assert figures["verdicts_both_runs"] == 1 and figures["verdicts_flipped"] == 0  # jax+jit ahead in both
+    assert 0 < figures["coverage"] < 1
+    assert bench_main(["selftest", "--use", str(a), str(a), "--out", str(tmp_path / "st")]) == 0
+    printed = capsys.readouterr().out
+    assert "called changed by --compare: 0 (goal 0)" in printed
+    assert json.loads((tmp_path / "st" / "selftest.json").read_text())["coverage"] == 1.0
+
+
+def test_selftest_refuses_options_it_chooses_itself(tmp_path, capsys):
+    assert bench_main(["selftest", "--out", str(tmp_path / "s"), "--", "--out", "x"]) == 2
+    assert "leave --out and --resume out" in capsys.readouterr().err

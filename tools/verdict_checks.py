@@ -1,0 +1,110 @@
+"""Do the harness's verdicts survive a rerun? The A/A, busy-machine and power checks, measured.
+
+Not part of the test suite (it times real runs: about 15 minutes on two cores). Run it on a
+quiet machine, from the repository root, with the project installed::
+
+    python tools/verdict_checks.py --out /tmp/verdicts            # all three checks
+    python tools/verdict_checks.py --out /tmp/verdicts --only power
+
+1. **A/A**: ``python -m bench selftest -- --size small``: the default small plan twice, back
+   to back; figures from :func:`bench.selftest.aa_figures` (cells called changed, interval
+   coverage, flipped verdicts).
+2. **busy**: the same plan (gradient and solve only) once on a quiet machine, once with a
+   process spinning on one core: no cell the busy run calls stable may be called changed.
+3. **power**: ``BENCH_PLUGINS=tests.slowed_backend``: NumPy made 0%, 10% and 25% slower
+   (``BENCH_SLOWDOWN``) over the article's problems, derivative kinds, small size; the
+   share of the cells ``report --compare`` calls slower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench(*args: str, env: dict | None = None) -> int:
+    cmd = [sys.executable, "-m", "bench", *args]
+    print("$", " ".join(cmd), flush=True)
+    return subprocess.call(cmd, cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+def _spin(stop) -> None:
+    while not stop.is_set():
+        pass
+
+
+def aa(out: Path) -> dict:
+    code = bench("selftest", "--out", str(out / "aa"), "--", "--size", "small")
+    return json.loads((out / "aa" / "selftest.json").read_text()) if code == 0 else {"error": code}
+
+
+def busy(out: Path) -> dict:
+    from bench.report import comparison, load
+
+    plan = ["--size", "small", "--kind", "gradient", "--kind", "solve"]
+    bench("run", *plan, "--out", str(out / "quiet"))
+    stop = multiprocessing.Event()
+    spinner = multiprocessing.Process(target=_spin, args=(stop,), daemon=True)
+    spinner.start()  # one core kept busy for the whole second run
+    try:
+        bench("run", *plan, "--out", str(out / "busy"))
+    finally:
+        stop.set()
+        spinner.join()
+    table = comparison.compare(
+        load.combine([load.load_run(out / "busy", "busy")]), load.combine([load.load_run(out / "quiet", "quiet")])
+    )
+    counts = comparison.tally(table)
+    return {"cells": len(table), **counts}
+
+
+def power(out: Path) -> dict:
+    from bench.report import comparison, load
+
+    plan = ["--backend", "slowed", "--size", "small", "--threads", "1"]
+    plan += [a for k in ("objective", "gradient", "hessian", "hvp") for a in ("--kind", k)]
+    env = {"BENCH_PLUGINS": "tests.slowed_backend"}
+    figures = {}
+    for pct in (0, 10, 25):
+        bench("run", *plan, "--out", str(out / f"slowed-{pct}"), env={**env, "BENCH_SLOWDOWN": str(pct / 100)})
+    os.environ.update(env)
+    from bench.cli import load_plugins
+
+    load_plugins()
+    base = load.combine([load.load_run(out / "slowed-0", "0%")])
+    for pct in (10, 25):
+        table = comparison.compare(load.combine([load.load_run(out / f"slowed-{pct}", f"{pct}%")]), base)
+        counts = comparison.tally(table)
+        figures[f"{pct}%"] = {"cells": len(table), **counts, "called_slower": counts["slower"] / max(1, len(table))}
+    return figures
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="folder for the runs (must not exist)")
+    p.add_argument("--only", choices=("aa", "busy", "power"), action="append", help="run only these checks")
+    args = p.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=False)
+    sys.path.insert(0, str(ROOT))
+    checks = {"aa": aa, "busy": busy, "power": power}
+    figures = {}
+    for name in args.only or list(checks):
+        started = time.monotonic()
+        figures[name] = {**checks[name](out), "seconds": round(time.monotonic() - started)}
+        print(name, json.dumps(figures[name], indent=1), flush=True)
+    (out / "verdict_checks.json").write_text(json.dumps(figures, indent=1))
+    print(json.dumps(figures, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
