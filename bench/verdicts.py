@@ -107,8 +107,9 @@ def fastest(frame, missing: Iterable[dict] = (), min_effect: float = MIN_EFFECT,
 
 
 def contenders(frame, min_effect: float = MIN_EFFECT) -> set[str]:
-    """Cell ids whose group verdict a second process could change: every row the fastest is not
-    clearly ahead of (itself included), and every unstable row, in groups of two or more rows."""
+    """Cell ids whose verdict a second process could change: every row the fastest is not clearly
+    ahead of (itself included) and an unstable fastest row, in groups of two or more rows; and the
+    pairs the protocol tax compares (:func:`tax_pairs`)."""
     out: set[str] = set()
     keys = _keys(frame)
     for _, group in contestants(frame).groupby(keys, sort=False, dropna=False):
@@ -124,6 +125,21 @@ def contenders(frame, min_effect: float = MIN_EFFECT) -> set[str]:
                 close = True
         if close or row_stability(best):
             out.add(best["cell"])
+    return out | tax_pairs(frame)
+
+
+def tax_pairs(frame) -> set[str]:
+    """Cell ids of every witness and of its backend's fastest protocol row in the same group: the
+    protocol tax compares them, so both are measured twice."""
+    ok = frame[(frame["status"] == "ok").fillna(False).astype(bool) & frame["median"].notna()]
+    witness = is_witness(ok)
+    out: set[str] = set()
+    keys = [*_keys(frame), "backend"]
+    for _, group in ok.groupby(keys, sort=False, dropna=False):
+        mask = witness.loc[group.index]
+        if mask.any() and (~mask).any():
+            out |= set(group.loc[mask, "cell"])
+            out.add(group.loc[~mask].sort_values("median", kind="stable").iloc[0]["cell"])
     return out
 
 

@@ -4,8 +4,8 @@ and charts in reading order. ``report.md`` and ``index.html`` are both written f
 
 from __future__ import annotations
 
-from bench.fmt import fmt_time, fmt_x
-from bench.tax import GOAL, within_noise
+from bench.fmt import fmt_x
+from bench.tax import CALLS, GOAL
 
 from . import tables
 from .comparison import NOT_REGRESSIONS, NOTHING_TO_COMPARE, not_comparable
@@ -160,13 +160,16 @@ def glance(context) -> Section:
             )
     tax = context.tax
     if tax is not None and len(tax):
+        calls = tax["call"].value_counts()
         worst = tax.loc[tax["tax"].idxmax()]
-        goal = GOAL
         facts.append(
             [
                 "Protocol tax: ",
-                Span(f"{int((tax['tax'] <= goal).sum())} of {len(tax)}"),
-                f" headline rows within {goal:.2f}× of an expert's code; the largest ",
+                Span(f"{int(calls.get('within', 0))} of {len(tax)}"),
+                f" headline rows within {1 / GOAL:.2f}-{GOAL:.2f}× of an expert's code with their whole 95% interval, "
+                f"{int(calls.get('above', 0))} above it, {int(calls.get('witness_slow', 0))} where a protocol row "
+                f"beats the witness (the witness is not the expert's best), {int(calls.get('unclear', 0))} this run "
+                "cannot tell; the largest ",
                 Span(fmt_x(worst["tax"])),
                 f" ({worst['best']}, {worst['problem']} {worst['kind']}).",
             ]
@@ -213,30 +216,21 @@ def _tax(context, figures):
 
 
 def _tax_gaps(context) -> list:
-    """One sentence per row above the goal: inside this run's noise, or a cost of writing the problem once."""
+    """One sentence per tax that is not within the goal with its whole interval: above it, the witness
+    beaten, or not told apart from the goal by this run."""
     items = []
-    for _, r in context.tax[context.tax["tax"] > GOAL].iterrows():
-        head = [Span(f"{r['best']} {fmt_x(r['tax'])}"), f" on {r['problem']} {r['size']} {r['kind']}: "]
-        if within_noise(r):
-            items.append(
-                head
-                + [
-                    f"the medians differ by less than their interquartile ranges ({fmt_time(r['best_median'])} ± "
-                    f"{fmt_time(r['best_iqr'] / 2)} against {fmt_time(r['witness_median'])} ± "
-                    f"{fmt_time(r['witness_iqr'] / 2)}), so this run cannot tell them apart; ",
-                    Span("tools/protocol_tax.py", "code"),
-                    " times the pair alternately on a quiet machine.",
-                ]
-            )
-        else:
-            items.append(
-                head
-                + [
-                    "a gap beyond this run's noise: a cost of writing the problem once against the "
-                    "protocol, to be explained or removed."
-                ]
-            )
-    return [Bullets(items, title=[f"Above {GOAL:.2f}×:"])] if items else []
+    for _, r in context.tax[context.tax["call"] != "within"].iterrows():
+        head = [Span(f"{r['best']} {fmt_x(r['tax'])}"), f" on {r['problem']} {r['size']} {r['kind']}"]
+        interval = (
+            f" (95% interval {r['tax_lo']:.2f}-{r['tax_hi']:.2f})" if r["tax_lo"] == r["tax_lo"] else " (no interval)"
+        )
+        text = f"{interval}: {CALLS.get(r['call'], r['call'])}"
+        if r["like_best"] and r["like_best"] != r["best"]:
+            text += f"; like for like ({r['like_best']}, the witness's mode): {fmt_x(r['like_tax'])}"
+        items.append(head + [text + "."])
+    if not items:
+        return []
+    return [Bullets(items)]
 
 
 def _article(context, figures):

@@ -7,7 +7,7 @@ import math
 
 from bench import verdicts
 from bench.fmt import fmt_n, fmt_time, fmt_x, is_missing
-from bench.tax import GOAL
+from bench.tax import CALLS, GOAL
 from bench.verdicts import GROUP
 
 from . import analysis
@@ -254,9 +254,14 @@ def tax(context) -> Table:
         "its median",
         "witness median",
         "tax",
+        "95% interval",
+        "verdict",
+        "like for like",
     ]
     rows = []
     for r in frame.itertuples():
+        bounded = not (is_missing(r.tax_lo) or is_missing(r.tax_hi))
+        like = f"{r.like_best} {fmt_x(r.like_tax)}" if r.like_best and r.like_best != r.best else "same row"
         rows.append(
             [_text(getattr(r, c)) for c in ("run", "dtype", "device") if several[c]]
             + [
@@ -268,6 +273,9 @@ def tax(context) -> Table:
                 _time(r.best_median),
                 _time(r.witness_median),
                 Cell(fmt_x(r.tax), float(r.tax), bad=bool(r.tax > GOAL)),
+                Cell(f"{r.tax_lo:.2f}-{r.tax_hi:.2f}" if bounded else "—", r.tax_hi if bounded else math.nan),
+                Cell(CALLS.get(r.call, r.call).partition(" (")[0].partition(":")[0], bad=r.call == "above"),
+                _text(like if r.like_best else ""),
             ]
         )
     return Table(header, rows, "Best protocol row against the witness", id="tax-table", sortable=True)

@@ -50,7 +50,7 @@ from ..cells import ARTICLE
 from ..cli import UsageError, load_plugins
 from . import config as run_config
 from . import folder as run_folder
-from . import retry
+from . import repeat, retry
 from .machine import environment
 from .plan import groups, make_plan
 
@@ -311,6 +311,14 @@ def _run_here(config, run, specs, todo, retried, machine_name, console) -> dict[
                 if backend in backends.NAMES:
                     supervisor.article_data(backend, group_specs[0].threads)
             progress.update(task, completed=len(specs), description="done")
+            again = repeat.choose(config.repeat, run.path, specs)
+            if again:
+                second = progress.add_task("repeat", total=len(again))
+                for group, group_specs in reversed(list(groups(again).items())):
+                    progress.update(second, description=f"repeat {group}")
+                    supervisor.run_group(group, group_specs, {}, pass_no=repeat.PASS)
+                    progress.advance(second, len(group_specs))
+                progress.update(second, description="repeat done")
         except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: the worker goes too (the hint: _run_locked)
             supervisor.kill()
             progress.stop()
