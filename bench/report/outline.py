@@ -8,7 +8,7 @@ from bench.fmt import fmt_x
 from bench.tax import CALLS, GOAL
 
 from . import tables
-from .comparison import NOT_REGRESSIONS, NOTHING_TO_COMPARE, not_comparable
+from .comparison import NOT_REGRESSIONS, NOTHING_TO_COMPARE, not_comparable, tally
 from .load import incomplete
 from .page import Bullets, Figure, Page, Section, Span, Text
 
@@ -173,6 +173,15 @@ def glance(context) -> Section:
                 Span(fmt_x(worst["tax"])),
                 f" ({worst['best']}, {worst['problem']} {worst['kind']}).",
             ]
+        )
+    if context.baseline is not None and context.compare is not None and len(context.compare):
+        n = tally(context.compare)
+        facts.append(
+            [f"Against {context.baseline.tag}: "]
+            + [Span(f"{n['slower']} slower", "fail" if n["slower"] else "ok"), ", "]
+            + [Span(f"{n['faster']} faster"), f", {n['same']} no difference seen, {n['unknown']} cannot tell"]
+            + [f", {n['status']} status changed" if n["status"] else ""]
+            + [f" of {len(context.compare)} cells (a change beyond both runs' 95% intervals and the minimum effect)."]
         )
     if context.baseline is not None and any(not_comparable(c) for c in context.env_changes.values()):
         facts.append([Span(NOT_REGRESSIONS, "fail")])
