@@ -178,8 +178,10 @@ def interval(rec: Mapping[str, Any], between: float | None, confidence: float = 
         own = statistics.stdev(_log_medians(procs)) if k >= 2 else 0.0
     else:  # a record without raw rounds (an older run, a table): its summary
         median, iqr, rounds = rec.get("median"), rec.get("iqr"), rec.get("rounds")
-        if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in (median, iqr, rounds)):
+        if not (isinstance(median, (int, float)) and math.isfinite(median)):
             return Interval(math.nan, 0.0, math.inf)
+        if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in (iqr, rounds)):
+            return Interval(float(median), 0.0, math.inf)  # a median without its spread: no interval
         value = float(median)  # type: ignore[arg-type]
         within = summary_interval(value, float(iqr), int(rounds), confidence).relative_halfwidth()  # type: ignore[arg-type]
         if not math.isfinite(within) and 2 <= int(rounds) and value > 0:  # type: ignore[arg-type]

@@ -24,6 +24,9 @@ from .uncertainty import BUSY_LABEL, row_interval, row_stability
 GROUP = ("run", "machine", "problem", "size", "dtype", "device", "threads", "kind")
 #: one row's identity in a table of several runs: its group and its label
 IDENTITY = (*GROUP, "label")
+#: a row this many times slower than the fastest is no contender, however unstable (a second process
+#: cannot make it the fastest)
+FAR = 2.0
 #: a group's outcome
 OUTCOMES = ("ahead", "tie", "unknown")
 
@@ -119,8 +122,8 @@ def contenders(frame, min_effect: float = MIN_EFFECT) -> set[str]:
         best = group.iloc[0].to_dict()
         close = False
         for row in group.iloc[1:].to_dict("records"):
-            _, call = compare_rows(best, row, min_effect)
-            if call != "slower":
+            ratio, call = compare_rows(best, row, min_effect)
+            if call != "slower" and ratio.value <= FAR:
                 out.add(row["cell"])
                 close = True
         if close or row_stability(best):

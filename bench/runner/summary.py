@@ -10,7 +10,9 @@ from problems.base import KINDS
 from .. import results, verdicts
 from ..cells import ARTICLE
 from ..fmt import fmt_time, fmt_x, markup
+from ..stats import ratio_interval
 from ..tax import GOAL, protocol_tax
+from ..uncertainty import row_interval
 from ..verdicts import contestants
 
 
@@ -42,13 +44,28 @@ def summary_rows(frame) -> list[dict[str, Any]]:
             {
                 **r,
                 "verdict": verdicts.phrase(r),
-                "vs_numpy": numpy_rows["median"].min() / r["median"] if len(numpy_rows) else None,
+                **_speedup(numpy_rows, best),
                 "vs_article": article["median"].min() / r["median"] if r["kind"] == "solve" and len(article) else None,
                 "ratio": best["ratio"],
                 "compile": max(0.0, best["first_call"] - best["median"]),
             }
         )
     return rows
+
+
+def _speedup(numpy_rows, best) -> dict[str, Any]:
+    """NumPy's fastest row over the best row (``vs_numpy``) with its 95% interval (``vs_numpy_lo``, ``_hi``)."""
+    if not len(numpy_rows):
+        return {"vs_numpy": None, "vs_numpy_lo": None, "vs_numpy_hi": None}
+    numpy_best = numpy_rows.sort_values("median", kind="stable").iloc[0].to_dict()
+    ratio = ratio_interval(row_interval(numpy_best), row_interval(best.to_dict()))
+    lo, hi = (ratio.lo, ratio.hi) if ratio.bounded else (None, None)
+    return {"vs_numpy": ratio.value, "vs_numpy_lo": lo, "vs_numpy_hi": hi}
+
+
+def _fmt_speedup(row: dict[str, Any]) -> str:
+    text = fmt_x(row["vs_numpy"])
+    return text if row["vs_numpy_lo"] is None else f"{text} ({row['vs_numpy_lo']:.3g}-{row['vs_numpy_hi']:.3g})"
 
 
 def _missing(value) -> bool:
@@ -69,7 +86,7 @@ def print_summary(frame, console, warnings: list[str] = ()) -> None:
         ("fastest", "left"),
         ("median", "right"),
         ("verdict", "left"),
-        ("× numpy", "right"),
+        ("× numpy (95% interval)", "right"),
         ("× article", "right"),
         ("deriv/obj", "right"),
         ("first call − median", "right"),
@@ -84,7 +101,7 @@ def print_summary(frame, console, warnings: list[str] = ()) -> None:
             markup(row["fastest"]),
             fmt_time(row["median"], "-"),
             markup(row["verdict"]),
-            fmt_x(row["vs_numpy"]),
+            _fmt_speedup(row),
             fmt_x(row["vs_article"]),
             fmt_x(row["ratio"]),
             fmt_time(row["compile"], "-"),
