@@ -18,6 +18,7 @@ COMMANDS = {
     "report": "bench.report",
     "gradbench": "bench.gradbench",
     "selftest": "bench.selftest",
+    "history": "bench.history",
 }
 #: exit status when a file cannot be written (a full disk, a read-only folder)
 EXIT_WRITE = 4

@@ -37,7 +37,8 @@ LAYERS = (
         "bench.safe_io",
     ),
     ("bench.runner", "bench.report"),
-    ("bench.gradbench", "bench.selftest"),  # a long-running tool process: it runs cells with the runner's thread setting
+    # a long-running tool process: it runs cells with the runner's thread setting; commands reading many runs
+    ("bench.gradbench", "bench.selftest", "bench.history"),
     ("bench.__main__",),
 )
 #: packages of the same layer that must not know each other
