@@ -30,15 +30,23 @@ def spec(label: str, threads: int = 1) -> CellSpec:
     return CellSpec(Cell("linear_regression", "small", backend, variant, "float64", "gradient"), 1000, "cpu", threads)
 
 
-def write_cell(run: Path, s: CellSpec, processes: list[list[float]], machine: str) -> None:
+def write_cell(run: Path, s: CellSpec, processes: list[list[float]], machine: str, others: float = 0.0) -> None:
     rec = results.record(**s.columns(), status="ok", machine=machine, run=run.name, first_call=0.01)
-    rec[uncertainty.SAMPLES] = [uncertainty.entry(times, 100 + k, k + 1, 0.0, 0.0) for k, times in enumerate(processes)]
+    rec[uncertainty.SAMPLES] = [
+        uncertainty.entry(times, 100 + k, k + 1, others, 0.0) for k, times in enumerate(processes)
+    ]
     rec.update(uncertainty.summary(uncertainty.entries(rec)))
     results.save(run, s.id, rec)
 
 
 def make_series(
-    root: Path, seed: int, factors: list[float], machine: str = "box", label_factor: str = "jax+jit", day: int = 1
+    root: Path,
+    seed: int,
+    factors: list[float],
+    machine: str = "box",
+    label_factor: str = "jax+jit",
+    day: int = 1,
+    busy: tuple[int, ...] = (),
 ) -> list[Path]:
     """One run folder per factor: every label timed around its base median (drifting 2% between
     runs and processes); ``label_factor``'s median times the run's factor. Run i finishes on day+i."""
@@ -50,7 +58,8 @@ def make_series(
         for label, median in BASE.items():
             level = median * (factor if label == label_factor else 1.0) * math.exp(rng.normal(0.0, 0.02))
             procs = [level * math.exp(rng.normal(0.0, 0.02)) for _ in range(2)]
-            write_cell(run, spec(label), [list(m * np.exp(rng.normal(0.0, 0.03, 40))) for m in procs], machine)
+            times = [list(m * np.exp(rng.normal(0.0, 0.03, 40))) for m in procs]
+            write_cell(run, spec(label), times, machine, others=0.6 if i in busy else 0.0)
         env = {
             "machine": machine,
             "finished": f"2026-11-{day + i:02d}T12:00:00+0000",
@@ -111,6 +120,14 @@ def test_a_single_odd_run_or_a_change_in_the_last_run_is_no_step():
     assert steps.find_steps([Interval(v, v / 1.05, v * 1.05) for v in flat]) == []
     last = [1.0, 1.01, 0.99, 1.0, 1.0, 0.99, 1.01, 1.0, 1.0, 1.5]
     assert steps.find_steps([Interval(v, v / 1.05, v * 1.05) for v in last]) == []
+
+
+def test_a_run_measured_on_a_busy_machine_takes_no_part(tmp_path):
+    # the 20% step's new level seen only in runs measured while other processes took the CPU: those medians
+    # are drawn but left out of the step search, so nothing is called
+    history = history_of(make_series(tmp_path, seed=3, factors=[1.0] * 7 + [1.2] * 3, busy=(7, 8, 9)))
+    assert history.steps == []
+    assert all(s.stable == [True] * 7 + [False] * 3 for s in history.series)
 
 
 def test_two_machines_are_never_one_series(tmp_path):

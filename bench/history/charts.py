@@ -105,14 +105,20 @@ def overview_chart(history: History, timeline: Timeline) -> Chart | None:
         return None
     fig = Figure(figsize=(max(7.0, 0.45 * len(timeline.runs) + 4), 5.0), layout="constrained")
     ax = fig.subplots()
-    handles, labels = [], []
+    handles: list[Line2D] = []
+    labels: list[str] = []
+    few = len(series) <= MAX_LEGEND
     for s in series:
         typical = _start_level(s)
         if typical is None:
             continue
-        shade = colour(str(s.cell["label"]))
+        shown = few or bool(s.steps)  #: in colour with its intervals; else a faint grey line
+        shade = colour(str(s.cell["label"])) if shown else "#bbbbbb"
         xs = [i for i, p in enumerate(s.points) if p is not None]
-        ax.plot(xs, [s.points[i].value / typical for i in xs], color=shade, linewidth=0.8, alpha=0.6)  # type: ignore[union-attr]
+        ys = [s.points[i].value / typical for i in xs]  # type: ignore[union-attr]
+        ax.plot(xs, ys, color=shade, linewidth=0.8, alpha=0.6 if shown else 0.35, zorder=2 if shown else 1)
+        if not shown:
+            continue
         _errorbars(ax, s, typical, shade)
         for step in s.steps:
             p = s.points[step.at]
@@ -126,7 +132,7 @@ def overview_chart(history: History, timeline: Timeline) -> Chart | None:
                 linewidths=1.6,
                 zorder=4,
             )
-        if len(series) <= MAX_LEGEND:
+        if len(handles) < MAX_LEGEND:
             handles.append(Line2D([], [], color=shade, marker="o", markersize=4))
             labels.append(s.name)
     ax.axhline(1, color="black", linewidth=0.8)
@@ -152,7 +158,11 @@ def overview_chart(history: History, timeline: Timeline) -> Chart | None:
         "Each cell's median in each run against its first level (the median of its medians before its first "
         "step, or of all where it has none), with its 95% interval "
         "(hollow grey: no verdict in that run). A ring marks the first run of a step, red slower, green faster."
-        + ("" if len(series) <= MAX_LEGEND else f" {len(series)} cells: colour says the framework only.")
+        + (
+            ""
+            if len(series) <= MAX_LEGEND
+            else f" {len(series)} cells: those without a step are the faint grey lines, without their intervals."
+        )
     )
     return Chart("history", slugify("history", timeline.machine), title, caption, fig)
 

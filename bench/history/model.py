@@ -174,18 +174,23 @@ def _cell(row: dict) -> tuple:
 
 def _series(machine: str, per_run: list[list[dict]], min_effect: float) -> list[Series]:
     cells: dict[tuple, dict] = {}
+    by_run: list[dict[tuple, dict]] = []  #: per run: cell -> its row (the last, where a run holds it twice)
     for rows in per_run:
+        by_run.append({})
         for row in rows:
-            cells.setdefault(_cell(row), {name: row.get(name) for name in KEY})
+            key = _cell(row)
+            cells.setdefault(key, {name: row.get(name) for name in KEY})
+            by_run[-1][key] = row
     out = []
     for key, cell in cells.items():
         points: list[Interval | None] = []
         stable: list[bool] = []
-        for rows in per_run:
-            row = next((r for r in reversed(rows) if _cell(r) == key), None)
-            iv = row_interval(row) if row is not None else None
+        for rows_of in by_run:
+            found_row = rows_of.get(key)
+            row = found_row if found_row is not None else {}
+            iv = row_interval(row) if found_row is not None else None
             points.append(iv if iv is not None and math.isfinite(iv.value) else None)
-            stable.append(iv is not None and usable(iv) and row_stability(row or {}) is None)
+            stable.append(iv is not None and usable(iv) and row_stability(row) is None)
         series = Series(machine, cell, points, stable)
         positions = [i for i, ok in enumerate(stable) if ok]
         for found in find_steps([points[i] for i in positions], min_effect):  # type: ignore[misc]

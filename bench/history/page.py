@@ -4,7 +4,7 @@ index.html by the report's own renderers; and the terminal summary."""
 from __future__ import annotations
 
 from bench.fmt import fmt_time
-from bench.report.page import Bullets, Cell, Figure, Page, Section, Span, Table, Text, number
+from bench.report.page import Block, Bullets, Cell, Figure, Page, Section, Span, Table, Text, number
 
 from .model import History, Step, commit, version_changes
 from .steps import MIN_SEGMENT
@@ -91,8 +91,11 @@ def outline(history: History, charts: list, command: str, skipped: list[str]) ->
     runs = sum(len(t.runs) for t in history.timelines.values())
     intro: list = [
         Text(
-            [Span(f"{len(steps)} step(s)"), f": {slower} slower, {len(steps) - slower} faster, over "]
-            + [f"{len(history.series)} cells, {runs} runs on {len(history.timelines)} machine(s)."],
+            [
+                Span(f"{len(steps)} step(s)"),
+                f": {slower} slower, {len(steps) - slower} faster, over {len(history.series)} cells, "
+                f"{runs} runs on {len(history.timelines)} machine(s).",
+            ],
             "box",
         ),
         Text(["Written by ", Span(command, "code"), "."], "muted"),
@@ -103,8 +106,8 @@ def outline(history: History, charts: list, command: str, skipped: list[str]) ->
         intro.append(Text([f"Left out (one run only, no history): {', '.join(history.single)}."], "muted"))
     if skipped:
         intro.append(Bullets([[line] for line in skipped], ["Files left out:"], "muted"))
-    overview = [Figure(c) for c in charts if c.group == "history"]
-    worst = [Figure(c) for c in charts if c.group == "history-step"]
+    overview: list[Block] = [Figure(c) for c in charts if c.group == "history"]
+    worst: list[Block] = [Figure(c) for c in charts if c.group == "history-step"]
     sections = [
         Section(
             "steps", "Regressions and improvements", RULE.format(effect=history.min_effect), [steps_table(history)]
