@@ -258,6 +258,8 @@ def test_the_runner_keeps_every_round_and_repeats_cells_in_a_second_process(tmp_
     frame = results.load(out, write_csv=False)
     assert (frame["processes"] == 2).all() and (frame["ci_lo"] < frame["median"]).all()
     assert "verdict" in done.stdout  # the summary's verdict column
+    env = json.loads((out / "env.json").read_text())
+    assert env["wait_policy"] == "passive" and env["repeat"] == "all"
 
     again = bench_cli(*args, *QUICK, "--repeat", "none", "--out", str(tmp_path / "once"))
     assert again.returncode == 0
@@ -287,3 +289,16 @@ def test_selftest_reports_the_aa_figures_of_two_runs(tmp_path, capsys):
 def test_selftest_refuses_options_it_chooses_itself(tmp_path, capsys):
     assert bench_main(["selftest", "--out", str(tmp_path / "s"), "--", "--out", "x"]) == 2
     assert "leave --out and --resume out" in capsys.readouterr().err
+
+
+def test_openmp_threads_sleep_when_idle_unless_told_otherwise(capsys):
+    """A spinning OpenMP pool takes the core its descheduled partner needs (torch.compile's kernels:
+    30-50 ms a call instead of 0.05 ms while another process used a core): passive by default."""
+    from bench.runner import threads
+
+    base = {"OMP_WAIT_POLICY": "ACTIVE", "PATH": "/bin"}
+    assert threads.environment(2, base)["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert threads.environment(2, base, wait_policy="active")["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert threads.environment(2, {"PATH": "/bin"}, wait_policy="inherit").get("OMP_WAIT_POLICY") is None
+    assert bench_main(["run", "--wait-policy", "sometimes", "--list"]) == 2
+    assert "--wait-policy 'sometimes' is not allowed; use one of passive, active, inherit" in capsys.readouterr().err

@@ -60,6 +60,7 @@ class RunConfig:
     list_only: bool = False
     scheduler: str | None = None
     repeat: str = DEFAULT_REPEAT
+    wait_policy: str = thread_settings.DEFAULT_WAIT_POLICY
     command: str = "python -m bench run"
 
     @property
@@ -164,6 +165,14 @@ def add_arguments(p) -> None:
         "two processes: contenders (the rows a fastest-row verdict is close between, and unstable ones), all, "
         f"or none (default: {DEFAULT_REPEAT})",
     )
+    add(
+        "--wait-policy",
+        metavar="POLICY",
+        default=thread_settings.DEFAULT_WAIT_POLICY,
+        help="how OpenMP's idle threads wait in every worker (OMP_WAIT_POLICY): passive (sleep), active (spin, "
+        "pathological on a shared machine) or inherit (as this shell has it) "
+        f"(default: {thread_settings.DEFAULT_WAIT_POLICY}; recorded in env.json)",
+    )
     add("--tag", metavar="NAME", help="machine name stored with the results (default: the host name)")
     add(
         "--max-memory",
@@ -206,6 +215,11 @@ def from_args(args) -> RunConfig:
         list_only=bool(args.list),
         scheduler=args.scheduler,
         repeat=_choice("--repeat", getattr(args, "repeat", DEFAULT_REPEAT), REPEATS),
+        wait_policy=_choice(
+            "--wait-policy",
+            getattr(args, "wait_policy", thread_settings.DEFAULT_WAIT_POLICY),
+            thread_settings.WAIT_POLICIES,
+        ),
         command=shlex.join(["python", "-m", "bench", "run", *sys.argv[2:]]),
     )
 

@@ -137,6 +137,8 @@ def environment(config, specs) -> dict[str, Any]:
         "timeout": config.timeout,
         "min_rounds": config.min_rounds,
         "max_time": config.max_time,
+        "repeat": getattr(config, "repeat", None),
+        "wait_policy": getattr(config, "wait_policy", thread_settings.DEFAULT_WAIT_POLICY),
         **git_state(),
     }
 

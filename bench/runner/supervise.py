@@ -38,8 +38,8 @@ SUITE = Path(__file__).with_name("suite.py")
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-def child_env(threads: int) -> dict[str, str]:
-    env = thread_settings.environment(threads)
+def child_env(threads: int, wait_policy: str = thread_settings.DEFAULT_WAIT_POLICY) -> dict[str, str]:
+    env = thread_settings.environment(threads, wait_policy=wait_policy)
     env["BENCH_PARENT"] = str(os.getpid())
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
@@ -192,7 +192,7 @@ class Supervisor:
         log_path = free_name(run_dir / "logs", group, ".log")
         marker = worker.marker_path(run_dir, group)
         marker.unlink(missing_ok=True)
-        env = child_env(threads)
+        env = child_env(threads, config.wait_policy)
         env[worker.PLAN_VARIABLE] = str(plan_path.resolve())
         cmd = launch.command(
             "pytest",
@@ -290,9 +290,8 @@ class Supervisor:
             safe_io.make_dir(logs)
         cmd = launch.command("bench.article", "--backend", backend, "--out", str(self.folder.path), threads=threads)
         with results.writing(log_path), safe_io.open_log(log_path) as log:
-            self.proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, env=child_env(threads), start_new_session=True
-            )
+            env = child_env(threads, self.config.wait_policy)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
             try:
                 code: int | str = self.proc.wait(timeout=max(self.config.timeout, 600))
             except subprocess.TimeoutExpired:
