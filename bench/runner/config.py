@@ -33,8 +33,8 @@ LIMITS = {"timeout": (0.0, 86_400.0), "max_time": (0.0, 3_600.0), "slow_budget":
 MAX_ROUNDS = 1_000_000
 FILTERS = ("backend", "problem", "size", "dtype", "mode", "kind", "device")
 #: which cells a second worker process measures again, later in the run (bench.verdicts.contenders)
-REPEATS = ("contenders", "all", "none")
-DEFAULT_REPEAT = "contenders"
+REPEATS = ("auto", "contenders", "all", "none")
+DEFAULT_REPEAT = "auto"
 
 
 @dataclass(frozen=True)
@@ -162,8 +162,9 @@ def add_arguments(p) -> None:
         metavar="WHICH",
         default=DEFAULT_REPEAT,
         help="cells measured again in a second worker process, later in the run, so that each verdict rests on "
-        "two processes: contenders (the rows a fastest-row verdict is close between, and unstable ones), all, "
-        f"or none (default: {DEFAULT_REPEAT})",
+        "two processes: contenders (the rows a fastest-row verdict is close between, unstable ones, the witnesses "
+        "and their best rows), auto (the contenders, then the cheapest other cells within 30%% of the run's time), "
+        f"all, or none (default: {DEFAULT_REPEAT})",
     )
     add(
         "--wait-policy",

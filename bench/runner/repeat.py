@@ -4,7 +4,8 @@ Rounds inside one process share its memory layout, its compiled code and its mom
 so one process says little about what the next run will see. After every group has
 run once, the cells whose verdict is close (:func:`bench.verdicts.contenders`: the rows
 the fastest is not clearly ahead of, and unstable rows) or, with ``--repeat all``,
-every ok cell, are measured again, group by group in the reverse order (so that a slow
+every ok cell (``auto``: the contenders, then as many of the cheapest cells as a share of the
+run's time allows), are measured again, group by group in the reverse order (so that a slow
 drift of the machine does not favour the groups that ran first). Each record then holds
 both processes' rounds (:func:`bench.uncertainty.add_repeat`), and the run's
 between-process noise comes from them (:func:`bench.uncertainty.between_noise`).
@@ -17,6 +18,9 @@ from ..cells import CellSpec
 
 #: the pass number of the repeat
 PASS = 2
+#: ``auto``: the contenders, then the cheapest other cells while their first-pass time fits in this
+#: share of the whole first pass's cell time
+SHARE = 0.3
 
 
 def has_pass(rec: dict, pass_no: int) -> bool:
@@ -26,15 +30,26 @@ def has_pass(rec: dict, pass_no: int) -> bool:
 
 
 def choose(repeat: str, run_path, specs: list[CellSpec]) -> list[CellSpec]:
-    """The planned cells to measure again (``repeat``: contenders, all or none), not yet repeated."""
+    """The planned cells to measure again, not yet repeated: ``contenders``, ``auto`` (the contenders and
+    then the cheapest other cells within :data:`SHARE` of the first pass's time), ``all`` or ``none``."""
     if repeat == "none":
         return []
     good, _ = results.scan(run_path)
     frame = results.load(run_path, write_csv=False, on_skip=lambda path, why: None)
+    ok = frame[(frame["status"] == "ok").fillna(False).astype(bool) & frame["cell"].isin([s.id for s in specs])]
     if repeat == "all":
-        wanted = set(frame.loc[(frame["status"] == "ok").fillna(False).astype(bool), "cell"].dropna())
+        wanted = set(ok["cell"].dropna())
     else:
         wanted = verdicts.contenders(frame)
+        if repeat == "auto":  # then the cheapest other cells, within a share of the first pass's time
+            budget = SHARE * float(ok["cell_time"].sum()) - float(ok.loc[ok["cell"].isin(wanted), "cell_time"].sum())
+            for cell, seconds in ok.sort_values("cell_time")[["cell", "cell_time"]].itertuples(index=False):
+                if cell in wanted or not seconds == seconds:
+                    continue
+                if seconds > budget:
+                    break
+                wanted.add(cell)
+                budget -= seconds
     return [
         s
         for s in specs
