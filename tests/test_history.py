@@ -161,7 +161,9 @@ def test_the_default_output_is_left_out_when_given_again(tmp_path):
     paths = make_series(tmp_path / "results", seed=4, factors=[1.0] * 4)
     _, out = write_history(paths, formats=("png",), worst=0)
     assert out == tmp_path / "results" / "history"
-    history, _ = write_history([*paths, out], formats=("png",), worst=0)  # `results/*` catches it
+    warnings: list[str] = []
+    history, _ = write_history([out, *paths], formats=("png",), worst=0, warn=warnings.append)  # `results/*`
+    assert warnings == []
     assert len(history.timelines["box"].runs) == 4
 
 

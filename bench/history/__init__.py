@@ -140,6 +140,8 @@ def write_history(
 
     from . import charts, model, page
 
+    if out is None and paths:
+        out = paths[0].parent / "history"
     runs = load(paths, out, warn)
     history = model.build(runs, min_effect)
     if not history.timelines:
@@ -150,7 +152,8 @@ def write_history(
     skipped = [line for run in runs for line in run.skipped]
     for line in skipped:
         warn(f"skipped {line}")
-    folder = _folder(Path(out) if out else paths[0].parent / "history")
+    assert out is not None  # load() refuses an empty list
+    folder = _folder(out)
     drawn = charts.charts(history, worst)
     for chart, slug in zip(drawn, unique_slugs([c.slug for c in drawn])):
         chart.slug = slug

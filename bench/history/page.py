@@ -45,7 +45,7 @@ def changes_at(history: History, step: Step) -> str:
 
 def steps_table(history: History) -> Table:
     header = ["machine", "problem", "size", "kind", "row", "dtype", "device", "threads", "verdict", "change"]
-    header += ["95% interval", "before", "after", "runs before/after", "first run after", "what changed"]
+    header += ["95% interval", "before", "after", "runs before/after", "first run on the new level", "what changed"]
     rows = []
     for step in history.steps:
         s, f = step.series, step.found
