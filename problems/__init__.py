@@ -27,7 +27,7 @@ ARTICLE_NAMES = (
 )
 #: GradBench's workloads (github.com/gradbench/gradbench), written against the same protocol; k-means is
 #: the article's problem with GradBench's sizes. Checked by default, timed when named (``--problem lse``).
-GRADBENCH_NAMES = ("lse", "llsq", "gmm", "ode")
+GRADBENCH_NAMES = ("lse", "llsq", "gmm", "ode", "det", "lstm")
 NAMES = ARTICLE_NAMES + GRADBENCH_NAMES
 
 

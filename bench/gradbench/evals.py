@@ -36,6 +36,8 @@ FUNCTIONS = {
     "kmeans": ("cost", "dir"),
     "gmm": ("objective", "jacobian"),
     "ode": ("primal", "gradient"),
+    "det": ("primal", "gradient"),
+    "lstm": ("objective", "jacobian"),
 }
 TOLERANCE = 1e-4  #: GradBench's
 
@@ -63,6 +65,11 @@ def workload(module: str, size: str) -> dict:
         }
     if module == "ode":
         return {"x": first.tolist(), "s": int(data["h"].size)}
+    if module == "det":
+        return {"A": first.ravel().tolist(), "ell": inst.n}
+    if module == "lstm":
+        names = ("main_params", "extra_params", "state", "sequence")
+        return {name: a.tolist() for name, a in zip(names, (*inst.params, data["state"], data["sequence"]))}
     raise KeyError(f"no workloads for {module!r}")
 
 
@@ -103,6 +110,17 @@ def expected(module: str, function: str, input) -> object:
         last[-1] = 1.0
         y, (g,) = rk4_vjp((x,), last, {"h": step_sizes(input["s"])})
         return (y if function == "primal" else g).tolist()
+    if module == "det":
+        from problems.det import level_data
+
+        ell = input["ell"]
+        value, (g,) = problem.loss.value_and_grad((np.reshape(input["A"], (ell, ell)),), level_data(ell))
+        return float(value) if function == "primal" else g.ravel().tolist()
+    if module == "lstm":
+        params = tuple(np.asarray(input[name], dtype=np.float64) for name in ("main_params", "extra_params"))
+        data = {name: np.asarray(input[name], dtype=np.float64) for name in ("state", "sequence")}
+        value, grads = problem.loss.value_and_grad(params, data)
+        return float(value) if function == "objective" else np.concatenate([g.ravel() for g in grads]).tolist()
     raise KeyError(module)
 
 

@@ -21,6 +21,11 @@ gmm       objective      ``problems.gmm`` loss value (the log posterior)
 ode       primal         ``problems.ode`` model (y after s RK4 steps)
           gradient       the model's ``vjp`` with the last unit vector: GradBench's
                          gradient of y_{n-1} (zero whenever n > 4s)
+det       primal         ``problems.det`` loss value (A row-major, ell x ell)
+          gradient       its ``value_and_grad`` (the cofactors), row-major
+lstm      objective      ``problems.lstm`` loss value
+          jacobian       its ``value_and_grad``: main_params' then extra_params'
+                         gradient, each row-major, concatenated
 ========  =============  ==========================================================
 
 Every function is wrapped by the backend's ``compile`` (the identity for an
@@ -52,7 +57,7 @@ from backends.base import Differentiable
 from ..results import too_deep
 
 DTYPE = "float64"
-MODULES = ("hello", "lse", "llsq", "kmeans", "gmm", "ode")
+MODULES = ("hello", "lse", "llsq", "kmeans", "gmm", "ode", "det", "lstm")
 FUNCTIONS = {
     "hello": ("square", "double"),
     "lse": ("primal", "gradient"),
@@ -60,6 +65,8 @@ FUNCTIONS = {
     "kmeans": ("cost", "dir"),
     "gmm": ("objective", "jacobian"),
     "ode": ("primal", "gradient"),
+    "det": ("primal", "gradient"),
+    "lstm": ("objective", "jacobian"),
 }
 
 
@@ -248,6 +255,36 @@ class Tool:
         fn = self.compiled(("ode", "gradient"), make)
         return Call(fn, ((self.b.asarray(x, DTYPE),), self.b.asarray(last, DTYPE), data), lambda g: self.list(g[0]))
 
+    def _det(self, function, input):
+        from problems.det import SIZES, level_data
+
+        ell, a = input["ell"], np.asarray(input["A"], dtype=np.float64)
+        if isinstance(ell, bool) or not isinstance(ell, int) or not 1 <= ell <= SIZES["large"]:
+            raise InputError(f"det's ell is an integer from 1 to {SIZES['large']}")
+        if a.shape != (ell * ell,):
+            raise InputError(f"det's A is a list of ell * ell = {ell * ell} numbers")
+        loss = problems.get("det").loss
+        args = ((self.array(a.reshape(ell, ell)),), self.data(level_data(ell)))
+        if function == "primal":
+            return Call(self.value(loss, "det"), args, self.number)
+        return Call(self.gradient(loss, "det"), args, lambda g: self.flat(g[0]))
+
+    def _lstm(self, function, input):
+        main = _matrix(input["main_params"], "main_params")
+        if main.shape[0] % 2 or main.shape[1] % 4:
+            raise InputError(f"lstm's main_params has shape {main.shape}; expected (2 l, 4 b)")
+        rows, b = main.shape[0], main.shape[1] // 4
+        extra = _matrix(input["extra_params"], "extra_params", rows=3, columns=b)
+        data = {"state": _matrix(input["state"], "state", rows=rows, columns=b)}
+        data["sequence"] = _matrix(input["sequence"], "sequence", columns=b)
+        if rows == 0 or b == 0 or data["sequence"].shape[0] < 2:
+            raise InputError("lstm needs a layer, a bit and two characters at least")
+        loss = problems.get("lstm").loss
+        args = ((self.b.asarray(main, DTYPE), self.b.asarray(extra, DTYPE)), self.data(data))
+        if function == "objective":
+            return Call(self.value(loss, "lstm"), args, self.number)
+        return Call(self.gradient(loss, "lstm"), args, lambda g: self.flat(g[0]) + self.flat(g[1]))
+
     # --- helpers -----------------------------------------------------------------------------
 
     def compiled(self, key, make: Callable[[], Callable]) -> Callable:
@@ -280,6 +317,10 @@ class Tool:
 
     def list(self, x) -> list:
         return np.asarray(self.b.to_numpy(x), dtype=np.float64).tolist()
+
+    def flat(self, x) -> list:
+        """An array's entries in row-major order, as one list."""
+        return np.asarray(self.b.to_numpy(x), dtype=np.float64).ravel().tolist()
 
 
 def _matrix(values, name: str, rows: int | None = None, columns: int | None = None) -> np.ndarray:

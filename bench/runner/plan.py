@@ -58,7 +58,8 @@ def choose_sizes(chosen_problems, values) -> dict[str, list[tuple[str, int]]]:
         expanded = [s for p in chosen_problems for s in p.gradbench_sizes]
         if not expanded:
             raise UsageError(
-                "--size gradbench: none of these problems has GradBench workloads; choose lse, llsq, gmm, ode or kmeans"
+                "--size gradbench: none of these problems has GradBench workloads; "
+                "choose lse, llsq, gmm, ode, det, lstm or kmeans"
             )
         requested = requested[:at] + list(dict.fromkeys(expanded)) + requested[at + 1 :]
     out: dict[str, list[tuple[str, int]]] = {}
