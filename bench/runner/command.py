@@ -311,7 +311,9 @@ def _run_here(config, run, specs, todo, retried, machine_name, console) -> dict[
                 if backend in backends.NAMES:
                     supervisor.article_data(backend, group_specs[0].threads)
             progress.update(task, completed=len(specs), description="done")
-            again = repeat.choose(config.repeat, run.path, specs)
+            # the cells this invocation measured (all of them when it only finishes an interrupted repeat pass):
+            # a resumed run never measures again what an earlier invocation already chose from
+            again = repeat.choose(config.repeat, run.path, [s for s in specs if s.id in todo_ids] or specs)
             if again:
                 second = progress.add_task("repeat", total=len(again))
                 for group, group_specs in reversed(list(groups(again).items())):
