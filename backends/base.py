@@ -13,6 +13,16 @@ Conventions
 * ``hessian`` and ``hvp`` work on one flat parameter vector ``w`` (see
   :meth:`problems.base.Problem.flat_loss`), so every backend returns a plain
   matrix or vector.
+* ``gradient_in(f, mode)`` is the gradient ``(w, data) -> vector`` of a scalar
+  function of one flat vector ``w`` in the chosen :data:`AD_MODES` entry:
+  ``reverse``, the framework's reverse mode; ``forward``, its forward mode, one
+  Jacobian-vector product per entry of ``w``. It nests: ``f.value`` may call
+  another ``gradient_in`` (in either mode), and ``data`` may hold arrays an
+  outer derivative is tracing, so reverse over reverse, forward over forward
+  and the mixed orders are each the framework's own modes, never finite
+  differences. ``f.value`` may branch on values (``bool(x > 0)``): these run
+  eagerly. NumPy returns the hand gradient, ``f.value_and_grad(w, data)[1]``
+  (flat ``w``, flat gradient).
 * Conversion (``asarray``, ``to_numpy``) happens outside any timer; ``block``
   waits for asynchronous work and belongs inside the timed call.
 * A backend object is bound to one *variant* (``jax`` eager or ``jit``,
@@ -31,6 +41,8 @@ from typing import Any, Protocol, runtime_checkable
 DTYPES = ("float64", "float32")
 MODES = ("eager", "compiled")
 DEVICES = ("cpu", "gpu")
+#: the modes ``gradient_in`` takes a derivative in
+AD_MODES = ("forward", "reverse")
 
 #: Framework-native primitives a backend's ``xp`` may offer beyond the Array API.
 #: A problem reaches them only through the helpers of the same names in
@@ -123,6 +135,7 @@ class Backend(Protocol):
     def hvp(self, f: Differentiable) -> Callable: ...
     def jvp(self, f: Differentiable) -> Callable: ...
     def vjp(self, f: Differentiable) -> Callable: ...
+    def gradient_in(self, f: Differentiable, mode: str) -> Callable: ...
 
     # compilation and loops, as the variant runs them
     def compile(self, fn: Callable) -> Callable: ...
@@ -170,6 +183,12 @@ class BackendUnavailable(RuntimeError):
 
 class DeviceUnavailable(RuntimeError):
     """The requested device is not visible to the framework."""
+
+
+def check_ad_mode(mode: str) -> None:
+    """``ValueError`` naming :data:`AD_MODES` unless ``mode`` is one of them."""
+    if mode not in AD_MODES:
+        raise ValueError(f"unknown derivative mode {mode!r}; choose from {', '.join(AD_MODES)}")
 
 
 def python_loop(body: Callable, n: int) -> Callable:

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .base import BackendBase, DeviceUnavailable, Differentiable, namespace, python_loop
+from .base import BackendBase, DeviceUnavailable, Differentiable, check_ad_mode, namespace, python_loop
 
 jax.config.update("jax_enable_x64", True)
 
@@ -89,6 +89,17 @@ class JaxBackend(BackendBase):
 
         return vjp
 
+    def gradient_in(self, f: Differentiable, mode: str):
+        check_ad_mode(mode)
+        fn = partial(f.value, xp)
+
+        def forward(w, data):  # one jax.jvp per entry (not jacfwd: vmap cannot branch on values)
+            basis = jnp.eye(w.shape[0], dtype=w.dtype)
+            return jnp.stack([jax.jvp(lambda w: fn(w, data), (w,), (e,))[1] for e in basis])
+
+        gradient = jax.grad(fn) if mode == "reverse" else forward
+        return _jit_unless_branching(gradient) if self.variant.compiled else gradient
+
     def compile(self, fn):
         return jax.jit(fn) if self.variant.compiled else fn
 
@@ -96,6 +107,21 @@ class JaxBackend(BackendBase):
         if not self.variant.compiled:
             return python_loop(body, n)
         return jax.jit(lambda state, data: jax.lax.fori_loop(0, n, lambda i, s: body(s, data), state))
+
+
+def _jit_unless_branching(fn):
+    """``jax.jit(fn)`` until a trace branches on a value (a search's loop): from then on ``fn`` eagerly.
+    A jitted derivative nests like any other: an outer derivative traces through it."""
+    state = {"fn": jax.jit(fn)}
+
+    def call(*args):
+        try:
+            return state["fn"](*args)
+        except jax.errors.ConcretizationTypeError:
+            state["fn"] = fn
+            return fn(*args)
+
+    return call
 
 
 def make(info, variant) -> JaxBackend:

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow.experimental.numpy as tnp  # noqa: E402
 
-from .base import BackendBase, DeviceUnavailable, Differentiable, namespace, python_loop  # noqa: E402
+from .base import BackendBase, DeviceUnavailable, Differentiable, check_ad_mode, namespace, python_loop  # noqa: E402
 
 # Each benchmark cell builds its own tf.function on purpose (its first call, the
 # tracing, is timed apart); TensorFlow's "excessive retracing" warning is noise here.
@@ -182,6 +182,43 @@ class TensorflowBackend(BackendBase):
             return y, tuple(tape.gradient(y, x, output_gradients=u))
 
         return vjp
+
+    def gradient_in(self, f: Differentiable, mode: str):
+        check_ad_mode(mode)
+        fn, zero = self._fn(f), tf.UnconnectedGradients.ZERO
+
+        # a new tensor for w: a tape or an accumulator follows a tensor object, which data may hold too
+        def reverse(w, data):
+            w = tf.identity(w)
+            with tf.GradientTape() as tape:
+                tape.watch(w)
+                value = fn(w, data)
+            return tape.gradient(value, w, unconnected_gradients=zero)
+
+        def forward(w, data):  # one ForwardAccumulator per entry
+            w = tf.identity(w)
+            basis = tf.eye(w.shape[0], dtype=w.dtype)
+            out = []
+            for i in range(w.shape[0]):
+                with tf.autodiff.ForwardAccumulator(w, basis[i]) as acc:
+                    value = fn(w, data)
+                out.append(acc.jvp(value, unconnected_gradients=zero))
+            return tf.stack(out)
+
+        gradient = reverse if mode == "reverse" else forward
+        if not self.variant.compiled:
+            return gradient
+        # compiled until a trace branches on a value (a search's loop): from then on eagerly
+        state = {"fn": self.compile(gradient)}
+
+        def call(w, data):
+            try:
+                return state["fn"](w, data)
+            except tf.errors.OperatorNotAllowedInGraphError:
+                state["fn"] = gradient
+                return gradient(w, data)
+
+        return call
 
     def compile(self, fn):
         if not self.variant.compiled:

@@ -21,7 +21,7 @@ import torch.autograd.forward_ad as fwAD
 import torch.func as tf_
 import torch.nn.functional as F
 
-from .base import BackendBase, DeviceUnavailable, Differentiable, namespace, python_loop
+from .base import BackendBase, DeviceUnavailable, Differentiable, check_ad_mode, namespace, python_loop
 
 
 def _matmul(a, b):
@@ -195,6 +195,19 @@ class TorchBackend(BackendBase):
 
             return jvp
         return lambda x, t, data: tf_.jvp(lambda x: fn(x, data), (x,), (t,))
+
+    def gradient_in(self, f: Differentiable, mode: str):
+        # torch.func in every variant: its transforms nest in any order (forward_ad's dual levels do not)
+        check_ad_mode(mode)
+        fn = self._fn(f)
+        if mode == "reverse":
+            return tf_.grad(fn)
+
+        def forward(w, data):  # one torch.func.jvp per entry
+            basis = torch.eye(w.shape[0], dtype=w.dtype, device=w.device)
+            return torch.stack([tf_.jvp(lambda w: fn(w, data), (w,), (e,))[1] for e in basis])
+
+        return forward
 
     # -- compilation -------------------------------------------------------------
     def compile(self, fn):

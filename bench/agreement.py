@@ -74,6 +74,8 @@ def expected_shapes(problem_name: str, size: str, kind: str) -> tuple[tuple[int,
         return ((inst.n_params,),)
     if kind == "jvp":
         return (np.shape(problem.model.value(np, inst.params, inst.data)),)
+    if kind in problems.NESTED_KINDS:
+        return (np.shape(problem.answer),)  # the eval's output: w, or (r1, r2)
     return ((),)  # objective: a scalar
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import backends
 import problems
 from problems.base import Instance, flatten
+from problems.nested import NestedProblem
 
 #: pseudo-backend: the seed article's own NumPy loop, for the ``solve`` kind only
 ARTICLE = "article"
@@ -246,9 +247,13 @@ def build(cell: Cell, device: str = "cpu", seed: int = 0, iterations: int | None
             pick = lambda out: flat(out[1])  # noqa: E731
     elif kind == "solve":
         fn, args, pick = problem.solver(b, inst), (params, data), flat
+    elif kind in problems.NESTED_KINDS:  # a whole search that branches on values: never compiled
+        if not isinstance(problem, NestedProblem):
+            raise ValueError(f"{problem.name} has no nested orders")
+        fn, args, pick = problem.solve_in(b, kind, inst.sized), (params, data), lambda out: np.ravel(b.to_numpy(out))
     else:
         raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(problems.KINDS)}")
-    if kind != "solve":
+    if kind != "solve" and kind not in problems.NESTED_KINDS:
         fn = b.compile(fn)  # the identity for an eager variant
     return Built(
         cell,

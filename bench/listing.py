@@ -27,7 +27,7 @@ def main(args) -> int:
             sizes = ", ".join(
                 f"{name}{'*' if name in problem.default_sizes else ''}={n:,}" for name, n in problem.sizes.items()
             )
-            plugin = "" if problem.name in problems.NAMES else f" [plugin: {type(problem).__module__}]"
+            plugin = "" if problem.name in problems.BUILT_IN else f" [plugin: {type(problem).__module__}]"
             print(terminal(f"  {problem.name:<20} {problem.description}{plugin}"))
             print(f"  {'':<20} sizes: {sizes} (or any integer {problem.size_unit}); check: {problem.check_size}")
             print(f"  {'':<20} kinds: {', '.join(problem.kinds())}")

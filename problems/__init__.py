@@ -1,7 +1,8 @@
 """Problems of the seed article, each written once against the backend protocol.
 
 ``get(name)`` returns the problem object; ``NAMES`` lists them in the article's
-order (then GradBench's). ``register(problem)`` adds one defined elsewhere (a
+order (then GradBench's), ``NESTED_NAMES`` GradBench's nested-derivative evals
+(``BUILT_IN``: both). ``register(problem)`` adds one defined elsewhere (a
 plugin named in ``BENCH_PLUGINS``, a test); ``known()`` lists every name.
 Importing this package imports NumPy only.
 """
@@ -13,7 +14,7 @@ import re
 
 from backends import check_name
 
-from .base import DERIVATIVE_KINDS, KINDS, Instance, Problem, Size, SizeError
+from .base import DERIVATIVE_KINDS, KINDS, NESTED_KINDS, Instance, Problem, Size, SizeError
 
 #: the seed article's problems, in its order: what ``python -m bench run`` times by default
 ARTICLE_NAMES = (
@@ -29,6 +30,10 @@ ARTICLE_NAMES = (
 #: the article's problem with GradBench's sizes. Checked by default, timed when named (``--problem lse``).
 GRADBENCH_NAMES = ("lse", "llsq", "gmm", "ode", "det", "lstm")
 NAMES = ARTICLE_NAMES + GRADBENCH_NAMES
+#: GradBench's nested-derivative evals (problems.nested): no loss, gradient or solve of their own, only the kinds
+#: NESTED_KINDS (a whole search each); checked by default, timed when named (``--problem saddle --kind rr``)
+NESTED_NAMES = ("particle", "saddle")
+BUILT_IN = NAMES + NESTED_NAMES
 
 
 _REGISTERED: dict[str, Problem] = {}
@@ -47,7 +52,7 @@ def register(problem: Problem) -> Problem:
     name = getattr(problem, "name", None)
     origin = f"module {type(problem).__module__!r}"
     check_name(name, "problem", origin)  # as a backend's: part of every cell id and file name
-    if name in NAMES:
+    if name in BUILT_IN:
         raise ValueError(f"problem {name!r} registered by {origin} is built in: a plugin cannot replace it")
     earlier = _REGISTERED.get(name)
     if earlier is not None and type(earlier).__module__ != type(problem).__module__:
@@ -69,13 +74,13 @@ def register(problem: Problem) -> Problem:
 
 def known() -> tuple[str, ...]:
     """Every problem name: the built-in ones, then the registered ones."""
-    return NAMES + tuple(_REGISTERED)
+    return BUILT_IN + tuple(_REGISTERED)
 
 
 def get(name: str) -> Problem:
     if name in _REGISTERED:
         return _REGISTERED[name]
-    if name not in NAMES:
+    if name not in BUILT_IN:
         raise KeyError(f"unknown problem {name!r}; choose from {', '.join(known())}")
     return importlib.import_module(f"problems.{name}").PROBLEM
 
@@ -86,10 +91,13 @@ def all_problems() -> list[Problem]:
 
 __all__ = [
     "ARTICLE_NAMES",
+    "BUILT_IN",
     "DERIVATIVE_KINDS",
     "GRADBENCH_NAMES",
     "KINDS",
     "NAMES",
+    "NESTED_KINDS",
+    "NESTED_NAMES",
     "Instance",
     "Problem",
     "Size",

@@ -18,7 +18,10 @@ import numpy as np
 from backends.base import Differentiable
 
 #: every derivative kind a problem may define, in display order
-KINDS = ("objective", "gradient", "hessian", "hvp", "jvp", "vjp", "solve")
+#: GradBench's nested-derivative orders (``particle``, ``saddle``): the outer derivative's mode, then the
+#: inner one's (r reverse, f forward); each a whole search whose derivatives nest (:mod:`problems.nested`)
+NESTED_KINDS = ("rr", "ff", "fr", "rf")
+KINDS = ("objective", "gradient", "hessian", "hvp", "jvp", "vjp", "solve") + NESTED_KINDS
 DERIVATIVE_KINDS = KINDS[1:6]
 
 

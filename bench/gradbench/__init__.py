@@ -2,7 +2,7 @@
 
 ``python -m bench gradbench --backend B [--mode M]`` speaks GradBench's protocol
 on stdin and stdout (JSON Lines: start, define, evaluate, analysis) for the
-modules hello, lse, llsq, kmeans, gmm, ode, det and lstm, computing every function through
+modules hello, lse, llsq, kmeans, gmm, ode, det, lstm, particle and saddle, computing every function through
 this harness's own problem code and backend verbs (see :mod:`bench.gradbench.tool`).
 Give it to GradBench's intermediary as a tool command:
 

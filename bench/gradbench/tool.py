@@ -26,6 +26,8 @@ det       primal         ``problems.det`` loss value (A row-major, ell x ell)
 lstm      objective      ``problems.lstm`` loss value
           jacobian       its ``value_and_grad``: main_params' then extra_params'
                          gradient, each row-major, concatenated
+particle  rr ff fr rf    ``problems.particle``'s search for w, saddle's for (r1, r2), each
+saddle    rr ff fr rf    derivative ``gradient_in`` in the order's modes; eager (``.nested``)
 ========  =============  ==========================================================
 
 Every function is wrapped by the backend's ``compile`` (the identity for an
@@ -55,9 +57,10 @@ import problems
 from backends.base import Differentiable
 
 from ..results import too_deep
+from . import nested
 
 DTYPE = "float64"
-MODULES = ("hello", "lse", "llsq", "kmeans", "gmm", "ode", "det", "lstm")
+MODULES = ("hello", "lse", "llsq", "kmeans", "gmm", "ode", "det", "lstm", *nested.MODULES)
 FUNCTIONS = {
     "hello": ("square", "double"),
     "lse": ("primal", "gradient"),
@@ -67,6 +70,7 @@ FUNCTIONS = {
     "ode": ("primal", "gradient"),
     "det": ("primal", "gradient"),
     "lstm": ("objective", "jacobian"),
+    **nested.FUNCTIONS,
 }
 
 
@@ -140,7 +144,7 @@ class Tool:
         try:
             call = self.call(module, function, input)
             runs, seconds = _runs(input)
-        except InputError as exc:
+        except (InputError, nested.InputError) as exc:
             return {"success": False, "error": str(exc)}
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             return {"success": False, "error": f"bad input for {module}.{function}: {type(exc).__name__}: {exc}"}
@@ -174,6 +178,8 @@ class Tool:
             raise InputError(f"unknown function {function!r} of {module}; it has {', '.join(FUNCTIONS[module])}")
         if module != "hello" and not isinstance(input, dict):
             raise InputError(f"the input of {module}.{function} is a JSON object")
+        if module in nested.MODULES:
+            return Call(*nested.call(self, module, function, input))
         return getattr(self, f"_{module}")(function, input)
 
     def _hello(self, function, input):
