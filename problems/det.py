@@ -79,12 +79,13 @@ def levels(ell: int) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]:
 
 
 def level_data(ell: int) -> dict[str, np.ndarray]:
-    """The tables of :func:`levels` as data arrays (flat, floats: data reach every backend as floats)."""
+    """The tables of :func:`levels` as data arrays (flat, floats: data reach every backend as floats),
+    with one row of signs per level (every minor of a size has the same)."""
     data = {}
     for m, (columns, children, signs) in enumerate(levels(ell), start=1):
         data[f"column{m}"] = columns.ravel().astype(np.float64)
         data[f"minor{m}"] = children.ravel().astype(np.float64)
-        data[f"sign{m}"] = signs
+        data[f"sign{m}"] = signs[0]
     return data
 
 
@@ -99,9 +100,12 @@ def det_by_minors(xp, params, data):
         signs = data[f"sign{m}"]
         columns = xp.astype(data[f"column{m}"], xp.int64)
         children = xp.astype(data[f"minor{m}"], xp.int64)
-        entries = xp.reshape(xp.take(a[ell - m], columns, axis=0), signs.shape)
-        sub = xp.reshape(xp.take(minors, children, axis=0), signs.shape)
-        minors = xp.sum(signs * entries * sub, axis=1)
+        shape = (columns.shape[0] // m, m)
+        entries = xp.reshape(xp.take(a[ell - m], columns, axis=0), shape)
+        sub = xp.reshape(xp.take(minors, children, axis=0), shape)
+        # the alternating sum as a product with (1, -1, 1 ...): a dot, which XLA keeps apart, where its
+        # fusion of a sum into the next level's gather would compute each minor again for every use
+        minors = xp.matmul(entries * sub, signs)
     return minors[0]
 
 

@@ -17,6 +17,9 @@ each the gates forget, input, output, change in turn; ``extra_params`` (3, b):
 w_in, w_out, b_out. Data: the starting ``state`` (2l, b), rows 2j and 2j + 1 h_j
 and c_j, and the ``sequence``. The loop over characters is the namespace's own
 where it offers one (:func:`problems.ode.repeat`); the layers are unrolled.
+PyTorch offers none: ``torch.compile`` unrolls the c - 1 steps, and its compile
+time grows faster than c (about five minutes at c = 64 on one core), so the
+compiled torch variant cannot reach GradBench's sizes; its eager variants can.
 
 Hand derivatives: a forward pass that keeps every gate, then the adjoint of the
 steps from the last character back (the gradient with respect to the gates'
