@@ -69,6 +69,10 @@ def argmax(xp, f: Callable, g: Callable, x, rate: float = FIRST_RATE):
     return argmin(xp, lambda x: -f(x), lambda x: -g(x), x, rate)
 
 
+def _no_loss(xp, params, data):
+    raise NotImplementedError("a nested-derivative eval has no loss of its own: its kinds are rr, ff, fr, rf")
+
+
 class NestedProblem(Problem):
     """A GradBench eval of nested derivatives: one workload, four orders, a fixed known answer.
 
@@ -83,7 +87,7 @@ class NestedProblem(Problem):
     default_sizes = ()  # nothing in the default run
     max_n = 1
     hessian_limit = 0
-    loss = Differentiable(lambda xp, params, data: 0.0)  # unused: no loss of its own to time
+    loss = Differentiable(_no_loss)  # its kinds are the orders: nothing asks for a loss
     #: GradBench's answer for its workload (every order), float64
     answer: np.ndarray
 

@@ -187,3 +187,14 @@ def test_another_start_is_checked_against_the_reference():
 def test_bad_input_is_one_line(module, input, message):
     reply = Tool(backends.get("numpy")).evaluate(module, "rr", input)
     assert reply == {"success": False, "error": message}
+
+
+def test_the_runner_times_every_order_when_the_eval_is_named():
+    from bench.runner.config import RunConfig
+    from bench.runner.plan import make_plan
+
+    specs = make_plan(RunConfig(backend=("numpy",), problem=("particle", "saddle"), size=("gradbench",)), [])
+    cells = {(s.cell.problem, s.cell.size, s.cell.kind) for s in specs}
+    assert cells == {(p, size, k) for p, size in (("particle", "w0"), ("saddle", "s1")) for k in ORDERS}
+    default = make_plan(RunConfig(backend=("numpy",)), [])
+    assert not {s.cell.kind for s in default} & set(ORDERS)  # the default run is unchanged

@@ -10,7 +10,7 @@ from __future__ import annotations
 import backends
 import problems
 from backends.base import DEVICES, DTYPES
-from problems.base import KINDS, SizeError
+from problems.base import KINDS, NESTED_KINDS, SizeError
 
 from ..cells import ARTICLE, WITNESS, Cell, CellSpec
 from ..cli import UsageError, choose, choose_variants
@@ -102,7 +102,8 @@ def make_plan(config: RunConfig, notes: list[str]) -> list[CellSpec]:
     chosen_problems = choose_problems(config.problem, notes)
     dtypes = choose(config.dtype, DTYPES, "dtype") if config.dtype else list(DEFAULT_DTYPES)
     variants = choose_variants([name for name in names if name != ARTICLE], config.mode)
-    kinds = choose(config.kind, KINDS, "kind") if config.kind else list(DEFAULT_KINDS)
+    # by default, a nested-derivative eval (particle, saddle) is timed in all its orders, the others' default kinds
+    kinds = choose(config.kind, KINDS, "kind") if config.kind else list(DEFAULT_KINDS) + list(NESTED_KINDS)
     devices = choose(config.device, DEVICES, "device") if config.device else ["cpu"]
     limit = config.max_memory if config.max_memory is not None else available_memory()
     sizes = choose_sizes(chosen_problems, config.size)
