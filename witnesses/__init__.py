@@ -2,10 +2,11 @@
 
 A witness computes the same quantity as the protocol cell (same instance data,
 parameters, iteration count and learning rate) but outside the protocol: plain
-``jax.jit(jax.value_and_grad(...))`` and ``lax.fori_loop``; PyTorch tensors with
-``requires_grad``, ``torch.autograd.grad`` and manual updates under ``no_grad``;
-a ``tf.GradientTape`` inside ``tf.function(jit_compile=True)``; each with its
-framework's fused functions (``jax.nn.softplus``, ``F.binary_cross_entropy_with_logits``,
+``jax.jit(jax.value_and_grad(...))`` and ``lax.fori_loop``; ``torch.compile`` of
+``torch.func``'s transforms, one compiled training step looped in Python;
+a ``tf.GradientTape`` inside ``tf.function(jit_compile=True)``; each compiled, as its
+framework's expert runs it (the witness's mode), with the framework's fused functions
+(``jax.nn.softplus``, ``F.binary_cross_entropy_with_logits``,
 ``tf.nn.sigmoid_cross_entropy_with_logits`` ...). Timed in the same run, it
 prices the harness: the protocol tax is our best row over the witness
 (:func:`bench.tax.protocol_tax`).

@@ -72,8 +72,13 @@ def newton_loss(w, data):
 
 
 def kmeans_cost(params, data):
+    # sum_i ||x_i - mu_c(i)||^2 expanded as scikit-learn's k-means does: ||x||^2 - 2 mu . s + n_j ||mu_j||^2
+    # with the cluster sums s = A^T x and sizes n_j, so no (n, d) residual is formed forward or back
     (mu,) = params
-    return tf.reduce_sum(tf.square(data["x"] - data["assign"] @ mu))  # each point minus its centroid
+    x, a = data["x"], data["assign"]
+    sums = tf.linalg.matmul(a, x, transpose_a=True)
+    counts = tf.reduce_sum(a, axis=0)
+    return tf.reduce_sum(x * x) - 2 * tf.reduce_sum(mu * sums) + tf.reduce_sum(counts * tf.reduce_sum(mu * mu, axis=1))
 
 
 def mse(params, data):

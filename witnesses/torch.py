@@ -1,6 +1,7 @@
-"""PyTorch witnesses: leaf tensors with ``requires_grad``, ``torch.autograd.grad``, the fused
-``torch.nn.functional`` losses, and training loops as PyTorch users write them (manual
-updates under ``torch.no_grad()``)."""
+"""PyTorch witnesses, compiled as a PyTorch expert compiles them: ``torch.compile`` (static
+shapes) of the ``torch.func`` transforms (``grad_and_value``, ``jacrev``), the fused
+``torch.nn.functional`` losses, and training loops as PyTorch users write them: a compiled
+step, looped in Python (``torch.compile`` would unroll a loop of n steps)."""
 
 from __future__ import annotations
 
@@ -24,12 +25,11 @@ def _flat(out) -> np.ndarray:
 def _gradient(loss):
     def witness(backend, inst, dtype):
         params, data = _inputs(backend, inst, dtype)
-        leaves = tuple(p.clone().requires_grad_(True) for p in params)  # the model's parameters, made once
+        grad_and_value = torch.compile(torch.func.grad_and_value(loss), dynamic=False)
 
         def call():
-            value = loss(leaves, data)
-            grads = torch.autograd.grad(value, leaves)
-            return backend.block((value.detach(), grads))
+            grads, value = grad_and_value(params, data)
+            return backend.block((value, grads))
 
         return call, lambda out: _flat(out[1])
 
@@ -37,20 +37,25 @@ def _gradient(loss):
 
 
 def _descent(loss):
-    """Gradient descent as a PyTorch loop: autograd for the gradient, in-place updates under no_grad."""
+    """Gradient descent: one compiled step (the gradient and the update), looped in Python.
+
+    The step returns new parameters rather than updating its inputs in place: under
+    ``torch.compile`` an input mutated in place is copied back after each call (on the
+    article's XOR network, 10,000 steps: 466 ms in place against 407 ms, one thread)."""
 
     def witness(backend, inst, dtype):
         params, data = _inputs(backend, inst, dtype)
-        rate, n = inst.problem.learning_rate(inst.sized), inst.iterations
+        rate, n, grad = inst.problem.learning_rate(inst.sized), inst.iterations, torch.func.grad(loss)
+
+        @torch.compile(dynamic=False, fullgraph=True)
+        def step(params, data):
+            return tuple(p - rate * g for p, g in zip(params, grad(params, data)))
 
         def call():
-            leaves = tuple(p.clone().requires_grad_(True) for p in params)
+            state = params
             for _ in range(n):
-                grads = torch.autograd.grad(loss(leaves, data), leaves)
-                with torch.no_grad():
-                    for p, g in zip(leaves, grads):
-                        p.sub_(g, alpha=rate)
-            return backend.block(leaves)
+                state = step(state, data)
+            return backend.block(state)
 
         return call, _flat
 
@@ -70,13 +75,18 @@ def xor_loss(params, data):
 
 def newton_loss(w, x, y):
     z = x @ w
-    # softplus(z) - y z: the cross-entropy from logits, fused (softplus's threshold is exact in float64 only past 37)
-    return F.binary_cross_entropy_with_logits(z, y) + 0.5 * REGULARISATION * w @ w
+    # the cross-entropy from logits as softplus(z) - y z: under torch.compile its second derivatives are
+    # 1.4x faster than those of F.binary_cross_entropy_with_logits (19.2 against 13.0 ms, one thread);
+    # softplus returns z itself past its threshold, exact in float64 from 37 on
+    return torch.mean(F.softplus(z, threshold=40.0) - y * z) + 0.5 * REGULARISATION * w @ w
 
 
 def kmeans_cost(params, data):
+    # sum_i ||x_i - mu_c(i)||^2 expanded as scikit-learn's k-means does: ||x||^2 - 2 mu . s + n_j ||mu_j||^2
+    # with the cluster sums s = A^T x and sizes n_j, so no (n, d) residual is formed forward or back
     (mu,) = params
-    return F.mse_loss(data["assign"] @ mu, data["x"], reduction="sum")  # each point's centroid against it
+    x, a = data["x"], data["assign"]
+    return torch.sum(x * x) - 2 * torch.sum(mu * (a.T @ x)) + torch.dot(a.sum(dim=0), torch.sum(mu * mu, dim=1))
 
 
 def mse(params, data):
@@ -88,7 +98,9 @@ def mse(params, data):
 def newton_hessian(backend, inst, dtype):
     (w,), data = _inputs(backend, inst, dtype)
     x, y = data["x"], data["y"]
-    hessian = torch.func.hessian(newton_loss)  # jacfwd(jacrev), vectorised: PyTorch's documented Hessian
+    # reverse over reverse, compiled: 5x faster here than torch.func.hessian's jacfwd(jacrev),
+    # whose forward mode under vmap turns X^T r into a batched product that reads X once per row
+    hessian = torch.compile(torch.func.jacrev(torch.func.jacrev(newton_loss)), dynamic=False)
 
     return lambda: backend.block(hessian(w, x, y)), lambda out: np.ravel(out.detach().cpu().numpy())
 
