@@ -1,5 +1,5 @@
 """TensorFlow witnesses: a ``tf.GradientTape`` inside ``tf.function(jit_compile=True)``, ``tf.nn``
-functions, and loops over ``tf.range`` (AutoGraph turns them into one XLA while loop)."""
+functions, and training loops as one ``tf.while_loop`` (one XLA while loop)."""
 
 from __future__ import annotations
 
@@ -40,16 +40,19 @@ def _descent(loss):
         params, data = _inputs(backend, inst, dtype)
         rate, n = inst.problem.learning_rate(inst.sized), inst.iterations
 
-        @tf.function(jit_compile=True)
-        def train(params, data):
-            for _ in tf.range(n):
-                with tf.GradientTape() as tape:
-                    tape.watch(params)
-                    value = loss(params, data)
-                params = tuple(p - rate * g for p, g in zip(params, tape.gradient(value, params)))
-            return params
+        def step(params):
+            with tf.GradientTape() as tape:
+                tape.watch(params)
+                value = loss(params, data)
+            return tuple(p - rate * g for p, g in zip(params, tape.gradient(value, params)))
 
-        return lambda: backend.block(train(params, data)), _flat
+        # tf.while_loop itself: AutoGraph's loop over tf.range carries its iterate as well, 7%
+        # of the XOR network's 10,000 tiny steps (1.75 against 1.64 ms, one thread)
+        @tf.function(jit_compile=True)
+        def train(params):
+            return tf.while_loop(lambda i, p: i < n, lambda i, p: (i + 1, step(p)), (tf.constant(0), params))[1]
+
+        return lambda: backend.block(train(params)), _flat
 
     return witness
 
@@ -60,9 +63,15 @@ def logistic_loss(params, data):
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=data["y"], logits=z))
 
 
+def _sigmoid(z):
+    # the logistic function through tanh: XLA fuses it with its neighbours, and runs it faster than
+    # its lowering of tf.sigmoid (the XOR network's 10,000 steps: 1.64 against 1.86 ms, one thread)
+    return 0.5 * (tf.tanh(0.5 * z) + 1.0)
+
+
 def xor_loss(params, data):
     w1, w2 = params
-    out = tf.sigmoid(tf.sigmoid(data["x"] @ w1) @ w2)
+    out = _sigmoid(_sigmoid(data["x"] @ w1) @ w2)
     return 0.5 * tf.reduce_sum(tf.square(data["y"] - out))
 
 
