@@ -52,6 +52,7 @@ def register(problem: Problem) -> Problem:
     name = getattr(problem, "name", None)
     origin = f"module {type(problem).__module__!r}"
     check_name(name, "problem", origin)  # as a backend's: part of every cell id and file name
+    name = str(name)  # checked: a name of allowed characters
     if name in BUILT_IN:
         raise ValueError(f"problem {name!r} registered by {origin} is built in: a plugin cannot replace it")
     earlier = _REGISTERED.get(name)
