@@ -311,9 +311,13 @@ def _run_here(config, run, specs, todo, retried, machine_name, console) -> dict[
                 if backend in backends.NAMES:
                     supervisor.article_data(backend, group_specs[0].threads)
             progress.update(task, completed=len(specs), description="done")
-            # the cells this invocation measured (all of them when it only finishes an interrupted repeat pass):
-            # a resumed run never measures again what an earlier invocation already chose from
-            again = repeat.choose(config.repeat, run.path, [s for s in specs if s.id in todo_ids] or specs)
+            # chosen among the cells this invocation measured, plus those an interrupted repeat pass left
+            # (env.json's repeat_pending): a resumed run never measures again what was already chosen from
+            again = repeat.choose(config.repeat, run.path, [s for s in specs if s.id in todo_ids])
+            pending = run.read_env().get("repeat_pending")
+            left = [s for s in specs if isinstance(pending, list) and s.id in pending and s not in again]
+            again += repeat.choose("all", run.path, left) if left else []
+            run.write_env({}, note, repeat_pending=[s.id for s in again])
             if again:
                 second = progress.add_task("repeat", total=len(again))
                 for group, group_specs in reversed(list(groups(again).items())):
@@ -321,6 +325,7 @@ def _run_here(config, run, specs, todo, retried, machine_name, console) -> dict[
                     supervisor.run_group(group, group_specs, {}, pass_no=repeat.PASS)
                     progress.advance(second, len(group_specs))
                 progress.update(second, description="repeat done")
+                run.write_env({}, note, repeat_pending=[])
         except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: the worker goes too (the hint: _run_locked)
             supervisor.kill()
             progress.stop()
