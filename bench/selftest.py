@@ -128,7 +128,6 @@ def _flips(frame_a, frame_b) -> dict[str, int]:
     key = ["problem", "size", "dtype", "device", "threads", "kind"]
     fa, fb = fastest(frame_a), fastest(frame_b)
     both = fa.merge(fb, on=key, suffixes=("_a", "_b"))
-    backend = lambda label: str(label).partition("+")[0]  # noqa: E731
     return {
         "groups": len(both),
         "verdicts_flipped": int(
@@ -140,7 +139,7 @@ def _flips(frame_a, frame_b) -> dict[str, int]:
         ),
         "verdicts_both_runs": int(((both["outcome_a"] == "ahead") & (both["outcome_b"] == "ahead")).sum()),
         "fastest_row_changed": int((both["fastest_a"] != both["fastest_b"]).sum()),
-        "fastest_framework_changed": int((both["fastest_a"].map(backend) != both["fastest_b"].map(backend)).sum()),
+        "fastest_framework_changed": int((both["backend_a"] != both["backend_b"]).sum()),
     }
 
 

@@ -78,7 +78,7 @@ def fastest(frame, missing: Iterable[dict] = (), min_effect: float = MIN_EFFECT,
         for m in missing
         if m.get("variant") != WITNESS and not str(m.get("label", "")).endswith(f"+{WITNESS}")
     }
-    columns = [*keys, "n", "fastest", "median", "lo", "hi", "runner_up", "margin", "margin_lo", "margin_hi"]
+    columns = [*keys, "n", "fastest", "backend", "median", "lo", "hi", "runner_up", "margin", "margin_lo", "margin_hi"]
     columns += ["outcome", "why", "rows"]
     rows = []
     for key, group in contestants(frame).groupby(keys, sort=False, dropna=False):
@@ -87,6 +87,7 @@ def fastest(frame, missing: Iterable[dict] = (), min_effect: float = MIN_EFFECT,
         second = group.iloc[1].to_dict() if len(group) > 1 else None
         iv = row_interval(best)
         row = {**dict(zip(keys, key)), "n": best.get("n"), "fastest": best[name], "median": best["median"]}
+        row["backend"] = best.get("backend")
         row.update(lo=iv.lo if iv.bounded else math.nan, hi=iv.hi if iv.bounded else math.nan, rows=len(group))
         row.update(runner_up="", margin=math.nan, margin_lo=math.nan, margin_hi=math.nan)
         if second is None:

@@ -61,19 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from bench.report import _percent
+    from bench.report import chart_formats, percent
 
-    formats = [f.strip() for f in str(args.formats).split(",") if f.strip()]
-    for fmt in formats:
-        if fmt not in ("png", "svg"):
-            raise UsageError(f"unknown chart format {fmt!r}; choose from png, svg")
-    if "png" not in formats:
-        formats.insert(0, "png")
-    if not 30 <= args.dpi <= 600:
-        raise UsageError(f"--dpi {args.dpi} is out of range (30 to 600)")
+    formats = chart_formats(args.formats, args.dpi)
     if args.worst < 0:
         raise UsageError(f"--worst {args.worst} is negative; give the number of steps to chart (0: none)")
-    min_effect = _percent("--min-effect", args.min_effect, 0.0, 1000.0)
+    min_effect = percent("--min-effect", args.min_effect, 0.0, 1000.0)
     warn = lambda m: print(f"warning: {terminal(m)}", file=sys.stderr)  # noqa: E731
     history, out = write_history(
         [Path(p) for p in args.run_dirs],

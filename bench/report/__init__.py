@@ -84,15 +84,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(args: argparse.Namespace) -> int:
-    formats = [f.strip() for f in str(args.formats).split(",") if f.strip()]
+def chart_formats(text: str, dpi: int) -> list[str]:
+    """``--formats`` checked (png always among them: the pages embed PNGs), and ``--dpi`` within range."""
+    formats = [f.strip() for f in str(text).split(",") if f.strip()]
     for fmt in formats:
         if fmt not in ("png", "svg"):
             raise UsageError(f"unknown chart format {fmt!r}; choose from png, svg")
     if "png" not in formats:
         formats.insert(0, "png")  # the HTML and markdown embed PNGs
-    if args.dpi < 30 or args.dpi > 600:
-        raise UsageError(f"--dpi {args.dpi} is out of range (30 to 600)")
+    if dpi < 30 or dpi > 600:
+        raise UsageError(f"--dpi {dpi} is out of range (30 to 600)")
+    return formats
+
+
+def main(args: argparse.Namespace) -> int:
+    formats = chart_formats(args.formats, args.dpi)
     if args.only:
         from . import charts  # matplotlib: imported only when drawing
 
@@ -100,8 +106,8 @@ def main(args: argparse.Namespace) -> int:
     else:
         only = None
     select = [p.strip() for p in args.charts.split(",") if p.strip()] if args.charts else None
-    min_effect = _percent("--min-effect", args.min_effect, 0.0, 1000.0)
-    fail_on_slower = _percent("--fail-on-slower", args.fail_on_slower, 0.0, 1000.0) if args.fail_on_slower else None
+    min_effect = percent("--min-effect", args.min_effect, 0.0, 1000.0)
+    fail_on_slower = percent("--fail-on-slower", args.fail_on_slower, 0.0, 1000.0) if args.fail_on_slower else None
     if fail_on_slower is not None and not args.compare:
         raise UsageError("--fail-on-slower needs --compare OTHER_RUN_DIR (the run to compare against)")
     paths = [Path(p) for p in args.run_dirs] or [newest_run()]
@@ -136,7 +142,7 @@ def main(args: argparse.Namespace) -> int:
     return status
 
 
-def _percent(flag: str, value, low: float, high: float) -> float:
+def percent(flag: str, value, low: float, high: float) -> float:
     """A percentage given on the command line, as a fraction (``10`` or ``10%`` -> 0.10)."""
     text = str(value).strip().rstrip("%")
     try:

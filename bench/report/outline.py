@@ -7,7 +7,7 @@ from __future__ import annotations
 from bench.fmt import fmt_x
 from bench.tax import CALLS, GOAL
 
-from . import tables
+from . import compare_tables, tables
 from .comparison import NOT_REGRESSIONS, NOTHING_TO_COMPARE, not_comparable, tally
 from .load import incomplete
 from .page import Bullets, Figure, Page, Section, Span, Text
@@ -255,14 +255,14 @@ def _compare(context, figures):
     blocks = []
     if any(not_comparable(found) for found in context.env_changes.values()):
         blocks.append(Text([Span(NOT_REGRESSIONS)], "warn"))
-    differences = tables.env_changes(context)
+    differences = compare_tables.env_changes(context)
     if differences:
         blocks.append(differences)
     else:
         blocks.append(Text([SAME_ENVIRONMENT]))
     if context.compare is None or context.compare.empty:
         blocks.append(Text([Span(NOTHING_TO_COMPARE)], "warn"))
-    return blocks + figures + [tables.changes(context)]
+    return blocks + figures + [compare_tables.changes(context)]
 
 
 BLOCKS = {

@@ -7,11 +7,12 @@ import math
 
 from bench import verdicts
 from bench.fmt import fmt_n, fmt_time, fmt_x, is_missing
+from bench.stats import ratio_interval
 from bench.tax import CALLS, GOAL
+from bench.uncertainty import row_interval
 from bench.verdicts import GROUP
 
 from . import analysis
-from .comparison import EnvChange
 from .page import Cell, Table, number
 
 
@@ -97,6 +98,14 @@ def unchecked_counts(context) -> tuple[int, int, list[tuple[str, int]]]:
     return len(table), timed, [(str(k), int(v)) for k, v in table["why"].value_counts().items()]
 
 
+def _ratio(ratio) -> Cell:
+    """A ratio with its 95% interval: ``1.54 (1.49-1.59)``; blank where there is none."""
+    if ratio is None or is_missing(ratio.value):
+        return Cell("", math.nan)
+    text = f"{ratio.value:.3g}" + (f" ({ratio.lo:.3g}-{ratio.hi:.3g})" if ratio.bounded else "")
+    return Cell(text, ratio.value)
+
+
 def _interval(r) -> Cell:
     """A row's 95% interval of the median (its stability label where it has one)."""
     if is_missing(r.median):
@@ -115,7 +124,9 @@ def summary(context) -> Table:
     if frame.empty:
         return Table([], [])
     ok = analysis.timed(frame)
-    best = ok[~analysis.is_witness(ok)].groupby(list(GROUP), dropna=False)["median"].min()
+    contenders = ok[~analysis.is_witness(ok)]
+    best_rows = contenders.loc[contenders.groupby(list(GROUP), dropna=False)["median"].idxmin()]
+    best = {tuple(getattr(b, k) for k in GROUP): b._asdict() for b in best_rows.itertuples()}
     header = (["run"] if context.several else []) + [
         "problem",
         "size",
@@ -128,7 +139,7 @@ def summary(context) -> Table:
         "status",
         "median",
         "95% interval",
-        "× fastest",
+        "× fastest (95% interval)",
         "÷ objective",
         "first call",
         "peak MB",
@@ -136,8 +147,12 @@ def summary(context) -> Table:
     rows = []
     unchecked = context.unchecked if context.unchecked is not None else frame.iloc[0:0]  # marked: "ok · not checked"
     for r in frame.sort_values(["problem", "n", "kind", "series"], kind="stable").itertuples():
-        fastest = best.get(tuple(getattr(r, k) for k in GROUP), math.nan)
-        times_fastest = r.median / fastest if not is_missing(r.median) and fastest > 0 else math.nan
+        fastest = best.get(tuple(getattr(r, k) for k in GROUP))
+        times_fastest = (
+            ratio_interval(row_interval(r._asdict()), row_interval(fastest))
+            if fastest is not None and not is_missing(r.median)
+            else None
+        )
         status = _text(r.status)
         if isinstance(r.reason, str) and r.reason and status != "ok":
             status += f": {r.reason}"
@@ -157,7 +172,7 @@ def summary(context) -> Table:
                 Cell(status, bad=status != "ok"),
                 _time(r.median),
                 _interval(r),
-                number(times_fastest, f"{times_fastest:.3g}"),
+                _ratio(times_fastest),
                 number(r.ratio, f"{r.ratio:.3g}"),
                 _time(r.first_call),
                 number(r.peak_mem_mb, f"{r.peak_mem_mb:.1f}"),
@@ -301,72 +316,6 @@ def best_variants(context) -> Table:
             + [_text(r.backend), _text(r.kind), _text(r.best), f"{r.wins} of {r.cells} cells", others]
         )
     return Table(header, rows, id="variants-table", sortable=True)
-
-
-def changes(context) -> Table:
-    """``--compare``: every common cell with its change, the change's 95% interval and the verdict,
-    the slower and changed ones first."""
-    table = context.compare
-    if table is None or table.empty:
-        return Table([], [])
-    order = {"status": 0, "slower": 1, "faster": 2, "": 3}
-    table = table.assign(_order=table["flag"].map(order)).sort_values("_order", kind="stable")
-    rows = []
-    for r in table.itertuples():
-        now, before = _text(r.status), _text(r.status_before)
-        status = now if now == before else f"{before} → {now}"
-        change = number(r.change, f"{r.change:+.1%}") if not is_missing(r.change) else Cell("n/a", math.nan)
-        bounded = not (is_missing(r.change_lo) or is_missing(r.change_hi))
-        interval = Cell(f"{r.change_lo:+.1%} to {r.change_hi:+.1%}", r.change_hi) if bounded else Cell("—", math.nan)
-        call = {"same": "no difference seen", "unknown": f"cannot tell: {_text(r.why)}"}.get(r.verdict, r.verdict)
-        rows.append(
-            [
-                r.problem,
-                r.size,
-                r.kind,
-                r.label,
-                _text(r.dtype),
-                _text(r.threads),
-                _time(r.median_before),
-                _time(r.median),
-                change,
-                interval,
-                status,
-                Cell(call if r.flag != "status" else "status changed", bad=r.flag in ("slower", "status")),
-            ]
-        )
-    header = ["problem", "size", "kind", "row", "dtype", "threads", "before", "now", "change", "95% interval"]
-    header += ["status", "verdict"]
-    return Table(
-        header,
-        rows,
-        "Every cell in both runs (slower and changed first)",
-        id="compare-table",
-        sortable=True,
-        long=True,
-    )
-
-
-def env_changes(context) -> Table:
-    """What differs between the compared runs' environments (one column per run shown)."""
-    baseline = context.baseline
-    if baseline is None:
-        return Table([], [])
-    by_item: dict[str, dict[str, EnvChange]] = {}
-    for tag, found in context.env_changes.items():
-        for change in found:
-            by_item.setdefault(change.item, {})[tag] = change
-    tags = list(context.env_changes)
-    rows = []
-    for item, found in by_item.items():
-        before = next(iter(found.values())).before
-        rows.append(
-            [item, before]
-            + [Cell(found[t].now, bad=found[t].machine_or_version) if t in found else "(same)" for t in tags]
-        )
-    return Table(
-        ["", f"{baseline.tag}"] + [f"{t} (now)" for t in tags], rows, "What differs between the two runs' environments"
-    )
 
 
 def flatten_env(env: dict, prefix: str = "") -> dict[str, str]:
