@@ -62,24 +62,24 @@ def extra_packages(extras: str) -> set[str]:
     return names
 
 
-def local_label_steps(extras: str) -> list[tuple[str, str]]:
+def local_label_steps(extras: str, constraints: Path = CONSTRAINTS) -> list[tuple[str, str]]:
     """(pin, index) for each pinned package with a local version label that ``extras`` pull in."""
     wanted = extra_packages(extras)
     return [
         (pin, LOCAL_LABEL_INDEXES[name])
-        for name, pin in pins().items()
+        for name, pin in pins(constraints).items()
         if "+" in pin.split("==", 1)[-1] and name in wanted
     ]
 
 
-def install(session: nox.Session, extras: str) -> None:
-    """The project with ``extras``, every version pinned by constraints.txt.
+def install(session: nox.Session, extras: str, constraints: Path | None = None) -> None:
+    """The project with ``extras``, every version pinned by constraints.txt (or ``constraints``).
 
     A pin with a local version label (``torch==2.13.0+cpu``) is installed first, alone,
     from the index that serves it (PyTorch's CPU wheel index), so that the public index
     is never asked for it and the main install finds it already satisfied.
     """
-    for pin, index in local_label_steps(extras):
+    for pin, index in local_label_steps(extras, constraints or CONSTRAINTS):
         try:
             session.install("--no-deps", "--extra-index-url", index, pin)
         except nox.command.CommandFailed:
@@ -87,7 +87,7 @@ def install(session: nox.Session, extras: str) -> None:
                 f"{pin} is served by {index}, which pip could not reach or which lacks it: "
                 "allow that index, or set BENCH_TORCH_INDEX to a mirror of it"
             )
-    session.install("-c", "constraints.txt", "-e", f".[{extras}]")
+    session.install("-c", str(constraints or "constraints.txt"), "-e", f".[{extras}]")
 
 
 @nox.session
@@ -239,3 +239,226 @@ def report(session: nox.Session) -> None:
     (no arguments: the newest run under results/)."""
     install(session, "dev")
     session.run("python", "-m", "bench", "report", *session.posargs)
+
+
+# --- framework versions side by side ------------------------------------------------------------
+#
+# ``nox -s versions -- jax==0.10.1 jax==0.10.2 [-- run arguments]`` makes one virtual environment per
+# requested version (every other package pinned by constraints.txt), checks agreement in each, times
+# the same plan in each, in rounds that alternate the environments (A B, then B A, ...) so that the
+# machine's drift hits every version alike, and ends with ``python -m bench versions``: each cell
+# slower, faster or cannot tell, with the change's 95% interval. A framework named once is compared
+# with its pinned version; several frameworks in one call are each compared with their own. The run
+# arguments choose the plan (``--problem``, ``--size``, ``--kind``, ``--mode`` ...); ``--out DIR``
+# (default results/versions-<date-time>) and ``--rounds N`` (default 2) are the session's own.
+# A version the indexes pip reaches cannot install is named in one line and left out.
+
+#: a framework's distributions: a requested version of one replaces the pins of all (pip chooses the rest)
+VERSION_FAMILIES = {
+    "jax": ("jax", "jaxlib"),
+    "torch": ("torch",),
+    "tensorflow": ("tensorflow", "tensorflow-cpu"),
+    "numpy": ("numpy",),
+}
+VERSION_ROUNDS = 2
+VERSIONS_USAGE = "nox -s versions -- jax==0.10.1 jax==0.10.2 [-- run arguments]"
+
+
+class VersionUnavailable(Exception):
+    """A requested version that cannot be installed (the message: one line saying why)."""
+
+
+def _family(name: str) -> str | None:
+    return next((f for f, members in VERSION_FAMILIES.items() if canonical(name) in members), None)
+
+
+def _version_args(posargs: list[str]) -> tuple[list[str], list[str]]:
+    """(the requested versions, the run arguments): the versions end at ``--`` or at the first option."""
+    if "--" in posargs:
+        at = posargs.index("--")
+        return posargs[:at], posargs[at + 1 :]
+    at = next((i for i, arg in enumerate(posargs) if arg.startswith("-")), len(posargs))
+    return posargs[:at], posargs[at:]
+
+
+def _take_option(args: list[str], name: str) -> tuple[str | None, list[str]]:
+    """(the value of ``name VALUE`` or ``name=VALUE`` in ``args``, the other arguments)."""
+    value, rest, it = None, [], iter(args)
+    for arg in it:
+        if arg == name:
+            value = next(it, None)
+        elif arg.startswith(name + "="):
+            value = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    return value, rest
+
+
+def version_requirements(specs: list[str], pinned: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """(every requirement to give an environment, in order, the framework's pinned version first where it
+    is named once; the one-line refusals of what is no ``name==version`` of a known framework)."""
+    pinned = pins() if pinned is None else pinned
+    wanted: dict[str, list[str]] = {}
+    refused = []
+    for spec in specs:
+        name, _, version = spec.partition("==")
+        family = _family(name)
+        if not version or not re.fullmatch(r"[A-Za-z0-9._+!-]+", version) or family is None:
+            refused.append(
+                f"{spec!r}: name a version as NAME==VERSION of {', '.join(VERSION_FAMILIES)} ({VERSIONS_USAGE})"
+            )
+            continue
+        # the distribution constraints.txt pins for this framework (tensorflow -> tensorflow-cpu on Linux)
+        dist = next((d for d in VERSION_FAMILIES[family] if d in pinned), canonical(name))
+        label = pinned.get(dist, "").partition("+")[2]
+        if label and "+" not in version:  # torch==2.12.0 -> the CPU build torch==2.12.0+cpu
+            version = f"{version}+{label}"
+        requirement = f"{dist}=={version}"
+        if requirement not in wanted.setdefault(family, []):
+            wanted[family].append(requirement)
+    out = []
+    for family, requirements in wanted.items():
+        if len(requirements) == 1:
+            pin = next((pinned[d] for d in VERSION_FAMILIES[family] if d in pinned), None)
+            base = f"{canonical(pin.split('==')[0])}=={pin.split('==')[1]}" if pin else None
+            if base is None or base == requirements[0]:
+                refused.append(f"{requirements[0]}: name a second version of {family} to compare it with")
+                continue
+            requirements = [base, *requirements]
+        out += requirements
+    return out, refused
+
+
+def index_problem(requirement: str, listing: str | None) -> str | None:
+    """Why ``requirement`` (``jax==0.10.1``) cannot be installed, in one line, from what ``pip index
+    versions`` printed; None where it is listed, or where the listing says nothing to go by."""
+    if not listing or "unknown command" in listing:
+        return None
+    name, _, version = requirement.partition("==")
+    index = LOCAL_LABEL_INDEXES.get(canonical(name))
+    hint = (
+        f"; {name}'s {version.partition('+')[2]} builds come from {index}, which pip could not reach or which "
+        "lacks it: allow that index, or set BENCH_TORCH_INDEX to a mirror of it"
+        if index and "+" in version
+        else ""
+    )
+    found = re.search(r"Available versions:\s*(.*)", listing)
+    if found:
+        offered = [v.strip() for v in found.group(1).split(",") if v.strip()]
+        if version in offered:
+            return None
+        shown = ", ".join(offered[:8]) + (" ..." if len(offered) > 8 else "")
+        return f"{requirement} cannot be installed: the indexes pip reaches offer {name} {shown}{hint}"
+    errors = [line.strip() for line in listing.splitlines() if line.strip().startswith("ERROR")]
+    said = errors[0] if errors else (listing.strip().splitlines() or [""])[-1].strip()
+    return f"{requirement} cannot be installed: pip index versions {name} says {said!r}{hint}"
+
+
+def _index_listing(session: nox.Session, name: str) -> str | None:
+    """What ``pip index versions NAME`` prints (the index that serves a local-label pin asked too)."""
+    index = LOCAL_LABEL_INDEXES.get(canonical(name))
+    extra = ["--extra-index-url", index] if index else []
+    return session.run("python", "-m", "pip", "index", "versions", name, *extra, silent=True, success_codes=range(256))
+
+
+class _EnvironmentPip:
+    """Enough of a session for :func:`install` to install into another virtual environment."""
+
+    def __init__(self, session: nox.Session, python: str, requirement: str):
+        self.session, self.python, self.requirement = session, python, requirement
+
+    def install(self, *args: str) -> None:
+        self.session.run(self.python, "-m", "pip", "install", "--quiet", *args, external=True)
+
+    def error(self, *args) -> None:
+        raise VersionUnavailable(f"{self.requirement} cannot be installed: {' '.join(map(str, args))}")
+
+
+def _version_environment(session: nox.Session, requirement: str, folder: str) -> str:
+    """The python of a virtual environment with ``requirement`` and the project (its framework's extras),
+    every other package pinned by constraints.txt; :class:`VersionUnavailable` where that cannot be."""
+    problem = index_problem(requirement, _index_listing(session, requirement.partition("==")[0]))
+    if problem:
+        raise VersionUnavailable(problem)
+    name = canonical(requirement.partition("==")[0])
+    family = VERSION_FAMILIES[_family(name) or name]
+    python = f"{folder}/bin/python"
+    session.run("python", "-m", "venv", folder)
+    constraints = Path(folder) / "constraints.txt"  # constraints.txt with the framework's pins replaced
+    constraints.parent.mkdir(parents=True, exist_ok=True)
+    constraints.write_text(
+        "".join(f"{pin}\n" for dist, pin in pins().items() if dist not in family) + requirement + "\n"
+    )
+    extras = _family(name) or "numpy"  # the runner's own needs (pytest, pytest-benchmark) are the project's
+    extras = extras if extras != "numpy" else "dev"
+    try:
+        install(_EnvironmentPip(session, python, requirement), extras, constraints)
+    except nox.command.CommandFailed:
+        raise VersionUnavailable(
+            f"{requirement} cannot be installed with the other pins of constraints.txt (pip's error above)"
+        ) from None
+    return python
+
+
+@nox.session
+def versions(session: nox.Session) -> None:
+    """Framework versions side by side: ``nox -s versions -- jax==0.10.1 jax==0.10.2 [-- run arguments]``."""
+    install(session, "dev")  # the comparison's own environment
+    specs, args = _version_args(session.posargs)
+    if not specs:
+        session.log(f"name the versions to compare: {VERSIONS_USAGE}; the indexes pip reaches offer:")
+        for name in ("jax", "torch", "tensorflow-cpu"):
+            listing = _index_listing(session, name) or ""
+            found = re.search(r"Available versions:\s*(.*)", listing)
+            session.log(f"  {name}: {found.group(1).strip() if found else 'none'}")
+        return
+    requirements, refused = version_requirements(specs)
+    if refused:
+        session.error(refused[0])
+    rounds_text, args = _take_option(args, "--rounds")
+    if rounds_text is not None and not (rounds_text.isdigit() and 1 <= int(rounds_text) <= 20):
+        session.error(f"--rounds {rounds_text}: give a whole number of rounds from 1 to 20 (default {VERSION_ROUNDS})")
+    rounds = int(rounds_text) if rounds_text else VERSION_ROUNDS
+    named_out = _take_option(args, "--out")[0]
+    out, args = _split_out(args)
+    out = named_out or out.replace("results/", "results/versions-", 1)
+    for word in ("--backend", "--resume"):
+        if any(a == word or a.startswith(word + "=") for a in args):
+            session.error(f"{word}: nox -s versions chooses each environment's backend and run folders; leave it out")
+    if not any(a == "--repeat" or a.startswith("--repeat=") for a in args):
+        args = ["--repeat", "none", *args]  # the rounds measure every cell again, in other processes
+    envs = getattr(getattr(session, "virtualenv", None), "location", None)
+    envs_dir = str(Path(envs).parent) if envs else ".nox"
+    ready: list[tuple[str, str, str]] = []  #: (requirement, python, folder of its timings)
+    for requirement in requirements:
+        slug = re.sub(r"[^A-Za-z0-9._+-]", "_", requirement.replace("==", "-"))
+        try:
+            python = _version_environment(session, requirement, f"{envs_dir}/versions-{slug}")
+        except VersionUnavailable as exc:
+            session.warn(f"{exc}; left out, the other versions still run")
+            continue
+        ready.append((requirement, python, f"{out}/{slug}"))
+    family_of = {r: _family(r[0].partition("==")[0]) for r in ready}
+    for family in VERSION_FAMILIES:
+        members = [r for r in ready if family_of[r] == family]
+        if len(members) == 1:
+            session.warn(f"{members[0][0]} is the only version of {family} installed: nothing to compare it with")
+    ready = [r for r in ready if sum(family_of[o] == family_of[r] for o in ready) > 1]
+    if not ready:
+        session.error("no framework has two versions installed: nothing to compare (the lines above say why)")
+    for requirement, python, folder in ready:
+        backend = _family(requirement.partition("==")[0]) or "numpy"
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        session.run(
+            python, "-m", "bench", "check", "--quiet", "--json", f"{folder}/agreement.json",
+            *_check_filters(args), f"--backend={backend}", success_codes=[0, 1], external=True,
+        )  # fmt: skip
+    for k in range(1, rounds + 1):
+        for requirement, python, folder in ready if k % 2 else list(reversed(ready)):
+            backend = _family(requirement.partition("==")[0]) or "numpy"
+            session.log(f"round {k} of {rounds}: {requirement}")
+            session.run(
+                python, "-m", "bench", "run", "--backend", backend, "--out", f"{folder}/round-{k}", *args,
+                success_codes=[0, 3], external=True,
+            )  # fmt: skip
+    session.run("python", "-m", "bench", "versions", "--runs", *[f for _, _, f in ready], "--out", f"{out}/report")

@@ -19,6 +19,7 @@ COMMANDS = {
     "gradbench": "bench.gradbench",
     "selftest": "bench.selftest",
     "history": "bench.history",
+    "versions": "bench.versions",
 }
 #: exit status when a file cannot be written (a full disk, a read-only folder)
 EXIT_WRITE = 4

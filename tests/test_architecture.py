@@ -38,7 +38,7 @@ LAYERS = (
     ),
     ("bench.runner", "bench.report"),
     # a long-running tool process: it runs cells with the runner's thread setting; commands reading many runs
-    ("bench.gradbench", "bench.selftest", "bench.history"),
+    ("bench.gradbench", "bench.selftest", "bench.history", "bench.versions"),
     ("bench.__main__",),
 )
 #: packages of the same layer that must not know each other
