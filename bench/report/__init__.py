@@ -12,8 +12,10 @@ article pictures (``article-*.json``), and writes into ``--out`` (default
   call against steady state and the calls after which compiling pays off, the
   protocol tax (our best row against an expert's witness), the agreement heatmap,
   the article's pictures, and with ``--compare`` the relative change of every cell;
-* ``report.md`` and ``index.html`` (every chart embedded, a sortable summary
-  table, the environment of every run), both from one page outline.
+* ``report.md`` and ``index.html`` (every chart embedded, the times charts as SVG with values on hover,
+  every table sortable and filterable, sections that fold, the environment of every run), both from one
+  page outline, and ``methods.md`` (the methods paragraph, from each run's env.json and records);
+* with ``--export latex,csv``: ``export/*.tex`` (booktabs) and ``export/*.csv``, the tables for a paper.
 
 Several run folders (one per machine or CI job) are shown side by side, each
 row tagged ``label @ run``. A corrupt, truncated or foreign file is named in a
@@ -82,6 +84,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--charts-only", action="store_true", help="write the chart files only, no report.md or index.html"
     )
+    parser.add_argument(
+        "--export",
+        metavar="FORMATS",
+        help="also write the summary tables for a paper into OUT/export/, comma-separated: latex (booktabs), csv",
+    )
 
 
 def chart_formats(text: str, dpi: int) -> list[str]:
@@ -99,6 +106,9 @@ def chart_formats(text: str, dpi: int) -> list[str]:
 
 def main(args: argparse.Namespace) -> int:
     formats = chart_formats(args.formats, args.dpi)
+    from .export import export_formats
+
+    export = export_formats(args.export) if getattr(args, "export", None) is not None else []
     if args.only:
         from . import charts  # matplotlib: imported only when drawing
 
@@ -124,6 +134,7 @@ def main(args: argparse.Namespace) -> int:
         warn=lambda m: print(f"warning: {terminal(m)}", file=sys.stderr),
         min_effect=min_effect,
         outcome=outcome,
+        export=export,
     )
     status = 0
     if args.compare:
@@ -139,6 +150,9 @@ def main(args: argparse.Namespace) -> int:
     else:
         print(f"report written: {terminal(out / 'index.html')}")
         print(f"                {terminal(out / 'report.md')}")
+        print(f"                {terminal(out / 'methods.md')}")
+    if export:
+        print(f"export written: {terminal(out / 'export')}")
     return status
 
 
@@ -166,9 +180,10 @@ def write_report(
     warn: Callable[[str], None] = lambda m: None,
     min_effect: float | None = None,
     outcome: dict | None = None,
+    export: list[str] | tuple[str, ...] = (),
 ) -> Path:
     """Load the runs, draw every chart, write report.md and index.html; return the folder."""
-    from . import charts, comparison, context, outline, render_html, render_md
+    from . import charts, comparison, context, methods, outline, render_html, render_md
 
     if not run_dirs:
         raise UsageError("no run folder given")
@@ -197,6 +212,11 @@ def write_report(
         page = outline.outline(report)
         render_md.write(page, out / "report.md")
         render_html.write(page, out / "index.html")
+        methods.write(report, out / "methods.md")
+    if export:
+        from . import export as paper
+
+        paper.write(report, _folder(out / "export"), list(export))
     return out
 
 

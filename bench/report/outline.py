@@ -7,8 +7,9 @@ from __future__ import annotations
 from bench.fmt import fmt_x
 from bench.tax import CALLS, GOAL
 
-from . import compare_tables, tables
+from . import compare_tables, methods, tables, verdict_table
 from .comparison import NOT_REGRESSIONS, NOTHING_TO_COMPARE, not_comparable, tally
+from .context import missing_cells
 from .load import incomplete
 from .page import Bullets, Figure, Page, Section, Span, Text
 
@@ -87,7 +88,7 @@ def outline(context) -> Page:
             [
                 f"Generated {context.created} by ",
                 Span(context.command, "code"),
-                ". Times are seconds per call (median over rounds); lower is better.",
+                ". Times are per call, in s, ms or µs as written (the median over rounds); lower is better.",
             ],
             "muted",
         )
@@ -101,7 +102,8 @@ def outline(context) -> Page:
                 "warn",
             )
         )
-    sections = [glance(context)]
+    verdicts = verdict_table.verdict_rows(context.frame, missing_cells(context.runs))
+    sections = [glance(context, verdicts)]
     for ident, heading, text in SECTIONS:
         if GROUP_OF.get(ident, ident) not in context.groups:
             continue
@@ -116,11 +118,21 @@ def outline(context) -> Page:
             [tables.summary(context)] if not context.frame.empty else [Text(["No timed cells in these runs."])],
         )
     )
+    sections.append(method_section(context))
     sections.append(Section("environment", "Environment", "", [tables.environment(context)]))
-    return Page(title(context), intro, [s for s in sections if s])
+    return Page(title(context), intro, [s for s in sections if s], folded=True)
 
 
-def glance(context) -> Section:
+def method_section(context) -> Section:
+    """The methods paragraph of every run (also written as methods.md), for a paper's methods section."""
+    blocks = []
+    for tag, sentences in methods.paragraphs(context):
+        blocks.append(Text(([Span(tag), ": "] if context.several else []) + [" ".join(sentences)]))
+    intro = "Generated from each run folder's env.json and records (also written beside this page as methods.md)."
+    return Section("methods", "Methods", intro, blocks)
+
+
+def glance(context, verdicts: list[dict] | None = None) -> Section:
     total, failed, failures = tables.failed_checks(context)
     facts = []
     if total:
@@ -136,13 +148,18 @@ def glance(context) -> Section:
             + _join([[f"{why}: {n}"] for why, n in reasons])
             + ["); the summary table marks them ", Span("not checked", "code"), "."]
         )
-    counts = tables.win_counts(context)
+    verdicts = verdict_table.verdict_rows(context.frame, missing_cells(context.runs)) if verdicts is None else verdicts
+    counts = verdict_table.counts(verdicts, "all")
+    autodiff = verdict_table.counts(verdicts, "autodiff")
     outcomes = tables.outcome_counts(context)
     if outcomes:
         line = ["Who wins: "]
         if counts:
-            line += ["fastest beyond the noise most often "] + _join([[Span(k), f" ({v})"] for k, v in counts])
-            line += ["; "]
+            line += [f"fastest beyond the noise most often, including {verdict_table.HAND}: "]
+            line += _join([[Span(k), f" ({v})"] for k, v in counts]) + ["; "]
+        if autodiff:
+            line += ["among the autodiff frameworks only: "]
+            line += _join([[Span(k), f" ({v})"] for k, v in autodiff]) + ["; "]
         line += [
             f"of {sum(outcomes.values())} comparisons, {outcomes['ahead']} have a winner ahead beyond this run's "
             f"95% intervals and the 10% minimum effect, {outcomes['tie']} are ties, {outcomes['unknown']} "
@@ -192,7 +209,7 @@ def glance(context) -> Section:
                 [Span("Not a quiet machine:", "fail"), " " + verdict + (f" ({run.tag})" if context.several else "")]
             )
     blocks = [Bullets(facts, kind="box")] if facts else []
-    return Section("glance", "At a glance", "", blocks + [tables.wins(context), failures])
+    return Section("glance", "At a glance", "", blocks + [verdict_table.wins(verdicts), failures])
 
 
 def _join(groups: list[list]) -> list:

@@ -89,6 +89,7 @@ class Page:
     title: str
     intro: list[Block]
     sections: list[Section]
+    folded: bool = False  #: in HTML, every section folded shut but the first and those holding a warning
 
 
 def number(value: Any, text: str) -> Cell:

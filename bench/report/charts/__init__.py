@@ -13,7 +13,7 @@ from pathlib import Path
 from bench import safe_io
 
 from ..context import CHART_GROUPS
-from . import agreement, article, compare, gradbench, ratio, scaling, tax, times
+from . import agreement, article, compare, gradbench, hover, ratio, scaling, tax, times
 from . import compile as compiling
 from .base import Chart, save, unique_slugs
 
@@ -57,7 +57,7 @@ def draw_all(
             if select and not any(fnmatch.fnmatchcase(chart.slug, pattern) for pattern in select):
                 chart.figure = None
                 continue
-            save(chart, folder, formats, dpi)
+            hover.save(chart, folder, formats, dpi, save)  # the SVG with a title per row
             charts.append(chart)
     return charts
 

@@ -1,0 +1,214 @@
+"""The methods paragraph of a report, for a paper: written from each run folder's own ``env.json``,
+its records and the harness's rules (:mod:`bench.stats`, :mod:`bench.uncertainty`), never from constants
+written here that could go stale. What a run did not record is said to be unrecorded."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from bench import results, safe_io, uncertainty
+from bench.fmt import markdown
+from bench.stats import CONFIDENCE, MIN_EFFECT
+
+from .render_md import heading, line
+
+#: env.json's ``versions`` keys as people name them, in the order said
+FRAMEWORKS = (
+    ("numpy", "NumPy"),
+    ("jax", "JAX"),
+    ("jaxlib", "jaxlib"),
+    ("torch", "PyTorch"),
+    ("tensorflow", "TensorFlow"),
+    ("tensorflow-cpu", "TensorFlow (tensorflow-cpu)"),
+)
+#: what ``--repeat`` chose, in words (bench.runner.config's REPEATS)
+REPEATS = {
+    "auto": "the rows a verdict is close between, unstable rows and the witnesses with their best rows, then the "
+    "cheapest other cells within a share of the run's time",
+    "contenders": "the rows a verdict is close between, unstable rows and the witnesses with their best rows",
+    "all": "every cell",
+    "none": "no cell",
+}
+MAX_TEXT = 200
+
+
+def _s(value: Any) -> str:
+    """A value read from env.json, as short text."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def _list(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_s(v) for v in value)
+    return _s(value)
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}"
+
+
+def machine(env: dict) -> str:
+    parts = [f"Measured on {_s(env.get('machine') or env.get('hostname') or 'an unnamed machine')}"]
+    hardware = []
+    if env.get("cpu"):
+        hardware.append(_s(env["cpu"]))
+    if env.get("cores"):
+        usable = env.get("cpus_allowed")
+        hardware.append(f"{_s(env['cores'])} cores" + (f", {_s(usable)} usable" if usable else ""))
+    if env.get("gpu"):
+        hardware.append(f"GPU {_s(env['gpu'])}")
+    text = parts[0] + (f" ({'; '.join(hardware)})" if hardware else "")
+    if env.get("platform"):
+        text += f", {_s(env['platform'])}"
+    return text + "."
+
+
+def software(env: dict) -> str:
+    versions = env.get("versions") if isinstance(env.get("versions"), dict) else {}
+    python = versions.get("python") or env.get("python")
+    named = [f"{name} {_s(versions[key])}" for key, name in FRAMEWORKS if versions.get(key)]
+    text = f"Python {_s(python)}" if python else "Python version not recorded"
+    text += f"; {', '.join(named)}" if named else "; framework versions not recorded"
+    if versions.get("pytest-benchmark"):
+        text += f"; timed with pytest-benchmark {_s(versions['pytest-benchmark'])}"
+    harness = env.get("harness_version")
+    commit = env.get("git_commit")
+    if harness or commit:
+        text += "; autodiff-bench" + (f" {_s(harness)}" if harness else "")
+        if commit:
+            text += f" at commit {_s(commit)[:12]}" + (" with uncommitted changes" if env.get("git_dirty") else "")
+    return text + "."
+
+
+def settings(env: dict, frame) -> str:
+    threads = env.get("threads")
+    dtypes = env.get("dtypes") or (sorted(set(frame["dtype"].dropna().astype(str))) if len(frame) else None)
+    devices = env.get("devices") or (sorted(set(frame["device"].dropna().astype(str))) if len(frame) else None)
+    parts = [f"every framework was given {_list(threads)} thread(s)" if threads else "thread count not recorded"]
+    if env.get("wait_policy"):
+        parts[0] += f" (OpenMP wait policy {_s(env['wait_policy'])})"
+    parts.append(f"dtype {_list(dtypes)}" if dtypes else "dtype not recorded")
+    parts.append(f"device {_list(devices)}" if devices else "device not recorded")
+    text = "Settings: " + "; ".join(parts) + "."
+    commands = env.get("commands") if isinstance(env.get("commands"), list) else []
+    started = [c.get("started") for c in commands if isinstance(c, dict) and c.get("started")]
+    if started or env.get("finished"):
+        text += f" The run began {_s(started[0]) if started else 'at an unrecorded time'}"
+        text += f" and finished {_s(env['finished'])}." if env.get("finished") else "."
+    return text
+
+
+def timing(env: dict, frame, between: float | None) -> str:
+    ok = frame[(frame["status"] == "ok").fillna(False).astype(bool)] if len(frame) else frame
+    cells = len(ok)
+    budget = []
+    if env.get("min_rounds") is not None:
+        budget.append(f"at least {_s(env['min_rounds'])} rounds")
+    if env.get("max_time") is not None:
+        budget.append(f"about {_s(env['max_time'])} s of rounds")
+    if env.get("timeout") is not None:
+        budget.append(f"at most {_s(env['timeout'])} s per cell")
+    text = f"{cells} cells were timed, each by pytest-benchmark" + (f" ({', '.join(budget)})" if budget else "")
+    text += ", after a first call timed apart (tracing and compilation are never in a cell's time)."
+    rounds = ok["rounds"].dropna() if cells else []
+    if len(rounds):
+        text += f" Rounds per cell: median {int(rounds.median())}, fewest {int(rounds.min())}."
+    processes = ok["processes"].dropna() if cells and "processes" in ok else []
+    repeated = int((processes >= 2).sum()) if len(processes) else 0
+    text += (
+        " A cell's time is the median of its rounds; where it was measured in several worker processes, "
+        "the median of the processes' medians. "
+    )
+    policy = env.get("repeat")
+    if policy:
+        text += f"The repeat policy (--repeat {_s(policy)}) measured {REPEATS.get(str(policy), _s(policy))} again "
+        text += f"in a second process later in the run: {repeated} of {cells} cells have two or more processes. "
+    elif len(processes):
+        text += f"{repeated} of {cells} cells were measured in two or more processes (repeat policy not recorded). "
+    else:
+        text += "Each cell was measured in one process (this run recorded no repeats). "
+    text += (
+        f"The median's {CONFIDENCE:.0%} interval combines the rounds' distribution-free interval (binomial order "
+        "statistics; from the interquartile range where the raw rounds are not kept) with the variation between "
+        "worker processes, never less than the run's typical between-process noise"
+    )
+    if between is not None:
+        text += f" (here a standard deviation of {_pct(between)}, from the cells measured in two processes)."
+    else:
+        text += f" (assumed {_pct(uncertainty.DEFAULT_BETWEEN)}: this run measured no cell twice, or kept no rounds)."
+    return text
+
+
+def verdict_rule() -> str:
+    return (
+        "A row is called faster than another only where the ratio of their medians has a "
+        f"{CONFIDENCE:.0%} interval that excludes 1 and reaches the minimum effect of {_pct(MIN_EFFECT)}; "
+        "otherwise the two tie. A row gives no verdict where it is unstable (timed in a single round, worker "
+        f"processes whose medians differ by more than x{uncertainty.DISAGREE:g}, a repeat that failed), nor does a "
+        "group with a planned row left untimed. A row measured while other "
+        f"processes took more than {_pct(uncertainty.BUSY)} of the CPUs keeps a widened interval. Rows compete "
+        "within one problem, size, dtype, device, thread count, kind and run; an expert's hand-written witness "
+        "is no contestant (it measures the protocol's tax)."
+    )
+
+
+def quietness(env: dict) -> str:
+    states = env.get("machine_state") if isinstance(env.get("machine_state"), dict) else {}
+    states = {k: v for k, v in states.items() if isinstance(v, dict)}
+    if not states:
+        return "The machine's load during the run was not recorded."
+    others = [float(s["others_cpu_share"]) for s in states.values() if _number(s.get("others_cpu_share"))]
+    steal = [float(s["steal_share"]) for s in states.values() if _number(s.get("steal_share"))]
+    text = f"Quietness, over {len(states)} worker groups:"
+    text += f" other processes used at most {_pct(max(others))} of the CPUs" if others else " others' share unknown"
+    text += f", the hypervisor stole at most {_pct(max(steal))}" if steal else ""
+    flagged = sorted({_s(s["verdict"]) for s in states.values() if s.get("verdict")})
+    text += "; " + ("; ".join(flagged) if flagged else "no group was flagged as disturbed") + "."
+    return text
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def agreement(rows: list[dict]) -> str:
+    if not rows:
+        return "Derivatives were not checked in this run folder (no agreement.json)."
+    failed = sum(1 for r in rows if not r.get("ok"))
+    text = f"Derivatives were checked against hand-derived ones and finite differences: {len(rows) - failed} of "
+    return text + f"{len(rows)} checks passed."
+
+
+def between_noise(path: Path) -> float | None:
+    """The run's between-process noise from its cell records' raw rounds (None where it kept none)."""
+    good, _ = results.scan(path)
+    return uncertainty.between_noise(good.values()) if good else None
+
+
+def paragraphs(context) -> list[tuple[str, list[str]]]:
+    """Per run: its tag and the methods paragraph's sentences, from its env.json and records."""
+    out = []
+    for run in context.runs:
+        env = run.env if isinstance(run.env, dict) else {}
+        frame = context.frame[context.frame["run"] == run.tag] if len(context.frame) else context.frame
+        text = [machine(env), software(env), settings(env, frame)]
+        text += [timing(env, frame, between_noise(run.path)), verdict_rule(), quietness(env), agreement(run.agreement)]
+        out.append((run.tag, text))
+    return out
+
+
+def markdown_text(context) -> str:
+    """``methods.md``: one paragraph per run."""
+    out = ["# Methods", ""]
+    for tag, sentences in paragraphs(context):
+        if context.several:
+            out += [heading(2, tag), ""]
+        out += [line(markdown(" ".join(sentences))), ""]
+    return "\n".join(out)
+
+
+def write(context, path: Path) -> None:
+    safe_io.write_text(path, markdown_text(context))
