@@ -94,6 +94,12 @@ class Comparison:
     other: Version
     table: Any  #: :func:`bench.report.comparison.compare`'s table, with ``call`` and ``sentence``
 
+    @property
+    def names(self) -> tuple[str, str]:
+        """(baseline's name, the other's), each with its folder's name where the two read alike."""
+        a, b = self.baseline.name, self.other.name
+        return (f"{a} ({self.baseline.run.tag})", f"{b} ({self.other.run.tag})") if a == b else (a, b)
+
     def counts(self) -> dict[str, int]:
         found = Counter(self.table["call"]) if len(self.table) else Counter()
         return {call: found.get(call, 0) for call in ("slower", "faster", "cannot tell")}
@@ -233,8 +239,10 @@ def compare_versions(baseline: Version, other: Version, min_effect: float = MIN_
     if len(table):
         table.insert(0, "baseline", baseline.run.tag)
         table.insert(1, "compared", other.run.tag)
-        table["version_before"] = [baseline.version_of(b) for b in _backends(table)]
-        table["version"] = [other.version_of(b) for b in _backends(table)]
+        pairs = [(baseline.version_of(b), other.version_of(b)) for b in _backends(table)]
+        pairs = [(a, b) if a != b else (f"{a} ({baseline.run.tag})", f"{b} ({other.run.tag})") for a, b in pairs]
+        table["version_before"] = [a for a, _ in pairs]
+        table["version"] = [b for _, b in pairs]
         table["call"] = [CALLS.get(v, "cannot tell") for v in table["verdict"]]
         table["sentence"] = [sentence(r, min_effect) for r in table.to_dict("records")]
     return Comparison(baseline, other, table)

@@ -61,7 +61,7 @@ def summary_lines(comparisons: list[Comparison], limit: int = 40) -> list[str]:
     for c in comparisons:
         counts = c.counts()
         lines.append(
-            f"{c.other.name} against {c.baseline.name} ({c.other.run.tag} vs {c.baseline.run.tag}, "
+            f"{c.names[1]} against {c.names[0]} ({c.other.run.tag} vs {c.baseline.run.tag}, "
             f"{c.other.rounds} and {c.baseline.rounds} round(s)): {len(c.table)} cells, {counts['slower']} slower, "
             f"{counts['faster']} faster, {counts['cannot tell']} cannot tell"
         )
@@ -119,12 +119,12 @@ def chart(c: Comparison):
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_yticks(range(len(rows)), [where(r) for r in rows], fontsize=8)
     ax.set_ylim(len(rows) - 0.5, -0.5)
-    ax.set_xlabel(f"change of the median time, {c.other.name} against {c.baseline.name} (log scale; right = slower)")
+    ax.set_xlabel(f"change of the median time, {c.names[1]} against {c.names[0]} (log scale; right = slower)")
     handles = [Line2D([], [], marker="o", color=colour, label=call) for call, colour in CALL_COLOURS.items()]
     outside_legend(fig, handles, [h.get_label() for h in handles])
     counts = c.counts()
     title = (
-        f"{c.other.name} against {c.baseline.name}: {counts['slower']} slower, {counts['faster']} faster, "
+        f"{c.names[1]} against {c.names[0]}: {counts['slower']} slower, {counts['faster']} faster, "
         f"{counts['cannot tell']} cannot tell"
     )
     fig.suptitle(title, fontsize=11)
@@ -133,7 +133,7 @@ def chart(c: Comparison):
 
 
 def table(c: Comparison) -> Table:
-    header = ["problem", "size", "kind", "row", "dtype", "device", "threads", c.baseline.name, c.other.name]
+    header = ["problem", "size", "kind", "row", "dtype", "device", "threads", *c.names]
     header += ["change", "95% interval", "verdict", "why"]
     rows = []
     for r in c.table.to_dict("records"):
@@ -167,7 +167,7 @@ def outline(comparisons: list[Comparison], loaded: list[Version], charts: list, 
         intro.append(
             Text(
                 [
-                    Span(f"{c.other.name} against {c.baseline.name}"),
+                    Span(f"{c.names[1]} against {c.names[0]}"),
                     f": {len(c.table)} cells, {counts['slower']} slower, {counts['faster']} faster, "
                     f"{counts['cannot tell']} cannot tell.",
                 ],
@@ -181,7 +181,7 @@ def outline(comparisons: list[Comparison], loaded: list[Version], charts: list, 
         blocks: list = [Bullets(said or [["No cell changed beyond the noise and the minimum effect."]])]
         blocks += [Figure(drawn)] if drawn is not None else []
         blocks.append(table(c))
-        heading = f"{c.other.name} against {c.baseline.name}"
+        heading = f"{c.names[1]} against {c.names[0]}"
         sections.append(Section(f"vs-{c.other.run.tag}", heading, RULE.format(effect=effect), blocks))
     sections.append(
         Section(
