@@ -1,4 +1,4 @@
-"""nox sessions: ``tests`` (the test suite), ``lint``; bench and report sessions below.
+"""nox sessions: ``tests`` (the test suite), ``tests_fast`` (its unit tests), ``lint``; bench and report sessions below.
 
 Every session installs the project with ``constraints.txt``, the lock file that
 pins the framework versions reference results are measured with.
@@ -92,9 +92,17 @@ def install(session: nox.Session, extras: str, constraints: Path | None = None) 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The whole test suite, every backend installed."""
+    """The whole test suite, every backend installed; the 25 slowest tests named at the end."""
     install(session, "all,dev")
-    session.run("python", "-m", "pytest", *session.posargs)
+    session.run("python", "-m", "pytest", "--durations=25", *session.posargs)
+
+
+@nox.session
+def tests_fast(session: nox.Session) -> None:
+    """The inner loop: the unit tests that are not slow (``-m "unit and not slow"``, under a minute on two
+    cores). No framework is installed: a unit test runs none (the markers: tests/support/markers.py)."""
+    install(session, "dev")
+    session.run("python", "-m", "pytest", "-q", "-m", "unit and not slow", *session.posargs)
 
 
 @nox.session

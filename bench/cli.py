@@ -54,7 +54,7 @@ def load_plugins(names: str | None = None) -> list[str]:
             importlib.import_module(name)
         except ImportError as exc:
             raise UsageError(f"cannot import {PLUGINS_VARIABLE} module {name!r}: {exc}") from None
-        except Exception as exc:  # noqa: BLE001 - a plugin's own error: one line naming it
+        except Exception as exc:  # a plugin's own error: one line naming it
             first = (str(exc).strip().splitlines() or [""])[0][:300]
             raise UsageError(
                 f"{PLUGINS_VARIABLE} module {name!r} failed on import: {type(exc).__name__}: {first}".rstrip(": ")

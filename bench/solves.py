@@ -68,7 +68,7 @@ def fingerprint(inst, flat: np.ndarray) -> dict[str, float | None]:
     norm = float(np.linalg.norm(flat))
     try:
         loss = float(inst.problem.cost(unflatten(np, flat, inst.shapes), inst.data))
-    except Exception:  # noqa: BLE001 - a cost that cannot take the result: no loss in the fingerprint
+    except Exception:  # a cost that cannot take the result: no loss in the fingerprint
         loss = None
     return {"final_loss": _finite(loss), "final_norm": _finite(norm)}
 
@@ -199,7 +199,7 @@ def loss_error(
     try:
         lx, ly = (problem.cost(unflatten(np, v, inst.shapes), inst.data) for v in (x, y))
         l0 = problem.cost(inst.params, inst.data)
-    except Exception:  # noqa: BLE001 - a result the cost cannot take is not a loss to compare
+    except Exception:  # a result the cost cannot take is not a loss to compare
         return math.inf, math.inf
     if not (math.isfinite(lx) and math.isfinite(ly)):
         return math.inf, math.inf

@@ -22,10 +22,10 @@ from bench import results
 from bench.__main__ import parser
 from bench.cells import Cell, CellSpec
 from bench.runner import device, retry
-from tests.conftest import QUICK, REPO, bench_cli
+from tests.support import QUICK, REPO, bench_cli
 
 sys.path.insert(0, str(REPO))
-import noxfile  # noqa: E402  (the repository root is not on the path by itself)
+import noxfile  # the repository root is not on the path by itself
 
 sys.path.remove(str(REPO))
 

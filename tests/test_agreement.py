@@ -10,7 +10,7 @@ import backends
 import problems
 from bench import check
 
-from .conftest import require
+from .support import require
 
 CELLS = check.cells(backends.NAMES, problems.NAMES, backends.DTYPES, backends.MODES, check.CHECK_KINDS)
 

@@ -13,7 +13,7 @@ import pytest
 import backends
 from bench import article
 
-from .conftest import require
+from .support import require
 
 
 def seed_cost_history(iterations=1000, rate=0.01):

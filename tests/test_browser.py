@@ -79,7 +79,7 @@ class Browser:
         self._from_child, from_child_w = os.pipe()
 
         # stderr to a file: a full pipe nobody reads would block Chromium
-        self._log = open(os.path.join(self.profile, "stderr.log"), "w+b")  # noqa: SIM115 - closed in close()
+        self._log = open(os.path.join(self.profile, "stderr.log"), "w+b")  # closed in close()
         # A fresh Python moves our pipe ends to the fds 3 and 4 Chromium expects, then becomes
         # Chromium: no code of this process runs between fork and exec (JAX may have threads).
         self.proc = subprocess.Popen(

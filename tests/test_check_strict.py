@@ -20,7 +20,7 @@ from bench import check, results, solves
 from bench.cells import Cell
 
 from . import short_solve_backend, skewed_backend  # noqa: F401 - registers the plugin backends
-from .conftest import QUICK, bench_cli
+from .support import QUICK, bench_cli
 
 PLUGINS = {"BENCH_PLUGINS": "tests.skewed_backend,tests.short_solve_backend"}
 

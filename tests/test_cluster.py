@@ -14,7 +14,7 @@ import pytest
 
 from bench import results
 
-from .conftest import FAULT_PLUGINS, REPO, SLOW_RUN, bench_cli
+from .support import FAULT_PLUGINS, REPO, SLOW_RUN, bench_cli
 
 pytest.importorskip("distributed", reason="the cluster extra (dask[distributed]) is part of [dev]")
 

@@ -34,7 +34,7 @@ from bench.runner.config import RunConfig
 from bench.runner.folder import RunFolder
 from bench.runner.plan import make_plan
 
-from .conftest import FAULT_PLUGINS, QUICK, REPO, SLOW_RUN, bench_cli
+from .support import FAULT_PLUGINS, QUICK, REPO, SLOW_RUN, bench_cli
 
 distributed = pytest.importorskip("distributed", reason="the cluster extra (dask[distributed]) is part of [dev]")
 

@@ -18,7 +18,7 @@ from bench import results
 from bench.runner.command import EXIT_CELLS_NOT_OK
 from tests.fault_backend import FAULTS
 
-from .conftest import FAULT_PLUGINS, bench_cli
+from .support import FAULT_PLUGINS, bench_cli
 
 
 def bench_run(*args, timeout=300):

@@ -24,7 +24,7 @@ from problems import det, lstm
 from problems.base import flatten
 
 from . import skewed_backend  # noqa: F401 - registers the plugin backend
-from .conftest import require
+from .support import require
 from .test_gradbench_tool import ToolProcess, runs
 
 # --- det ------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from bench.gradbench.tool import FUNCTIONS, MODULES, Tool
 from problems import particle, saddle
 from problems.nested import ORDERS, modes
 
-from .conftest import require
+from .support import require
 
 AUTODIFF = ("jax", "torch", "tensorflow")
 

@@ -20,7 +20,7 @@ from bench.cells import Cell, build
 from problems import gmm, kmeans, lse, ode
 from problems.base import flatten
 
-from .conftest import require
+from .support import require
 
 GRADBENCH_RULE = 1e-4  #: GradBench's tolerance on rho
 BIG = "n1280000"  #: GradBench's largest lse workload

@@ -23,7 +23,7 @@ import pytest
 import backends
 from problems import gmm, kmeans, llsq, lse, ode
 
-from .conftest import require
+from .support import require
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOLERANCE = 1e-4
@@ -42,7 +42,7 @@ class ToolProcess:
     """The tool as GradBench's intermediary sees it: lines in, one line out per line."""
 
     def __init__(self, *args: str, stderr_path=None):
-        self.stderr = open(stderr_path, "w") if stderr_path else subprocess.DEVNULL  # noqa: SIM115
+        self.stderr = open(stderr_path, "w") if stderr_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
             tool_command() + list(args),
             cwd=ROOT,

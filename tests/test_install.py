@@ -25,10 +25,10 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from tests.conftest import REPO, bench_cli
+from tests.support import REPO, bench_cli
 
 sys.path.insert(0, str(REPO))
-import noxfile  # noqa: E402  (the repository root is not on the path by itself)
+import noxfile  # the repository root is not on the path by itself
 
 sys.path.remove(str(REPO))
 
@@ -232,7 +232,7 @@ def test_the_command_of_its_own_says_its_version():
 
 
 def test_env_json_names_the_harness_version(tmp_path):
-    from tests.conftest import QUICK
+    from tests.support import QUICK
 
     out = tmp_path / "run"
     done = bench_cli(

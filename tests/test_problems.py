@@ -15,7 +15,7 @@ from bench.check import rho
 from problems import finite_difference, newton, quadratic
 from problems.base import Size
 
-from .conftest import require
+from .support import require
 
 
 def solve(backend_name, mode, problem_name, size="article", iterations=None, dtype="float64"):

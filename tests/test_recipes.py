@@ -10,7 +10,7 @@ from bench.report import outline as report_outline
 from bench.report import write_report
 from bench.report.charts.base import Chart
 
-from .conftest import QUICK, bench_cli
+from .support import QUICK, bench_cli
 
 PLUGINS = {"BENCH_PLUGINS": "tests.toy_plugin"}
 

@@ -25,7 +25,7 @@ import pytest
 from bench import results
 from bench.runner.command import EXIT_CELLS_NOT_OK
 
-from .conftest import FAULT_PLUGINS, REPO, SLOW_RUN, bench_cli
+from .support import FAULT_PLUGINS, REPO, SLOW_RUN, bench_cli
 
 SMALL = [
     "--backend",

@@ -16,8 +16,8 @@ from bench import results
 from bench.__main__ import main
 from bench.runner.config import DEFAULT_KINDS
 
-from . import conftest
-from .conftest import FAULT_PLUGINS, REPO
+from . import support
+from .support import FAULT_PLUGINS, REPO
 
 ENV = {**os.environ, **FAULT_PLUGINS}
 LR = ["--problem", "linear_regression"]
@@ -155,7 +155,7 @@ def test_earlier_results_are_not_overwritten_without_resume(capsys, earlier_run)
 
 # -- kill and resume --------------------------------------------------------------------------------
 
-SLOW_RUN = [*conftest.SLOW_RUN, "--timeout", "60"]  # a hung cell ends well within the test's own limits
+SLOW_RUN = [*support.SLOW_RUN, "--timeout", "60"]  # a hung cell ends well within the test's own limits
 
 
 def _wait_for(predicate, limit=120.0):

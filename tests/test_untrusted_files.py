@@ -29,7 +29,7 @@ from bench.report import render_md as md
 from bench.report.charts.base import MAX_SLUG_BYTES, slugify, unique_slugs
 from bench.report.page import Bullets, Page, Section, Span, Table, Text
 
-from .conftest import QUICK, REPO, bench_cli
+from .support import QUICK, REPO, bench_cli
 
 QUICK_RUN = ["--backend", "numpy", "--problem", "quadratic", "--size", "article", "--kind", "gradient", *QUICK]
 #: --resume continues the folder's own plan (a filter, --threads included, would plan anew)
@@ -435,7 +435,7 @@ def test_an_empty_comparison_says_there_was_nothing_to_compare(quick_run, tmp_pa
 
 def test_resume_never_moves_a_damaged_record_through_a_link_at_the_set_aside_folder(tmp_path):
     """A received folder whose cells/.damaged is a link: the damaged record is not moved outside."""
-    from tests.conftest import QUICK, bench_cli
+    from tests.support import QUICK, bench_cli
 
     out, outside = tmp_path / "run", tmp_path / "outside"
     outside.mkdir()

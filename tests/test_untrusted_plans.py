@@ -39,11 +39,11 @@ from bench.cells import Cell, CellSpec
 from bench.runner import folder as run_folder
 from bench.runner.command import EXIT_CELLS_NOT_OK
 
-from . import conftest
-from .conftest import FAULT_PLUGINS, QUICK, REPO, bench_cli
+from . import support
+from .support import FAULT_PLUGINS, QUICK, REPO, bench_cli
 
 #: one cell of the slow test backend: a real run of a second or two
-ONE_CELL = [*conftest.SLOW_RUN, "--kind", "objective", "--timeout", "60"]
+ONE_CELL = [*support.SLOW_RUN, "--kind", "objective", "--timeout", "60"]
 NO_PLUGINS = {"BENCH_PLUGINS": ""}
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -449,7 +449,7 @@ def _wait_for(predicate, limit=120.0) -> bool:
 def test_sigterm_and_sighup_end_a_run_as_ctrl_c_does(tmp_path, sig, seed):
     rng = random.Random(seed)  # the moment: after 1 to 3 cells, and up to 0.4 s into the next
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "bench", "run", *conftest.SLOW_RUN, "--timeout", "60", "--out", str(out)]
+    cmd = [sys.executable, "-m", "bench", "run", *support.SLOW_RUN, "--timeout", "60", "--out", str(out)]
     env = {**os.environ, **FAULT_PLUGINS}
     runner = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     cells = out / results.CELLS

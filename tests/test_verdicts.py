@@ -243,7 +243,7 @@ def test_power_a_ten_percent_slowdown_is_called_in_most_cells():
 
 
 def test_the_runner_keeps_every_round_and_repeats_cells_in_a_second_process(tmp_path):
-    from tests.conftest import QUICK, bench_cli
+    from tests.support import QUICK, bench_cli
 
     out = tmp_path / "run"
     args = ["run", "--backend", "numpy", "--problem", "quadratic", "--size", "article", "--kind", "gradient"]

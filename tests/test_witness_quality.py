@@ -13,7 +13,7 @@ from bench.agreement import error
 from bench.cells import WITNESS, Cell, build
 from bench.check import TOLERANCES
 
-from .conftest import require
+from .support import require
 
 #: each backend's compiled protocol variant: what its witness is measured against like for like
 COMPILED = {"jax": "jit", "torch": "compile", "tensorflow": "xla"}

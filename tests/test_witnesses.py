@@ -16,7 +16,7 @@ import witnesses
 from bench.cells import WITNESS, Cell, build
 from bench.check import TOLERANCES, check_cell, references, rho
 
-from .conftest import require
+from .support import require
 
 HEADLINE = [(p, s, k) for p, s, k in witnesses.CELLS]
 CASES = [(b, cell, dtype) for b in witnesses.BACKENDS for cell in HEADLINE for dtype in ("float64", "float32")]

@@ -116,7 +116,7 @@ def run_group_task(
             while not stop.wait(SHIP_EVERY):
                 try:
                     ship()
-                except Exception:  # noqa: BLE001 - the scheduler or this worker is going away: the task ends with it
+                except Exception:  # the scheduler or this worker is going away: the task ends with it
                     return
 
         watcher = threading.Thread(target=watch, daemon=True)
@@ -271,7 +271,7 @@ def _submit_and_collect(distributed, client, config, run_folder, tasks, retried,
             return
         except SchedulerLost:
             raise
-        except Exception as exc:  # noqa: BLE001 - a message Dask cannot read (sent by whom, Dask does not say)
+        except Exception as exc:  # a message Dask cannot read (sent by whom, Dask does not say)
             say(f"warning: records from the cluster could not be read and are dropped: {type(exc).__name__}")
             return
         if intake.take_records(batch):
@@ -289,7 +289,7 @@ def _submit_and_collect(distributed, client, config, run_folder, tasks, retried,
                 answer = dask(future.result)
             except SchedulerLost:
                 raise
-            except Exception as exc:  # noqa: BLE001 - a group Dask gave up on: its cells stay unrecorded
+            except Exception as exc:  # a group Dask gave up on: its cells stay unrecorded
                 first = str(exc).splitlines()[0] if str(exc) else ""
                 say(f"warning: worker group {group} failed on the cluster: {type(exc).__name__}: {first}")
                 continue
@@ -310,7 +310,7 @@ def _holder(client, future) -> str | None:
     """The address of the Dask worker that holds ``future``'s result, as the scheduler knows it."""
     try:
         holders = client.who_has([future]).get(future.key) or ()
-    except Exception:  # noqa: BLE001 - only to name the worker in a warning
+    except Exception:  # only to name the worker in a warning
         return None
     return holders[0] if len(holders) == 1 else None
 

@@ -147,7 +147,7 @@ def main(argv: list[str]) -> int:
         answer["version"] = backend.version()
         backend.use_device(device)
         answer["ok"] = True
-    except Exception as exc:  # noqa: BLE001 - a missing framework, a broken import, no device: said in one line
+    except Exception as exc:  # a missing framework, a broken import, no device: said in one line
         text = str(exc).strip().splitlines()
         answer["reason"] = (text[0] if text else type(exc).__name__)[:300]
     print(json.dumps(answer))

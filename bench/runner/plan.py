@@ -43,7 +43,7 @@ def choose_problems(values, notes: list[str]):
     for name in names:
         try:
             chosen.append(problems.get(name))
-        except Exception as exc:  # noqa: BLE001 - broken: named in one line
+        except Exception as exc:  # broken: named in one line
             if values:
                 raise UsageError(f"problem {name!r} cannot be loaded: {exc}") from None
             notes.append(f"problem {name} is left out: it cannot be loaded ({exc})")

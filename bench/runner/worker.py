@@ -197,7 +197,7 @@ class Worker:
             else:
                 rec["version"] = self.version(cell.backend)
             self._measure(spec, rec, benchmark, config)
-        except Exception as exc:  # noqa: BLE001 - a framework's exception ends this cell only
+        except Exception as exc:  # a framework's exception ends this cell only
             rec["status"] = "error"
             rec["reason"] = _one_line(exc)
             for name in results.STAT_COLUMNS + ("rounds",):
@@ -305,7 +305,7 @@ def _loss_growth(built, values) -> str | None:
     try:
         start = problem.cost(inst.params, inst.data)
         end = problem.cost(unflatten(np, values, inst.shapes), inst.data)
-    except Exception:  # noqa: BLE001 - a loss that cannot take the solution: no verdict
+    except Exception:  # a loss that cannot take the solution: no verdict
         return None
     if not math.isfinite(end) or abs(end) > DIVERGENCE_FACTOR * max(1.0, abs(start)):
         return f"loss went from {start:.4g} to {end:.4g} in {inst.iterations} iterations"
