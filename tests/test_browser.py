@@ -231,8 +231,7 @@ def test_report_loads_without_errors_and_every_image_renders(browser, report_pag
     """,
     )
     charts = sorted((report_page.parent / "charts").glob("*.png"))
-    inline = evaluate(browser, session, "document.querySelectorAll('figure svg.chart').length")  # hover values
-    assert len(images) + inline == len(charts) >= 10 and inline > 0
+    assert len(images) == len(charts) >= 10
     broken = [img["alt"] for img in images if not img["complete"] or img["width"] == 0 or img["height"] == 0]
     assert broken == [], f"images that did not render: {broken}"
     # the warning that the compared runs come from different machines is on the page, in plain sight

@@ -172,7 +172,7 @@ def latex_best(backends: list[str], records: list[dict], caption: str) -> str:
             if median == "":
                 cells.append("--")
                 continue
-            text = tex(r[f"{b} row"].partition("+")[2] or r[f"{b} row"]) + " " + _latex_time(r, b)
+            text = tex(analysis.variant_of(r[f"{b} row"])) + " " + _latex_time(r, b)  # jit, hand, func ...
             ahead = r["outcome"] == "ahead" and r["fastest"] == r[f"{b} row"]
             cells.append(f"\\textbf{{{text}}}" if ahead else text)
         cells.append(_verdict_cell(r))

@@ -1,8 +1,11 @@
-"""A chart's SVG file made fit to sit inside an HTML page: its XML prolog and metadata dropped, every id
-(and every reference to one) prefixed with the chart's name so that two charts never share an id, its
-global style scoped to itself, and a role and label for screen readers. Its ``<title>`` elements (values
-on hover, :mod:`bench.report.charts.hover`) are kept: an SVG inline in the page shows them as tooltips,
-an ``<img>`` would not."""
+"""Values on hover over a chart's PNG: a small SVG laid over the image, holding only the chart's hover
+bands (:mod:`bench.report.charts.hover`), each a transparent rectangle with its ``<title>``, in the
+coordinates of the chart's own SVG file (same figure, same tight crop), stretched over the image.
+
+The page keeps the light PNG (a times chart's SVG is five times its size, mostly hatch patterns and
+log-axis ticks) and still shows each row's value and interval as a tooltip; an ``<img>`` alone
+shows none, and the whole SVG inline would double the page.
+"""
 
 from __future__ import annotations
 
@@ -10,36 +13,50 @@ import html
 import re
 from pathlib import Path
 
-#: an SVG larger than this stays a linked file (the page embeds the PNG instead)
-MAX_BYTES = 2_000_000
-ID = re.compile(r'\bid="([^"]+)"')
+#: an SVG file larger than this is not read
+MAX_BYTES = 5_000_000
+VIEWBOX = re.compile(r'<svg\b[^>]*\bviewBox="([-\d.eE ]+)"')
+BAND = re.compile(r'<g id="(hover-\d+)"[^>]*>\s*<title>(.*?)</title>\s*<path d="([^"]+)"', re.S)
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
 def safe_prefix(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "chart"
 
 
-def inline(path: Path, name: str, label: str) -> str | None:
-    """The SVG at ``path`` as page markup, or None where there is none fit to inline."""
+def bands(text: str) -> list[tuple[str, str, tuple[float, float, float, float]]]:
+    """``(id, title, (x, y, width, height))`` of every hover band in an SVG text."""
+    out = []
+    for gid, title, path in BAND.findall(text):
+        numbers = [float(n) for n in NUMBER.findall(path)]
+        xs, ys = numbers[0::2], numbers[1::2]
+        if len(xs) < 2 or len(ys) < 2:
+            continue
+        box = (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
+        out.append((gid, html.unescape(title), box))
+    return out
+
+
+def overlay(path: Path, name: str, label: str) -> str | None:
+    """The hover layer for the chart whose SVG is at ``path`` (None where it has no bands)."""
     try:
         if not path.is_file() or path.stat().st_size > MAX_BYTES:
             return None
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    start = text.find("<svg")
-    if start < 0 or "<script" in text.lower() or "<foreignobject" in text.lower():
+    view = VIEWBOX.search(text)
+    found = bands(text)
+    if view is None or not found:
         return None
-    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text[start:], flags=re.S)
     prefix = safe_prefix(name) + "-"
-    ids = set(ID.findall(text))
-    if ids:
-        text = ID.sub(lambda m: f'id="{prefix}{m.group(1)}"', text)
-        text = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{prefix}{m.group(1)})" if m.group(1) in ids else m[0], text)
-        text = re.sub(
-            r'href="#([^"]+)"', lambda m: f'href="#{prefix}{m.group(1)}"' if m.group(1) in ids else m[0], text
-        )
-    scope = f"{prefix}svg"
-    text = text.replace('<style type="text/css">*{', f'<style type="text/css">#{scope} *{{', 1)
-    attrs = f' id="{scope}" class="chart" role="img" aria-label="{html.escape(label, quote=True)}"'
-    return "<svg" + attrs + text[len("<svg") :].rstrip() + "\n"
+    marks = "".join(
+        f'<g id="{prefix}{gid}"><title>{html.escape(title, quote=False)}</title>'
+        f'<rect x="{x:.2f}" y="{y:.2f}" width="{w:.2f}" height="{h:.2f}"/></g>'
+        for gid, title, (x, y, w, h) in found
+    )
+    return (
+        f'<svg id="{prefix}svg" class="hover" viewBox="{html.escape(view.group(1))}" preserveAspectRatio="none" '
+        f'xmlns="http://www.w3.org/2000/svg" aria-label="{html.escape(label, quote=True)}: values on hover">'
+        f"{marks}</svg>"
+    )

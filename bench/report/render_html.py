@@ -1,6 +1,6 @@
 """``index.html``: the page outline (:mod:`.outline`) as one self-contained, static file.
 
-Every chart is embedded (PNG as a data URI; the SVG inline where it carries values on hover) with the
+Every chart is embedded (PNG as a data URI; values on hover in a light SVG layer over it) with the
 page's own CSS and JavaScript (no library, nothing fetched: every table sorts by a click on a header and
 filters by a search box; sections fold; a link into a folded section opens it), so the single file can be
 mailed, attached to a CI job or opened from disk with no network. Wide tables scroll sideways in their
@@ -30,7 +30,10 @@ padding-bottom:.2rem} summary h2{display:inline;font-size:1.35rem;margin:0}
 nav.toc{background:#f8f8f8;padding:.4rem 1rem;margin:1rem 0} nav.toc ol{margin:.3rem 0;padding-left:1.5rem}
 nav.toc li{margin:.1rem 0} nav.toc button{font:inherit;font-size:.85rem;margin-right:.5rem}
 .muted{color:#666;font-size:.9rem} p,li,h1,h3,figcaption,code{overflow-wrap:anywhere}
-figure{margin:1rem 0 2rem 0} figure img,figure svg.chart{max-width:100%;height:auto;border:1px solid #eee;display:block}
+figure{margin:1rem 0 2rem 0} figure img{max-width:100%;height:auto;border:1px solid #eee;display:block}
+.hoverbox{position:relative;display:inline-block;max-width:100%;border:1px solid #eee} .hoverbox img{border:0}
+svg.hover{position:absolute;left:0;top:0;width:100%;height:100%} svg.hover rect{fill:transparent;pointer-events:all}
+svg.hover g:hover rect{fill:rgba(0,0,0,.06)}
 figcaption{color:#444;font-size:.9rem;max-width:60rem}
 .tools{margin:.3rem 0} input.filter{font:inherit;font-size:.85rem;padding:.15rem .4rem;width:20rem;max-width:100%}
 .wrap{overflow-x:auto;max-width:100%}
@@ -185,16 +188,17 @@ def table(block: Table, ident: str = "") -> str:
 
 
 def figure(chart, folder: Path) -> str:
-    """A chart: its SVG inline where it carries values on hover (:mod:`bench.report.charts.hover`),
-    else its PNG as a data URI."""
+    """A chart: its PNG as a data URI, with each row's value and interval on hover where the chart has
+    them (a light SVG layer over the image, :mod:`.inline_svg`)."""
     links = " · ".join(f'<a href="{_e(path)}">{fmt.upper()}</a>' for fmt, path in chart.files.items())
-    picture = None
+    data = base64.b64encode((folder / chart.files["png"]).read_bytes()).decode("ascii")
+    picture = f'<img src="data:image/png;base64,{data}" alt="{_e(chart.title)}">'
+    layer = None
     if getattr(chart, "hover", 0) and "svg" in chart.files:
-        picture = inline_svg.inline(folder / chart.files["svg"], chart.slug, chart.title)
-    hint = " Hover over a row for its value and interval." if picture else ""
-    if picture is None:
-        data = base64.b64encode((folder / chart.files["png"]).read_bytes()).decode("ascii")
-        picture = f'<img src="data:image/png;base64,{data}" alt="{_e(chart.title)}" title="{_e(chart.title)}">'
+        layer = inline_svg.overlay(folder / chart.files["svg"], chart.slug, chart.title)
+    if layer:
+        picture = f'<div class="hoverbox">{picture}{layer}</div>'
+    hint = " Hover over a row for its value and interval." if layer else ""
     return (
         f'<figure id="{_e(chart.slug)}"><h3>{_e(chart.title)}</h3>{picture}'
         f'<figcaption>{_e(chart.caption)}{hint} <span class="muted">({links})</span></figcaption></figure>'

@@ -122,7 +122,8 @@ def recommendation(entry: dict, detail: str = "") -> str:
 def _hand_clause(versus: dict | None) -> str:
     if versus is None:
         return ""
-    who = HAND if versus["label"].partition("+")[0] == "numpy" else f"the hand-derived {versus['label']}"
+    backend = versus["label"].partition("+")[0]
+    who = HAND if backend != ARTICLE else "the article's own NumPy loop"
     ratio, call = versus["ratio"], versus["call"]
     if call == "slower":
         return f"; {who} is {_x(ratio.value, ratio.lo, ratio.hi)} slower"
