@@ -23,6 +23,13 @@ Conventions
   differences. ``f.value`` may branch on values (``bool(x > 0)``): these run
   eagerly. NumPy returns the hand gradient, ``f.value_and_grad(w, data)[1]``
   (flat ``w``, flat gradient).
+* ``jacobian(f)`` is the dense Jacobian ``(w, data) -> (m, n)`` of a vector
+  function of one flat vector ``w`` (``f.value`` returns m numbers, ``w`` has
+  n), by the framework's forward mode, its n Jacobian-vector products batched
+  (``jax.jacfwd``, ``torch.func.jacfwd``, TensorFlow's ``ForwardAccumulator``
+  under ``tf.vectorized_map``); NumPy returns ``f.jacobian(w, data)``, the hand
+  one. A problem whose Jacobian has structure compresses it first (the
+  ``jacobian`` of a few seeded directions, :meth:`problems.base.Problem.jacobian`).
 * Conversion (``asarray``, ``to_numpy``) happens outside any timer; ``block``
   waits for asynchronous work and belongs inside the timed call.
 * A backend object is bound to one *variant* (``jax`` eager or ``jit``,
@@ -88,6 +95,7 @@ class Differentiable:
     * ``hvp(w, v, data)`` -> vector; defaults to ``hessian(w, data) @ v``
     * ``jvp(x, t, data)`` -> ``(value, tangent_out)``
     * ``vjp(x, u, data)`` -> ``(value, cotangents shaped like x)``
+    * ``jacobian(w, data)`` -> ``(m, n)`` matrix, ``w`` flat (n entries), ``value`` a vector of m
     """
 
     value: Callable[..., Any]
@@ -96,6 +104,7 @@ class Differentiable:
     hvp: Callable[..., Any] | None = None
     jvp: Callable[..., Any] | None = None
     vjp: Callable[..., Any] | None = None
+    jacobian: Callable[..., Any] | None = None
 
     def hand(self, kind: str) -> Callable[..., Any]:
         """The hand derivative for ``kind``, or a clear error if there is none."""
@@ -136,6 +145,7 @@ class Backend(Protocol):
     def jvp(self, f: Differentiable) -> Callable: ...
     def vjp(self, f: Differentiable) -> Callable: ...
     def gradient_in(self, f: Differentiable, mode: str) -> Callable: ...
+    def jacobian(self, f: Differentiable) -> Callable: ...
 
     # compilation and loops, as the variant runs them
     def compile(self, fn: Callable) -> Callable: ...

@@ -100,6 +100,9 @@ class JaxBackend(BackendBase):
         gradient = jax.grad(fn) if mode == "reverse" else forward
         return _jit_unless_branching(gradient) if self.variant.compiled else gradient
 
+    def jacobian(self, f: Differentiable):
+        return jax.jacfwd(partial(f.value, xp))  # forward mode: one batched jvp per column
+
     def compile(self, fn):
         return jax.jit(fn) if self.variant.compiled else fn
 

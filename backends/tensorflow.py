@@ -220,6 +220,19 @@ class TensorflowBackend(BackendBase):
 
         return call
 
+    def jacobian(self, f: Differentiable):
+        fn, zero = self._fn(f), tf.UnconnectedGradients.ZERO
+
+        def jacobian(w, data):  # forward mode: one ForwardAccumulator per column, vectorised by pfor
+            def column(t):
+                with tf.autodiff.ForwardAccumulator(w, t) as acc:
+                    value = fn(w, data)
+                return acc.jvp(value, unconnected_gradients=zero)
+
+            return tf.transpose(tf.vectorized_map(column, tf.eye(w.shape[0], dtype=w.dtype)))
+
+        return jacobian
+
     def compile(self, fn):
         if not self.variant.compiled:
             return fn

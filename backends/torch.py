@@ -209,6 +209,16 @@ class TorchBackend(BackendBase):
 
         return forward
 
+    def jacobian(self, f: Differentiable):
+        # forward mode, the columns batched: torch.func's jacfwd (vmap of jvp); autograd's functional
+        # jacobian with the same strategy for the autograd variant
+        fn = self._fn(f)
+        if self._autograd:
+            return lambda w, data: torch.autograd.functional.jacobian(
+                lambda w: fn(w, data), w, vectorize=True, strategy="forward-mode"
+            )
+        return tf_.jacfwd(fn)
+
     # -- compilation -------------------------------------------------------------
     def compile(self, fn):
         if not self.variant.compiled:

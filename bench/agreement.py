@@ -74,6 +74,10 @@ def expected_shapes(problem_name: str, size: str, kind: str) -> tuple[tuple[int,
         return ((inst.n_params,),)
     if kind == "jvp":
         return (np.shape(problem.model.value(np, inst.params, inst.data)),)
+    if kind == "jacobian":
+        return (np.shape(problem.hand_jacobian(inst.params, inst.data)),)
+    if kind == "objective":  # a scalar, or the residuals of a problem whose objective is a vector (ba)
+        return (np.shape(problem.loss.value(np, inst.params, inst.data)),)
     if kind in problems.NESTED_KINDS:
         return (np.shape(problem.answer),)  # the eval's output: w, or (r1, r2)
     return ((),)  # objective: a scalar

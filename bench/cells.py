@@ -245,6 +245,10 @@ def build(cell: Cell, device: str = "cpu", seed: int = 0, iterations: int | None
         else:
             fn, args = b.vjp(model), (params, b.asarray(inst.cotangent(), dtype), data)
             pick = lambda out: flat(out[1])  # noqa: E731
+    elif kind == "jacobian":  # the problem's: dense by default, compressed where it has structure
+        if model is None:
+            raise ValueError(f"{problem.name} has no model: no jacobian")
+        fn, args, pick = problem.jacobian(b, inst), (params, data), lambda out: np.ravel(b.to_numpy(out))
     elif kind == "solve":
         fn, args, pick = problem.solver(b, inst), (params, data), flat
     elif kind in problems.NESTED_KINDS:  # a whole search that branches on values: never compiled

@@ -115,8 +115,9 @@ def references(problem_name: str, size: str, dtype: str, kind: str) -> dict[str,
     refs: dict[str, np.ndarray] = {}
     fd = inst.n_params <= FD_LIMIT
 
-    if kind == "objective":
-        refs["hand"] = np.ravel(problem.loss.value_and_grad(params, data)[0])
+    if kind == "objective":  # the hand code's value where there is one (ba's objective is its residuals)
+        hand = problem.loss.value_and_grad
+        refs["hand"] = np.ravel(hand(params, data)[0] if hand is not None else problem.loss.value(np, params, data))
     elif kind == "gradient":
         refs["hand"] = hand_grad(w)
         if fd:
@@ -138,6 +139,11 @@ def references(problem_name: str, size: str, dtype: str, kind: str) -> dict[str,
         refs["hand"] = flatten(problem.model.vjp(params, u, data)[1])
         if fd:
             refs["finite-difference"] = _central_gradient(model, w)
+    elif kind == "jacobian":  # the hand one; a dense Jacobian of the model also against differences
+        refs["hand"] = np.ravel(problem.hand_jacobian(params, data))
+        if fd and type(problem).jacobian is problems.Problem.jacobian:
+            model = lambda w: np.ravel(problem.model.value(np, split(w), data))  # noqa: E731
+            refs["finite-difference"] = np.ravel(_central_gradient(model, w))
     elif kind in NESTED_KINDS:  # the eval's output: the same searches with the hand derivatives
         refs["hand"] = problem.reference(replace(inst, params=params, data=data))
         if size in problem.gradbench_sizes and dtype == "float64":

@@ -21,8 +21,9 @@ from backends.base import Differentiable
 #: GradBench's nested-derivative orders (``particle``, ``saddle``): the outer derivative's mode, then the
 #: inner one's (r reverse, f forward); each a whole search whose derivatives nest (:mod:`problems.nested`)
 NESTED_KINDS = ("rr", "ff", "fr", "rf")
-KINDS = ("objective", "gradient", "hessian", "hvp", "jvp", "vjp", "solve") + NESTED_KINDS
-DERIVATIVE_KINDS = KINDS[1:6]
+#: ``jacobian``: the Jacobian of the vector ``model`` by the backend's forward mode (:meth:`Problem.jacobian`)
+KINDS = ("objective", "gradient", "hessian", "hvp", "jvp", "vjp", "jacobian", "solve") + NESTED_KINDS
+DERIVATIVE_KINDS = KINDS[1:7]
 
 
 class SizeError(ValueError):
@@ -108,7 +109,8 @@ class Problem:
     hessian_limit: int = 1_000  #: no dense Hessian beyond this many parameters
     gradbench_sizes: tuple[str, ...] = ()  #: the sizes that are GradBench's own workloads, in its order
     loss: Differentiable
-    model: Differentiable | None = None  #: vector function of params (jvp, vjp)
+    #: vector function of params (jvp, vjp; jacobian where it carries a hand ``jacobian``)
+    model: Differentiable | None = None
 
     # --- to implement -------------------------------------------------
     # ``size.article`` is True for the size named ``article`` only: the seed's own example.
@@ -181,8 +183,31 @@ class Problem:
             kinds.append("hvp")
         if self.model is not None:
             kinds += ["jvp", "vjp"]
+        if self.model is not None and self.model.jacobian is not None:
+            kinds.append("jacobian")
         kinds.append("solve")
         return tuple(kinds)
+
+    def jacobian(self, backend, inst: Instance) -> Callable:
+        """The ``jacobian`` kind, ``(params, data) -> J``: by default the dense Jacobian (outputs x parameters)
+        of ``model`` with respect to the flat parameters, by the backend's ``jacobian`` verb (its forward mode;
+        NumPy: ``model.jacobian``, the hand one). A problem whose Jacobian has structure overrides this and
+        :meth:`hand_jacobian` together (:mod:`problems.ba`: a few compressed columns, then its sparse format)."""
+        model, shapes = self.model, inst.shapes
+        if model is None:
+            raise NotImplementedError(f"{self.name} has no model: no jacobian")
+        flat = Differentiable(
+            value=lambda xp, w, data: xp.reshape(model.value(xp, unflatten(xp, w, shapes), data), (-1,)),
+            jacobian=model.jacobian,
+        )
+        jacobian, xp = backend.jacobian(flat), backend.xp
+        return lambda params, data: jacobian(xp.concat([xp.reshape(p, (-1,)) for p in params]), data)
+
+    def hand_jacobian(self, params, data) -> np.ndarray:
+        """What :meth:`jacobian` returns, from the hand derivatives in NumPy (the golden reference)."""
+        if self.model is None:
+            raise NotImplementedError(f"{self.name} has no model: no jacobian")
+        return np.asarray(self.model.hand("jacobian")(flatten(params), data))
 
     def flat_loss(self, inst: Instance) -> Differentiable:
         """The loss as a function of one flat parameter vector (for hessian, hvp)."""

@@ -4,7 +4,7 @@ Importing this module registers ``skewed`` (``BENCH_PLUGINS=tests.skewed_backend
 with the hand derivatives and no autodiff of its own, each variant wrong in one way the
 check must catch:
 
-    ``scaled``     every derivative (gradient, Hessian, hvp, jvp, vjp) 1% too large
+    ``scaled``     every derivative (gradient, Hessian, hvp, jvp, vjp, Jacobian) 1% too large
     ``reshaped``   the right values in the wrong shape: each gradient / vjp array and the
                    hvp flattened to one row ``(1, n)``, the Hessian as one flat vector
     ``wide``       computes in float64 whatever dtype the cell asks for
@@ -90,6 +90,15 @@ class SkewedBackend(NumpyBackend):
             return SCALE * h if self.fault == "scaled" else np.ravel(h) if self.fault == "reshaped" else h
 
         return hessian
+
+    def jacobian(self, f):
+        hand = super().jacobian(f)
+
+        def jacobian(w, data):
+            j = hand(w, data)
+            return SCALE * j if self.fault == "scaled" else np.ravel(j) if self.fault == "reshaped" else j
+
+        return jacobian
 
     def hvp(self, f):
         hand = super().hvp(f)
