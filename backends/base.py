@@ -27,7 +27,7 @@ Conventions
   function of one flat vector ``w`` (``f.value`` returns m numbers, ``w`` has
   n), by the framework's forward mode, its n Jacobian-vector products batched
   (``jax.jacfwd``, ``torch.func.jacfwd``, TensorFlow's ``ForwardAccumulator``
-  under ``tf.vectorized_map``); NumPy returns ``f.jacobian(w, data)``, the hand
+  per column); NumPy returns ``f.jacobian(w, data)``, the hand
   one. A problem whose Jacobian has structure compresses it first (the
   ``jacobian`` of a few seeded directions, :meth:`problems.base.Problem.jacobian`).
 * Conversion (``asarray``, ``to_numpy``) happens outside any timer; ``block``

@@ -223,13 +223,17 @@ class TensorflowBackend(BackendBase):
     def jacobian(self, f: Differentiable):
         fn, zero = self._fn(f), tf.UnconnectedGradients.ZERO
 
-        def jacobian(w, data):  # forward mode: one ForwardAccumulator per column, vectorised by pfor
-            def column(t):
-                with tf.autodiff.ForwardAccumulator(w, t) as acc:
+        # Forward mode, one ForwardAccumulator per column, chosen by measurement (ba1's 15 compressed columns,
+        # one thread, ms; tape / function / xla): a loop of accumulators 3057 / 45 / 96, the same vectorised
+        # by tf.vectorized_map (pfor) 3262 / 93 / 174. Reverse mode (tape.jacobian) needs one pass per output.
+        def jacobian(w, data):
+            basis = tf.eye(w.shape[0], dtype=w.dtype)
+            columns = []
+            for i in range(w.shape[0]):
+                with tf.autodiff.ForwardAccumulator(w, basis[i]) as acc:
                     value = fn(w, data)
-                return acc.jvp(value, unconnected_gradients=zero)
-
-            return tf.transpose(tf.vectorized_map(column, tf.eye(w.shape[0], dtype=w.dtype)))
+                columns.append(acc.jvp(value, unconnected_gradients=zero))
+            return tf.stack(columns, axis=1)
 
         return jacobian
 
