@@ -338,3 +338,11 @@ def test_the_page_fits_a_narrow_screen(chrome, explored):
     )
     assert wide > 0  # and some table is wider than the screen, so the check above means something
     assert json.dumps(tb.problems_on(browser, session)) == "[]"
+
+
+def test_charts_for_a_paper_as_pdf(tmp_path):
+    run = make_run(tmp_path)
+    out = report.write_report([run], out=tmp_path / "out", formats=("png", "pdf"), only=["agreement"])
+    pdfs = sorted((out / "charts").glob("*.pdf"))
+    assert pdfs and all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
+    assert report.chart_formats("pdf", 100) == ["png", "pdf"]

@@ -7,12 +7,12 @@ agreement check (``agreement.json``), its environment (``env.json``) and the
 article pictures (``article-*.json``), and writes into ``--out`` (default
 ``RUN_DIR/report``):
 
-* ``charts/*.png`` and ``charts/*.svg``: time per row label with IQR whiskers,
-  scaling with fitted slopes and crossovers, derivative/objective ratios, first
+* ``charts/*.png`` and ``charts/*.svg`` (and ``*.pdf`` with ``--formats png,pdf``): time per row label
+  with its 95% interval, scaling with fitted slopes and crossovers, derivative/objective ratios, first
   call against steady state and the calls after which compiling pays off, the
   protocol tax (our best row against an expert's witness), the agreement heatmap,
   the article's pictures, and with ``--compare`` the relative change of every cell;
-* ``report.md`` and ``index.html`` (every chart embedded, the times charts as SVG with values on hover,
+* ``report.md`` and ``index.html`` (every chart embedded, each row's value on hover over the times charts,
   every table sortable and filterable, sections that fold, the environment of every run), both from one
   page outline, and ``methods.md`` (the methods paragraph, from each run's env.json and records);
 * with ``--export latex,csv``: ``export/*.tex`` (booktabs) and ``export/*.csv``, the tables for a paper.
@@ -40,6 +40,8 @@ from .load import DEFAULT_RESULTS, load_run, load_runs, newest_run
 
 #: exit status of ``--fail-on-slower`` when a cell is slower
 EXIT_SLOWER = 5
+#: the chart files a report can write (matplotlib draws each natively)
+CHART_FORMATS = ("png", "svg", "pdf")
 HELP = "draw the charts and write report.md and index.html for one or more run folders"
 
 
@@ -70,7 +72,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "or a cell ok before ended otherwise (like pytest-benchmark's --benchmark-compare-fail)",
     )
     parser.add_argument("--out", metavar="DIR", help="where to write the report (default: RUN_DIR/report)")
-    parser.add_argument("--formats", default="png,svg", help="chart formats, comma-separated (default: png,svg)")
+    parser.add_argument(
+        "--formats",
+        default="png,svg",
+        help="chart formats, comma-separated: " + ", ".join(CHART_FORMATS) + " (default: png,svg; pdf for a paper)",
+    )
     parser.add_argument("--dpi", type=int, default=100, help="PNG resolution (default: 100)")
     parser.add_argument(
         "--only", metavar="NAMES", help="draw only these chart groups, comma-separated: " + ", ".join(CHART_GROUPS)
@@ -95,8 +101,8 @@ def chart_formats(text: str, dpi: int) -> list[str]:
     """``--formats`` checked (png always among them: the pages embed PNGs), and ``--dpi`` within range."""
     formats = [f.strip() for f in str(text).split(",") if f.strip()]
     for fmt in formats:
-        if fmt not in ("png", "svg"):
-            raise UsageError(f"unknown chart format {fmt!r}; choose from png, svg")
+        if fmt not in CHART_FORMATS:
+            raise UsageError(f"unknown chart format {fmt!r}; choose from {', '.join(CHART_FORMATS)}")
     if "png" not in formats:
         formats.insert(0, "png")  # the HTML and markdown embed PNGs
     if dpi < 30 or dpi > 600:
