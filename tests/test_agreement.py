@@ -27,7 +27,8 @@ def test_every_problem_checks_its_derivatives_against_two_references():
     """The matrix must not pass by comparing with nothing: each derivative row of an
     autodiff backend has both the hand and the finite-difference reference."""
     for problem_name in problems.NAMES:
-        cell = next(c for c in CELLS if c.problem == problem_name and c.backend == "numpy" and c.kind == "gradient")
+        kind = "gradient" if "gradient" in problems.get(problem_name).kinds() else "jacobian"  # ht: its only derivative
+        cell = next(c for c in CELLS if c.problem == problem_name and c.backend == "numpy" and c.kind == kind)
         refs = check.references(cell.problem, cell.size, cell.dtype, cell.kind)
         assert {"hand", "finite-difference"} <= set(refs), problem_name
 
