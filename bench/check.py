@@ -139,11 +139,10 @@ def references(problem_name: str, size: str, dtype: str, kind: str) -> dict[str,
         refs["hand"] = flatten(problem.model.vjp(params, u, data)[1])
         if fd:
             refs["finite-difference"] = _central_gradient(model, w)
-    elif kind == "jacobian":  # the hand one; a dense Jacobian of the model also against differences
+    elif kind == "jacobian":  # the problem's own differences: the dense model's, or its compressed columns' (ba)
         refs["hand"] = np.ravel(problem.hand_jacobian(params, data))
-        if fd and type(problem).jacobian is problems.Problem.jacobian:
-            model = lambda w: np.ravel(problem.model.value(np, split(w), data))  # noqa: E731
-            refs["finite-difference"] = np.ravel(_central_gradient(model, w))
+        if fd:
+            refs["finite-difference"] = np.ravel(problem.jacobian_differences(params, data, _central_gradient))
     elif kind in NESTED_KINDS:  # the eval's output: the same searches with the hand derivatives
         refs["hand"] = problem.reference(replace(inst, params=params, data=data))
         if size in problem.gradbench_sizes and dtype == "float64":

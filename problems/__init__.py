@@ -28,7 +28,7 @@ ARTICLE_NAMES = (
 )
 #: GradBench's workloads (github.com/gradbench/gradbench), written against the same protocol; k-means is
 #: the article's problem with GradBench's sizes. Checked by default, timed when named (``--problem lse``).
-GRADBENCH_NAMES = ("lse", "llsq", "gmm", "ode", "det", "lstm", "ht")
+GRADBENCH_NAMES = ("lse", "llsq", "gmm", "ode", "det", "lstm", "ba", "ht")
 NAMES = ARTICLE_NAMES + GRADBENCH_NAMES
 #: GradBench's nested-derivative evals (problems.nested): no loss, gradient or solve of their own, only the kinds
 #: NESTED_KINDS (a whole search each); checked by default, timed when named (``--problem saddle --kind rr``)

@@ -209,6 +209,15 @@ class Problem:
             raise NotImplementedError(f"{self.name} has no model: no jacobian")
         return np.asarray(self.model.hand("jacobian")(flatten(params), data))
 
+    def jacobian_differences(self, params, data, differences: Callable) -> np.ndarray:
+        """:meth:`hand_jacobian` again, by ``differences(f, w)`` (a Jacobian of a vector function ``f`` of a flat
+        ``w`` by differences, one column per entry): by default the model's, over every parameter."""
+        shapes = [np.shape(p) for p in params]
+        model = self.model
+        if model is None:
+            raise NotImplementedError(f"{self.name} has no model: no jacobian")
+        return differences(lambda w: np.ravel(model.value(np, unflatten(np, w, shapes), data)), flatten(params))
+
     def flat_loss(self, inst: Instance) -> Differentiable:
         """The loss as a function of one flat parameter vector (for hessian, hvp)."""
         return as_flat(self.loss, inst.shapes)

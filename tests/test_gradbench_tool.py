@@ -256,8 +256,8 @@ def numpy_tool(tmp_path):
 def test_unknown_module_malformed_lines_and_unknown_kinds(numpy_tool):
     tool = numpy_tool
     assert tool.send("start")["config"]["label"] == "numpy"
-    undefined = tool.send("define", module="ba")
-    assert undefined["success"] is False and "ba" in undefined["error"]
+    undefined = tool.send("define", module="nosuch")
+    assert undefined["success"] is False and "nosuch" in undefined["error"]
     garbage = tool.line("this is not JSON")
     assert garbage["id"] is None and garbage["success"] is False and garbage["error"]
     truncated = tool.line('{"id": 41, "kind": "evaluate", "module": "lse"')
@@ -272,7 +272,7 @@ def test_unknown_module_malformed_lines_and_unknown_kinds(numpy_tool):
     assert wrong_function["success"] is False and "hessian" in wrong_function["error"]
     bad_input = tool.send("evaluate", module="llsq", function="primal", input={"x": [1.0]})
     assert bad_input["success"] is False and "error" in bad_input
-    unknown = tool.send("evaluate", module="ba", function="objective", input={})
+    unknown = tool.send("evaluate", module="nosuch", function="objective", input={})
     assert unknown["success"] is False
     # the session goes on after every error
     assert tool.send("define", module="lse")["success"] is True

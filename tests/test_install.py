@@ -162,6 +162,7 @@ def test_readme_says_what_the_two_commands_need_from_the_network():
     assert "public package index" in section and noxfile.LOCAL_LABEL_INDEXES["torch"] in section
 
 
+@pytest.mark.framework  # reads JAX's and PyTorch's installed versions: nox -s tests_fast installs neither
 def test_installed_versions_are_the_pinned_ones():
     """The suite runs against the versions constraints.txt pins (``nox -s tests`` installs with it)."""
     checked = []

@@ -38,6 +38,7 @@ FUNCTIONS = {
     "ode": ("primal", "gradient"),
     "det": ("primal", "gradient"),
     "lstm": ("objective", "jacobian"),
+    "ba": ("objective", "jacobian"),
 }
 #: GradBench's nested-derivative evals: four orders of one search each, no primal
 NESTED = {"particle": problems.NESTED_KINDS, "saddle": problems.NESTED_KINDS}
@@ -75,6 +76,19 @@ def workload(module: str, size: str) -> dict:
     if module == "lstm":
         names = ("main_params", "extra_params", "state", "sequence")
         return {name: a.tolist() for name, a in zip(names, (*inst.params, data["state"], data["sequence"]))}
+    if module == "ba":  # GradBench's input: one camera, point, weight, feature and the counts (any size)
+        from problems import ba
+
+        n, m, p = ba.dims(size, problems.get("ba").resolve_size(size).n)
+        return {
+            "n": n,
+            "m": m,
+            "p": p,
+            "cam": list(ba.CAM),
+            "x": list(ba.POINT),
+            "w": ba.WEIGHT,
+            "feat": list(ba.FEATURE),
+        }
     if module == "particle":
         return {"w": float(first[0])}
     if module == "saddle":
@@ -130,12 +144,59 @@ def expected(module: str, function: str, input) -> object:
         data = {name: np.asarray(input[name], dtype=np.float64) for name in ("state", "sequence")}
         value, grads = problem.loss.value_and_grad(params, data)
         return float(value) if function == "objective" else np.concatenate([g.ravel() for g in grads]).tolist()
+    if module == "ba":
+        return ba_expected(function, input)
     if module in NESTED:  # GradBench's fixed answer for its workload, else the searches with hand derivatives
         inst = problem.instance(problem.gradbench_sizes[0])
         start = np.ravel(input["w"] if module == "particle" else input["start"]).astype(np.float64)
         out = problem.answer if np.array_equal(start, inst.params[0]) else problem.reference(inst, (start,))
         return float(out[0]) if module == "particle" else np.asarray(out).tolist()
     raise KeyError(module)
+
+
+def ba_expected(function: str, input: dict) -> dict:
+    """ba's answer from its first observation alone (every observation is the same): the objective's code in
+    NumPy; the Jacobian's block by complex steps of that code (exact to rounding, no derivative code), its
+    pattern by GradBench's SparseMat insertions, counted."""
+    from problems.ba import COLOURS, reprojection
+
+    n, m, p = input["n"], input["m"], input["p"]
+    cam, x, w, feat = (np.asarray(input[key], dtype=np.float64) for key in ("cam", "x", "w", "feat"))
+    theta = np.concatenate([cam, x, [w]])
+
+    def first(theta):  # the first observation's two errors from its 15 parameters
+        return reprojection(np, theta[None, :11], theta[None, 11:14], theta[14:], feat[None])
+
+    if function == "objective":
+        errors = first(theta)
+        return {
+            "reproj_error": {"elements": errors.tolist(), "repeated": p},
+            "w_err": {"element": float(1 - w * w), "repeated": p},
+        }
+    step = 1e-30
+    block = np.stack([np.imag(first(theta + 1j * step * e)) / step for e in np.eye(COLOURS)], axis=1)  # 2 x 15
+    rows = [0]  # GradBench's insertions, as far as the 30 pointers it keeps
+    for _ in range(p if p <= 15 else 15):
+        rows += [rows[-1] + COLOURS, rows[-1] + 2 * COLOURS]
+    for _ in range(p if p <= 15 else 0):
+        rows.append(rows[-1] + 1)  # the weight rows follow every observation's two
+    columns = [*range(11), *(11 * n + k for k in range(3)), 11 * n + 3 * m]
+    return {
+        "rows": rows[:30] + [2 * p * COLOURS + p],
+        "cols": (columns * 2)[:30] + [11 * n + 3 * m + p - 1],
+        "vals": block.ravel().tolist()[:30] + [-2 * float(w)],
+    }
+
+
+def ba_mismatches(expect: dict, actual: dict) -> list[str]:
+    """Stricter than GradBench's rule (which lets an entry of 2,000 be 2e-4 off, relatively, and an entry below
+    0.01 be 1% off): the pattern exactly, the values within :data:`NESTED_TOLERANCE`, normwise relative."""
+    if "vals" not in expect:
+        e = [*expect["reproj_error"]["elements"], expect["w_err"]["element"]]
+        a = [*actual["reproj_error"]["elements"], actual["w_err"]["element"]]
+        return nested_mismatches(e, a)
+    wrong = [f"{key}: {actual[key]}, expected {expect[key]}" for key in ("rows", "cols") if actual[key] != expect[key]]
+    return wrong + nested_mismatches(expect["vals"], actual["vals"])
 
 
 def nested_mismatches(expect, actual) -> list[str]:
@@ -226,6 +287,8 @@ def measure(
                     problems_found = mismatches(expect, reply["output"])
                     if module in NESTED and not problems_found:
                         problems_found = nested_mismatches(expect, reply["output"])
+                    if module == "ba" and not problems_found:
+                        problems_found = ba_mismatches(expect, reply["output"])
                     times = [t["nanoseconds"] for t in reply["timings"] if t["name"] == "evaluate"]
                     rows.append(
                         Row(

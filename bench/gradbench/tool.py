@@ -28,6 +28,7 @@ lstm      objective      ``problems.lstm`` loss value
                          gradient, each row-major, concatenated
 particle  rr ff fr rf    ``problems.particle``'s search for w, saddle's for (r1, r2), each
 saddle    rr ff fr rf    derivative ``gradient_in`` in the order's modes; eager (``.nested``)
+ba        objective ...  the evals of a Jacobian: see :mod:`.jacobians`
 ========  =============  ==========================================================
 
 Every function is wrapped by the backend's ``compile`` (the identity for an
@@ -57,10 +58,10 @@ import problems
 from backends.base import Differentiable
 
 from ..results import too_deep
-from . import nested
+from . import jacobians, nested
 
 DTYPE = "float64"
-MODULES = ("hello", "lse", "llsq", "kmeans", "gmm", "ode", "det", "lstm", *nested.MODULES)
+MODULES = ("hello", "lse", "llsq", "kmeans", "gmm", "ode", "det", "lstm", *nested.MODULES, *jacobians.MODULES)
 FUNCTIONS = {
     "hello": ("square", "double"),
     "lse": ("primal", "gradient"),
@@ -71,6 +72,7 @@ FUNCTIONS = {
     "det": ("primal", "gradient"),
     "lstm": ("objective", "jacobian"),
     **nested.FUNCTIONS,
+    **jacobians.FUNCTIONS,
 }
 
 
@@ -144,7 +146,7 @@ class Tool:
         try:
             call = self.call(module, function, input)
             runs, seconds = _runs(input)
-        except (InputError, nested.InputError) as exc:
+        except (InputError, nested.InputError, jacobians.InputError) as exc:
             return {"success": False, "error": str(exc)}
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             return {"success": False, "error": f"bad input for {module}.{function}: {type(exc).__name__}: {exc}"}
@@ -178,8 +180,9 @@ class Tool:
             raise InputError(f"unknown function {function!r} of {module}; it has {', '.join(FUNCTIONS[module])}")
         if module != "hello" and not isinstance(input, dict):
             raise InputError(f"the input of {module}.{function} is a JSON object")
-        if module in nested.MODULES:
-            return Call(*nested.call(self, module, function, input))
+        for side in (nested, jacobians):  # evals served by modules of their own
+            if module in side.MODULES:
+                return Call(*side.call(self, module, function, input))
         return getattr(self, f"_{module}")(function, input)
 
     def _hello(self, function, input):
