@@ -10,6 +10,9 @@ ba        objective      ``problems.ba`` residuals (every observation), answered
                          on 15 compressed columns: GradBench's ``vals``) and
                          ``problems.ba.sparsity`` (``rows``, ``cols``, NumPy) inside the
                          timer; answered as GradBench's first 30 entries of each and its last
+ht        objective      ``problems.ht`` residuals of GradBench's model, points and theta
+          jacobian       the backend's ``jacobian`` verb on them: 3c rows, 26 columns
+                         (simple) or 28 (complicated: du0, du1 beside us, then theta)
 ========  =============  ==========================================================
 
 GradBench's ba input is one camera, point, weight and feature with the counts
@@ -97,10 +100,25 @@ def _ba(tool, function: str, input: dict):
     return values_and_pattern, args, post
 
 
+def _ht(tool, function: str, input: dict):
+    """ht: the residuals of theta (and du = 0 beside us, complicated variant) from GradBench's input; the
+    Jacobian by the backend's ``jacobian`` verb on them (26 or 28 forward-mode columns: GradBench's layout)."""
+    from problems.ht import RESIDUALS, from_gradbench
+
+    try:
+        w, data = from_gradbench(input)
+    except ValueError as exc:
+        raise InputError(str(exc).splitlines()[0]) from None
+    args = (tool.array(w), tool.data(data))
+    if function == "objective":
+        return tool.value(RESIDUALS, "ht"), args, tool.list
+    return tool.compiled(("ht", "jacobian"), lambda: tool.b.jacobian(RESIDUALS)), args, tool.list
+
+
 #: module -> its functions' builder
-BUILDERS: dict[str, Callable] = {"ba": _ba}
+BUILDERS: dict[str, Callable] = {"ba": _ba, "ht": _ht}
 MODULES = tuple(BUILDERS)
-FUNCTIONS = {"ba": ("objective", "jacobian")}
+FUNCTIONS = {"ba": ("objective", "jacobian"), "ht": ("objective", "jacobian")}
 
 
 def call(tool, module: str, function: str, input: dict):

@@ -28,7 +28,7 @@ lstm      objective      ``problems.lstm`` loss value
                          gradient, each row-major, concatenated
 particle  rr ff fr rf    ``problems.particle``'s search for w, saddle's for (r1, r2), each
 saddle    rr ff fr rf    derivative ``gradient_in`` in the order's modes; eager (``.nested``)
-ba        objective ...  the evals of a Jacobian: see :mod:`.jacobians`
+ba, ht    objective ...  the evals of a Jacobian: see :mod:`.jacobians`
 ========  =============  ==========================================================
 
 Every function is wrapped by the backend's ``compile`` (the identity for an
