@@ -111,7 +111,7 @@ def test_missing_backend_is_one_line_and_the_others_still_run(monkeypatch, capsy
             "unknown mode 'fast'; choose from eager, compiled, witness, autograd, compile, func, function, hand, jit, "
             "tape, xla",
         ),
-        (["--kind", "jacobian"], "unknown kind 'jacobian'; choose from objective, gradient"),
+        (["--kind", "laplacian"], "unknown kind 'laplacian'; choose from objective, gradient"),
         (["--size", "-3", "--problem", "quadratic"], "size -3 for quadratic must be a positive integer"),
         (["--size", "huge", "--problem", "quadratic"], "unknown size 'huge' for quadratic; use one of article, small"),
         (["--json", "/nonexistent/dir/x.json"], "cannot write /nonexistent/dir/x.json"),
