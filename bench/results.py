@@ -81,6 +81,7 @@ SCHEMA_COLUMNS: tuple[Column, ...] = (
     Column("build_time", "float", "building data and functions, seconds", contract=False),
     Column("cell_time", "float", "the whole cell, calibration included, seconds", contract=False),
     Column("base_mem_mb", "float", "resident memory before the cell", contract=False),
+    Column("cell_mem_mb", "float", "memory the cell added: its peak above base_mem_mb", contract=False),
     Column("attempts", "int", "how many times the cell was tried", contract=False),
     Column("previous", "text", "status and reason of an earlier attempt", contract=False),
     Column("load", "float", "1-minute load average when the worker group started", contract=False),

@@ -114,7 +114,8 @@ def outline(context) -> Page:
         Section(
             "summary",
             "Summary table",
-            "Every cell of every run.",
+            "Every cell of every run. Memory added: the cell's peak resident memory above the worker's just before"
+            " it (its data, compiled code and the first two calls; the framework's own runtime is not counted).",
             [tables.summary(context)] if not context.frame.empty else [Text(["No timed cells in these runs."])],
         )
     )

@@ -142,7 +142,7 @@ def summary(context) -> Table:
         "× fastest (95% interval)",
         "÷ objective",
         "first call",
-        "peak MB",
+        "memory added (MB)",
     ]
     rows = []
     unchecked = context.unchecked if context.unchecked is not None else frame.iloc[0:0]  # marked: "ok · not checked"
@@ -175,10 +175,18 @@ def summary(context) -> Table:
                 _ratio(times_fastest),
                 number(r.ratio, f"{r.ratio:.3g}"),
                 _time(r.first_call),
-                number(r.peak_mem_mb, f"{r.peak_mem_mb:.1f}"),
+                _memory(r),
             ]
         )
     return Table(header, rows, id="summary-table", sortable=True, long=True)
+
+
+def _memory(r) -> Cell:
+    """The memory the cell added above the worker's own (older records: peak minus base where both exist)."""
+    added = getattr(r, "cell_mem_mb", None)
+    if is_missing(added) and not is_missing(getattr(r, "base_mem_mb", None)) and not is_missing(r.peak_mem_mb):
+        added = max(0.0, r.peak_mem_mb - r.base_mem_mb)
+    return number(added, f"{added:.1f}" if not is_missing(added) else "")
 
 
 def crossings(context) -> Table:

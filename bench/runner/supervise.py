@@ -217,6 +217,7 @@ class Supervisor:
         started = since = time.monotonic()
         seen: tuple[Any, Any] | None = None  #: the marker's (cell, pid) and, in ``since``, when it was first seen
         timed_out = None
+        stuck = False  #: no cell started in time: the environment's failure (not_run, retried), not the cell's
         with results.writing(log_path), safe_io.open_log(log_path) as log:
             log.write("$ " + shlex.join(cmd) + "\n")
             log.flush()
@@ -232,8 +233,8 @@ class Supervisor:
                 if cell_id in ids and now - since > config.timeout:
                     timed_out = cell_id
                 elif not current and now - started > max(config.timeout, STARTUP_ALLOWANCE):
-                    timed_out = todo[0].id
-                if timed_out:
+                    stuck = True
+                if timed_out or stuck:
                     self.kill()
                     break
             returncode = self.proc.wait()
@@ -252,7 +253,11 @@ class Supervisor:
         done = self._new_records(ids, retried, pass_no)
         if done:
             return True
-        reason = f"{describe_exit(returncode)} before running any cell: {log_tail(log_path)}"
+        if stuck:
+            allowance = max(config.timeout, STARTUP_ALLOWANCE)
+            reason = f"the worker started no cell within {allowance:g} s and was killed: {log_tail(log_path)}"
+        else:
+            reason = f"{describe_exit(returncode)} before running any cell: {log_tail(log_path)}"
         for spec in todo:
             self.record_failure(spec, "not_run", reason, retried, pass_no)
         return False
