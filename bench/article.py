@@ -1,8 +1,9 @@
 """The seed article's pictures, computed by one backend from real runs.
 
-``python -m bench.article --backend NAME --out RUN_DIR`` writes
-``RUN_DIR/article-NAME.json`` (atomically: a temporary file, then a rename) with
-the data of the article's pictures:
+:func:`collect` computes the data of the article's pictures, and :func:`write`
+writes it to ``RUN_DIR/article-NAME.json`` (atomically: a temporary file, then a
+rename); the run command does both for each backend through
+``python -m bench.runner.pictures``. The pictures:
 
 * ``cost_history``: the cost of linear regression after every step of batch
   gradient descent on the article's three points (the backend's own step);
@@ -20,11 +21,9 @@ others are still written. Non-finite numbers (a diverged run) are written as
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -228,31 +227,3 @@ def write(run_dir: str | os.PathLike, doc: dict) -> Path:
     target = run_dir / f"article-{doc['backend']}.json"
     safe_io.write_text(target, json.dumps(doc, indent=1, allow_nan=False) + "\n")
     return target
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.article", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--backend", required=True, help=f"one of {', '.join(backends.NAMES)}")
-    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder to write article-NAME.json into")
-    parser.add_argument("--dtype", default="float64", choices=backends.DTYPES)
-    parser.add_argument("--device", default="cpu", choices=("cpu", "gpu"))
-    args = parser.parse_args(argv)
-    if args.backend not in backends.NAMES:
-        print(f"error: unknown backend {args.backend!r}; choose from {', '.join(backends.NAMES)}", file=sys.stderr)
-        return 2
-    try:
-        doc = collect(args.backend, args.dtype, args.device)
-    except (backends.BackendUnavailable, backends.DeviceUnavailable) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    path = write(args.out, doc)
-    for note in doc["notes"]:
-        print(f"note: {note}", file=sys.stderr)
-    print(f"wrote {path} ({', '.join(doc['pictures']) or 'no pictures'})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

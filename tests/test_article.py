@@ -106,7 +106,7 @@ def test_write_is_atomic_and_strict_json(tmp_path, numpy_doc):
 
 def test_command_line(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "bench.article", "--backend", "numpy", "--out", str(tmp_path)],
+        [sys.executable, "-m", "bench.runner.pictures", "--backend", "numpy", "--out", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -119,7 +119,7 @@ def test_command_line(tmp_path):
 
 def test_unknown_backend_is_a_one_line_error(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "bench.article", "--backend", "fortran", "--out", str(tmp_path)],
+        [sys.executable, "-m", "bench.runner.pictures", "--backend", "fortran", "--out", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=60,
