@@ -23,7 +23,7 @@ from bench.gradbench import evals, jacobians
 from problems import ba
 
 from . import skewed_backend  # noqa: F401 - registers the plugin backend
-from .conftest import require
+from .support import require
 from .test_gradbench_tool import ToolProcess, runs
 
 STEP = 1e-30  #: complex step: exact to rounding

@@ -59,7 +59,7 @@ def choose_sizes(chosen_problems, values) -> dict[str, list[tuple[str, int]]]:
         if not expanded:
             raise UsageError(
                 "--size gradbench: none of these problems has GradBench workloads; "
-                "choose lse, llsq, gmm, ode, det, lstm, particle, saddle or kmeans"
+                "choose lse, llsq, kmeans, gmm, ode, det, lstm, ba, ht, particle or saddle"
             )
         requested = requested[:at] + list(dict.fromkeys(expanded)) + requested[at + 1 :]
     out: dict[str, list[tuple[str, int]]] = {}
