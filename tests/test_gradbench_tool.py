@@ -328,3 +328,44 @@ def test_mode_chooses_the_variant_and_bad_choices_stop_in_one_line():
     assert bad.returncode == 2 and bad.stdout == "" and len(bad.stderr.strip().splitlines()) == 1
     unknown = tool("--backend", "nope")
     assert unknown.returncode == 2 and "nope" in unknown.stderr
+    two = tool("--backend", "numpy", "--backend", "jax")
+    assert two.returncode == 2 and two.stdout == "" and len(two.stderr.strip().splitlines()) == 1
+
+
+def test_bad_eval_workloads_are_one_line_errors_naming_what_is_allowed():
+    from bench.cli import UsageError
+    from bench.gradbench import evals
+
+    for value, hint in [
+        ("foo:1", "particle, saddle"),
+        ("lse", "MODULE:SIZE"),
+        ("hello:x", "hello:1"),
+        ("lse:x", "n2500"),
+    ]:
+        with pytest.raises(UsageError, match=hint) as caught:
+            evals.parse_workloads([value])
+        assert "\n" not in str(caught.value)
+    assert evals.parse_workloads(["hello:2", "particle:w0"]) == [("hello", "2"), ("particle", "w0")]
+    assert set(evals.MODULES) == set(evals.FUNCTIONS) | set(evals.NESTED) and len(evals.MODULES) == 12
+
+
+def test_the_front_door_replays_every_kind_of_eval_and_fails_a_wrong_answer(monkeypatch):
+    """``python -m bench gradbench --eval``: hello's bare number, a primal and derivative, a nested eval's four
+    orders, all valid; a wrong expected answer turns the exit status to 1."""
+    command = tool_command() + ["--eval", "hello:3", "lse:n2500", "saddle:s1", "--backend", "numpy"]
+    command += ["--min-runs", "1", "--min-seconds", "0"]
+    done = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    rows = [line.split() for line in done.stdout.splitlines()[1:]]
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [r[1] for r in rows] == ["hello:3", "lse:n2500", *["saddle:s1"] * 4]
+    assert all(r[-1] == "yes" for r in rows)
+    wrong = evals_expected_off_by_one_percent(monkeypatch)
+    assert wrong.run(["hello:3"], ["numpy"], min_runs=1, min_seconds=0.0) == 1
+
+
+def evals_expected_off_by_one_percent(monkeypatch):
+    from bench.gradbench import evals
+
+    right = evals.expected
+    monkeypatch.setattr(evals, "expected", lambda *args: 1.01 * right(*args))
+    return evals

@@ -2,7 +2,7 @@
 
 ``python -m bench gradbench --backend B [--mode M]`` speaks GradBench's protocol
 on stdin and stdout (JSON Lines: start, define, evaluate, analysis) for the
-modules hello, lse, llsq, kmeans, gmm, ode, det, lstm, particle and saddle, computing every function through
+modules hello, lse, llsq, kmeans, gmm, ode, det, lstm, ba, ht, particle and saddle, computing every function through
 this harness's own problem code and backend verbs (see :mod:`bench.gradbench.tool`).
 Give it to GradBench's intermediary as a tool command:
 
@@ -12,8 +12,12 @@ Give it to GradBench's intermediary as a tool command:
 default: the backend's compiled variant where it has one. ``--threads`` sizes
 every thread pool before the framework starts (default 1: GradBench runs its
 tools single-threaded). Logs go to stderr; stdout carries replies only.
-:mod:`bench.gradbench.evals` is a small eval side that replays GradBench's
-inputs and summarises the timings (``python -m bench.gradbench.evals --help``).
+``--eval MODULE:SIZE ...`` runs the other side instead (:mod:`bench.gradbench.evals`):
+it starts this tool for each backend (``--backend``, repeatable; default every
+installed one) and variant (``--mode``, repeatable; default every variant),
+replays GradBench's inputs, checks every output and prints the median timings:
+
+    python -m bench gradbench --eval lse:n2500 ht:complicated-big-c100 hello:1 --backend jax
 """
 
 from __future__ import annotations
@@ -26,17 +30,24 @@ import backends
 
 from ..cli import UsageError, choose, load_plugins
 
-HELP = "serve GradBench's protocol on stdin/stdout: one backend as a GradBench tool"
+HELP = "serve GradBench's protocol on stdin/stdout as a GradBench tool, or replay its evals (--eval)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", required=True, metavar="NAME", help=f"one of {', '.join(backends.NAMES)}")
+    p.add_argument(
+        "--backend",
+        action="append",
+        metavar="NAME",
+        help=f"one of {', '.join(backends.NAMES)}; once for the tool, with --eval repeatable (default: every one)",
+    )
     p.add_argument(
         "--mode",
         "--variant",
+        action="append",
         metavar="MODE",
         dest="mode",
-        help="eager, compiled or a variant (jit, autograd, xla ...); default: compiled where there is one",
+        help="eager, compiled or a variant (jit, autograd, xla ...); the tool's default: compiled where there is "
+        "one; with --eval repeatable, default every variant",
     )
     p.add_argument(
         "--threads",
@@ -44,6 +55,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=1,
         metavar="N",
         help="threads for every framework pool, set before the framework starts (default 1, as GradBench)",
+    )
+    p.add_argument(
+        "--eval",
+        nargs="+",
+        metavar="MODULE:SIZE",
+        help="replay these workloads on the tool instead of serving (lse:n2500, particle:w0, hello:1 ...)",
+    )
+    p.add_argument("--min-runs", type=int, default=10, metavar="N", help="with --eval: runs per function (10)")
+    p.add_argument(
+        "--min-seconds", type=float, default=1.0, metavar="S", help="with --eval: seconds per function (1.0)"
     )
 
 
@@ -60,10 +81,20 @@ def main(args: argparse.Namespace) -> int:
     from ..runner import threads
 
     load_plugins()  # backends BENCH_PLUGINS registers (python -m bench.gradbench too)
-    (name,) = choose([args.backend], backends.REGISTRY, "backend")
-    chosen = variant(name, args.mode)
     if args.threads < 1:
         raise UsageError(f"--threads must be a positive integer, not {args.threads}")
+    if args.eval:
+        from .evals import run
+
+        names = choose(args.backend, backends.REGISTRY, "backend") if args.backend else None
+        return run(args.eval, names, args.mode, args.threads, args.min_runs, args.min_seconds)
+    names = choose(args.backend, backends.REGISTRY, "backend") if args.backend else []
+    if len(names) != 1 or len(args.mode or []) > 1:
+        raise UsageError(
+            f"the tool serves one backend: --backend NAME once ({', '.join(backends.NAMES)}), --mode at most once"
+        )
+    (name,) = names
+    chosen = variant(name, (args.mode or [None])[0])
     os.environ.update(threads.environment(args.threads))  # before any pool starts (NumPy's too, when run directly)
     cpus = threads.pin(args.threads)
     from .tool import Tool, protocol_stdout, serve

@@ -8,15 +8,17 @@ against our NumPy hand derivatives, and its summary is the median of the
 ``evaluate`` timings the tool reports (GradBench itself reports their mean,
 first run and compilation included).
 
-    python -m bench.gradbench.evals --backend jax --threads 2 lse:n640000 gmm:d20-k25
+    python -m bench gradbench --eval lse:n640000 gmm:d20-k25 hello:1 --backend jax --threads 2
 
 starts ``python -m bench.gradbench`` once per backend and variant (every
-variant by default; ``--mode`` picks some) and prints one row per workload.
+variant by default; ``--mode`` picks some) and prints one row per workload;
+its exit status is 1 when any output fails the check. Every GradBench eval has
+workloads: a problem's named size (``particle:w0``, ``ht:complicated-big-c100``)
+or, for hello, the number squared and doubled (``hello:1``).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -27,6 +29,8 @@ import numpy as np
 
 import backends
 import problems
+
+from ..cli import UsageError
 
 #: module -> (primal function, derivative function)
 FUNCTIONS = {
@@ -43,14 +47,18 @@ FUNCTIONS = {
 }
 #: GradBench's nested-derivative evals: four orders of one search each, no primal
 NESTED = {"particle": problems.NESTED_KINDS, "saddle": problems.NESTED_KINDS}
+#: every GradBench eval, in GradBench's order
+MODULES = (*FUNCTIONS, *NESTED)
 TOLERANCE = 1e-4  #: GradBench's
 #: a nested eval's output against GradBench's fixed answer, normwise relative: its rule alone lets any
 #: saddle output within 1e-4 of its answer (8.2e-6) pass, a wrong one included
 NESTED_TOLERANCE = 1e-10
 
 
-def workload(module: str, size: str) -> dict:
+def workload(module: str, size: str) -> dict | float:
     """GradBench's input for one workload, from our problem's named size (GradBench's own numbers)."""
+    if module == "hello":  # a bare number, squared then doubled
+        return float(size)
     inst = problems.get(module).instance(size)
     (first, *_), data = inst.params, inst.data
     if module == "lse":
@@ -287,7 +295,9 @@ def measure(
             for m, size in todo:
                 if m != module:
                     continue
-                input = {**workload(module, size), "min_runs": min_runs, "min_seconds": min_seconds}
+                input = workload(module, size)
+                if isinstance(input, dict):  # hello's bare number runs once
+                    input = {**input, "min_runs": min_runs, "min_seconds": min_seconds}
                 for function in FUNCTIONS.get(module) or NESTED[module]:
                     reply = session.send({"kind": "evaluate", "module": module, "function": function, "input": input})
                     if not reply.get("success"):
@@ -319,30 +329,45 @@ def measure(
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m bench.gradbench.evals",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("workloads", nargs="+", metavar="MODULE:SIZE", help="e.g. lse:n640000 kmeans:k100-n10000-d16")
-    p.add_argument("--backend", action="append", metavar="NAME", help="repeatable; default: every installed one")
-    p.add_argument(
-        "--mode", action="append", metavar="MODE", help="variants to run (repeatable); default: every variant"
-    )
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--min-runs", type=int, default=10)
-    p.add_argument("--min-seconds", type=float, default=1.0)
-    args = p.parse_args(argv)
-    todo = [tuple(w.split(":", 1)) for w in args.workloads]
-    for module, size in todo:
-        problems.get(module).resolve_size(size)
-    names = args.backend or [n for n in backends.NAMES if backends.installed(n)]
+def parse_workloads(values: list[str]) -> list[tuple[str, str]]:
+    """``MODULE:SIZE`` strings as pairs, each checked: a one-line ``UsageError`` naming what is allowed."""
+    todo = []
+    for value in values:
+        module, colon, size = value.partition(":")
+        if not colon or module not in MODULES:
+            raise UsageError(f"--eval {value!r}: expected MODULE:SIZE with MODULE one of {', '.join(MODULES)}")
+        if module == "hello":
+            try:
+                float(size)
+            except ValueError:
+                raise UsageError(f"--eval {value!r}: hello's size is the number it squares (hello:1)") from None
+        else:
+            try:
+                problems.get(module).resolve_size(size)
+            except (KeyError, ValueError) as exc:
+                raise UsageError(f"--eval {value!r}: {str(exc).strip(chr(34) + chr(39))}") from None
+        todo.append((module, size))
+    return todo
+
+
+def run(
+    workloads: list[str],
+    backend_names: list[str] | None = None,
+    modes: list[str] | None = None,
+    threads: int = 1,
+    min_runs: int = 10,
+    min_seconds: float = 1.0,
+) -> int:
+    """Replay ``workloads`` on each backend (default: every installed one) and variant; print one row each.
+
+    0 when every output passes the check, else 1."""
+    todo = parse_workloads(workloads)
+    names = backend_names or [n for n in backends.NAMES if backends.installed(n)]
     rows: list[Row] = []
     for name in names:
         info = backends.info(name)
         for variant in info.variant_names:
-            if args.mode and variant not in args.mode and info.variant(variant).mode not in args.mode:
+            if modes and variant not in modes and info.variant(variant).mode not in modes:
                 continue
             command = [
                 sys.executable,
@@ -353,9 +378,9 @@ def main(argv: list[str] | None = None) -> int:
                 "--mode",
                 variant,
                 "--threads",
-                str(args.threads),
+                str(threads),
             ]
-            rows += measure(command, info.label(variant), todo, args.min_runs, args.min_seconds)
+            rows += measure(command, info.label(variant), todo, min_runs, min_seconds)
     print(f"{'tool':<20} {'workload':<26} {'primal ms':>10} {'derivative ms':>14} {'ratio':>7} {'runs':>9}  valid")
     by_key = {(r.label, r.module, r.size, r.function): r for r in rows}
     for r in rows:
@@ -374,7 +399,3 @@ def main(argv: list[str] | None = None) -> int:
             f"{r.median_ns / 1e6:>14.3f} {ratio:>7.2f} {f'{primal.runs if primal else 0}/{r.runs}':>9}  {valid}"
         )
     return 0 if all(r.valid for r in rows) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
