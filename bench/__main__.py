@@ -1,4 +1,4 @@
-"""``python -m bench {list,check,run,report,gradbench}``: the harness's command line."""
+"""``python -m bench COMMAND``: the harness's one command line (every command in :data:`COMMANDS`)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ COMMANDS = {
     "selftest": "bench.selftest",
     "history": "bench.history",
     "versions": "bench.versions",
+    "diagnose": "bench.runner.diagnose",
 }
 #: exit status when a file cannot be written (a full disk, a read-only folder)
 EXIT_WRITE = 4

@@ -10,6 +10,7 @@ typed value that crosses from the runner into a worker process (as JSON).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -136,6 +137,19 @@ class CellSpec:
             "threads": self.threads,
             "kind": c.kind,
         }
+
+    @classmethod
+    def from_record(cls, record: Any) -> CellSpec:
+        """From a results row or cell record (its ``problem`` ... ``kind``, ``variant``, ``n``,
+        ``device`` and ``threads`` columns), checked as :meth:`from_json` checks."""
+        if not isinstance(record, dict):
+            raise SpecError("a cell record is a JSON object")
+        fields = ("problem", "size", "backend", "variant", "dtype", "kind")
+        counts = {k: record.get(k) for k in ("n", "threads")}  # a table's integers may be NumPy's
+        counts = {
+            k: int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else v for k, v in counts.items()
+        }
+        return cls.from_json({"cell": {k: record.get(k) for k in fields}, "device": record.get("device")} | counts)
 
     @classmethod
     def from_json(cls, d: Any) -> CellSpec:

@@ -7,7 +7,7 @@ Text that comes from a file or another process (a record's reason, a file name, 
 plugin's name) may hold escape sequences, line breaks, rich markup or a spreadsheet formula.
 Wherever such text is shown or written it goes through one of :func:`terminal` (a terminal
 line), :func:`markup` (a rich renderable with markup on), :func:`markdown` (report.md) or
-:func:`csv_cell` (results.csv).
+:func:`csv_cell` (results.csv). An exception is told in one line by :func:`one_line`.
 """
 
 from __future__ import annotations
@@ -69,6 +69,17 @@ def fmt_x(x: Any, missing: str = "-") -> str:
 #: Unicode categories never shown raw: control characters (escape sequences, line breaks, bells),
 #: format characters (bidirectional overrides, zero-width characters) and line/paragraph separators
 HIDDEN_CATEGORIES = ("Cc", "Cf", "Zl", "Zp", "Cs")
+
+
+def one_line(exc: BaseException, limit: int = 500, name: bool = True) -> str:
+    """An exception in one line: ``Type: first line of its message`` (``Type`` alone when the
+    message is empty), or with ``name=False`` the first line alone (``Type`` when empty); at most
+    ``limit`` characters."""
+    lines = str(exc).strip().splitlines()
+    first = lines[0] if lines else ""
+    if name or not first:
+        first = f"{type(exc).__name__}: {first}".rstrip(": ")
+    return first[:limit]
 
 
 def _visible(ch: str) -> str:

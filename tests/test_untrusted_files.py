@@ -9,7 +9,6 @@ labels, tags) reaches the terminal, report.md and results.csv as text only.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import shutil
@@ -29,7 +28,7 @@ from bench.report import render_md as md
 from bench.report.charts.base import MAX_SLUG_BYTES, slugify, unique_slugs
 from bench.report.page import Bullets, Page, Section, Span, Table, Text
 
-from .support import QUICK, REPO, bench_cli
+from .support import QUICK, bench_cli
 
 QUICK_RUN = ["--backend", "numpy", "--problem", "quadratic", "--size", "article", "--kind", "gradient", *QUICK]
 #: --resume continues the folder's own plan (a filter, --threads included, would plan anew)
@@ -203,12 +202,12 @@ def test_resume_refuses_a_link_at_a_folder_it_writes_into(received, home, folder
 
 
 def _protocol_tax_json(path: Path, monkeypatch) -> None:
-    spec = importlib.util.spec_from_file_location("protocol_tax", REPO / "tools" / "protocol_tax.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    monkeypatch.setattr(module, "run_backend", lambda args, backend: [{"label": "numpy", "median": 1.0}])
-    monkeypatch.setattr(module, "table", lambda rows: "")
-    assert module.main(["--backend", "numpy", "--json", str(path)]) == 0
+    import bench.__main__
+    from bench.runner import tax_probe
+
+    monkeypatch.setattr(tax_probe, "run_backend", lambda args, backend: [{"label": "numpy", "median": 1.0}])
+    monkeypatch.setattr(tax_probe, "table", lambda rows: "")
+    assert bench.__main__.main(["diagnose", "tax", "--backend", "numpy", "--json", str(path)]) == 0
 
 
 WRITERS = {
@@ -217,7 +216,7 @@ WRITERS = {
     "render_md": lambda path, mp: md.write(Page("t", [], []), path),
     "write_text": lambda path, mp: safe_io.write_text(path, "text"),
     "open_log": lambda path, mp: safe_io.open_log(path).close(),
-    "protocol_tax --json": _protocol_tax_json,
+    "diagnose tax --json": _protocol_tax_json,
 }
 
 

@@ -9,7 +9,8 @@ Modules, from the command line down:
 * :mod:`.worker` and :mod:`.suite`: inside a worker, each cell measured by pytest-benchmark;
 * :mod:`.threads` and :mod:`.launch`: one thread setting for every framework, set before import;
 * :mod:`.machine`: whether the machine was quiet; :mod:`.summary`: the table a run ends with;
-* :mod:`.overhead`: the harness against a bare ``timeit``;
+* :mod:`.diagnose`: the ``diagnose`` subcommand: :mod:`.overhead` (the harness against a bare ``timeit``)
+  and :mod:`.tax_probe` (the protocol tax alone, timed round-robin);
 * :mod:`.pictures`: the article's pictures, one process per backend.
 
 :mod:`.command` holds the ``run`` subcommand (``HELP``, ``add_arguments``, ``main``).

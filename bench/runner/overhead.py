@@ -1,6 +1,6 @@
 """How much the harness adds: a run's medians against a bare ``timeit`` of the same call.
 
-``python -m bench.runner.overhead RUN_DIR [--cells N] [--backend NAME ...]``
+``python -m bench diagnose overhead RUN_DIR [--cells N] [--backend NAME ...]``
 
 For each backend of the run, the N finished cells with the smallest median (where
 any overhead would show first) are rebuilt in a fresh process with the run's
@@ -17,68 +17,55 @@ import statistics
 import subprocess
 import sys
 import timeit
+from pathlib import Path
 
 from .. import results
+from ..cells import CellSpec, build
+from ..cli import UsageError
+from ..fmt import one_line
 from . import launch
 from . import threads as thread_settings
+
+HELP = "the harness's medians against a bare timeit of the same call"
 
 
 def _measure(specs: list[dict], repeat: int) -> None:
     """Worker side: rebuild each cell and time its call with timeit; one JSON line per cell."""
-    from ..cells import Cell, build
-
-    for spec in specs:
-        built = build(Cell.from_dict(spec["cell"]), device=spec["device"])
+    for spec in map(CellSpec.from_json, specs):
+        built = build(spec.cell, device=spec.device)
         built.call()
         built.call()
         timer = timeit.Timer(built.call)
         number, _ = timer.autorange()
         per_call = statistics.median(timer.repeat(repeat=repeat, number=number)) / number
-        print(json.dumps({"cell": spec["id"], "timeit": per_call, "number": number}), flush=True)
+        print(json.dumps({"cell": spec.id, "timeit": per_call, "number": number}), flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m bench.runner.overhead",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("run_dir")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", type=Path)
     p.add_argument("--cells", type=int, default=3, help="smallest cells per backend (default: 3)")
     p.add_argument("--backend", action="append", help="only these backends (repeatable)")
     p.add_argument("--repeat", type=int, default=15, help="timeit repeats (default: 15)")
-    p.add_argument("--worker", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.worker:
-        _measure(json.loads(args.worker), args.repeat)
-        return 0
 
+
+def main(args: argparse.Namespace) -> int:
+    if args.cells < 1 or args.repeat < 1:
+        raise UsageError(f"--cells and --repeat take a positive integer, not {min(args.cells, args.repeat)}")
+    if not args.run_dir.is_dir():
+        raise UsageError(f"no run folder at {args.run_dir}")
     frame = results.load(args.run_dir, write_csv=False)
     ok = frame[(frame["status"] == "ok") & (frame["backend"] != "article")]
     if args.backend:
+        unknown = sorted(set(args.backend) - set(ok["backend"]))
+        if unknown:
+            raise UsageError(f"no finished cell of {', '.join(unknown)} in {args.run_dir}")
         ok = ok[ok["backend"].isin(args.backend)]
     rows = []
     for (backend, threads), g in ok.groupby(["backend", "threads"]):
         smallest = g.nsmallest(args.cells, "median")
-        specs = [
-            {
-                "id": r.cell,
-                "device": r.device,
-                "cell": {k: getattr(r, k) for k in ("problem", "size", "backend", "dtype", "kind")}
-                | {"variant": r.variant if isinstance(r.variant, str) else r.mode},
-            }
-            for r in smallest.itertuples()
-        ]
+        specs = [CellSpec.from_record(r._asdict()).to_json() for r in smallest.itertuples()]
         proc = subprocess.run(
-            launch.command(
-                "bench.runner.overhead",
-                args.run_dir,
-                "--repeat",
-                str(args.repeat),
-                "--worker",
-                json.dumps(specs),
-                threads=int(threads),
-            ),
+            launch.command("bench.runner.overhead", json.dumps(specs), str(args.repeat), threads=int(threads)),
             env=thread_settings.environment(int(threads)),
             capture_output=True,
             text=True,
@@ -101,5 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the worker, started by main() through runner.launch: SPECS_JSON REPEAT
+    try:
+        _measure(json.loads(sys.argv[1]), int(sys.argv[2]))
+    except Exception as exc:  # one line on stderr: main() prints it as the backend's warning
+        sys.exit(f"{type(exc).__name__}: {one_line(exc)}")

@@ -1,71 +1,53 @@
-"""The protocol tax on the headline cells: every protocol row of every backend against its witness.
+"""The protocol tax on the headline cells, measured apart from a run: every protocol row of
+every backend against its witness.
 
-One process per backend (threads fixed before the framework is imported, the
-process pinned to that many CPUs, the framework's own thread setters called),
-so the rows of one backend are comparable. Within a process every row of a
-cell is built first (outside any timer), warmed up, and then timed round-robin,
-one call of each row per round (in a fresh random order each round), so that
-drifts of a shared machine hit every row alike. Rounds are grouped into windows
-of a quarter second; a window in which other processes used more than a tenth
-of the CPUs does not count (``--quiet``), and the figure is the median of the
-quiet rounds (marked * where too few were quiet: then of all rounds). Not part
-of the test suite::
+``python -m bench diagnose tax [--backend NAME ...] [--seconds S] [--json PATH]``
 
-    .venv/bin/python tools/protocol_tax.py                     # every backend, 2 threads, float64
-    .venv/bin/python tools/protocol_tax.py --backend torch --seconds 5 --json tax.json
+One process per backend (started through :mod:`.launch`: pinned to the thread count's
+CPUs before the framework is imported, the framework's own thread setters called),
+so the rows of one backend are comparable. Within a process every row of a cell is
+built first (outside any timer), warmed up, and then timed round-robin, one call of
+each row per round (in a fresh random order each round), so that drifts of a shared
+machine hit every row alike. Rounds are grouped into windows of a quarter second; a
+window in which other processes used more than a tenth of the CPUs
+(:class:`.machine.Watch`) does not count (``--quiet``), and the figure is the median
+of the quiet rounds (marked * where too few were quiet: then of all rounds).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import backends
 
-try:
-    from bench.runner import threads as _threads
-except ImportError:  # before the runner package
-    from bench import threads as _threads
+from .. import safe_io
+from ..cells import WITNESS
+from ..cli import UsageError, choose
+from . import launch
+from . import threads as thread_settings
+from .machine import Watch
 
-BACKENDS = ("numpy", "jax", "torch", "tensorflow")
-
-
-class Watch:
-    """Others' share of the machine's CPUs over a window: all CPU time used system-wide
-    (psutil) less this process's own, over wall time x CPUs."""
-
-    def __init__(self):
-        import psutil
-
-        self.psutil, self.process, self.cpus = psutil, psutil.Process(), psutil.cpu_count() or 1
-
-    def read(self) -> tuple[float, float, float]:
-        t = self.psutil.cpu_times()
-        idle = t.idle + getattr(t, "iowait", 0.0) + getattr(t, "steal", 0.0)
-        busy = sum(t) - idle - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
-        own = self.process.cpu_times()
-        return time.monotonic(), busy, own.user + own.system
-
-    def others(self, a, b) -> float:
-        return max(0.0, (b[1] - a[1]) - (b[2] - a[2])) / max((b[0] - a[0]) * self.cpus, 1e-9)
+HELP = "the protocol tax on the headline cells, timed round-robin on a quiet machine"
+#: seconds of rounds between two looks at what else the machine did
+WINDOW = 0.25
+#: the settings a backend's worker process is given
+WORKER_SETTINGS = ("problem", "threads", "dtype", "seconds", "min_rounds", "max_rounds", "quiet", "patience")
 
 
-def worker(args) -> None:
+def worker(args: argparse.Namespace) -> None:
     """Time every row of every headline cell for one backend; one JSON line per row on stdout."""
-    _threads.pin(args.threads)
-    import backends
     import witnesses
-    from bench.cells import WITNESS, Cell, build
+
+    from ..cells import Cell, build
 
     backends.get(args.backend).set_threads(args.threads)
-    watch = Watch()
     for problem, size, kind in witnesses.CELLS:
         if args.problem and problem not in args.problem:
             continue
@@ -93,27 +75,27 @@ def worker(args) -> None:
         # windows of at least 0.25 s; a window in which other processes used more than
         # --quiet of the CPUs is kept apart: a thread pool that shares its CPUs with another
         # program can run several times slower (PyTorch's two OpenMP threads: 5x).
-        order, pending, windows, quiet_windows = random.Random(0), [], 0, 0
+        order, windows, quiet_windows = random.Random(0), 0, 0
         deadline = time.monotonic() + args.patience * args.seconds * len(rows)
-        mark = watch.read()
         while True:
             need = [r for r in rows if len(r["quiet"]) < r["rounds"]]
             enough = all(len(r["all"]) >= r["rounds"] for r in rows)
             if not need or (enough and time.monotonic() > deadline):
                 break
-            for r in order.sample(need, len(need)):
-                start = time.perf_counter()
-                r["call"]()
-                pending.append((r, time.perf_counter() - start))
-            now = watch.read()
-            if now[0] - mark[0] >= 0.25:
-                quiet = watch.others(mark, now) <= args.quiet
-                windows, quiet_windows = windows + 1, quiet_windows + quiet
-                for r, t in pending:
-                    r["all"].append(t)
-                    if quiet:
-                        r["quiet"].append(t)
-                pending, mark = [], now
+            pending = []
+            with Watch() as watch:
+                opened = time.monotonic()
+                while time.monotonic() - opened < WINDOW:
+                    for r in order.sample(need, len(need)):
+                        start = time.perf_counter()
+                        r["call"]()
+                        pending.append((r, time.perf_counter() - start))
+            quiet = (watch.state().others_cpu_share or 0.0) <= args.quiet
+            windows, quiet_windows = windows + 1, quiet_windows + quiet
+            for r, t in pending:
+                r["all"].append(t)
+                if quiet:
+                    r["quiet"].append(t)
         for r in rows:
             use_quiet = len(r["quiet"]) >= max(3, r["rounds"] // 3)
             t = sorted(r["quiet"] if use_quiet else r["all"])
@@ -144,32 +126,13 @@ def worker(args) -> None:
             )
 
 
-def run_backend(args, backend: str) -> list[dict]:
-    cmd = [
-        sys.executable,
-        os.path.abspath(__file__),
-        "--worker",
-        backend,
-        "--threads",
-        str(args.threads),
-        "--dtype",
-        args.dtype,
-        "--seconds",
-        str(args.seconds),
-        "--min-rounds",
-        str(args.min_rounds),
-        "--max-rounds",
-        str(args.max_rounds),
-        "--quiet",
-        str(args.quiet),
-        "--patience",
-        str(args.patience),
-    ]
-    for p in args.problem or ():
-        cmd += ["--problem", p]
-    env = _threads.environment(args.threads)
-    env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p])
-    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+def run_backend(args: argparse.Namespace, backend: str) -> list[dict]:
+    """One backend's rows, timed in a process of its own pinned to ``args.threads`` CPUs."""
+    config = {k: getattr(args, k) for k in WORKER_SETTINGS} | {"backend": backend}
+    cmd = launch.command("bench.runner.tax_probe", json.dumps(config), threads=args.threads)
+    proc = subprocess.run(
+        cmd, env=thread_settings.environment(args.threads), capture_output=True, text=True, check=False
+    )
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0:
         print(f"{backend}: worker failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}", file=sys.stderr)
@@ -190,14 +153,14 @@ def table(rows: list[dict]) -> str:
     out = [head]
     cells = list(dict.fromkeys((r["problem"], r["size"], r["kind"]) for r in rows))
     for problem, size, kind in cells:
-        for backend in BACKENDS:
+        for backend in backends.NAMES:
             group = [
                 r for r in rows if (r["problem"], r["size"], r["kind"], r["backend"]) == (problem, size, kind, backend)
             ]
             if not group:
                 continue
-            protocol = [r for r in group if r["variant"] != "witness"]
-            witness = [r for r in group if r["variant"] == "witness"]
+            protocol = [r for r in group if r["variant"] != WITNESS]
+            witness = [r for r in group if r["variant"] == WITNESS]
             best = min(protocol, key=lambda r: r["median"])
             w = witness[0] if witness else None
             every = ", ".join(f"{r['label']} {ms(r)}" for r in group)
@@ -209,12 +172,11 @@ def table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--backend", action="append", choices=BACKENDS, help="repeatable; default: all four")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", action="append", help="repeatable; default: every registered backend")
     p.add_argument("--problem", action="append", help="repeatable; default: every headline cell")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    p.add_argument("--dtype", default="float64", choices=backends.DTYPES)
     p.add_argument("--seconds", type=float, default=3.0, help="timing budget per row (default 3)")
     p.add_argument("--min-rounds", type=int, default=5)
     p.add_argument("--max-rounds", type=int, default=300)
@@ -230,23 +192,27 @@ def main(argv=None) -> int:
         default=4.0,
         help="wait for quiet windows up to this many times the timing budget of a cell (default 4)",
     )
-    p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
-    p.add_argument("--worker", metavar="BACKEND", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.worker:
-        args.backend = args.worker
-        worker(args)
-        return 0
+    p.add_argument("--json", metavar="PATH", type=Path, help="also write the rows as JSON")
+
+
+def main(args: argparse.Namespace) -> int:
+    import witnesses
+
+    chosen = choose(args.backend, backends.NAMES, "backend")
+    args.problem = choose(args.problem, dict.fromkeys(p for p, _, _ in witnesses.CELLS), "headline problem")
+    for name in ("threads", "min_rounds", "max_rounds"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} takes a positive integer, not {getattr(args, name)}")
+    if not args.seconds > 0 or not 0 <= args.quiet <= 1 or not args.patience > 0:
+        raise UsageError("--seconds and --patience take a positive number, --quiet a share from 0 to 1")
     rows = []
-    for backend in args.backend or BACKENDS:
+    for backend in chosen:
         rows += run_backend(args, backend)
     print(table(rows))
     if args.json:
-        from bench import safe_io
-
         safe_io.write_text(args.json, json.dumps(rows, indent=1))  # a link at that name is replaced, not followed
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # one backend's worker, started by run_backend() through runner.launch: CONFIG_JSON
+    worker(argparse.Namespace(**json.loads(sys.argv[1])))
