@@ -14,8 +14,9 @@ The interval of a cell's median therefore combines, on a log scale,
 
 * the rounds' own uncertainty (:func:`bench.stats.median_interval` per process), and
 * the variation between processes: the cell's own where it was measured in two or more,
-  never below the run's typical between-process noise (:func:`between_noise`, estimated
-  from every cell the run measured twice; :data:`DEFAULT_BETWEEN` where it measured none).
+  never below its backend's typical between-process noise in this run
+  (:func:`between_by_backend`, estimated from every cell the run measured twice;
+  :data:`DEFAULT_BETWEEN` where it measured none).
 
 A cell whose processes disagree, whose rounds are too few, or that ran while other
 processes took the CPU is *unstable*: it carries the reason and gets no verdict.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from statistics import NormalDist
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -45,8 +47,10 @@ DEFAULT_BETWEEN = 0.05
 #: how a label of a cell measured on a busy machine begins: its interval is widened, and a comparison
 #: between runs gives it no verdict; inside its run, a difference larger than the widening still counts
 BUSY_LABEL = "measured while"
-#: the normal distribution's median absolute deviation, in standard deviations
-_MAD = 0.6745
+#: which quantile of the cells' between-process spreads sets the run's noise (0.5: the typical cell)
+BETWEEN_QUANTILE = 0.5
+#: cells measured twice that a backend needs for a noise figure of its own
+MIN_SPREADS = 8
 
 
 def entry(times: Iterable[float], pid: int, pass_no: int, others_cpu: float | None, steal: float | None) -> dict:
@@ -114,20 +118,54 @@ def _log_medians(procs: list[dict]) -> list[float]:
 def between_noise(records: Iterable[Mapping[str, Any]]) -> float | None:
     """The run's typical between-process noise (standard deviation of a log median), or None.
 
-    Robust to a few wild cells: the median of the cells' own spreads, scaled to a
-    standard deviation. Only stable ok cells measured in two or more processes count.
+    Robust to a few wild cells: a quantile (:data:`BETWEEN_QUANTILE`) of the cells' own
+    spreads, scaled to a standard deviation. Only stable ok cells measured in two or more
+    processes count.
     """
-    spreads = []
+    return _noise(_spreads(records).get(None, []))
+
+
+def between_by_backend(records: Iterable[Mapping[str, Any]]) -> dict[str | None, float]:
+    """Each backend's between-process noise (key None: the run's, over every backend).
+
+    Frameworks differ: a JIT's dispatch or a thread pool's wake-up varies more between
+    processes than a NumPy call. A backend with fewer than :data:`MIN_SPREADS` cells
+    measured twice takes the run's figure."""
+    spreads = _spreads(records)
+    run = _noise(spreads.get(None, []))
+    out: dict[str | None, float] = {} if run is None else {None: run}
+    for backend, xs in spreads.items():
+        if backend is not None and run is not None:
+            out[backend] = _noise(xs) if len(xs) >= MIN_SPREADS else run  # type: ignore[assignment]
+    return out
+
+
+def _spreads(records: Iterable[Mapping[str, Any]]) -> dict[str | None, list[float]]:
+    """The between-process spreads (standard deviation of the log medians) of the stable ok cells
+    measured in two or more processes, per backend and (key None) all together."""
+    out: dict[str | None, list[float]] = {}
     for rec in records:
         if rec.get("status") != "ok":
             continue
         procs = entries(rec)
         if len(procs) < 2 or _disturbed(procs):
             continue
-        spreads.append(statistics.stdev(_log_medians(procs)))
+        spread = statistics.stdev(_log_medians(procs))
+        out.setdefault(None, []).append(spread)
+        backend = rec.get("backend")
+        if isinstance(backend, str):
+            out.setdefault(backend, []).append(spread)
+    return out
+
+
+def _noise(spreads: list[float]) -> float | None:
+    """A standard deviation from cells' spreads: their :data:`BETWEEN_QUANTILE` quantile over the
+    normal distribution's (the spread of two processes is sigma * |Z|)."""
     if not spreads:
         return None
-    return statistics.median(spreads) / _MAD
+    xs = sorted(spreads)
+    q = xs[round(BETWEEN_QUANTILE * (len(xs) - 1))]
+    return q / NormalDist().inv_cdf(0.5 + BETWEEN_QUANTILE / 2)
 
 
 def _disturbed(procs: list[dict]) -> str | None:
@@ -216,10 +254,10 @@ def _process_half(times: list[float], confidence: float) -> float:
 def annotate(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per cell id of an ok record: ``processes``, ``ci_lo``, ``ci_hi`` and ``stability`` (the table's columns)."""
     records = [r for r in records if r.get("status") == "ok"]
-    between = between_noise(records)
+    between = between_by_backend(records)
     out = {}
     for rec in records:
-        iv = interval(rec, between)
+        iv = interval(rec, between.get(rec.get("backend"), between.get(None)))
         out[rec["cell"]] = {
             "processes": len(entries(rec)) or None,
             "ci_lo": iv.lo if iv.bounded else None,

@@ -116,6 +116,25 @@ def test_the_between_process_noise_is_estimated_from_the_cells_measured_twice():
     assert uncertainty.between_noise(recs) == pytest.approx(0.04, rel=0.25)
 
 
+def test_each_backend_gets_its_own_between_process_noise():
+    rng = np.random.default_rng(5)
+    recs = []
+    for backend, sd, count in (("numpy", 0.01, 60), ("jax", 0.08, 60), ("torch", 0.05, 3)):
+        for i in range(count):
+            m = 1e-3 * np.exp(rng.normal(0, sd, 2))
+            procs = [uncertainty.entry(rounds(rng, x, 200, 0.005), 1, k, 0, 0) for k, x in enumerate(m)]
+            recs.append({"status": "ok", "cell": f"{backend}{i}", "backend": backend, "samples": procs})
+    noise = uncertainty.between_by_backend(recs)
+    assert noise["numpy"] == pytest.approx(0.01, rel=0.35)
+    assert noise["jax"] == pytest.approx(0.08, rel=0.35)
+    assert noise["torch"] == noise[None]  # too few cells measured twice: the run's figure
+    # a cell measured once is as uncertain as its backend's processes are
+    once = {"status": "ok", "cell": "x", "samples": [uncertainty.entry(rounds(rng, 1e-3, 200, 0.005), 1, 1, 0, 0)]}
+    stated = uncertainty.annotate([*recs, {**once, "backend": "numpy"}, {**once, "cell": "y", "backend": "jax"}])
+    width = {c: math.log(stated[c]["ci_hi"] / stated[c]["ci_lo"]) for c in ("x", "y")}
+    assert width["y"] > 4 * width["x"]
+
+
 def test_a_failed_repeat_keeps_the_measurement_and_labels_the_cell(tmp_path):
     rng = np.random.default_rng(4)
     run = tmp_path / "r"
