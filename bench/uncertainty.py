@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from statistics import NormalDist
 from collections.abc import Iterable, Mapping
+from statistics import NormalDist
 from typing import Any
 
 from .stats import CONFIDENCE, Interval, _z, median_interval, summary_interval
