@@ -321,3 +321,24 @@ def test_openmp_threads_sleep_when_idle_unless_told_otherwise(capsys):
     assert threads.environment(2, {"PATH": "/bin"}, wait_policy="inherit").get("OMP_WAIT_POLICY") is None
     assert bench_main(["run", "--wait-policy", "sometimes", "--list"]) == 2
     assert "--wait-policy 'sometimes' is not allowed; use one of passive, active, inherit" in capsys.readouterr().err
+
+
+def test_auto_repeats_the_contenders_and_cheap_cells_only_within_the_runs_budget(tmp_path, monkeypatch):
+    from bench.runner import repeat
+
+    run = make(
+        tmp_path / "run", {**BASE, ("numpy", "objective", 1): 1e-4, ("jax+jit", "objective", 1): 2e-5}, 7, processes=1
+    )
+    for path in run.glob("cells/*.json"):  # each cell took 100 s to build, calibrate and time
+        rec = json.loads(path.read_text())
+        results.save(run, rec["cell"], {**rec, "cell_time": 100.0})
+    specs = [spec(label, kind) for label, kind, _ in [*BASE, ("numpy", "objective", 1), ("jax+jit", "objective", 1)]]
+    wanted = {s.id for s in repeat.choose("contenders", run, specs)}
+    assert wanted  # jax+jit and torch are within 4% of each other: both contend
+    monkeypatch.setattr(repeat, "SHARE", 1.0)
+    monkeypatch.setattr(repeat, "RUN_BUDGET", 2000.0)  # 500 s measured, 200 s of contenders: the 3 others fit
+    assert len({s.id for s in repeat.choose("auto", run, specs)} - wanted) == 3
+    monkeypatch.setattr(repeat, "RUN_BUDGET", 850.0)  # 350 s left, 200 s of contenders: one more cell
+    assert len({s.id for s in repeat.choose("auto", run, specs)} - wanted) == 1
+    monkeypatch.setattr(repeat, "RUN_BUDGET", 500.0)  # the first pass spent the run's budget: contenders only
+    assert {s.id for s in repeat.choose("auto", run, specs)} == wanted

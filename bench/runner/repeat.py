@@ -19,8 +19,11 @@ from ..cells import CellSpec
 #: the pass number of the repeat
 PASS = 2
 #: ``auto``: the contenders, then the cheapest other cells while their first-pass time fits in this
-#: share of the whole first pass's cell time
+#: share of the whole first pass's cell time ...
 SHARE = 0.3
+#: ... and in what is left of this much cell time for the whole run (first pass and repeat), so that
+#: the default run, the workers' starts included, stays within 10 minutes on two cores
+RUN_BUDGET = 540.0
 
 
 def has_pass(rec: dict, pass_no: int) -> bool:
@@ -31,7 +34,8 @@ def has_pass(rec: dict, pass_no: int) -> bool:
 
 def choose(repeat: str, run_path, specs: list[CellSpec]) -> list[CellSpec]:
     """The planned cells to measure again, not yet repeated: ``contenders``, ``auto`` (the contenders and
-    then the cheapest other cells within :data:`SHARE` of the first pass's time), ``all`` or ``none``."""
+    then the cheapest other cells within :data:`SHARE` of the first pass's time and what
+    :data:`RUN_BUDGET` leaves), ``all`` or ``none``."""
     if repeat == "none":
         return []
     good, _ = results.scan(run_path)
@@ -42,7 +46,9 @@ def choose(repeat: str, run_path, specs: list[CellSpec]) -> list[CellSpec]:
     else:
         wanted = verdicts.contenders(frame)
         if repeat == "auto":  # then the cheapest other cells, within a share of the first pass's time
-            budget = SHARE * float(ok["cell_time"].sum()) - float(ok.loc[ok["cell"].isin(wanted), "cell_time"].sum())
+            first = float(frame["cell_time"].fillna(0.0).sum())  # every cell's time, failed ones included
+            contenders = float(ok.loc[ok["cell"].isin(wanted), "cell_time"].sum())
+            budget = min(SHARE * first, RUN_BUDGET - first) - contenders
             for cell, seconds in ok.sort_values("cell_time")[["cell", "cell_time"]].itertuples(index=False):
                 if cell in wanted or not seconds == seconds:
                     continue
