@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,11 +32,12 @@ import numpy as np
 
 import backends
 import problems
-from backends.base import Differentiable
-from problems import finite_difference, quadratic
+from problems import finite_difference, newton, quadratic
+from problems.base import as_flat
 
-from . import safe_io
+from . import results, safe_io
 from .cells import convert
+from .fmt import one_line
 
 FORMAT = 1
 #: steps of the learning-rate sweep (its rates: :data:`problems.quadratic.RATES`)
@@ -140,42 +140,15 @@ def _best_list(best) -> list[dict]:
     return plain(list(best))
 
 
-def _cubic(xp, x):
-    return x * x * x - 3.0 * x * x + 2.0
-
-
-def cubic_derivatives() -> tuple[Differentiable, Differentiable]:
-    """f summed over a grid, as a function of the grid: its gradient is f'(x) pointwise,
-    its Hessian is diag(f''(x)), so an hvp with a vector of ones gives f''(x)."""
-
-    def value(xp, params, data):
-        return xp.sum(_cubic(xp, params[0]))
-
-    def value_and_grad(params, data):
-        (x,) = params
-        return np.sum(_cubic(np, x)), (3 * x**2 - 6 * x,)
-
-    def flat_value(xp, w, data):
-        return xp.sum(_cubic(xp, w))
-
-    def hvp(w, v, data):
-        return (6 * w - 6) * v
-
-    return (
-        Differentiable(value, value_and_grad=value_and_grad),
-        Differentiable(flat_value, hessian=lambda w, data: np.diag(6 * w - 6), hvp=hvp),
-    )
-
-
 def derivatives(backend, dtype: str) -> dict:
     """f(x) = x^3 - 3x^2 + 2 with f' and f'' from the backend's derivative verbs."""
     x = np.linspace(*GRID[:2], int(GRID[2]))
-    loss, flat = cubic_derivatives()
+    loss, flat = newton.CUBIC, as_flat(newton.CUBIC, [x.shape])
     data = {"zero": backend.asarray(np.zeros(1), dtype)}
     xs = backend.asarray(x, dtype)
     _, (grad,) = backend.value_and_grad(loss)((xs,), data)
     second = backend.hvp(flat)(xs, backend.asarray(np.ones_like(x), dtype), data)
-    f = _cubic(np, x)
+    f = newton.cubic(x)
     return {
         "function": "x^3 - 3x^2 + 2",
         "first": "3x^2 - 6x",
@@ -206,7 +179,7 @@ def collect(name: str, dtype: str = "float64", device: str = "cpu") -> dict:
         "version": backend.version(),
         "dtype": dtype,
         "device": backend.device(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "created": results.now(),
         "pictures": {},
         "notes": [],
     }
@@ -214,9 +187,7 @@ def collect(name: str, dtype: str = "float64", device: str = "cpu") -> dict:
         try:
             doc["pictures"][picture] = plain(build(backend, dtype))
         except Exception as exc:  # one failing picture must not lose the others
-            doc["notes"].append(
-                f"{picture}: failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            )
+            doc["notes"].append(f"{picture}: failed: {one_line(exc)}")
     return doc
 
 

@@ -82,12 +82,9 @@ class Cell:
 
     @classmethod
     def from_dict(cls, d: Any) -> Cell:
-        """From :meth:`as_dict` (or an older record's ``mode`` in place of ``variant``)."""
+        """From :meth:`as_dict`."""
         if not isinstance(d, dict):
             raise SpecError("a cell is a JSON object")
-        d = dict(d)
-        if "variant" not in d and "mode" in d:
-            d["variant"] = d.pop("mode")
         fields = ("problem", "size", "backend", "variant", "dtype", "kind")
         bad = [f for f in fields if not isinstance(d.get(f), str) or not d.get(f)]
         if bad:

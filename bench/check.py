@@ -44,6 +44,7 @@ from . import solves
 from .agreement import compared, rho, structure  # noqa: F401  (rho: ADBench's measure, used by callers of bench.check)
 from .cells import WITNESS, Cell, build
 from .cli import UsageError, choose, choose_variants, load_plugins
+from .fmt import one_line
 
 HELP = "check every backend's derivatives and solve against hand, finite-difference, SymPy and NumPy references"
 
@@ -180,14 +181,9 @@ def check_cell(cell: Cell) -> dict:
                 for name, ref in references(cell.problem, cell.size, cell.dtype, cell.kind).items()
             ]
     except Exception as exc:  # a framework's (or a plugin's) error is a failed check, not a crash of the check
-        return _row(cell, [], error=_one_line(exc), iterations=iterations)
+        return _row(cell, [], error=one_line(exc, 300), iterations=iterations)
     nonfinite = not bool(np.all(np.isfinite(out)))
     return _row(cell, checks, error="; ".join(wrong) or None, nonfinite=nonfinite, iterations=iterations)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")[:300]
 
 
 def _row(

@@ -55,10 +55,9 @@ def load_plugins(names: str | None = None) -> list[str]:
         except ImportError as exc:
             raise UsageError(f"cannot import {PLUGINS_VARIABLE} module {name!r}: {exc}") from None
         except Exception as exc:  # a plugin's own error: one line naming it
-            first = (str(exc).strip().splitlines() or [""])[0][:300]
-            raise UsageError(
-                f"{PLUGINS_VARIABLE} module {name!r} failed on import: {type(exc).__name__}: {first}".rstrip(": ")
-            ) from None
+            from .fmt import one_line
+
+            raise UsageError(f"{PLUGINS_VARIABLE} module {name!r} failed on import: {one_line(exc, 300)}") from None
         loaded.append(name)
     return loaded
 
@@ -68,9 +67,6 @@ def fail(message: str, status: int = 2) -> int:
 
     print(f"error: {terminal(message)}", file=sys.stderr)
     return status
-
-
-WITNESS = "witness"
 
 
 def choose_variants(
@@ -84,6 +80,8 @@ def choose_variants(
     empty: every variant and the witnesses.
     """
     import backends
+
+    from .cells import WITNESS
 
     infos = [backends.info(name) for name in backend_names]
     allowed = ["eager", "compiled", WITNESS] + sorted(

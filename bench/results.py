@@ -2,7 +2,7 @@
 
 This module owns the results schema: every column's name, type and meaning
 (:data:`SCHEMA_COLUMNS`). Whoever reads a run (the runner's summary, the
-report, ``bench.overhead``) reads it through :func:`load`, which gives every
+report, ``bench diagnose overhead``) reads it through :func:`load`, which gives every
 column its one dtype (:func:`typed`).
 
 Run folder layout (``results/<timestamp or --out>/``)::
@@ -24,6 +24,7 @@ import json
 import math
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from . import safe_io
-from .fmt import csv_cell, from_csv_cell, terminal
+from .fmt import csv_cell, from_csv_cell, one_line, terminal
+from .safe_io import MAX_DEPTH, too_deep  # noqa: F401 - read here by bench.gradbench and the tests
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,6 @@ TEXT_COLUMNS = tuple(c.name for c in SCHEMA_COLUMNS if c.type == "text")
 #: disagrees with NumPy's solve in the same run (given by :func:`load`, never by a worker: :mod:`bench.solves`)
 STATUSES = ("ok", "nan", "diverged", "crashed", "timeout", "error", "not_run", "wrong")
 #: statuses whose timings are meaningful
-TIMED = ("ok",)
 STAT_COLUMNS = ("median", "iqr", "min", "mean", "stddev")
 TIME_COLUMNS = STAT_COLUMNS + ("first_call", "warm_call", "build_time", "cell_time")
 #: columns that identify a cell across runs
@@ -108,9 +109,25 @@ CELL_KEY = ("problem", "size", "label", "dtype", "device", "kind")
 SCHEMA = "autodiff-bench/cell/1"
 CELLS = "cells"
 CSV = "results.csv"
+#: where runs go by default; ``run --resume`` and ``report`` without a folder take :func:`latest_run` there
+RESULTS_ROOT = Path("results")
 
 #: called with (path, reason) for every file :func:`load` leaves out
 OnSkip = Callable[[Path, str], None]
+
+
+def now(compact: bool = False) -> str:
+    """This moment as records, markers and env.json write it (local time with its UTC offset), or
+    ``compact`` as a run folder's or a set-aside file's name takes it (``20261203-071500``)."""
+    return time.strftime("%Y%m%d-%H%M%S" if compact else "%Y-%m-%dT%H:%M:%S%z")
+
+
+def latest_run(root: Path = RESULTS_ROOT) -> Path | None:
+    """The run folder under ``root`` (one holding ``plan.json``, ``cells/`` or ``results.csv``) written
+    to last, or None: the run ``--resume`` continues and ``report`` draws when given no folder."""
+    marks = ("plan.json", CELLS, CSV)
+    runs = [p for p in root.glob("*/") if any((p / m).exists() for m in marks)] if root.is_dir() else []
+    return max(runs, key=lambda p: max((p / m).stat().st_mtime for m in marks if (p / m).exists()), default=None)
 
 
 def record(**fields: Any) -> dict[str, Any]:
@@ -175,23 +192,6 @@ def save(run_dir: Path | str, cell_id: str, rec: dict[str, Any]) -> Path:
     return path
 
 
-#: nesting deeper than this in a file the tool reads is damage (ours nest a few levels; a file nested
-#: a thousand deep stops ``json`` with RecursionError, and anything recursive after it)
-MAX_DEPTH = 64
-
-
-def too_deep(doc: Any, limit: int = MAX_DEPTH) -> bool:
-    """Whether parsed JSON nests lists and objects more than ``limit`` deep (walked without recursion)."""
-    stack = [(doc, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, (list, dict)):
-            if depth >= limit:
-                return True
-            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
-    return False
-
-
 def read_record(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     """``(record, None)`` for a valid cell record at ``path``, else ``(None, why not)``."""
     try:
@@ -201,7 +201,7 @@ def read_record(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     except RecursionError:
         return None, "not a cell record (JSON nested too deeply)"
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return None, f"not a readable JSON result ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        return None, f"not a readable JSON result ({one_line(exc, name=False)})"
     if too_deep(rec):
         return None, "not a cell record (JSON nested too deeply)"
     problem = problem_with(rec)

@@ -15,16 +15,22 @@ file the tool writes goes through this module:
   when a symbolic link stands at its name.
 
 Written files get the mode of any file the user creates (``0o666`` under the umask).
+
+Reading a file from such a folder goes through :func:`read_json`: a file that is
+missing, unreadable, not JSON or nested deeper than :data:`MAX_DEPTH` is a reason,
+never a traceback.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 class UnsafePath(OSError):
@@ -109,3 +115,33 @@ def open_log(path: Path | str):
         pass
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     return os.fdopen(os.open(path, flags, 0o666), "w", encoding="utf-8", errors="replace")
+
+
+#: nesting deeper than this in a file the tool reads is damage (ours nest a few levels; a file nested
+#: a thousand deep stops ``json`` with RecursionError, and anything recursive after it)
+MAX_DEPTH = 64
+
+
+def too_deep(doc: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether parsed JSON nests lists and objects more than ``limit`` deep (walked without recursion)."""
+    stack = [(doc, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (list, dict)):
+            if depth >= limit:
+                return True
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return False
+
+
+def read_json(path: Path | str) -> tuple[Any, str | None]:
+    """``(parsed file, None)``, or ``(None, why not)`` when it is unreadable, not JSON or nested too deeply."""
+    from .fmt import one_line
+
+    try:
+        doc = json.loads(Path(path).read_text())
+    except RecursionError:
+        return None, "not readable JSON (nested too deeply)"
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return None, f"not readable JSON ({one_line(exc, name=False)})"
+    return (None, "not readable JSON (nested too deeply)") if too_deep(doc) else (doc, None)

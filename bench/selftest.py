@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +56,7 @@ def main(args) -> int:
     if args.use:
         a, b = (Path(p) for p in args.use)
     else:
-        out = Path(args.out or f"results/selftest-{time.strftime('%Y%m%d-%H%M%S')}")
+        out = Path(args.out or results.RESULTS_ROOT / f"selftest-{results.now(compact=True)}")
         if out.exists() and any(out.iterdir()):
             raise UsageError(f"{out} exists and is not empty: choose another --out")
         plan = list(args.run_options) or list(DEFAULT_PLAN)

@@ -110,8 +110,13 @@ def newton_1d(backend, w0: float = 0.0, tolerance: float = 1e-5, max_iter: int =
     return float(backend.to_numpy(w)[0]), max_iter
 
 
+def cubic(x):
+    """The article's cubic x^3 - 3x^2 + 2, pointwise (the seed article's derivative picture draws it)."""
+    return x**3 - 3 * x**2 + 2
+
+
 def _cubic(xp, params, data):
-    return xp.sum(params[0] ** 3 - 3 * params[0] ** 2 + 2)
+    return xp.sum(cubic(params[0]))
 
 
 def _saddle(xp, params, data):
@@ -119,10 +124,11 @@ def _saddle(xp, params, data):
     return x[0] ** 2 - x[1] ** 2
 
 
-#: the article's cubic x^3 - 3x^2 + 2, with its derivatives df and d2f
+#: the article's cubic x^3 - 3x^2 + 2 summed over its points x, with its hand derivatives: the gradient is
+#: f'(x) = 3x^2 - 6x pointwise, the Hessian diag(f''(x)) = diag(6x - 6) (its hvp: the Hessian times v)
 CUBIC = Differentiable(
     _cubic,
-    value_and_grad=lambda p, d: (np.sum(p[0] ** 3 - 3 * p[0] ** 2 + 2), (3 * p[0] ** 2 - 6 * p[0],)),
+    value_and_grad=lambda p, d: (np.sum(cubic(p[0])), (3 * p[0] ** 2 - 6 * p[0],)),
     hessian=lambda w, d: np.diag(6 * w - 6),
 )
 #: the 2-D saddle x^2 - y^2

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 import backends
 import problems
-from bench import results
+from bench import results, safe_io
 from bench.__main__ import main
 from bench.cells import Cell, CellSpec
 from bench.runner import folder as run_folder
@@ -534,7 +534,7 @@ def test_deep_json_is_damage_in_every_reader(depth):
         assert specs is None and "nested too deeply" in damage
         skip = Skipped()
         assert _read_json(path, skip) is None and "nested too deeply" in skip.lines()[0]
-        assert run_folder._read_json(path) is None
+        assert safe_io.read_json(path)[0] is None
     message, reply = parse('{"id": 5, "kind": "evaluate", "input": ' + nested(depth) + "}")
     assert message is None and reply["id"] == 5 and "nested too deeply" in reply["error"]
 

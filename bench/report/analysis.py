@@ -17,9 +17,9 @@ from bench import verdicts
 from bench.cells import ARTICLE, WITNESS
 from bench.fmt import to_float
 from bench.verdicts import is_witness
+from problems.base import KINDS as KIND_ORDER  # the problems' own order
 
 BACKEND_ORDER = ("article", "numpy", "jax", "torch", "tensorflow")
-KIND_ORDER = ("objective", "gradient", "hessian", "hvp", "jvp", "vjp", "solve")
 #: every kind's group keys in a table that holds several runs and machines
 CELL_GROUP = ["problem", "size", "dtype", "device", "kind"]
 

@@ -7,16 +7,16 @@ A corrupt, truncated or foreign file is left out and named once in
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import results
+from bench import results, safe_io
 from bench.cli import UsageError
+from bench.fmt import one_line
 
 #: where ``python -m bench report`` looks for the newest run when none is named
-DEFAULT_RESULTS = "results"
+DEFAULT_RESULTS = results.RESULTS_ROOT
 #: the run's plan (the cells it was asked for): bench.runner.folder writes it
 PLAN = "plan.json"
 #: what every row of ``agreement.json`` holds
@@ -58,17 +58,9 @@ class Skipped:
 
 
 def _read_json(path: Path, skip: Skipped) -> Any:
-    try:
-        doc = json.loads(path.read_text())
-    except RecursionError:
-        skip(path, "not readable JSON (nested too deeply)")
-        return None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        skip(path, f"not readable JSON ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
-        return None
-    if results.too_deep(doc):
-        skip(path, "not readable JSON (nested too deeply)")
-        return None
+    doc, why = safe_io.read_json(path)
+    if why:
+        skip(path, why)
     return doc
 
 
@@ -83,7 +75,7 @@ def load_results(run_dir: Path, skip: Skipped):
         if len(frame) == 0 and csv.is_file() and (run_dir / results.CELLS).is_dir():
             frame = results.load(csv, write_csv=False, on_skip=skip)
     except (ValueError, OSError, KeyError) as exc:  # pandas' parser errors are ValueErrors
-        skip(csv, f"not a readable results table ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+        skip(csv, f"not a readable results table ({one_line(exc, name=False)})")
         return results.empty()
     return frame.reset_index(drop=True)
 
@@ -223,10 +215,8 @@ def combine(runs: list[Run]):
     return frame
 
 
-def newest_run(root: Path = Path(DEFAULT_RESULTS)) -> Path:
-    candidates = [
-        p for p in root.glob("*") if p.is_dir() and ((p / results.CSV).is_file() or (p / results.CELLS).is_dir())
-    ]
-    if not candidates:
+def newest_run(root: Path = results.RESULTS_ROOT) -> Path:
+    found = results.latest_run(root)
+    if found is None:
         raise UsageError(f"no run folder given and none found under {root}/; run `python -m bench run` first")
-    return max(candidates, key=lambda p: p.stat().st_mtime)
+    return found

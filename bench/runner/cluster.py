@@ -45,6 +45,7 @@ from typing import Any
 
 from .. import results
 from ..cells import CellSpec
+from ..fmt import one_line
 from .config import RunConfig
 from .dask_connect import RESOURCE, check_address, connect, load_distributed  # noqa: F401 - the command calls these here
 from .folder import RunFolder
@@ -290,8 +291,7 @@ def _submit_and_collect(distributed, client, config, run_folder, tasks, retried,
             except SchedulerLost:
                 raise
             except Exception as exc:  # a group Dask gave up on: its cells stay unrecorded
-                first = str(exc).splitlines()[0] if str(exc) else ""
-                say(f"warning: worker group {group} failed on the cluster: {type(exc).__name__}: {first}")
+                say(f"warning: worker group {group} failed on the cluster: {one_line(exc)}")
                 continue
             drain(0.1)
             machine = intake.take_answer(group, answer, _holder(client, future))

@@ -38,7 +38,6 @@ import shlex
 import signal
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,10 +61,6 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 def add_arguments(p) -> None:
     run_config.add_arguments(p)
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 def plan_cells(config: run_config.RunConfig, run: run_folder.RunFolder, notes: list[str]):
@@ -254,7 +249,8 @@ def _keep_table(run, console) -> None:
 def _finish(config, run, specs, states, warn, console) -> int:
     """env.json's end, the summary, and the exit status."""
     frame = results.load(run.path)
-    run.write_env({}, warn, finished=_now(), statuses=dict(Counter(frame["status"].dropna())), machine_state=states)
+    statuses = dict(Counter(frame["status"].dropna()))
+    run.write_env({}, warn, finished=results.now(), statuses=statuses, machine_state=states)
     from .summary import print_summary
 
     busy = [st["verdict"] for st in states.values() if st.get("verdict")]

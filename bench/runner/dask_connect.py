@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from ..cli import UsageError
+from ..fmt import one_line
 
 RESOURCE = "bench"
 #: seconds to wait for a remote scheduler to answer
@@ -97,7 +98,7 @@ def connect(address: str):
     try:
         client = distributed.Client(address, timeout=CONNECT_TIMEOUT, security=security(address))
     except (OSError, TimeoutError, ValueError, RuntimeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = one_line(exc, name=False)
         raise UsageError(f"cannot reach the Dask scheduler at {address}: {first}") from None
     try:
         _check_workers(client)

@@ -20,12 +20,9 @@ One runner per folder: :meth:`RunFolder.lock` (the ``filelock`` package).
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import os
 import platform
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,15 +38,8 @@ LOCK = ".lock"
 OWNER = ".lock-owner.json"
 DAMAGED = ".damaged"
 SCRATCH = (".running", ".plans")
-#: where runs go by default, and where ``--resume`` without ``--out`` looks
-ROOT = Path("results")
 
 Warn = Callable[[str], None]
-
-
-def latest_run(root: Path = ROOT) -> Path | None:
-    runs = [p for p in root.glob("*/") if (p / PLAN).is_file()] if root.is_dir() else []
-    return max(runs, key=lambda p: (p / PLAN).stat().st_mtime) if runs else None
 
 
 def choose(out: Path | None, resume: bool) -> Path:
@@ -57,15 +47,11 @@ def choose(out: Path | None, resume: bool) -> Path:
     if out is not None:
         return out
     if resume:
-        found = latest_run()
+        found = results.latest_run()
         if found is None:
-            raise UsageError(f"--resume without --out needs an earlier run folder under {ROOT}/; none found")
+            raise UsageError(f"--resume without --out needs an earlier run folder under {results.RESULTS_ROOT}/")
         return found
-    return ROOT / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-
-
-def _stamp() -> str:
-    return time.strftime("%Y%m%d-%H%M%S")
+    return results.RESULTS_ROOT / results.now(compact=True)
 
 
 class RunFolder:
@@ -143,7 +129,7 @@ class RunFolder:
         try:
             lock.acquire()
         except Timeout:
-            owner = _read_json(self.path / OWNER)
+            owner = safe_io.read_json(self.path / OWNER)[0]
             who = (
                 f" (pid {owner.get('pid')} on {owner.get('host')}, since {owner.get('since')})"
                 if isinstance(owner, dict)
@@ -156,7 +142,7 @@ class RunFolder:
         try:
             results.write_json(
                 self.path / OWNER,
-                {"pid": os.getpid(), "host": platform.node(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+                {"pid": os.getpid(), "host": platform.node(), "since": results.now()},
             )
             yield
         finally:
@@ -176,11 +162,11 @@ class RunFolder:
         else:
             target_dir = self.path / DAMAGED
         safe_io.make_dir(target_dir)  # a link planted at .damaged/ is refused, never followed
-        target = target_dir / f"{path.name}.{_stamp()}"
+        target = target_dir / f"{path.name}.{results.now(compact=True)}"
         k = 1
         while target.exists():
             k += 1
-            target = target_dir / f"{path.name}.{_stamp()}-{k}"
+            target = target_dir / f"{path.name}.{results.now(compact=True)}-{k}"
         os.replace(path, target)
         warn(f"{path} is damaged ({why}); set aside as {target}")
         return target
@@ -200,7 +186,7 @@ class RunFolder:
             return None, None
         if not path.is_file():
             return None, "a folder, not a plan"
-        doc, why = _parse(path)
+        doc, why = safe_io.read_json(path)
         if why is not None:
             return None, why
         if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list):
@@ -230,7 +216,7 @@ class RunFolder:
         """The folder's plan with the new cells added, and the ``BENCH_PLUGINS`` modules of this
         run added to the plan's (so that a resume without them can name them); written, returned."""
         merged = _unique(list(saved or []) + list(specs))
-        old = _read_json(self.path / PLAN) if saved is not None else None
+        old = safe_io.read_json(self.path / PLAN)[0] if saved is not None else None
         earlier = old.get("plugins") if isinstance(old, dict) else None
         earlier = [m for m in earlier if isinstance(m, str)] if isinstance(earlier, list) else []
         now = [m.strip() for m in os.environ.get(PLUGINS_VARIABLE, "").split(",") if m.strip()]
@@ -241,13 +227,13 @@ class RunFolder:
     def write_env(self, env: dict[str, Any], warn: Warn, command: str | None = None, **extra: Any) -> None:
         """Merge into env.json: several invocations (one per backend environment under nox) fill one folder."""
         path = self.path / ENV
-        old, why = _parse(path) if path.exists() else ({}, None)
+        old, why = safe_io.read_json(path) if path.exists() else ({}, None)
         if not isinstance(old, dict):
             self.set_aside(path, why or "not an environment record", warn)
             old = {}
         commands = old.get("commands") if isinstance(old.get("commands"), list) else []
         if command:
-            commands = commands + [{"command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}]
+            commands = commands + [{"command": command, "started": results.now()}]
         merged = {**old, **env, **extra, "commands": commands}
         if isinstance(old.get("versions"), dict) and "versions" in env:
             merged["versions"] = {**old["versions"], **env["versions"]}
@@ -259,24 +245,8 @@ class RunFolder:
         results.write_json(path, merged)
 
     def read_env(self) -> dict[str, Any]:
-        env = _read_json(self.path / ENV)
+        env = safe_io.read_json(self.path / ENV)[0]
         return env if isinstance(env, dict) else {}
-
-
-def _read_json(path: Path) -> Any:
-    """The parsed file, or None when it is unreadable, not JSON or nested too deeply."""
-    return _parse(path)[0]
-
-
-def _parse(path: Path) -> tuple[Any, str | None]:
-    """``(parsed file, None)`` or ``(None, why not)``."""
-    try:
-        doc = json.loads(path.read_text())
-    except RecursionError:
-        return None, "JSON nested too deeply"
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return None, f"not readable JSON ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-    return (None, "JSON nested too deeply") if results.too_deep(doc) else (doc, None)
 
 
 #: the names a run (or ``nox -s bench``, or ``bench report``) writes into a run folder
@@ -339,15 +309,7 @@ def specs_from_records(records: dict[str, dict[str, Any]], where: Path | None = 
     specs = []
     for rec in records.values():
         try:
-            spec = CellSpec.from_json(
-                {
-                    "cell": {k: rec.get(k) for k in ("problem", "size", "backend", "dtype", "kind")}
-                    | {"variant": rec.get("variant") or rec.get("mode")},
-                    "n": rec.get("n"),
-                    "device": rec.get("device"),
-                    "threads": rec.get("threads"),
-                }
-            )
+            spec = CellSpec.from_record(rec)
         except (SpecError, TypeError):
             continue
         if spec.id == rec["cell"]:

@@ -82,10 +82,7 @@ def log_tail(path: Path, lines: int = 3) -> str:
 
 
 def _marker(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        return {}
+    doc = safe_io.read_json(path)[0]
     return doc if isinstance(doc, dict) else {}
 
 
@@ -171,7 +168,7 @@ class Supervisor:
             reason=reason,
             machine=self.machine,
             run=self.folder.path.name,
-            finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            finished=results.now(),
             attempts=earlier.attempts + 1 if earlier else 1,
             previous=earlier.previous if earlier else None,
         )
@@ -363,7 +360,7 @@ class Supervisor:
             self.proc = None
         if code == 0:
             with results.writing(done):
-                safe_io.write_text(done, time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                safe_io.write_text(done, results.now())
         else:
             what = "timed out" if code == "timeout" else describe_exit(int(code))
             self.note(f"note: article data for {backend} not written ({what}; see {log_path})")

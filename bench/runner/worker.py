@@ -35,6 +35,7 @@ from typing import Any
 from .. import results, uncertainty
 from ..cells import ARTICLE, CellSpec, SpecError
 from ..cli import load_plugins
+from ..fmt import one_line
 from . import machine
 from . import threads as thread_settings
 
@@ -216,7 +217,7 @@ class Worker:
             **spec.columns(),
             machine=self.plan.machine,
             run=self.plan.run,
-            started=_now(),
+            started=results.now(),
             status="error",
             attempts=self.plan.attempts.get(spec.id, 0) + 1,
             previous=self.plan.previous.get(spec.id),
@@ -234,12 +235,12 @@ class Worker:
             self._measure(spec, rec, benchmark, config)
         except Exception as exc:  # a framework's exception ends this cell only
             rec["status"] = "error"
-            rec["reason"] = _one_line(exc)
+            rec["reason"] = one_line(exc)
             for name in results.STAT_COLUMNS + ("rounds",):
                 rec[name] = None
             rec["traceback"] = traceback.format_exc(limit=-8)  # kept in the record, not a table column
             print(rec["traceback"])  # and in the worker's log
-        rec["finished"] = _now()
+        rec["finished"] = results.now()
         rec["cell_time"] = time.perf_counter() - t0  # the whole cell, building and calibration included
         benchmark.extra_info.update({k: v for k, v in rec.items() if k not in results.STAT_COLUMNS})
         if self.run_dir is not None:
@@ -346,15 +347,6 @@ def _loss_growth(built, values) -> str | None:
     if not math.isfinite(end) or abs(end) > DIVERGENCE_FACTOR * max(1.0, abs(start)):
         return f"loss went from {start:.4g} to {end:.4g} in {inst.iterations} iterations"
     return None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")[:500]
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 # -- pytest plugin -----------------------------------------------------------

@@ -10,6 +10,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from problems.newton import cubic
+
 from ..analysis import label_order, split_series
 from .base import STATUS_COLOURS, Chart, colour, grid, outside_legend
 from .base import finite as _finite
@@ -281,7 +283,7 @@ def _derivatives(docs) -> Chart | None:
         )
     for crit in pic.get("critical", []):
         cx = float(crit["x"])
-        cy = cx**3 - 3 * cx**2 + 2
+        cy = cubic(cx)
         ax.plot(
             [cx], [cy], marker="*", markersize=13, color="#2ca02c" if crit["kind"] == "minimum" else "#9467bd", zorder=5
         )
