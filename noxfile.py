@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tomllib
 from pathlib import Path
 
@@ -17,7 +18,13 @@ import nox.command
 nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 
-BACKEND_EXTRAS = {"numpy": "dev", "jax": "jax,dev", "torch": "torch,dev", "tensorflow": "tensorflow,dev"}
+sys.path.insert(0, str(Path(__file__).parent))  # the repository's own packages, whatever the working directory
+import backends  # noqa: E402 - imports no framework (tests/test_protocol.py)
+
+#: the built-in backends, in registry order: ``nox -s bench`` times each in its own environment
+BENCH_BACKENDS = backends.NAMES
+#: the extras each backend's session installs: its own (``BackendInfo.extra``) and the dev tools
+BACKEND_EXTRAS = {name: ",".join(e for e in (backends.info(name).extra, "dev") if e) for name in BENCH_BACKENDS}
 
 #: The index that serves each pinned package whose version has a local label
 #: (``torch==2.13.0+cpu``): the public index has no such builds, only its default
@@ -124,8 +131,6 @@ def lint(session: nox.Session) -> None:
 # chooses the backend sessions that run (each gets only its own backend; the
 # agreement check is narrowed to them too).
 
-BENCH_BACKENDS = ("numpy", "jax", "torch", "tensorflow")
-
 
 def _split_out(posargs: list[str]) -> tuple[str, list[str]]:
     """(run folder, the other arguments) from a session's posargs."""
@@ -217,7 +222,7 @@ def bench(session: nox.Session) -> None:
         if mine:
             posargs = ["--out", out, *[f"--backend={b}" for b in mine], *args]
             session.notify(f"bench_backend({backend})", posargs=posargs)
-    session.notify("bench_report", posargs=[out])
+    session.notify("report", posargs=[out])
 
 
 def _check_filters(args: list[str]) -> list[str]:
@@ -231,20 +236,9 @@ def _check_filters(args: list[str]) -> list[str]:
 
 
 @nox.session
-def bench_report(session: nox.Session) -> None:
-    """The report of a run folder: ``nox -s bench_report -- RUN_DIR``."""
-    install(session, "dev")
-    if not session.posargs:
-        session.error("name the run folder: nox -s bench_report -- results/<run>")
-    run = session.posargs[0]
-    session.run("python", "-m", "bench", "report", *session.posargs)
-    session.log(f"report: {run}/report/index.html (tidy table: {run}/results.csv)")
-
-
-@nox.session
 def report(session: nox.Session) -> None:
     """Charts, report.md and index.html: ``nox -s report -- RUN_DIR [RUN_DIR ...] [--compare OTHER] [--out DIR]``
-    (no arguments: the newest run under results/)."""
+    (no arguments: the newest run under results/); ``nox -s bench`` ends with it on its run folder."""
     install(session, "dev")
     session.run("python", "-m", "bench", "report", *session.posargs)
 
@@ -262,12 +256,7 @@ def report(session: nox.Session) -> None:
 # A version the indexes pip reaches cannot install is named in one line and left out.
 
 #: a framework's distributions: a requested version of one replaces the pins of all (pip chooses the rest)
-VERSION_FAMILIES = {
-    "jax": ("jax", "jaxlib"),
-    "torch": ("torch",),
-    "tensorflow": ("tensorflow", "tensorflow-cpu"),
-    "numpy": ("numpy",),
-}
+VERSION_FAMILIES = {name: backends.info(name).distributions for name in BENCH_BACKENDS}
 VERSION_ROUNDS = 2
 VERSIONS_USAGE = "nox -s versions -- jax==0.10.1 jax==0.10.2 [-- run arguments]"
 

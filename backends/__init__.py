@@ -2,10 +2,12 @@
 
 Importing this package imports no framework. Everything the harness knows
 about a backend without importing it (its framework, the pip extra, its
-capabilities and its variants) is declared once, in its :class:`BackendInfo`
-below; the backend class reads it from there. ``get(name, variant)`` imports
-the framework of that backend only; ``available()`` tells which frameworks are
-installed without importing any of them. ``register(info)`` adds a backend
+capabilities, its variants, the distributions whose versions a run records and
+its colour in the report) is declared once, in its :class:`BackendInfo` below;
+the backend class, the runner, the report and the noxfile read it from there, and
+the registry's order is the display order. ``get(name, variant)`` imports
+the framework of that backend only; ``installed(name)`` tells whether its
+framework is installed without importing it. ``register(info)`` adds a backend
 (plugins, the fault-injection tests).
 """
 
@@ -33,6 +35,12 @@ class Variant:
         return "compiled" if self.compiled else "eager"
 
 
+#: the colour of a backend that declares none, or that this checkout does not know (a plugin's rows)
+DEFAULT_COLOUR = "#9467bd"
+#: the article's own loops (``bench.cells.ARTICLE``): not a backend, shown first and in black
+ARTICLE_COLOUR = "#222222"
+
+
 @dataclass(frozen=True)
 class BackendInfo:
     name: str
@@ -41,6 +49,8 @@ class BackendInfo:
     extra: str  #: pyproject extra that installs it
     has_autodiff: bool  #: False: derivatives come from the problems' hand-derived ones
     variants: tuple[Variant, ...]  #: the first eager and the first compiled one are the defaults
+    distributions: tuple[str, ...] = ()  #: the installed distributions whose versions a run records
+    colour: str = DEFAULT_COLOUR  #: its colour in every chart (a hex colour)
 
     def variant(self, name: str) -> Variant:
         """A variant by name; ``eager``/``compiled`` name the default of that mode."""
@@ -128,6 +138,8 @@ for _info in (
         "",
         False,
         (_v("hand", False, None, "the problems' hand-derived NumPy derivatives"),),
+        distributions=("numpy",),
+        colour="#7f7f7f",
     ),
     BackendInfo(
         "jax",
@@ -139,6 +151,8 @@ for _info in (
             _v("eager", False, None, "jax.value_and_grad, jax.hessian ... op by op"),
             _v("jit", True, "jit", "the same functions under jax.jit; solve as one lax.fori_loop"),
         ),
+        distributions=("jax", "jaxlib"),
+        colour="#1f77b4",
     ),
     BackendInfo(
         "torch",
@@ -156,6 +170,8 @@ for _info in (
             ),
             _v("compile", True, "compile", "torch.func under torch.compile; solve compiles one step"),
         ),
+        distributions=("torch",),
+        colour="#d62728",
     ),
     BackendInfo(
         "tensorflow",
@@ -168,6 +184,8 @@ for _info in (
             _v("function", True, "function", "the same under tf.function; solve as one tf.while_loop"),
             _v("xla", True, "xla", "tf.function(jit_compile=True): XLA-compiled"),
         ),
+        distributions=("tensorflow", "tensorflow-cpu"),
+        colour="#ff7f0e",
     ),
 ):
     _add(_info)
@@ -182,9 +200,24 @@ def info(name: str) -> BackendInfo:
     return REGISTRY[name]
 
 
-def modes(name: str) -> tuple[str, ...]:
-    """The modes a backend offers: ("eager",) or ("eager", "compiled")."""
-    return MODES if info(name).can_compile else MODES[:1]
+def colour(name: str) -> str:
+    """A backend's colour in the report: the article's, a registered backend's, else :data:`DEFAULT_COLOUR`."""
+    if name in RESERVED:
+        return ARTICLE_COLOUR
+    found = REGISTRY.get(name)
+    return found.colour if found else DEFAULT_COLOUR
+
+
+def display_rank(name: str) -> int:
+    """Where a backend's rows go in every table and chart: the article first, then registry order
+    (built-in, then plugins); a backend this checkout does not know, last."""
+    order = (*RESERVED, *REGISTRY)
+    return order.index(name) if name in order else len(order)
+
+
+def distributions() -> tuple[str, ...]:
+    """Every registered backend's distributions whose versions a run records, in registry order."""
+    return tuple(d for i in REGISTRY.values() for d in i.distributions)
 
 
 def variants(name: str) -> tuple[str, ...]:
@@ -200,11 +233,6 @@ def mode_label(name: str, variant: str) -> str:
 def installed(name: str) -> bool:
     """Whether the framework of ``name`` is importable, without importing it."""
     return importlib.util.find_spec(info(name).framework) is not None
-
-
-def available() -> dict[str, str | None]:
-    """``{name: None}`` for installed backends, ``{name: reason}`` for the others."""
-    return {name: None if installed(name) else unavailable_reason(name) for name in NAMES}
 
 
 def unavailable_reason(name: str) -> str:
@@ -241,12 +269,13 @@ __all__ = [
     "DeviceUnavailable",
     "Differentiable",
     "Variant",
-    "available",
+    "colour",
+    "display_rank",
+    "distributions",
     "get",
     "info",
     "installed",
     "mode_label",
-    "modes",
     "register",
     "variants",
 ]

@@ -43,7 +43,6 @@ FORMAT = 1
 #: steps of the learning-rate sweep (its rates: :data:`problems.quadratic.RATES`)
 SWEEP_STEPS = 100
 GRID = (-2.0, 4.0, 61)  #: the article's x range for f(x) = x^3 - 3x^2 + 2
-PICTURES = ("cost_history", "lr_sweep", "fd_steps", "derivatives")
 
 
 # --- JSON-safe values ---------------------------------------------------------
@@ -127,17 +126,13 @@ def fd_steps(backend, dtype: str) -> dict:
         }
         for r in finite_difference.step_sweep(backend=backend)
     ]
-    return {"records": records, "best": _best_list(finite_difference.best_steps(records))}
-
-
-def _best_list(best) -> list[dict]:
-    """``best_steps`` output (``{(function, method): (h, error)}``) as JSON records."""
-    if isinstance(best, dict):
-        return [
-            {"function": str(k[0]), "method": str(k[1]), "h": plain(v[0]), "error": plain(v[1])}
-            for k, v in best.items()
-        ]
-    return plain(list(best))
+    best = finite_difference.best_steps(records)  # {(function, method): (h, error)}
+    return {
+        "records": records,
+        "best": [
+            {"function": str(f), "method": str(m), "h": plain(h), "error": plain(e)} for (f, m), (h, e) in best.items()
+        ],
+    }
 
 
 def derivatives(backend, dtype: str) -> dict:

@@ -102,7 +102,6 @@ TEXT_COLUMNS = tuple(c.name for c in SCHEMA_COLUMNS if c.type == "text")
 STATUSES = ("ok", "nan", "diverged", "crashed", "timeout", "error", "not_run", "wrong")
 #: statuses whose timings are meaningful
 STAT_COLUMNS = ("median", "iqr", "min", "mean", "stddev")
-TIME_COLUMNS = STAT_COLUMNS + ("first_call", "warm_call", "build_time", "cell_time")
 #: columns that identify a cell across runs
 CELL_KEY = ("problem", "size", "label", "dtype", "device", "kind")
 
@@ -253,11 +252,6 @@ def scan(run_dir: Path | str) -> tuple[dict[str, dict[str, Any]], dict[Path, str
         else:
             good[rec["cell"]] = rec
     return good, bad
-
-
-def finished(run_dir: Path | str) -> set[str]:
-    """Ids of the cells already recorded in a run folder (valid records only)."""
-    return set(scan(run_dir)[0])
 
 
 def recorded(run_dir: Path | str) -> set[str]:

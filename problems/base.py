@@ -74,9 +74,6 @@ class Instance:
     def n_params(self) -> int:
         return int(sum(p.size for p in self.params))
 
-    def kinds(self) -> tuple[str, ...]:
-        return self.problem.kinds(self)
-
     def flat_params(self) -> np.ndarray:
         return flatten(self.params)
 

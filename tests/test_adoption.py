@@ -260,7 +260,7 @@ def run_args(argv: list[str]):
 
 def test_a_backend_given_to_nox_bench_reaches_only_its_own_session():
     top, runs = run_bench(["--backend", "jax", "--size", "small", "--out", "results/x"])
-    assert set(runs) == {"jax"} and "bench_report" in top.notified
+    assert set(runs) == {"jax"} and "report" in top.notified
     args = run_args(runs["jax"])
     assert args.backend == ["jax"] and args.size == ["small"] and args.out == "results/x" and args.resume
     (check,) = [r for r in top.runs if r[:4] == ("python", "-m", "bench", "check")]

@@ -73,7 +73,7 @@ def test_importing_the_packages_imports_no_framework():
         "import sys, backends, problems, bench, bench.cells, bench.check, bench.cli, bench.listing, bench.results;"
         "import bench.runner.command, bench.runner.plan, bench.runner.folder, bench.runner.supervise;"
         "import problems.finite_difference, problems.newton, problems.kmeans, problems.xor_net;"
-        "backends.available(); [p.kinds() for p in problems.all_problems()];"
+        "[backends.installed(n) for n in backends.NAMES]; [p.kinds() for p in problems.all_problems()];"
         "loaded = [m for m in ('jax', 'torch', 'tensorflow') if m in sys.modules];"
         "print(','.join(loaded)); sys.exit(1 if loaded else 0)"
     )

@@ -117,7 +117,7 @@ def test_load_of_a_missing_folder_says_so(tmp_path):
 
 def test_recorded_lists_ids_without_reading(run):
     assert results.recorded(run) == {"obj", "grad"}
-    assert results.finished(run) == {"obj", "grad"}
+    assert set(results.scan(run)[0]) == {"obj", "grad"}
 
 
 def test_the_run_summary_never_crowns_a_witness():

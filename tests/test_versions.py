@@ -316,7 +316,7 @@ def test_an_uninstallable_version_is_left_out_in_one_line_and_the_others_still_r
     "posargs, expected",
     [
         (["jax>=0.10"], "name a version as NAME==VERSION"),
-        (["scipy==1.0"], "name a version as NAME==VERSION of jax, torch, tensorflow, numpy"),
+        (["scipy==1.0"], "name a version as NAME==VERSION of numpy, jax, torch, tensorflow"),
         (["jax==0.10.2"], "name a second version of jax"),
         (["jax==0.10.1", "--backend", "torch"], "--backend: nox -s versions chooses"),
         (["jax==0.10.1", "--rounds", "0"], "--rounds 0: give a whole number"),

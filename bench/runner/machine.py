@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.cli import harness_version
+import backends
 
 from . import threads as thread_settings
 
-#: distributions whose versions are recorded
-DISTRIBUTIONS = ("numpy", "jax", "jaxlib", "torch", "tensorflow", "tensorflow-cpu", "pytest-benchmark")
+#: distributions whose versions are recorded besides the backends' own (``BackendInfo.distributions``)
+HARNESS_DISTRIBUTIONS = ("pytest-benchmark",)
 
 #: others' share of the CPUs (0..1) above which a group is flagged busy
 BUSY_SHARE = 0.10
@@ -114,7 +115,7 @@ def verdict(group: str, state: dict[str, Any]) -> str | None:
 def environment(config, specs) -> dict[str, Any]:
     """What env.json says about where the numbers of ``specs`` come from (no framework imported)."""
     versions = {"python": platform.python_version()}
-    for dist in DISTRIBUTIONS:
+    for dist in (*backends.distributions(), *HARNESS_DISTRIBUTIONS):
         try:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
