@@ -172,7 +172,12 @@ def _jsonable(value: Any) -> Any:
 
 
 def clean(value: Any) -> Any:
-    """Non-finite floats become ``None`` (JSON has no NaN)."""
+    """A value JSON can hold: non-finite floats become ``None`` (JSON has no NaN), NumPy scalars and
+    arrays plain numbers and lists, through dicts, lists and tuples."""
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
+        return [clean(v) for v in value] if isinstance(value, (list, tuple)) else clean(value.tolist())
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
