@@ -27,6 +27,15 @@ from problems.nested import NestedProblem
 ARTICLE = "article"
 #: pseudo-variant: an expert's hand-written code for a headline cell (:mod:`witnesses`)
 WITNESS = "witness"
+#: what a row is: a backend through the protocol, an expert's witness, or the article's own loop
+ROLES = ("protocol", WITNESS, ARTICLE)
+
+
+def role(backend: object, variant: object) -> str:
+    """A row's role, from its ``backend`` and ``variant`` columns (the one rule; the report's ``role`` column)."""
+    if isinstance(backend, str) and backend == ARTICLE:
+        return ARTICLE
+    return WITNESS if isinstance(variant, str) and variant == WITNESS else "protocol"
 
 
 class SpecError(ValueError):

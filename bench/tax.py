@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 
-from .cells import WITNESS
 from .fmt import to_float
 from .stats import Interval, ratio_interval
 from .uncertainty import row_interval
+from .verdicts import is_witness
 
 #: the protocol tax we aim for: our best row at most 10% slower than an expert's witness
 GOAL = 1.10
@@ -61,8 +61,8 @@ def protocol_tax(frame):
     keys = ["run", "machine", "problem", "size", "dtype", "device", "threads", "kind", "backend"]
     rows = []
     for key, group in ok.groupby(keys, dropna=False, sort=True):
-        is_witness = (group["variant"] == WITNESS).fillna(False).astype(bool)  # an older row has no variant
-        witness, protocol = group[is_witness], group[~is_witness]
+        expert_rows = is_witness(group)
+        witness, protocol = group[expert_rows], group[~expert_rows]
         if not len(witness) or not len(protocol):
             continue
         best = protocol.loc[protocol["median"].idxmin()]

@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from .cells import WITNESS
+from .cells import WITNESS, role
 from .stats import MIN_EFFECT, Interval, ratio_interval, verdict
 from .uncertainty import BUSY_LABEL, row_interval, row_stability
 
@@ -32,10 +32,13 @@ OUTCOMES = ("ahead", "tie", "unknown")
 
 
 def is_witness(frame):
-    """Boolean mask of the expert's witness rows (``variant`` witness, or a ``+witness`` label)."""
-    by_variant = (frame["variant"] == WITNESS).fillna(False).astype(bool)
-    by_label = frame["label"].str.endswith(f"+{WITNESS}").fillna(False).astype(bool)
-    return by_variant | by_label
+    """Boolean mask of the expert's witness rows: the ``role`` column where the table has one, else
+    :func:`bench.cells.role` of its ``backend`` and ``variant``."""
+    import pandas as pd
+
+    if "role" in frame.columns:
+        return (frame["role"] == WITNESS).fillna(False).astype(bool)
+    return pd.Series([role(b, v) == WITNESS for b, v in zip(frame["backend"], frame["variant"])], index=frame.index)
 
 
 def contestants(frame):
@@ -74,9 +77,7 @@ def fastest(frame, missing: Iterable[dict] = (), min_effect: float = MIN_EFFECT,
     keys = _keys(frame)
     hole_keys = [k for k in keys if k != "machine"]
     holes = {
-        tuple(str(m.get(k)) for k in hole_keys)
-        for m in missing
-        if m.get("variant") != WITNESS and not str(m.get("label", "")).endswith(f"+{WITNESS}")
+        tuple(str(m.get(k)) for k in hole_keys) for m in missing if role(m.get("backend"), m.get("variant")) != WITNESS
     }
     columns = [*keys, "n", "fastest", "backend", "median", "lo", "hi", "runner_up", "margin", "margin_lo", "margin_hi"]
     columns += ["outcome", "why", "rows"]

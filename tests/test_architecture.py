@@ -171,3 +171,93 @@ def test_no_import_circle():
 def test_modules_are_small():
     big = {name: n for name, path in MODULES.items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert not big, f"modules over {MAX_LINES} lines: {big}"
+
+
+# --- one declaration per extension point; the report reads columns, never labels -----------------
+
+#: string methods that take a name apart
+PARSERS = ("split", "rsplit", "partition", "rpartition", "startswith", "endswith", "removeprefix", "removesuffix")
+#: the names a row is shown by (``label``, ``series``): the report reads its columns instead
+DISPLAY_NAMES = ("label", "series")
+BUILTIN_BACKENDS = ("numpy", "jax", "torch", "tensorflow")
+#: literal lists of backend names that remain, each with why it is not a BackendInfo fact (yet)
+BACKEND_LISTS_KEPT = {
+    "bench.runner.device": "GPU_BUILDS: the frameworks whose CUDA builds README installs",
+    "witnesses": "BACKENDS: the backends an expert's witness is written for (its own modules)",
+}
+
+
+def label_parsing(source: str) -> list[str]:
+    """Every place ``source`` takes a row's label or series apart: a string method of :data:`PARSERS`
+    or a ``re`` function applied to an expression that names one."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        func = node.func
+        if func.attr in PARSERS:
+            subject = ast.unparse(func.value)
+        elif isinstance(func.value, ast.Name) and func.value.id == "re":
+            subject = " ".join(ast.unparse(a) for a in node.args[1:2])
+        else:
+            continue
+        if any(word in subject for word in DISPLAY_NAMES):
+            found.append(f"line {node.lineno}: {ast.unparse(node)[:80]}")
+    return found
+
+
+def literal_lists(source: str, names, at_least: int = 2) -> list[str]:
+    """Every tuple, list, set or dict literal of ``source`` that spells ``at_least`` of ``names`` or more."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            items = node.elts
+        elif isinstance(node, ast.Dict):
+            items = [k for k in node.keys if k is not None]
+        else:
+            continue
+        spelled = {i.value for i in items if isinstance(i, ast.Constant)} & set(names)
+        if len(spelled) >= at_least:
+            found.append(f"line {node.lineno}: {ast.unparse(node)[:80]}")
+    return found
+
+
+def test_the_rule_finders_find_what_they_look_for():
+    assert label_parsing('backend, _, suffix = label.partition("+")')
+    assert label_parsing('frame["series"].str.endswith("+witness")')
+    assert label_parsing('re.match(r"(\\w+)\\+(\\w+)", row["label"])')
+    assert not label_parsing('frame["role"] == "witness"') and not label_parsing('"a-b".split("-")')
+    assert literal_lists('ORDER = ("numpy", "jax")', BUILTIN_BACKENDS)
+    assert not literal_lists('ORDER = ("numpy",)', BUILTIN_BACKENDS)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("bench.report")))
+def test_the_report_reads_columns_never_labels(name):
+    found = label_parsing(MODULES[name].read_text())
+    assert not found, f"{name} takes a label or series apart (read backend, variant, mode, role): {found}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if not n.startswith("backends")))
+def test_backend_facts_live_in_their_backend_info(name):
+    found = literal_lists(MODULES[name].read_text(), BUILTIN_BACKENDS)
+    if name in BACKEND_LISTS_KEPT:
+        assert found, f"{name} lists no backends any more: drop it from BACKEND_LISTS_KEPT"
+        return
+    assert not found, (
+        f"{name} lists backends by name (declare it in their BackendInfo, read backends.REGISTRY): {found}"
+    )
+
+
+def test_a_chart_is_one_module_and_one_section():
+    from bench.report import sections
+
+    charts_dir = REPO / "bench" / "report" / "charts"
+    drawing = {f"bench.report.charts.{p.stem}" for p in charts_dir.glob("*.py") if "\ndef charts(" in p.read_text()}
+    named = [s.charts for s in sections.SECTIONS if s.charts]
+    assert sorted(named) == sorted(drawing), "every chart module is named by exactly one Section in SECTIONS"
+    groups = sections.chart_groups()
+    assert len(set(groups)) == len(groups) == len(named)
+    for name, path in MODULES.items():
+        if name != "bench.report.sections" and name.startswith("bench.report"):
+            spelled = literal_lists(path.read_text(), groups, at_least=3)
+            assert not spelled, f"{name} lists chart groups (read bench.report.sections): {spelled}"

@@ -6,9 +6,9 @@ import pytest
 
 from bench import results
 from bench.report import charts as report_charts
-from bench.report import outline as report_outline
+from bench.report import sections as report_sections
 from bench.report import write_report
-from bench.report.charts.base import Chart
+from bench.report.sections import Section
 
 from .support import QUICK, bench_cli
 
@@ -89,20 +89,9 @@ def test_recipe_problem_and_backend_are_timed(toy_run):
 
 
 def test_recipe_chart_is_drawn_and_shown(toy_run, tmp_path, monkeypatch):
-    def charts(context) -> list[Chart]:
-        from matplotlib.figure import Figure
-
-        ok = context.frame[context.frame["status"] == "ok"]
-        fig = Figure(figsize=(4, 3))
-        ax = fig.subplots()
-        ax.bar(list(ok["label"].astype(str)), list(ok["rounds"].astype(float)))
-        ax.set_ylabel("rounds timed")
-        return [Chart("rounds", "rounds-per-label", "Rounds per row label", "How many rounds each row was timed.", fig)]
-
-    monkeypatch.setitem(report_charts.BUILDERS, "rounds", charts)
-    monkeypatch.setattr(
-        report_outline, "SECTIONS", report_outline.SECTIONS + (("rounds", "Rounds", "How long each row was timed."),)
-    )
+    line = Section("rounds", "Rounds", "How long each row was timed.", "tests.toy_chart")
+    monkeypatch.setattr(report_sections, "SECTIONS", report_sections.SECTIONS + (line,))
+    assert report_charts.groups()[-1] == "rounds"
     out = write_report([toy_run], out=tmp_path / "report", formats=("png",), dpi=40)
     assert (out / "charts" / "rounds-per-label.png").stat().st_size > 0
     assert "Rounds per row label" in (out / "report.md").read_text()

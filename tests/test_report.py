@@ -566,9 +566,11 @@ def variants_report(variants_run, tmp_path_factory):
 
 def test_compiled_comes_from_the_mode_column_not_the_label(variants_run):
     frame = load.combine([load.load_run(variants_run)])
-    modes = analysis.label_modes(frame)
-    assert modes["torch+autograd"] == "eager" and modes["torch"] == "eager"
-    assert modes["tensorflow+xla"] == "compiled" and modes["torch+compile"] == "compiled"
+    rows = analysis.series_rows(frame, "label")
+    assert rows["torch+autograd"].mode == "eager" and rows["torch"].mode == "eager"
+    assert rows["tensorflow+xla"].mode == "compiled" and rows["torch+compile"].mode == "compiled"
+    assert {r.role for label, r in rows.items() if label.endswith("witness")} == {"witness"}
+    assert rows["article"].role == "article" and rows["jax+jit"].role == "protocol"
     # compiling pays off against the backend's default eager row; torch+autograd is never a compiled row
     pairs = {(r["label"], r["eager_label"]) for r in analysis.break_even(frame)}
     assert pairs == {
@@ -592,7 +594,7 @@ def test_every_label_has_its_own_stable_style(variants_run):
     assert styles("torch").colour == styles("torch+autograd").colour  # colour: the backend
     assert not styles("torch+autograd").variant.filled and styles("tensorflow+xla").variant.filled
     assert looks == {label: (Styles(ctx)(label).colour, Styles(ctx)(label).variant) for label in labels}
-    order = analysis.label_order(labels)
+    order = analysis.series_order(ctx.frame, "label")
     assert (
         order.index("torch")
         < order.index("torch+autograd")

@@ -18,7 +18,6 @@ from bench import report, verdicts
 from bench.__main__ import main as bench_main
 from bench.fmt import fmt_time
 from bench.report import export, load, verdict_table
-from bench.report.analysis import label_of
 from bench.uncertainty import row_interval
 
 from .test_report import make_run, rows, write_csv
@@ -228,7 +227,7 @@ def test_the_recommendation_agrees_with_verdicts_fastest(tmp_path, medians, word
     text = entry["recommendation"]
     assert text.startswith("For quadratic gradient at size small") and words in text, text
     if auto["outcome"] == "ahead":
-        assert f"use {label_of(auto['fastest'])}:" in text and "no clear winner" not in text
+        assert f"use {entry['autodiff']['fastest_label']}:" in text and "no clear winner" not in text
     else:
         assert "use " not in text
     if "numpy" in medians and medians["numpy"] > 2 * min(medians.values()):

@@ -60,7 +60,7 @@ def step_chart(step: Step, timeline: Timeline, rank: int) -> Chart:
     series, found = step.series, step.found
     fig = Figure(figsize=(max(6.0, 0.45 * len(timeline.runs) + 3), 4.6), layout="constrained")
     ax = fig.subplots()
-    _errorbars(ax, series, 1.0, colour(str(series.cell["label"])))
+    _errorbars(ax, series, 1.0, colour(str(series.cell["backend"])))
     n = len(timeline.runs)
     for lo, hi, lev in (
         (_start(series, step), step.before + 0.5, found.before),
@@ -113,7 +113,7 @@ def overview_chart(history: History, timeline: Timeline) -> Chart | None:
         if typical is None:
             continue
         shown = few or bool(s.steps)  #: in colour with its intervals; else a faint grey line
-        shade = colour(str(s.cell["label"])) if shown else "#bbbbbb"
+        shade = colour(str(s.cell["backend"])) if shown else "#bbbbbb"
         xs = [i for i, p in enumerate(s.points) if p is not None]
         ys = [s.points[i].value / typical for i in xs]  # type: ignore[union-attr]
         ax.plot(xs, ys, color=shade, linewidth=0.8, alpha=0.6 if shown else 0.35, zorder=2 if shown else 1)

@@ -179,7 +179,7 @@ def _series(machine: str, per_run: list[list[dict]], min_effect: float) -> list[
         by_run.append({})
         for row in rows:
             key = _cell(row)
-            cells.setdefault(key, {name: row.get(name) for name in KEY})
+            cells.setdefault(key, {**{name: row.get(name) for name in KEY}, "backend": row.get("backend")})
             by_run[-1][key] = row
     out = []
     for key, cell in cells.items():

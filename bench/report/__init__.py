@@ -35,8 +35,8 @@ from bench import safe_io
 from bench.cli import UsageError, choose
 from bench.fmt import terminal
 
-from .context import CHART_GROUPS
 from .load import DEFAULT_RESULTS, load_run, load_runs, newest_run
+from .sections import chart_groups
 
 #: exit status of ``--fail-on-slower`` when a cell is slower
 EXIT_SLOWER = 5
@@ -79,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dpi", type=int, default=100, help="PNG resolution (default: 100)")
     parser.add_argument(
-        "--only", metavar="NAMES", help="draw only these chart groups, comma-separated: " + ", ".join(CHART_GROUPS)
+        "--only", metavar="NAMES", help="draw only these chart groups, comma-separated: " + ", ".join(chart_groups())
     )
     parser.add_argument(
         "--charts",

@@ -1,15 +1,17 @@
 """What the report computes from the tidy table: pure functions over DataFrames in
-the schema of :mod:`bench.results` (text columns ``string`` with <NA>, counts ``Int64``).
+the schema of :mod:`bench.results` (text columns ``string`` with <NA>, counts ``Int64``),
+plus the ``role`` column :func:`bench.report.load.combine` adds.
 
-Row labels are ``backend`` for a backend's default eager variant, else
-``backend+suffix`` (``jax+jit``, ``torch+autograd``, ``tensorflow+xla``,
-``torch+witness``); whether a row is compiled is its ``mode``, never read from
-its label. A chart's ``series`` is the label, plus `` @ run`` with several runs.
+What a row is comes from its columns, never from its label: ``backend``, ``variant``,
+``mode`` (eager or compiled), ``role`` (protocol, witness or article), ``run`` and
+``threads``. A row's ``label`` (``jax+jit``) and a chart's ``series`` (the label, plus
+`` @ run`` with several runs) are names to show.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import backends
 from bench import tax as bench_tax
@@ -19,91 +21,82 @@ from bench.fmt import to_float
 from bench.verdicts import is_witness
 from problems.base import KINDS as KIND_ORDER  # the problems' own order
 
-BACKEND_ORDER = ("article", "numpy", "jax", "torch", "tensorflow")
 #: every kind's group keys in a table that holds several runs and machines
 CELL_GROUP = ["problem", "size", "dtype", "device", "kind"]
 
 
-# --- labels ----------------------------------------------------------------------------
+# --- what a series is, and its display order ---------------------------------------------
 
 
-def split_series(series: str) -> tuple[str, str, str]:
-    """``"torch+autograd @ box-a"`` -> ``("torch", "autograd", "box-a")`` (suffix and run may be empty;
-    a thread count, `` · 2 threads``, is no part of either)."""
-    label, _, run = str(series).partition(" · ")[0].partition(" @ ")
-    backend, _, suffix = label.partition("+")
-    return backend, suffix, run
+@dataclass(frozen=True)
+class Row:
+    """What every row of one series (or label) is, read from its columns."""
+
+    backend: str
+    variant: str
+    mode: str  #: eager or compiled
+    role: str  #: protocol, witness or article (:func:`bench.cells.role`)
+    run: str
+    label: str
 
 
-def label_of(series: str) -> str:
-    return str(series).partition(" · ")[0].partition(" @ ")[0]
+def _text(value) -> str:
+    return "" if value is None or value != value or str(value) == "<NA>" else str(value)
 
 
-def variant_of(series: str) -> str:
-    """The variant a label names: ``jax`` -> eager, ``torch`` -> func, ``torch+autograd`` -> autograd,
-    ``tensorflow+xla`` -> xla, ``jax+witness`` -> witness; unknown backends keep their suffix."""
-    backend, suffix, _ = split_series(series)
-    if suffix == WITNESS:
-        return WITNESS
-    info = backends.REGISTRY.get(backend)
-    if info is None:
-        return suffix or "eager"
-    for v in info.variants:
-        if (v.suffix or "") == suffix:
-            return v.name
-    return suffix or "eager"
+def series_rows(frame, column: str = "series") -> dict[str, Row]:
+    """``{name: Row}`` for every distinct value of ``column`` (its first row's columns)."""
+    from bench.cells import role
 
-
-def _variant_rank(series: str) -> int:
-    backend, suffix, _ = split_series(series)
-    if suffix == WITNESS:
-        return 99
-    info = backends.REGISTRY.get(backend)
-    names = [(v.suffix or "") for v in info.variants] if info else [""]
-    return names.index(suffix) if suffix in names else 50
-
-
-def label_order(labels) -> list[str]:
-    """Labels (or series) in display order: run, then article, numpy, jax, torch,
-    tensorflow, each with its variants in the registry's order (eager first), witness last."""
-
-    def key(series: str):
-        backend, _, run = split_series(series)
-        rank = BACKEND_ORDER.index(backend) if backend in BACKEND_ORDER else len(BACKEND_ORDER)
-        return (run, rank, backend, _variant_rank(series), label_of(series))
-
-    return sorted({str(s) for s in labels if isinstance(s, str)}, key=key)
-
-
-def in_label_order(frame, column: str = "label"):
-    """The rows sorted by :func:`label_order` of ``column`` (stable within a label)."""
-    order = {s: i for i, s in enumerate(label_order(frame[column]))}
-    return frame.iloc[sorted(range(len(frame)), key=lambda i: order.get(frame[column].iloc[i], len(order)))]
-
-
-def label_modes(frame) -> dict[str, str]:
-    """``{label: "eager" | "compiled"}`` from the table's ``mode`` column; a label
-    without one falls back to its variant in the backend registry."""
-    out: dict[str, str] = {}
-    if len(frame):
-        known = frame.dropna(subset=["label", "mode"]).drop_duplicates("label")
-        out = dict(zip(known["label"].astype(str), known["mode"].astype(str)))
-    for label in frame["label"].dropna().unique() if len(frame) else ():
-        out.setdefault(str(label), default_mode(str(label)))
+    out: dict[str, Row] = {}
+    if not len(frame):
+        return out
+    for record in frame.drop_duplicates(column).to_dict("records"):
+        name = _text(record.get(column))
+        backend, variant = _text(record.get("backend")), _text(record.get("variant"))
+        out[name] = Row(
+            backend,
+            variant,
+            _text(record.get("mode")) or "eager",
+            _text(record.get("role")) or role(backend, variant),
+            _text(record.get("run")),
+            _text(record.get("label")),
+        )
     return out
 
 
-def default_mode(label: str) -> str:
-    backend, suffix, _ = split_series(label)
+def variant_rank(backend: str, variant: str) -> int:
+    """A variant's place among its backend's: the registry's order, an expert's witness last."""
+    if variant == WITNESS:
+        return 99
     info = backends.REGISTRY.get(backend)
-    if backend == ARTICLE or info is None:
-        return "eager"
-    if suffix == WITNESS:
-        return "compiled" if info.can_compile else "eager"
-    try:
-        return info.variant(variant_of(label)).mode
-    except KeyError:
-        return "eager"
+    names = info.variant_names if info else ()
+    return names.index(variant) if variant in names else 50
+
+
+def series_order(frame, column: str = "series") -> list[str]:
+    """The distinct values of ``column`` in display order, read from each one's columns: run, then
+    the backends in :func:`backends.display_rank` order, each with its variants in the registry's
+    order (the default eager one first), the witness last."""
+
+    def key(item):
+        name, row = item
+        run = row.run if column == "series" else ""  # a label names its row in every run
+        rank = backends.display_rank(row.backend)
+        return (run, rank, row.backend, variant_rank(row.backend, row.variant), row.label, name)
+
+    return [name for name, _ in sorted(series_rows(frame, column).items(), key=key) if name]
+
+
+def backend_order(names) -> list[str]:
+    """Backend names in display order (:func:`backends.display_rank`)."""
+    return sorted({str(n) for n in names if isinstance(n, str)}, key=lambda b: (backends.display_rank(b), b))
+
+
+def in_label_order(frame, column: str = "label"):
+    """The rows sorted by :func:`series_order` of ``column`` (stable within a label)."""
+    order = {s: i for i, s in enumerate(series_order(frame, column))}
+    return frame.iloc[sorted(range(len(frame)), key=lambda i: order.get(frame[column].iloc[i], len(order)))]
 
 
 def timed(frame):
@@ -152,8 +145,8 @@ def best_variants(frame):
         ranked = sorted(winners.index, key=lambda s: (-winners[s], float(logs[s].mean())))
         best = ranked[0]
         others = {}
-        for s in label_order(table.columns):
-            if s != best:
+        for s in series_order(group):
+            if s != best and s in table.columns:
                 both = logs[[best, s]].dropna()
                 if len(both):
                     others[s] = float(np.exp((both[s] - both[best]).mean()))
@@ -166,10 +159,11 @@ def best_variants(frame):
 
 def display_order(column):
     """A sort key for ``sort_values``: backends and kinds in display order, anything else as it is."""
-    order = {"backend": BACKEND_ORDER, "kind": KIND_ORDER}.get(column.name)
-    if order is None:
-        return column
-    return column.map(lambda v: order.index(v) if v in order else len(order))
+    if column.name == "backend":
+        return column.map(backends.display_rank)
+    if column.name == "kind":
+        return column.map(lambda v: KIND_ORDER.index(v) if v in KIND_ORDER else len(KIND_ORDER))
+    return column
 
 
 def protocol_tax(frame):
@@ -293,7 +287,8 @@ def scaling(frame) -> tuple[list[dict], list[dict]]:
 
 def break_even(frame) -> list[dict]:
     """For every compiled row with an eager counterpart (the backend's default eager
-    label, ``jax`` for ``jax+jit``, ``tensorflow`` for ``tensorflow+xla``): the number of
+    variant, its first eager one in the registry: ``jax`` for ``jax+jit``, ``tensorflow`` for
+    ``tensorflow+xla``): the number of
     calls after which the compiled variant's total time (first call + later steady calls) is lower.
 
     eager: F_e + (k-1) m_e, compiled: F_c + (k-1) m_c, so compiling pays off from
@@ -307,8 +302,7 @@ def break_even(frame) -> list[dict]:
         compiled = group[(group["mode"] == "compiled").fillna(False).astype(bool)]
         if not len(eager) or not len(compiled):
             continue
-        default = eager[(eager["label"] == key[-1]).fillna(False).astype(bool)]
-        e = (default if len(default) else in_label_order(eager)).iloc[0]
+        e = in_label_order(eager).iloc[0]
         for _, c in in_label_order(compiled).iterrows():
             fe, fc = float(e["first_call"]), float(c["first_call"])
             me, mc = float(e["median"]), float(c["median"])
@@ -323,6 +317,7 @@ def break_even(frame) -> list[dict]:
                     **dict(zip(keys, key)),
                     "n": e["n"],
                     "label": c["label"],
+                    "variant": c["variant"],
                     "eager_label": e["label"],
                     "first_compiled": fc,
                     "first_eager": fe,
@@ -354,11 +349,12 @@ def agreement_table(runs):
                     "dtype": str(row.get("dtype") or ""),
                     "label": _agreement_label(row, backend, mode),
                     "backend": backend,
+                    "variant": _agreement_variant(row, backend, mode),
                     "kind": str(row.get("kind")),
                     **_worst(row),
                 }
             )
-    columns = ["run", "problem", "dtype", "label", "backend", "kind", "rho", "reference", "ok", "tolerance"]
+    columns = ["run", "problem", "dtype", "label", "backend", "variant", "kind", "rho", "reference", "ok", "tolerance"]
     columns += ["rel_error", "binding", "why"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -373,6 +369,16 @@ def _agreement_label(row: dict, backend: str, mode: str) -> str:
         return info.label(str(row.get("variant") or mode))
     except KeyError:
         return backend
+
+
+def _agreement_variant(row: dict, backend: str, mode: str) -> str:
+    if row.get("variant"):
+        return str(row["variant"])
+    info = backends.REGISTRY.get(backend)
+    try:
+        return info.variant(mode).name if info else mode
+    except KeyError:
+        return mode
 
 
 def _worst(row: dict) -> dict:

@@ -44,7 +44,7 @@ def compare(current, baseline, min_effect: float = MIN_EFFECT):
     import pandas as pd
 
     key = identity(current, baseline)
-    columns = [*key, "run", "n", "median_before", "median", "change", "change_lo", "change_hi"]
+    columns = [*key, "backend", "variant", "run", "n", "median_before", "median", "change", "change_lo", "change_hi"]
     columns += ["verdict", "why", "status_before", "status", "flag"]
     cur = current.drop(columns=["series"], errors="ignore")
     base = baseline.drop(columns=["series", "run"], errors="ignore").drop_duplicates(key, keep="last")

@@ -9,10 +9,7 @@ from typing import Any
 
 from . import analysis, checked, comparison
 from .load import Run, combine, incomplete
-
-#: chart groups, in page order (``--only`` chooses among them)
-#: the built-in chart groups, in page order (:data:`bench.report.charts.BUILDERS` draws them and any added one)
-CHART_GROUPS = ("times", "scaling", "ratio", "compile", "tax", "gradbench", "agreement", "article", "compare")
+from .sections import chart_groups
 
 
 @dataclass
@@ -22,7 +19,6 @@ class Context:
     frame: Any  #: every run's rows (:func:`bench.report.load.combine`)
     command: str
     created: str = ""
-    modes: dict[str, str] = field(default_factory=dict)  #: label -> eager or compiled
     fastest: Any = None
     slopes: list[dict] = field(default_factory=list)
     crossings: list[dict] = field(default_factory=list)
@@ -34,9 +30,8 @@ class Context:
     compare: Any = None  #: :func:`comparison.compare`, with --compare
     env_changes: dict[str, list[comparison.EnvChange]] = field(default_factory=dict)  #: run tag -> differences
     charts: list = field(default_factory=list)  #: the charts drawn (``bench.report.charts.Chart``)
-    groups: tuple[str, ...] = (
-        CHART_GROUPS  #: the chart groups chosen: the page shows their sections (set by write_report)
-    )
+    #: the chart groups chosen: the page shows their sections (set by write_report)
+    groups: tuple[str, ...] = field(default_factory=chart_groups)
 
     @property
     def tags(self) -> list[str]:
@@ -45,10 +40,6 @@ class Context:
     @property
     def several(self) -> bool:
         return len(self.runs) > 1
-
-    def mode(self, series: str) -> str:
-        label = analysis.label_of(series)
-        return self.modes.get(label) or analysis.default_mode(label)
 
     def article_notes(self) -> list[tuple[str, str]]:
         return [(run.tag, str(n)) for run in self.runs for doc in run.article.values() for n in doc.get("notes", [])]
@@ -75,7 +66,6 @@ def build(runs: list[Run], baseline: Run | None = None, command: str = "", min_e
         frame=frame,
         command=command,
         created=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        modes=analysis.label_modes(frame),
         fastest=analysis.fastest(frame, missing_cells(runs)),
         slopes=slopes,
         crossings=crossings,

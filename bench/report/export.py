@@ -102,8 +102,7 @@ def best_per_framework(frame, rows: list[dict]) -> tuple[list[str], list[dict]]:
         return [], []
     contest = verdicts.contestants(frame)
     keys = [k for k in verdicts.GROUP if k in contest.columns]
-    order = {b: i for i, b in enumerate(analysis.BACKEND_ORDER)}
-    backends = sorted({str(b) for b in contest["backend"].dropna()}, key=lambda b: (order.get(b, 99), b))
+    backends = analysis.backend_order(contest["backend"].dropna())
     by_key = {r_key(r, keys): r for r in rows}
     out = []
     for values, group in contest.groupby(keys, sort=False, dropna=False):
@@ -115,13 +114,14 @@ def best_per_framework(frame, rows: list[dict]) -> tuple[list[str], list[dict]]:
             best = mine.iloc[0].to_dict() if len(mine) else None
             iv = row_interval(best) if best is not None else None
             record[f"{backend} row"] = str(best["label"]) if best is not None else ""
+            record[f"{backend} variant"] = str(best["variant"]) if best is not None else ""
             record[f"{backend} median (s)"] = _number(best["median"]) if best is not None else ""
             record[f"{backend} 95% low (s)"] = iv.lo if iv is not None and iv.bounded else ""
             record[f"{backend} 95% high (s)"] = iv.hi if iv is not None and iv.bounded else ""
         full = verdict["all"] if verdict else None
-        record["fastest"] = analysis.label_of(full["fastest"]) if full else ""
+        record["fastest"] = full["fastest_label"] if full else ""
         record["outcome"] = full["outcome"] if full else ""
-        record["runner-up"] = analysis.label_of(full["runner_up"]) if full and full["runner_up"] else ""
+        record["runner-up"] = full["runner_up_label"] if full else ""
         record["runner-up / fastest"] = _number(full["margin"]) if full else ""
         record["95% low"] = _number(full["margin_lo"]) if full else ""
         record["95% high"] = _number(full["margin_hi"]) if full else ""
@@ -139,10 +139,10 @@ def who_wins(rows: list[dict]) -> list[dict]:
     for r in ordered(rows):
         record = {k: r[k] for k in verdicts.GROUP if k in r}
         for name, v in (("fastest including hand-derived", r["all"]), ("fastest autodiff", r["autodiff"])):
-            record[name] = analysis.label_of(v["fastest"]) if v else ""
+            record[name] = v["fastest_label"] if v else ""
             record[f"{name}: median (s)"] = _number(v["median"]) if v else ""
             record[f"{name}: outcome"] = v["outcome"] if v else ""
-            record[f"{name}: runner-up"] = analysis.label_of(v["runner_up"]) if v and v["runner_up"] else ""
+            record[f"{name}: runner-up"] = v["runner_up_label"] if v else ""
             record[f"{name}: runner-up / fastest"] = _number(v["margin"]) if v else ""
         record["recommendation"] = r["recommendation"]
         out.append(record)
@@ -172,7 +172,7 @@ def latex_best(backends: list[str], records: list[dict], caption: str) -> str:
             if median == "":
                 cells.append("--")
                 continue
-            text = tex(analysis.variant_of(r[f"{b} row"])) + " " + _latex_time(r, b)  # jit, hand, func ...
+            text = tex(r[f"{b} variant"]) + " " + _latex_time(r, b)  # jit, hand, func ...
             ahead = r["outcome"] == "ahead" and r["fastest"] == r[f"{b} row"]
             cells.append(f"\\textbf{{{text}}}" if ahead else text)
         cells.append(_verdict_cell(r))

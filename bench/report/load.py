@@ -196,9 +196,12 @@ def load_runs(paths: list[Path]) -> list[Run]:
 
 
 def combine(runs: list[Run]):
-    """One table of every run: ``run`` is each run's tag, ``series`` the name a chart
-    shows (``label``, plus `` @ run`` when there are several runs)."""
+    """One table of every run: ``run`` is each run's tag, ``role`` what a row is (protocol,
+    witness or article: :func:`bench.cells.role`), ``series`` the name a chart shows (``label``,
+    plus `` @ run`` when there are several runs): a name to show, never to read."""
     import pandas as pd
+
+    from bench.cells import role
 
     frames = []
     for run in runs:
@@ -212,6 +215,7 @@ def combine(runs: list[Run]):
     if frame["threads"].nunique() > 1:  # rows that differ only in thread count stay apart in every chart
         frame["series"] = frame["series"] + " · " + frame["threads"].astype("string") + " threads"
     frame["series"] = frame["series"].astype("string")
+    frame["role"] = pd.array([role(b, v) for b, v in zip(frame["backend"], frame["variant"])], dtype="string")
     return frame
 
 

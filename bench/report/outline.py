@@ -1,80 +1,20 @@
 """The report page, described once: its title, intro, and sections of text, tables
 and charts in reading order. ``report.md`` and ``index.html`` are both written from
-:func:`outline` (by :mod:`.render_md` and :mod:`.render_html`)."""
+:func:`outline` (by :mod:`.render_md` and :mod:`.render_html`); the sections between "At a glance"
+and the summary are :data:`.sections.SECTIONS`."""
 
 from __future__ import annotations
 
 from bench.fmt import fmt_x
-from bench.tax import CALLS, GOAL
+from bench.tax import GOAL
 
-from . import compare_tables, methods, tables, verdict_table
-from .comparison import NOT_REGRESSIONS, NOTHING_TO_COMPARE, not_comparable, tally
+from . import methods, tables, verdict_table
+from . import sections as page_sections
+from .comparison import NOT_REGRESSIONS, not_comparable, tally
 from .context import missing_cells
 from .load import incomplete
 from .page import Bullets, Figure, Page, Section, Span, Text
-
-SAME_ENVIRONMENT = "Both runs come from the same environment (machine, CPU, cores, threads and framework versions)."
-
-#: (id, heading, intro) of the sections between "At a glance" and the summary: a chart group fills the section
-#: of its name, and a section is shown when its group was chosen (``--only``)
-SECTIONS = (
-    (
-        "agreement",
-        "Do the backends agree?",
-        "A timing of a wrong derivative means nothing: every row label's derivatives against the hand-derived ones.",
-    ),
-    ("times", "Time per row label", "Median time of one call for every problem, size and kind; lower is better."),
-    (
-        "variants",
-        "Each framework's best variant",
-        "Per framework and derivative kind: which way of running it is fastest most often, and by how much.",
-    ),
-    (
-        "scaling",
-        "Scaling with size",
-        "How each row's time grows with the problem's main dimension, and where the fastest row changes.",
-    ),
-    (
-        "ratio",
-        "Derivative / objective ratio",
-        "The cheap-gradient check: a derivative should cost a small constant times the objective.",
-    ),
-    (
-        "compile",
-        "Compile time and when it pays off",
-        "The first call (tracing, compilation) is timed apart from the steady state.",
-    ),
-    (
-        "tax",
-        "Protocol tax: our code against an expert's",
-        (
-            "A ranking is the framework's only if our code is as good as an expert's: for a few headline cells, each "
-            "backend's best row through the protocol against the expert's hand-written witness, timed in the same run. "
-            "Below 1.0 the protocol's path, chosen by measurement, beats the code an expert writes first (PyTorch's "
-            "torch.func.hessian, forward over reverse, against reverse over reverse on the Newton Hessian); with few "
-            "rounds per row, a cell timed on a busy machine can move either way: tools/protocol_tax.py settles a "
-            "doubtful one."
-        ),
-    ),
-    (
-        "gradbench",
-        "GradBench's workloads",
-        (
-            "GradBench's evals (lse, llsq, kmeans, gmm, ode) at its own workload sizes, as GradBench shows them: per "
-            "workload, each framework's derivative time and derivative/primal ratio (github.com/gradbench/gradbench)."
-        ),
-    ),
-    ("article", "The article's pictures, from real runs", ""),
-    (
-        "compare",
-        "Change against another run",
-        "What differs between the two runs' environments first, then the change of every cell beyond its noise.",
-    ),
-)
-
-
-#: sections that belong to a chart group of another name
-GROUP_OF = {"variants": "times"}
+from .sections import joined
 
 
 def title(context) -> str:
@@ -104,12 +44,11 @@ def outline(context) -> Page:
         )
     verdicts = verdict_table.verdict_rows(context.frame, missing_cells(context.runs))
     sections = [glance(context, verdicts)]
-    for ident, heading, text in SECTIONS:
-        if GROUP_OF.get(ident, ident) not in context.groups:
+    for s in page_sections.SECTIONS:
+        if s.shown_with not in context.groups:
             continue
-        section = Section(ident, heading, text, [Figure(c) for c in context.charts if c.group == ident])
-        section.blocks = BLOCKS.get(ident, _figures_only)(context, section.blocks)
-        sections.append(section)
+        figures = [Figure(c) for c in context.charts if c.group == s.ident]
+        sections.append(Section(s.ident, s.heading, s.intro, s.blocks(context, figures)))
     sections.append(
         Section(
             "summary",
@@ -146,7 +85,7 @@ def glance(context, verdicts: list[dict] | None = None) -> Section:
     if unchecked:
         facts.append(
             ["Not checked: ", Span(f"{unchecked} of {timed} timed rows", "fail"), " have no passing agreement check ("]
-            + _join([[f"{why}: {n}"] for why, n in reasons])
+            + joined([[f"{why}: {n}"] for why, n in reasons])
             + ["); the summary table marks them ", Span("not checked", "code"), "."]
         )
     verdicts = verdict_table.verdict_rows(context.frame, missing_cells(context.runs)) if verdicts is None else verdicts
@@ -157,10 +96,10 @@ def glance(context, verdicts: list[dict] | None = None) -> Section:
         line = ["Who wins: "]
         if counts:
             line += [f"fastest beyond the noise most often, including {verdict_table.HAND}: "]
-            line += _join([[Span(k), f" ({v})"] for k, v in counts]) + ["; "]
+            line += joined([[Span(k), f" ({v})"] for k, v in counts]) + ["; "]
         if autodiff:
             line += ["among the autodiff frameworks only: "]
-            line += _join([[Span(k), f" ({v})"] for k, v in autodiff]) + ["; "]
+            line += joined([[Span(k), f" ({v})"] for k, v in autodiff]) + ["; "]
         line += [
             f"of {sum(outcomes.values())} comparisons, {outcomes['ahead']} have a winner ahead beyond this run's "
             f"95% intervals and the 10% minimum effect, {outcomes['tie']} are ties, {outcomes['unknown']} "
@@ -211,83 +150,3 @@ def glance(context, verdicts: list[dict] | None = None) -> Section:
             )
     blocks = [Bullets(facts, kind="box")] if facts else []
     return Section("glance", "At a glance", "", blocks + [verdict_table.wins(verdicts), failures])
-
-
-def _join(groups: list[list]) -> list:
-    out: list = []
-    for k, group in enumerate(groups):
-        out += ([", "] if k else []) + group
-    return out
-
-
-def _figures_only(context, figures):
-    return figures
-
-
-def _variants(context, figures):
-    return figures + [tables.best_variants(context)]
-
-
-def _scaling(context, figures):
-    cross = tables.crossings(context)
-    return figures + [cross, tables.slopes(context)] if (figures or cross) else []
-
-
-def _compile(context, figures):
-    return figures + [tables.break_even(context)]
-
-
-def _tax(context, figures):
-    table = tables.tax(context)
-    return figures + [table] + _tax_gaps(context) if table else []
-
-
-def _tax_gaps(context) -> list:
-    """One sentence per tax that is not within the goal with its whole interval: above it, the witness
-    beaten, or not told apart from the goal by this run."""
-    items = []
-    for _, r in context.tax[context.tax["call"] != "within"].iterrows():
-        head = [Span(f"{r['best']} {fmt_x(r['tax'])}"), f" on {r['problem']} {r['size']} {r['kind']}"]
-        interval = (
-            f" (95% interval {r['tax_lo']:.2f}-{r['tax_hi']:.2f})" if r["tax_lo"] == r["tax_lo"] else " (no interval)"
-        )
-        text = f"{interval}: {CALLS.get(r['call'], r['call'])}"
-        if r["like_best"] and r["like_best"] != r["best"]:
-            text += f"; like for like ({r['like_best']}, the witness's mode): {fmt_x(r['like_tax'])}"
-        items.append(head + [text + "."])
-    if not items:
-        return []
-    return [Bullets(items)]
-
-
-def _article(context, figures):
-    notes = context.article_notes()
-    if figures and notes:
-        figures = figures + [Text(["Left out: "] + _join([[f"{tag}: {note}"] for tag, note in notes]) + ["."])]
-    return figures
-
-
-def _compare(context, figures):
-    if context.baseline is None:
-        return []
-    blocks = []
-    if any(not_comparable(found) for found in context.env_changes.values()):
-        blocks.append(Text([Span(NOT_REGRESSIONS)], "warn"))
-    differences = compare_tables.env_changes(context)
-    if differences:
-        blocks.append(differences)
-    else:
-        blocks.append(Text([SAME_ENVIRONMENT]))
-    if context.compare is None or context.compare.empty:
-        blocks.append(Text([Span(NOTHING_TO_COMPARE)], "warn"))
-    return blocks + figures + [compare_tables.changes(context)]
-
-
-BLOCKS = {
-    "variants": _variants,
-    "scaling": _scaling,
-    "compile": _compile,
-    "tax": _tax,
-    "article": _article,
-    "compare": _compare,
-}

@@ -343,7 +343,7 @@ def environment(context) -> Table:
     """One column per run: its env.json, what its rows measured, where it came from."""
     envs = []
     for run in context.runs:
-        env = flatten_env(run.env)
+        env = flatten_env(run.env.to_json())
         rows = context.frame[context.frame["run"] == run.tag]
         for column, name in (
             ("dtype", "dtypes measured"),
@@ -357,7 +357,7 @@ def environment(context) -> Table:
         if len(pairs):
             env["backend versions measured"] = ", ".join(f"{b} {v}" for b, v in pairs.itertuples(index=False) if v)
         if run.article:
-            env["article pictures from"] = ", ".join(analysis.label_order(run.article))
+            env["article pictures from"] = ", ".join(analysis.backend_order(run.article))
         env["folder"] = str(run.path)
         envs.append(env)
     keys = list(dict.fromkeys(k for env in envs for k in env))

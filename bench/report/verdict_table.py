@@ -53,9 +53,9 @@ def verdict_rows(frame, missing: Iterable[dict] = (), min_effect: float = MIN_EF
         return []
     missing = list(missing)
     hand = hand_mask(frame)
-    full = verdicts.fastest(frame, missing, min_effect, name="series")
+    full = _with_labels(verdicts.fastest(frame, missing, min_effect, name="series"), frame)
     auto_missing = [m for m in missing if not is_hand(m.get("backend"))]
-    auto = verdicts.fastest(frame[~hand], auto_missing, min_effect, name="series")
+    auto = _with_labels(verdicts.fastest(frame[~hand], auto_missing, min_effect, name="series"), frame)
     keys = [k for k in verdicts.GROUP if k in full.columns]
     by_key = {_key(r, keys): r for r in auto.to_dict("records")}
     best: dict[tuple, tuple] = {}
@@ -74,7 +74,8 @@ def verdict_rows(frame, missing: Iterable[dict] = (), min_effect: float = MIN_EF
         if auto_best is not None and hand_best is not None:
             ratio, call = verdicts.compare_rows(auto_best, hand_best, min_effect)
             why = verdicts.blocking(auto_best) or verdicts.blocking(hand_best) or "no interval"
-            versus = {"label": str(hand_best["label"]), "ratio": ratio, "call": call, "why": why}
+            versus = {"label": str(hand_best["label"]), "backend": str(hand_best["backend"])}
+            versus.update(ratio=ratio, call=call, why=why)
         out.append({**{k: r[k] for k in keys}, "n": r.get("n"), "all": r, "autodiff": a, "hand": versus})
     extra = details(out)
     for i, entry in enumerate(out):
@@ -83,8 +84,13 @@ def verdict_rows(frame, missing: Iterable[dict] = (), min_effect: float = MIN_EF
     return out
 
 
-def _label(series: Any) -> str:
-    return analysis.label_of(str(series)) if isinstance(series, str) and series else ""
+def _with_labels(table, frame):
+    """``fastest_label`` and ``runner_up_label`` beside the series :func:`bench.verdicts.fastest` names:
+    a series is shown in tables, a row's label is said in a recommendation."""
+    label = {str(s): str(lab) for s, lab in zip(frame["series"], frame["label"]) if isinstance(s, str)}
+    for column in ("fastest", "runner_up"):
+        table[f"{column}_label"] = [label.get(s, "") if isinstance(s, str) else "" for s in table[column]]
+    return table
 
 
 def _x(value: float, lo: float, hi: float) -> str:
@@ -106,8 +112,8 @@ def recommendation(entry: dict, detail: str = "") -> str:
     a = entry.get("autodiff")
     if a is None:
         best = entry.get("all") or {}
-        return f"{head}, no autodiff framework was timed; {_label(best.get('fastest'))} only."
-    name, runner = _label(a["fastest"]), _label(a["runner_up"])
+        return f"{head}, no autodiff framework was timed; {best.get('fastest_label', '')} only."
+    name, runner = a["fastest_label"], a["runner_up_label"]
     if a["outcome"] == "ahead":
         text = f"{head}, use {name}: {_x(a['margin'], a['margin_lo'], a['margin_hi'])} ahead of {runner}"
     elif a["outcome"] == "tie":
@@ -122,8 +128,7 @@ def recommendation(entry: dict, detail: str = "") -> str:
 def _hand_clause(versus: dict | None) -> str:
     if versus is None:
         return ""
-    backend = versus["label"].partition("+")[0]
-    who = HAND if backend != ARTICLE else "the article's own NumPy loop"
+    who = HAND if versus["backend"] != ARTICLE else "the article's own NumPy loop"
     ratio, call = versus["ratio"], versus["call"]
     if call == "slower":
         return f"; {who} is {_x(ratio.value, ratio.lo, ratio.hi)} slower"

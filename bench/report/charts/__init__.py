@@ -1,39 +1,25 @@
 """The report's charts, one module per topic, drawn with matplotlib (Agg, no display needed).
 
-Every topic's ``charts(context)`` returns :class:`~.base.Chart` entries for a
-:class:`bench.report.context.Context`; :func:`draw_all` saves each as PNG (and SVG).
+Every topic's ``charts(context)`` (its module named in :data:`bench.report.sections.SECTIONS`)
+returns :class:`~.base.Chart` entries for a :class:`bench.report.context.Context`;
+:func:`draw_all` saves each as PNG (and SVG).
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
 from pathlib import Path
 
 from bench import safe_io
 
-from ..context import CHART_GROUPS
-from . import agreement, article, compare, gradbench, hover, ratio, scaling, tax, times
-from . import compile as compiling
+from .. import sections
+from . import hover
 from .base import Chart, save, unique_slugs
-
-BUILDERS: dict[str, Callable[..., list[Chart]]] = {
-    "times": times.charts,
-    "scaling": scaling.charts,
-    "ratio": ratio.charts,
-    "compile": compiling.charts,
-    "tax": tax.charts,
-    "gradbench": gradbench.charts,
-    "agreement": agreement.charts,
-    "article": article.charts,
-    "compare": compare.charts,
-}
-assert tuple(BUILDERS) == CHART_GROUPS  # a chart group added later is added to BUILDERS (see CONTRIBUTING.md)
 
 
 def groups() -> tuple[str, ...]:
-    """Every chart group that can be drawn (the built-in ones and any added to :data:`BUILDERS`)."""
-    return tuple(BUILDERS)
+    """Every chart group that can be drawn, in page order (:func:`bench.report.sections.chart_groups`)."""
+    return sections.chart_groups()
 
 
 def draw_all(
@@ -47,10 +33,10 @@ def draw_all(
     safe_io.make_dir(folder)
     charts: list[Chart] = []
     slugs: list[str] = []  #: every chart's own slug so far, drawn or not
-    for group, build in BUILDERS.items():
+    for group in groups():
         if only and group not in only:
             continue
-        built = build(context)
+        built = sections.builder(group)(context)
         slugs += [c.slug for c in built]
         for chart, slug in zip(built, unique_slugs(slugs)[len(slugs) - len(built) :]):
             chart.slug = slug
@@ -62,4 +48,4 @@ def draw_all(
     return charts
 
 
-__all__ = ["BUILDERS", "Chart", "draw_all"]
+__all__ = ["Chart", "draw_all", "groups"]

@@ -7,7 +7,7 @@ import matplotlib.patches
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..analysis import label_order
+from ..analysis import series_order
 from .base import Chart, slugify
 
 CAPTION = (
@@ -32,7 +32,7 @@ def charts(context) -> list[Chart]:
 
 def _chart(dtype, dframe) -> Chart:
     rows = list(dict.fromkeys(dframe["row"]))
-    labels = label_order(dframe["label"])
+    labels = series_order(dframe, "label")
     rho = np.full((len(rows), len(labels)), np.nan)
     fail = np.zeros_like(rho, dtype=bool)
     worst_kind = np.full(rho.shape, "", dtype=object)

@@ -12,20 +12,22 @@ from matplotlib.lines import Line2D
 
 from problems.newton import cubic
 
-from ..analysis import label_order, split_series
-from .base import STATUS_COLOURS, Chart, colour, grid, outside_legend
+from ..analysis import backend_order
+from .base import STATUS_COLOURS, Chart, grid, outside_legend
+from .base import colour as backend_colour
 from .base import finite as _finite
 
 
-def backend_of(name: str) -> str:
-    return split_series(name)[0]
+def _backends(docs) -> dict[str, str]:
+    """``{name: backend}`` of the article documents (each names its backend)."""
+    return {name: str(doc["backend"]) for name, doc in docs}
 
 
 def _article_docs(context) -> list[tuple[str, dict]]:
     """(name, document) for every article file; names gain `` @ run`` with several runs."""
     out = []
     for run in context.runs:
-        for backend in label_order(run.article):
+        for backend in backend_order(run.article):
             out.append((f"{backend} @ {run.tag}" if context.several else backend, run.article[backend]))
     return out
 
@@ -41,14 +43,15 @@ def charts(context) -> list[Chart]:
 
 
 def _cost_history(docs) -> Chart | None:
+    backend = _backends(docs)
     items = [(n, d["pictures"]["cost_history"]) for n, d in docs if "cost_history" in d["pictures"]]
     if not items:
         return None
     fig = Figure(figsize=(10.5, 3.8), layout="constrained")
     ax, diff_ax = fig.subplots(1, 2)
-    ref_source = next((n for n, _ in items if backend_of(n) == "numpy"), items[0][0])
+    ref_source = next((n for n, _ in items if backend[n] == "numpy"), items[0][0])
     reference = _finite(dict(items)[ref_source]["history"])
-    ref_name = f"{ref_source} (hand)" if backend_of(ref_source) == "numpy" else ref_source
+    ref_name = f"{ref_source} (hand)" if backend[ref_source] == "numpy" else ref_source
     handles = []
     for k, (name, pic) in enumerate(items):
         history = _finite(pic["history"])
@@ -56,7 +59,7 @@ def _cost_history(docs) -> Chart | None:
         (line,) = ax.plot(
             steps,
             history,
-            color=colour(name),
+            color=backend_colour(backend[name]),
             linewidth=2.2 - 0.4 * k,
             linestyle=("-", "--", ":", "-.")[k % 4],
             label=name,
@@ -69,7 +72,7 @@ def _cost_history(docs) -> Chart | None:
             diff_ax.plot(
                 steps,
                 np.where(diff > 0, diff, np.nan),
-                color=colour(name),
+                color=backend_colour(backend[name]),
                 linewidth=1.0,
                 marker=".",
                 markersize=2,
@@ -113,10 +116,11 @@ def _cost_history(docs) -> Chart | None:
 
 
 def _lr_sweep(docs) -> Chart | None:
+    backend = _backends(docs)
     items = [(n, d["pictures"]["lr_sweep"]) for n, d in docs if "lr_sweep" in d["pictures"]]
     if not items:
         return None
-    name, pic = next(((n, p) for n, p in items if backend_of(n) == "numpy"), items[0])
+    name, pic = next(((n, p) for n, p in items if backend[n] == "numpy"), items[0])
     records = pic["records"]
     fig = Figure(figsize=(9.5, 4.2), layout="constrained")
     ax = fig.subplots()
@@ -240,6 +244,7 @@ def _fd_steps(docs) -> Chart | None:
 
 
 def _derivatives(docs) -> Chart | None:
+    backend = _backends(docs)
     items = [(n, d["pictures"]["derivatives"]) for n, d in docs if "derivatives" in d["pictures"]]
     if not items:
         return None
@@ -268,7 +273,7 @@ def _derivatives(docs) -> Chart | None:
                 marker=markers[k % 6],
                 markersize=4.5,
                 markerfacecolor="none",
-                markeredgecolor=colour(name),
+                markeredgecolor=backend_colour(backend[name]),
             )
         handles.append(
             Line2D(
@@ -277,7 +282,7 @@ def _derivatives(docs) -> Chart | None:
                 linestyle="",
                 marker=markers[k % 6],
                 markerfacecolor="none",
-                markeredgecolor=colour(name),
+                markeredgecolor=backend_colour(backend[name]),
                 label=f"{name}: f′ and f″ from its derivative verbs",
             )
         )

@@ -1,12 +1,13 @@
 """What every chart shares: the :class:`Chart` record, one style per row label, the
 axes helpers, and saving (PNG and SVG, byte-identical for the same run).
 
-Colour says the backend (numpy grey, jax blue, torch red, tensorflow orange, the
-article black); line style, marker and hatch say the variant, the same for every
-backend: eager variants dashed with hollow markers and hatched bars, compiled ones
-solid and filled, ``autograd`` dash-dot with triangles, ``xla`` long dashes with
-diamonds, the expert's ``witness`` dotted with stars and cross-hatched bars.
-Whether a row is compiled comes from its ``mode``, never from its label.
+Colour says the backend (its ``BackendInfo.colour``: numpy grey, jax blue, torch red,
+tensorflow orange; the article black); line style, marker and hatch say the variant, the
+same for every backend: eager variants dashed with hollow markers and hatched bars,
+compiled ones solid and filled, ``autograd`` dash-dot with triangles, ``xla`` long dashes
+with diamonds, the expert's ``witness`` dotted with stars and cross-hatched bars. A
+series' style is read from its columns (backend, variant, mode, role, run), never from
+its name.
 """
 
 from __future__ import annotations
@@ -25,14 +26,13 @@ import matplotlib.colors as mcolors
 import matplotlib.ticker
 from matplotlib.figure import Figure
 
+import backends
 from bench import safe_io
 from bench.cells import ARTICLE
 from bench.fmt import fmt_n
 
-from ..analysis import kinds_in_order, split_series, variant_of
+from ..analysis import kinds_in_order, series_rows
 
-COLOURS = {"article": "#222222", "numpy": "#7f7f7f", "jax": "#1f77b4", "torch": "#d62728", "tensorflow": "#ff7f0e"}
-OTHER_COLOUR = "#9467bd"
 STATUS_COLOURS = {"converged": "#2ca02c", "slow": "#ff7f0e", "diverged": "#d62728"}
 RUN_HATCHES = ("", "..", "oo", "--", "++", "||")
 
@@ -47,15 +47,10 @@ class VariantStyle:
 
 EAGER = VariantStyle("--", "o", "///", False)
 COMPILED = VariantStyle("-", "s", "", True)
-#: one style per variant name; a backend's variants never share one
+#: the variants drawn in a style of their own; every other one is drawn as its mode (:data:`EAGER`,
+#: :data:`COMPILED`), so that a backend's variants never share one
 VARIANT_STYLES = {
-    "eager": EAGER,
-    "func": EAGER,
-    "tape": EAGER,
     "autograd": VariantStyle("-.", "v", "\\\\\\", False),
-    "jit": COMPILED,
-    "compile": COMPILED,
-    "function": COMPILED,
     "xla": VariantStyle((0, (7, 2)), "D", "..", True),
     "witness": VariantStyle(":", "*", "xx", True),
     "hand": VariantStyle("-", "o", "", True),
@@ -79,7 +74,7 @@ matplotlib.rcParams.update(
 
 @dataclass
 class Chart:
-    group: str  #: one of :data:`bench.report.context.CHART_GROUPS`
+    group: str  #: its section's ident (:data:`bench.report.sections.SECTIONS`)
     slug: str  #: file name without extension
     title: str
     caption: str
@@ -122,34 +117,39 @@ class Style:
 
 
 class Styles:
-    """The style of every series of a report: ``styles(series)``."""
+    """The style of every series of a report: ``styles(series)``, read from the series' columns."""
 
     def __init__(self, context) -> None:
-        self.context = context
         self.runs = context.tags
+        self.rows = series_rows(context.frame)
 
     def run_index(self, series: str) -> int:
-        run = split_series(series)[2]
+        run = self.rows[series].run
         return self.runs.index(run) if run in self.runs else 0
 
     def __call__(self, series: str) -> Style:
-        return Style(shade(colour(series), self.run_index(series)), self.variant(series))
+        row = self.rows[series]
+        return Style(shade(colour(row.backend), self.run_index(series)), variant_style(row))
 
     def variant(self, series: str) -> VariantStyle:
-        if split_series(series)[0] == ARTICLE:  # the article's own loop: hand code, like numpy's
-            return VARIANT_STYLES["hand"]
-        style = VARIANT_STYLES.get(variant_of(series))
-        if style is None:
-            style = COMPILED if self.context.mode(series) == "compiled" else EAGER
-        return style
+        return variant_style(self.rows[series])
 
     def bar(self, series: str) -> dict:
         k = self.run_index(series)
         return self(series).bar(RUN_HATCHES[k % len(RUN_HATCHES)])
 
 
-def colour(series: str) -> str:
-    return COLOURS.get(split_series(series)[0], OTHER_COLOUR)
+def variant_style(row) -> VariantStyle:
+    """A row's look: the article's loop is hand code (like numpy's), a variant with a look of its own
+    has it, any other is drawn as its mode."""
+    if row.role == ARTICLE:
+        return VARIANT_STYLES["hand"]
+    return VARIANT_STYLES.get(row.variant) or (COMPILED if row.mode == "compiled" else EAGER)
+
+
+def colour(backend: str) -> str:
+    """A backend's colour (:func:`backends.colour`)."""
+    return backends.colour(backend)
 
 
 def shade(hex_colour: str, k: int) -> tuple:

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ..analysis import label_order
+from ..analysis import series_order
 from .base import Chart, outside_legend
 
 FLAG_COLOURS = {"slower": "#d62728", "faster": "#2ca02c", "": "#aaaaaa", "status": "#9467bd"}
@@ -77,7 +77,7 @@ def charts(context) -> list[Chart]:
     timed = table[table["median"].notna() & table["median_before"].notna()]
     if timed.empty:
         return []
-    labels = label_order(timed["label"])
+    labels = series_order(timed, "label")
     fig = Figure(figsize=(9.0, 0.42 * len(labels) + 1.8), layout="constrained")
     ax = fig.subplots()
     rng = np.random.default_rng(0)

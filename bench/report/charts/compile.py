@@ -8,7 +8,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..analysis import kinds_in_order, label_order, timed
+from ..analysis import kinds_in_order, series_order, timed
 from .base import Chart, Styles, outside_legend
 
 
@@ -26,7 +26,7 @@ def charts(context) -> list[Chart]:
 def _first_call(ok, styles: Styles) -> Chart:
     fig = Figure(figsize=(8.2, 5.0), layout="constrained")
     ax = fig.subplots()
-    for s in label_order(ok["series"]):
+    for s in series_order(ok):
         rows = ok[ok["series"] == s]
         ax.scatter(
             rows["median"],
@@ -80,7 +80,7 @@ def _break_even(rows: list[dict]) -> Chart:
     present = set(table["kind"])
     kinds = [k for k in ("objective", "gradient", "solve") if k in present] or kinds_in_order(present)[:3]
     table = table[table["kind"].isin(kinds)]
-    cols = [(label, k) for label in label_order(table["label"]) for k in kinds]
+    cols = [(label, k) for label in series_order(table, "label") for k in kinds]
     row_names = list(dict.fromkeys(table["row"]))
     values = np.full((len(row_names), len(cols)), np.nan)
     for r in table.itertuples():

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ..analysis import BACKEND_ORDER, timed
+from ..analysis import backend_order, is_witness, timed
 from .base import Chart, colour, grid, outside_legend, slugify, subtitle
 
 
@@ -36,7 +36,7 @@ def workloads(frame) -> dict[str, list[str]]:
 def best_rows(frame):
     """Per problem, size, dtype, device and backend: the fastest protocol gradient row and its objective."""
     ok = timed(frame)
-    ok = ok[(ok["variant"].fillna("") != "witness")]
+    ok = ok[~is_witness(ok)]
     grad = ok[ok["kind"] == "gradient"]
     if grad.empty:
         return grad
@@ -65,7 +65,7 @@ def charts(context) -> list[Chart]:
             nrows, ncols = grid(len(problems_here), 3)
             fig = Figure(figsize=(5.0 * ncols + 1.6, 3.4 * nrows + 0.6), layout="constrained")
             axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
-            present = [b for b in BACKEND_ORDER if b in set(dframe["backend"])]
+            present = backend_order(dframe["backend"])
             for ax, problem in zip(axes, problems_here):
                 labels = loads[problem]
                 pframe = dframe[dframe["problem"] == problem]

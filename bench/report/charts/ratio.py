@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from ..analysis import label_order
+from ..analysis import series_order
 from .base import Chart, Styles, grid, kinds, outside_legend, size_order, slugify, subtitle
 
 DERIVATIVES = ("gradient", "hvp", "vjp", "jvp", "hessian")
@@ -28,7 +28,7 @@ def charts(context) -> list[Chart]:
 def _chart(kframe, kind, dtype, device, styles: Styles) -> Chart:
     probs = list(dict.fromkeys(kframe["problem"]))
     nrows, ncols = grid(len(probs), 4)
-    series = label_order(kframe["series"])
+    series = series_order(kframe)
     fig = Figure(figsize=(max(3.4, 0.38 * len(series) + 1.2) * ncols + 1.8, 3.0 * nrows + 0.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for ax, problem in zip(axes, probs):

@@ -12,7 +12,7 @@ from matplotlib.lines import Line2D
 
 from bench.fmt import fmt_n
 
-from ..analysis import curve, label_order, scaling_axis, timed
+from ..analysis import curve, scaling_axis, series_order, timed
 from .base import Chart, Styles, count_axis, grid, kinds, slugify, subtitle
 
 
@@ -61,7 +61,7 @@ def _same(a, b) -> bool:
 
 def _panel(ax, context, styles, problem, dtype, device, kind, kframe, column, unit) -> None:
     handles: dict[str, Any] = {}
-    for s in label_order(kframe["series"]):
+    for s in series_order(kframe):
         rows = curve(kframe[kframe["series"] == s], column)
         if rows.empty:
             continue

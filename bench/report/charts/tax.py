@@ -13,7 +13,7 @@ from matplotlib.patches import Patch
 
 from bench.tax import GOAL
 
-from ..analysis import BACKEND_ORDER
+from ..analysis import backend_order
 from .base import Chart, colour, outside_legend
 
 
@@ -33,8 +33,7 @@ def charts(context) -> list[Chart]:
     tax = tax.copy()
     tax["row"] = row_names(tax)
     rows = list(dict.fromkeys(tax["row"]))
-    present = set(tax["backend"])
-    order = [b for b in BACKEND_ORDER if b in present] + sorted(present - set(BACKEND_ORDER))
+    order = backend_order(tax["backend"])
     height = 0.8 / len(order)
     fig = Figure(figsize=(9.0, max(2.6, 0.35 * len(rows) * len(order) + 1.6)), layout="constrained")
     ax = fig.subplots()

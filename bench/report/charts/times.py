@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from bench.cells import ARTICLE, WITNESS
+from bench.cells import WITNESS
 from bench.fmt import fmt_n, is_missing
 from bench.uncertainty import row_interval
 
-from ..analysis import label_order, split_series
+from ..analysis import series_order
 from .base import Chart, Styles, grid, kinds, size_order, slugify, subtitle
 
 CAPTION = (
@@ -32,15 +32,11 @@ def charts(context) -> list[Chart]:
     return out
 
 
-def _optional(series: str) -> bool:
-    """Rows that exist for some kinds only: the article's loop (solve) and the expert's witness."""
-    backend, suffix, _ = split_series(series)
-    return backend == ARTICLE or suffix == WITNESS
-
-
 def _chart(problem, size, dtype, device, frame, styles: Styles) -> Chart:
     panels = kinds(frame["kind"])
-    series = label_order(frame["series"])
+    series = series_order(frame)
+    #: rows that exist for some kinds only: the article's loop (solve) and the expert's witness
+    optional = set(frame.loc[(frame["role"] != "protocol").fillna(False).astype(bool), "series"])
     nrows, ncols = grid(len(panels))
     height = max(2.2, 0.28 * len(series) + 1.2)
     fig = Figure(figsize=(3.2 * ncols + 1.6, height * nrows + 0.6), layout="constrained")
@@ -48,12 +44,12 @@ def _chart(problem, size, dtype, device, frame, styles: Styles) -> Chart:
     for ax, kind in zip(axes, panels):
         rows = frame[(frame["kind"] == kind).fillna(False)].drop_duplicates("series", keep="last").set_index("series")
         ok = rows[(rows["status"] == "ok").fillna(False) & rows["median"].notna()]
-        contenders = ok[[split_series(s)[1] != WITNESS for s in ok.index]]  # the witness is no contender
+        contenders = ok[(ok["role"] != WITNESS).fillna(False).astype(bool)]  # the witness is no contender
         best = contenders["median"].idxmin() if len(contenders) else None
         lows, highs = [], []
         for i, s in enumerate(series):
             if s not in rows.index:
-                if not _optional(s):
+                if s not in optional:
                     ax.text(
                         0.02,
                         i,
