@@ -21,7 +21,6 @@ others are still written. Non-finite numbers (a diverged run) are written as
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable
@@ -35,7 +34,7 @@ import problems
 from problems import finite_difference, newton, quadratic
 from problems.base import as_flat
 
-from . import results, safe_io
+from . import results
 from .cells import convert
 from .fmt import one_line
 
@@ -188,8 +187,6 @@ def collect(name: str, dtype: str = "float64", device: str = "cpu") -> dict:
 
 def write(run_dir: str | os.PathLike, doc: dict) -> Path:
     """Write ``article-<backend>.json`` atomically into ``run_dir`` (a link at its name is replaced, never followed)."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    target = run_dir / f"article-{doc['backend']}.json"
-    safe_io.write_text(target, json.dumps(doc, indent=1, allow_nan=False) + "\n")
+    target = Path(run_dir) / f"article-{doc['backend']}.json"
+    results.write_json(target, doc)
     return target

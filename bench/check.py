@@ -378,7 +378,4 @@ def _write_json(path: str, rows: list[dict]) -> None:
     """Atomically, with non-finite rho (a NaN output) stored as null."""
     from . import results
 
-    safe = [{k: results.clean(v) for k, v in r.items()} for r in rows]
-    for r in safe:
-        r["checks"] = [{k: results.clean(v) for k, v in c.items()} for c in r["checks"]]
-    results.write_json(path, safe)
+    results.write_json(path, results.clean(rows))

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from . import safe_io
-from .fmt import csv_cell, from_csv_cell, one_line, terminal
+from .fmt import csv_cell, from_csv_cell, terminal
 from .safe_io import MAX_DEPTH, too_deep  # noqa: F401 - read here by bench.gradbench and the tests
 
 
@@ -172,7 +172,12 @@ def _jsonable(value: Any) -> Any:
 
 
 def clean(value: Any) -> Any:
-    """Non-finite floats become ``None`` (JSON has no NaN)."""
+    """A value JSON can hold: non-finite floats become ``None`` (JSON has no NaN), NumPy scalars and
+    arrays plain numbers and lists, through dicts, lists and tuples."""
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
+        return [clean(v) for v in value] if isinstance(value, (list, tuple)) else clean(value.tolist())
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -193,16 +198,9 @@ def save(run_dir: Path | str, cell_id: str, rec: dict[str, Any]) -> Path:
 
 def read_record(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     """``(record, None)`` for a valid cell record at ``path``, else ``(None, why not)``."""
-    try:
-        rec = json.loads(path.read_text())
-    except IsADirectoryError:
-        return None, "a folder, not a cell record"
-    except RecursionError:
-        return None, "not a cell record (JSON nested too deeply)"
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return None, f"not a readable JSON result ({one_line(exc, name=False)})"
-    if too_deep(rec):
-        return None, "not a cell record (JSON nested too deeply)"
+    rec, why = safe_io.read_json(path)
+    if why:
+        return None, "a folder, not a cell record" if path.is_dir() else f"not a cell record: {why}"
     problem = problem_with(rec)
     if problem is None and rec["cell"] != path.stem:
         problem = f"its cell id {rec['cell']!r} is not its file name"

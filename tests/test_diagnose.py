@@ -59,3 +59,26 @@ def test_tax_worker_times_every_variant_of_a_headline_cell(capsys):
     assert [r["variant"] for r in rows] == list(backends.variants("numpy"))
     assert all(r["problem"] == "linear_regression" and r["quiet"] and r["rounds"] >= 3 for r in rows)
     assert "linear_regression/small/solve" in tax_probe.table(rows)
+
+
+#: every module that runs as a program of its own, and why it is not a ``python -m bench`` subcommand
+PROGRAMS = {
+    "bench/__main__.py": "the front door",
+    "bench/runner/launch.py": "the one bootstrap the runner starts its processes through",
+    "bench/runner/device.py": "a process the run starts to ask a framework for its GPU",
+    "bench/runner/pictures.py": "a process the run starts per backend for the article's pictures",
+    "bench/runner/overhead.py": "diagnose overhead's worker, started through launch",
+    "bench/runner/tax_probe.py": "diagnose tax's worker, started through launch",
+    "bench/gradbench/__main__.py": "GradBench's tool command line (python -m bench gradbench without the bench)",
+    "tools/verdict_checks.py": "a maintainer's 15-minute check that reads the tests' slowed backend",
+}
+
+
+def test_every_program_is_the_front_door_or_started_by_the_runner():
+    found = {
+        str(path.relative_to(REPO))
+        for folder in ("backends", "problems", "witnesses", "bench", "tools")
+        for path in (REPO / folder).rglob("*.py")
+        if '__name__ == "__main__"' in path.read_text()
+    }
+    assert found == set(PROGRAMS), "a program outside python -m bench: make it a subcommand in bench/__main__.COMMANDS"

@@ -151,3 +151,11 @@ def test_the_run_summary_never_crowns_a_witness():
     (summary,) = summary_rows(frame)
     assert summary["fastest"] == "jax+jit"
     assert summary["vs_numpy"] == pytest.approx(1.5)
+
+
+def test_clean_makes_nested_values_json_safe():
+    import numpy as np
+
+    value = {"a": [1.0, float("nan"), (np.float64(np.inf), np.int64(3))], "b": np.array([0.5, np.nan]), "c": "x"}
+    assert results.clean(value) == {"a": [1.0, None, [None, 3]], "b": [0.5, None], "c": "x"}
+    json.dumps(results.clean(value), allow_nan=False)

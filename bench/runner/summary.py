@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from problems.base import KINDS
@@ -63,9 +64,120 @@ def _speedup(numpy_rows, best) -> dict[str, Any]:
     return {"vs_numpy": ratio.value, "vs_numpy_lo": lo, "vs_numpy_hi": hi}
 
 
-def _fmt_speedup(row: dict[str, Any]) -> str:
-    text = fmt_x(row["vs_numpy"])
-    return text if row["vs_numpy_lo"] is None else f"{text} ({row['vs_numpy_lo']:.3g}-{row['vs_numpy_hi']:.3g})"
+def _fmt_speedup(row: dict[str, Any], key: str = "vs_numpy") -> str:
+    """A speed-up, ``3.1×``; ``tie`` when its 95% interval holds 1; blank where there is none or the
+    fastest row is NumPy's own."""
+    value, lo, hi = row.get(key), row.get(f"{key}_lo"), row.get(f"{key}_hi")
+    if value is None or _missing(value) or (key == "vs_numpy" and row.get("backend") == "numpy"):
+        return ""
+    if lo is not None and hi is not None and lo <= 1 <= hi:
+        return "tie"
+    return fmt_x(float(f"{value:.2g}") if value < 10 else round(value))
+
+
+def _fmt_lead(row: dict[str, Any]) -> str:
+    """The fastest row's lead over the runner-up: ``2.4×``, ``tie``, ``?`` (cannot tell), blank when alone."""
+    if not row.get("runner_up"):
+        return ""
+    if row["outcome"] == "ahead":
+        return _fmt_speedup({"lead": row["margin"]}, "lead")
+    return "tie" if row["outcome"] == "tie" else "?"
+
+
+#: the columns of the run's summary: header, justification, the cell's text from a summary row, and
+#: whether it may be left out when the table would be too wide (the last ones first)
+COLUMNS: tuple[tuple[str, str, Any, bool], ...] = (
+    ("problem, size", "left", lambda r: _text(r.get("size")), False),
+    ("dtype", "left", lambda r: _text(r.get("dtype")), False),
+    ("device", "left", lambda r: _text(r.get("device")), False),
+    ("threads", "right", lambda r: _text(r.get("threads")), False),
+    ("fastest", "left", lambda r: _text(r.get("fastest")), False),
+    ("median", "right", lambda r: fmt_time(r["median"], "-"), False),
+    ("lead", "right", _fmt_lead, False),
+    ("speed-up\nvs numpy", "right", _fmt_speedup, False),
+    ("speed-up\nvs article", "right", lambda r: _fmt_speedup(r, "vs_article"), True),
+    ("deriv/\nobj", "right", lambda r: "" if r["kind"] == "solve" else fmt_x(r["ratio"], ""), True),
+    ("compile", "right", lambda r: fmt_time(r["compile"], ""), True),
+)
+#: columns that say which rows these are: one whose cells are all equal goes into the title
+CONTEXT = ("dtype", "device", "threads")
+LEGEND = {
+    "lead": "lead: over the runner-up, beyond this run's noise (?: cannot tell)",
+    "speed-up\nvs numpy": "speed-up: NumPy's (the article's loops') median over the fastest's",
+    "deriv/\nobj": "deriv/obj: the derivative's median over the objective's",
+    "compile": "compile: first call minus median",
+}
+#: the widest a summary table is drawn when the console is no terminal (a log, a pipe)
+WIDTH = 80
+
+
+def summary_tables(rows: list[dict[str, Any]], width: int = WIDTH) -> list:
+    """The run's summary as rich tables, one per kind (gradient, solve ...), each at most ``width`` wide
+    where its names allow: a problem heads its sizes' rows, settings every row shares go into the
+    title, columns with nothing to show are left out, and so are the optional ones (compile first) that
+    do not fit."""
+    tables = []
+    for kind in dict.fromkeys(str(r["kind"]) for r in rows):
+        chosen = [r for r in rows if str(r["kind"]) == kind]
+        cells = {name: [text(r) for r in chosen] for name, _, text, _ in COLUMNS}
+        shown = [c for c in COLUMNS if any(cells[c[0]])]
+        shared = [v for name in CONTEXT if any(cells[name]) for v in set(cells[name]) if len(set(cells[name])) == 1]
+        shown = [c for c in shown if not (c[0] in CONTEXT and len(set(cells[c[0]])) == 1)]
+        shared = [f"{v} threads" if v.isdigit() else v for v in shared]
+        title = f"Fastest {kind} per problem and size" + (f" ({', '.join(shared)})" if shared else "")
+        dropped: list[str] = []
+        while True:
+            table = _table(title, shown, chosen, cells, dropped)
+            optional = [c for c in shown if c[3]]
+            if _width(table) <= width or not optional:
+                break
+            shown.remove(optional[-1])
+            dropped.insert(0, optional[-1][0].replace("\n", " "))
+        tables.append(table)
+    return tables
+
+
+def _table(title: str, shown, rows: list[dict[str, Any]], cells: dict[str, list[str]], dropped=()):
+    from rich import box
+    from rich.table import Table
+
+    names = [c[0] for c in shown]
+    legend = [text for name, text in LEGEND.items() if name in names]
+    if "speed-up\nvs article" not in names:
+        legend = [t.replace(" (the article's loops')", "") for t in legend]
+    if dropped:
+        legend.append(f"left out at this width: {', '.join(dropped)}")
+    table = Table(
+        title=title,
+        caption="; ".join(legend) + "." if legend else None,
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    for name, justify, _, _ in shown:
+        table.add_column(name, justify=justify, overflow="fold")
+    problem = None
+    for i, r in enumerate(rows):
+        if r["problem"] != problem:
+            problem = r["problem"]
+            table.add_row(_text(problem), *([""] * (len(shown) - 1)))
+        table.add_row(*(("  " if name == "problem, size" else "") + cells[name][i] for name in names))
+    return table
+
+
+def _width(table) -> int:
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    wide = Console(width=10_000)
+    return Measurement.get(wide, wide.options, table).maximum
+
+
+def _text(value) -> str:
+    """A value read from records as a table cell: blank when missing, never read as markup."""
+    return "" if value is None or _missing(value) else markup(value)
 
 
 def _missing(value) -> bool:
@@ -74,56 +186,29 @@ def _missing(value) -> bool:
     return bool(pd.isna(value))
 
 
-def print_summary(frame, console, warnings: list[str] = ()) -> None:
-    from rich.table import Table
+TAX_COLUMNS: tuple[tuple[str, str, Any, bool], ...] = (
+    ("problem, size", "left", lambda r: _text(r["size"]), False),
+    ("kind", "left", lambda r: _text(r["kind"]), False),
+    ("best row", "left", lambda r: _text(r["best"]), False),
+    ("best", "right", lambda r: fmt_time(r["best_median"]), False),
+    ("witness", "right", lambda r: fmt_time(r["witness_median"]), False),
+    ("tax", "right", lambda r: fmt_x(r["tax"]), False),
+)
 
-    table = Table(title="Fastest backend and variant per problem and size", show_lines=False)
-    for name, justify in (
-        ("problem", "left"),
-        ("size", "left"),
-        ("dtype", "left"),
-        ("kind", "left"),
-        ("fastest", "left"),
-        ("median", "right"),
-        ("verdict", "left"),
-        ("× numpy (95% interval)", "right"),
-        ("× article", "right"),
-        ("deriv/obj", "right"),
-        ("first call − median", "right"),
-    ):
-        table.add_column(name, justify=justify)
-    for row in summary_rows(frame):
-        table.add_row(  # text read from records: shown as written, never as markup
-            markup(row["problem"]),
-            markup(row["size"]),
-            markup(row["dtype"]),
-            markup(row["kind"]),
-            markup(row["fastest"]),
-            fmt_time(row["median"], "-"),
-            markup(row["verdict"]),
-            _fmt_speedup(row),
-            fmt_x(row["vs_article"]),
-            fmt_x(row["ratio"]),
-            fmt_time(row["compile"], "-"),
-        )
-    console.print(table)
+
+def print_summary(frame, console, warnings: Sequence[str] = ()) -> None:
+    """The run's closing summary: the fastest row per kind, problem and size, the protocol tax, the
+    cells' statuses and the run's warnings; its tables fit in ``WIDTH`` columns when the console is no
+    terminal."""
+    width = console.width if console.is_terminal else min(console.width, WIDTH)
+    for table in summary_tables(summary_rows(frame), width):
+        console.print(table, width=width)
     tax = protocol_tax(frame)
     if len(tax):
-        taxes = Table(title=f"Protocol tax: our best row over the expert's witness (goal ≤ {GOAL:.2f}×)")
-        for name in ("problem", "size", "kind", "backend", "best row", "best", "witness", "tax"):
-            taxes.add_column(name, justify="right" if name in ("best", "witness", "tax") else "left")
-        for r in tax.itertuples():
-            taxes.add_row(
-                markup(r.problem),
-                markup(r.size),
-                markup(r.kind),
-                markup(r.backend),
-                markup(r.best),
-                fmt_time(r.best_median),
-                fmt_time(r.witness_median),
-                fmt_x(r.tax),
-            )
-        console.print(taxes)
+        rows = tax.to_dict("records")
+        cells = {name: [text(r) for r in rows] for name, _, text, _ in TAX_COLUMNS}
+        title = f"Protocol tax: our best row over the expert's witness (goal ≤ {GOAL:.2f}×)"
+        console.print(_table(title, TAX_COLUMNS, rows, cells), width=width)
     counts = Counter(frame["status"].dropna())
     console.print("cells: " + ", ".join(f"{counts[s]} {s}" for s in results.STATUSES if counts[s]), markup=False)
     bad = frame[frame["status"] != "ok"]

@@ -1,0 +1,78 @@
+"""What a user reads first: the run's closing summary, the errors of a mistyped option, an empty
+plan, ``bench list`` on a broken framework, what ``report`` is drawing."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from bench import results
+from tests.support import REPO
+
+REFERENCE = REPO / "results" / "reference"
+
+
+def rendered(frame, width: int = 80, warnings=()) -> str:
+    from bench.runner.summary import print_summary
+
+    out = io.StringIO()
+    print_summary(frame, Console(file=out, width=width), list(warnings))
+    return out.getvalue()
+
+
+def test_the_runs_summary_fits_80_columns_and_cuts_no_cell():
+    text = rendered(results.load(REFERENCE, write_csv=False))
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in text
+    assert "Fastest gradient per problem and size (float64, cpu, 2 threads)" in text  # the kind, shared settings
+    assert "Fastest solve per problem and size" in text
+    assert not any(line.split()[:1] == ["dtype"] for line in lines)  # one dtype: no column of it
+    assert "logistic_regression" in text and "tensorflow+xla" in text  # the longest names whole
+
+
+def summary_frame():
+    import pandas as pd
+
+    rows = [
+        {
+            "problem": "logistic_regression",
+            "size": "small",
+            "n": 100,
+            "dtype": "float64",
+            "device": "cpu",
+            "threads": 2,
+            "kind": kind,
+            "status": "ok",
+            "backend": backend,
+            "variant": variant,
+            "label": label,
+            "median": median * (10 if kind == "solve" else 1),
+            "first_call": median * 3,
+            "rounds": 100,
+        }
+        for kind in ("objective", "gradient", "solve")
+        for backend, variant, label, median in [
+            ("numpy", "hand", "numpy", 3e-4),
+            ("jax", "jit", "jax+jit", 1e-4),
+            ("tensorflow", "function", "tensorflow+function", 2e-4),
+        ]
+    ]
+    return results.typed(pd.DataFrame(rows))
+
+
+def test_the_summary_reads_as_speed_ups_and_leaves_deriv_obj_off_solves():
+    from bench.runner.summary import summary_rows, summary_tables
+
+    frame = summary_frame()
+    frame["ratio"] = results._ratios(frame)
+    rows = summary_rows(frame)
+    gradient, solve = summary_tables(rows)
+    assert gradient.title.startswith("Fastest gradient") and solve.title.startswith("Fastest solve")
+    headers = lambda table: [str(c.header).replace("\n", " ") for c in table.columns]  # noqa: E731
+    assert "deriv/ obj" in headers(gradient) and "deriv/ obj" not in headers(solve)
+    assert "speed-up vs numpy" in headers(solve) and "dtype" not in headers(solve)
+    text = rendered(frame)
+    assert "3×" in text  # NumPy's 0.3 ms over jax+jit's 0.1 ms: a speed-up, never an inverse ratio
+    assert max(len(line) for line in text.splitlines()) <= 80 and "…" not in text
