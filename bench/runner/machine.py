@@ -77,16 +77,21 @@ class Watch:
         self._end = _read()
         self.load_after = load_average()
 
+    def others_share(self) -> float:
+        """Other processes' share of the CPUs (0..1) between entering and leaving."""
+        a, b = self._start, self._end
+        others = max(0.0, (b.busy - a.busy) - (b.own - a.own))
+        return min(1.0, others / (max(b.wall - a.wall, 1e-9) * (os.cpu_count() or 1)))
+
     def state(self) -> dict[str, Any]:
         a, b = self._start, self._end
         wall = max(b.wall - a.wall, 1e-9)
         cpus = os.cpu_count() or 1
-        others = max(0.0, (b.busy - a.busy) - (b.own - a.own))
         return {
             "seconds": round(wall, 2),
             "load_before": self.load_before,
             "load_after": self.load_after,
-            "others_cpu_share": round(min(1.0, others / (wall * cpus)), 3),
+            "others_cpu_share": round(self.others_share(), 3),
             "steal_share": round(max(0.0, b.steal - a.steal) / (wall * cpus), 3),
             "cpus": cpus,
             "governor": governor(),

@@ -90,7 +90,7 @@ def worker(args: argparse.Namespace) -> None:
                         start = time.perf_counter()
                         r["call"]()
                         pending.append((r, time.perf_counter() - start))
-            quiet = (watch.state().others_cpu_share or 0.0) <= args.quiet
+            quiet = watch.others_share() <= args.quiet
             windows, quiet_windows = windows + 1, quiet_windows + quiet
             for r, t in pending:
                 r["all"].append(t)
