@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import sys
@@ -38,10 +39,19 @@ def choose(values: Sequence[str] | None, allowed: Iterable[str], what: str) -> l
         for item in str(value).split(","):
             item = item.strip()
             if item not in allowed:
-                raise UsageError(f"unknown {what} {item!r}; choose from {', '.join(allowed)}")
+                raise UsageError(unknown(what, item, allowed))
             if item not in chosen:
                 chosen.append(item)
     return chosen
+
+
+def unknown(what: str, item: str, allowed: Sequence[str]) -> str:
+    """``unknown backend 'jaxx'; did you mean 'jax'? choose from numpy, jax, ...``: the close match is
+    the one allowed value that ``item`` begins (3 characters at least), else difflib's closest one."""
+    starting = [a for a in allowed if len(item) >= 3 and a.startswith(item)]
+    close = starting if len(starting) == 1 else difflib.get_close_matches(item, allowed, n=1, cutoff=0.7)
+    hint = f"did you mean {close[0]!r}? " if close and not starting[1:] else ""
+    return f"unknown {what} {item!r}; {hint}choose from {', '.join(allowed)}"
 
 
 def load_plugins(names: str | None = None) -> list[str]:

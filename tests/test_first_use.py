@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
 from bench import results
@@ -76,3 +77,23 @@ def test_the_summary_reads_as_speed_ups_and_leaves_deriv_obj_off_solves():
     text = rendered(frame)
     assert "3×" in text  # NumPy's 0.3 ms over jax+jit's 0.1 ms: a speed-up, never an inverse ratio
     assert max(len(line) for line in text.splitlines()) <= 80 and "…" not in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (
+            ["--backend", "jaxx"],
+            "unknown backend 'jaxx'; did you mean 'jax'? choose from numpy, jax, torch, tensorflow",
+        ),
+        (["--problem", "logistic"], "unknown problem 'logistic'; did you mean 'logistic_regression'? choose from"),
+        (["--kind", "gradiant"], "unknown kind 'gradiant'; did you mean 'gradient'? choose from objective, gradient"),
+        (["--backend", "theano"], "unknown backend 'theano'; choose from numpy, jax"),  # nothing close: no guess
+    ],
+)
+def test_an_unknown_filter_value_suggests_the_close_match(argv, says, capsys):
+    from bench.__main__ import main
+
+    assert main(["run", *argv, "--list"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and says in err

@@ -105,7 +105,7 @@ def test_missing_backend_is_one_line_and_the_others_still_run(monkeypatch, capsy
     [
         (["--backend", "theano"], "unknown backend 'theano'; choose from numpy, jax, torch, tensorflow"),
         (["--problem", "svm"], "unknown problem 'svm'; choose from finite_difference, quadratic"),
-        (["--dtype", "float16"], "unknown dtype 'float16'; choose from float64, float32"),
+        (["--dtype", "float16"], "unknown dtype 'float16'; did you mean 'float64'? choose from float64, float32"),
         (
             ["--mode", "fast"],
             "unknown mode 'fast'; choose from eager, compiled, witness, autograd, compile, func, function, hand, jit, "

@@ -79,7 +79,10 @@ BAD = {
     "size-not-integer": ([*LR, "--size", "2.5"], "unknown size '2.5'; use a positive integer"),
     "size-over-limit": ([*LR, "--size", str(10**12)], "larger than the limit"),
     "size-memory": ([*LR, "--size", "100000", "--max-memory", "1MB"], "GiB of memory (estimate), more than"),
-    "dtype": ([*LR, "--dtype", "float16"], "unknown dtype 'float16'; choose from float64, float32"),
+    "dtype": (
+        [*LR, "--dtype", "float16"],
+        "unknown dtype 'float16'; did you mean 'float64'? choose from float64, float32",
+    ),
     "mode": ([*LR, "--mode", "fast"], "unknown mode 'fast'; choose from eager, compiled, witness, autograd"),
     "kind": ([*LR, "--kind", "laplacian"], "unknown kind 'laplacian'; choose from objective"),
     "device": ([*LR, "--device", "tpu"], "unknown device 'tpu'; choose from cpu, gpu"),
