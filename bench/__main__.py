@@ -40,12 +40,14 @@ def parser() -> argparse.ArgumentParser:
             name, help=module.HELP, description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
         )
         module.add_arguments(p)
-        p.set_defaults(func=module.main)
+        p.set_defaults(func=module.main, command_parser=p)  # an unknown option shows this command's usage
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args, unknown = parser().parse_known_args(argv)
+    if unknown:
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         load_plugins()  # every command knows the backends and problems BENCH_PLUGINS registers
         return int(args.func(args) or 0)

@@ -97,3 +97,15 @@ def test_an_unknown_filter_value_suggests_the_close_match(argv, says, capsys):
     assert main(["run", *argv, "--list"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and says in err
+
+
+@pytest.mark.parametrize("command", ["run", "check", "list", "report"])
+def test_an_unknown_option_shows_its_commands_usage(command, capsys):
+    from bench.__main__ import main
+
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--bogus"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert f" {command} [-h]" in err.splitlines()[0]  # the command's usage, not the top-level one
+    assert f" {command}: error: unrecognized arguments: --bogus" in err
