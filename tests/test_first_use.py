@@ -4,6 +4,7 @@ plan, ``bench list`` on a broken framework, what ``report`` is drawing."""
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from rich.console import Console
@@ -109,3 +110,18 @@ def test_an_unknown_option_shows_its_commands_usage(command, capsys):
     assert stop.value.code == 2
     assert f" {command} [-h]" in err.splitlines()[0]  # the command's usage, not the top-level one
     assert f" {command}: error: unrecognized arguments: --bogus" in err
+
+
+def test_an_empty_plan_names_the_filters_that_empty_it():
+    from bench.cli import UsageError
+    from bench.runner.config import RunConfig
+    from bench.runner.plan import make_plan
+
+    config = RunConfig(problem=("quadratic",), mode=("witness",), dtype=("float64",))  # no witness for quadratic
+    with pytest.raises(UsageError) as error:
+        make_plan(config, [])
+    message = str(error.value)
+    assert message.startswith("these filters leave no cell to run; ")
+    assert re.search(r"; without --mode witness: \d+ cells", message)
+    assert re.search(r"; without --problem quadratic: \d+ cells", message)
+    assert "--dtype" not in message  # float64 alone empties nothing
