@@ -3,6 +3,7 @@ plan, ``bench list`` on a broken framework, what ``report`` is drawing."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import re
 
@@ -125,3 +126,19 @@ def test_an_empty_plan_names_the_filters_that_empty_it():
     assert re.search(r"; without --mode witness: \d+ cells", message)
     assert re.search(r"; without --problem quadratic: \d+ cells", message)
     assert "--dtype" not in message  # float64 alone empties nothing
+
+
+@pytest.mark.slow
+def test_list_says_when_an_installed_framework_fails_to_import(tmp_path, monkeypatch, capsys):
+    import backends
+    from bench import listing
+
+    (tmp_path / "brokenframework.py").write_text("raise RuntimeError('this build needs a newer libc')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # installed: find_spec sees it; importing it raises
+    hand = (backends.Variant("hand", False, None, "the hand derivatives"),)
+    broken = backends.BackendInfo("brokenfw", "tests.fault_env", "brokenframework", "", False, hand)
+    monkeypatch.setattr(backends, "REGISTRY", {"numpy": backends.info("numpy"), "brokenfw": broken})
+    assert listing.main(argparse.Namespace(problems=False, backends=True)) == 0
+    out = capsys.readouterr().out
+    assert "  numpy                installed\n" in out
+    assert "brokenfw             installed, fails to import: RuntimeError: this build needs a newer libc" in out

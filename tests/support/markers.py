@@ -47,8 +47,9 @@ FIRST_PARTY = ("tests", "bench", "backends", "problems", "witnesses")
 BACKEND_FIXTURES = frozenset({"backend", "backend_mode"})
 #: what loads a backend's framework in this process
 FRAMEWORK_CALLS = (require, backends.get, bench.cells.build, bench.check.check_cell, bench.check.references)
-#: ``python -m bench`` commands that start processes when run in this one (``run``'s workers, ``selftest``'s runs)
-PROCESS_COMMANDS = frozenset({"run", "selftest", "gradbench"})
+#: ``python -m bench`` commands that start processes when run in this one (``run``'s workers, ``selftest``'s runs,
+#: ``list``'s imports of each framework)
+PROCESS_COMMANDS = frozenset({"run", "selftest", "gradbench", "list"})
 #: ``python -m bench`` commands that load the frameworks in this process
 FRAMEWORK_COMMANDS = frozenset({"check"})
 #: ``python -m bench`` commands, and the functions behind them, that draw every chart they are asked for with
