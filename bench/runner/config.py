@@ -104,7 +104,7 @@ def add_arguments(p) -> None:
         action="append",
         metavar="MODE",
         dest="mode",
-        help="eager, compiled, witness or a variant name (jit, func, autograd, compile, tape, function, xla; "
+        help="eager, compiled, witness or a variant name (hand, jit, func, autograd, compile, tape, function, xla; "
         "python -m bench list shows them) (repeatable; default: every variant and the witnesses)",
     )
     add(
