@@ -35,6 +35,7 @@ LAYERS = (
         "bench.uncertainty",
         "bench.verdicts",
         "bench.safe_io",
+        "bench.environment",
     ),
     ("bench.runner", "bench.report"),
     # a long-running tool process: it runs cells with the runner's thread setting; commands reading many runs

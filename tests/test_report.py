@@ -230,9 +230,9 @@ def make_run(
                 "cores": 2,
                 "python": "3.11.9",
                 "versions": {"numpy": "2.4.6", "jax": "0.10.2"},
-                "threads": 1,
-                "device": "cpu",
-                "command": "python -m bench run",
+                "threads": [1],
+                "devices": ["cpu"],
+                "commands": [{"command": "python -m bench run", "started": "2026-11-29T13:44:03+0000"}],
                 **(env or {}),
             }
         )
@@ -678,7 +678,7 @@ def test_compare_names_what_differs_between_the_environments(tmp_path):
     moved = make_run(
         tmp_path,
         "moved",
-        env={"cpu": "Other CPU @ 2 GHz", "load": 1.5, "versions": {"numpy": "2.4.6", "jax": "0.11.0"}},
+        env={"cpu": "Other CPU @ 2 GHz", "versions": {"numpy": "2.4.6", "jax": "0.11.0"}},
     )
     out = report.write_report([moved], compare_with=before, out=tmp_path / "out", formats=("png",), only=["compare"])
     md, page = (out / "report.md").read_text(), (out / "index.html").read_text()
@@ -690,13 +690,12 @@ def test_compare_names_what_differs_between_the_environments(tmp_path):
     for row in (
         "| cpu | Synthetic CPU @ 3 GHz | Other CPU @ 2 GHz |",
         "| versions.jax | 0.10.2 | 0.11.0 |",
-        "| load | — | 1.5 |",
     ):
         assert row in section
     assert "versions.numpy" not in section and "| cores |" not in section  # only what differs
     assert "## Time per row label" not in md and "## Scaling" not in md  # --only compare: its section only
     # a setting that differs is named, but is no different machine
-    threads = make_run(tmp_path, "threads", env={"threads": 2})
+    threads = make_run(tmp_path, "threads", env={"threads": [2]})
     out = report.write_report([threads], compare_with=before, out=tmp_path / "out2", formats=("png",), only=["compare"])
     md = (out / "report.md").read_text()
     assert "| threads | 1 | 2 |" in md and sentence not in md

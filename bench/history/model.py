@@ -28,13 +28,9 @@ NO_MACHINE = "(machine not named)"
 
 def run_date(run: Run) -> datetime:
     """When the run finished (env.json), else when its last command started, else the folder's mtime."""
-    env = run.env
-    stamps = [env.get("finished")]
-    commands = env.get("commands")
-    if isinstance(commands, list):
-        stamps += [c.get("started") for c in reversed(commands) if isinstance(c, dict)]
+    stamps = [run.env.finished] + [c.started for c in reversed(run.env.commands)]
     for stamp in stamps:
-        if isinstance(stamp, str):
+        if stamp:
             try:
                 when = datetime.fromisoformat(stamp)
             except ValueError:
@@ -47,16 +43,15 @@ def run_date(run: Run) -> datetime:
 
 
 def versions(run: Run) -> dict[str, str]:
-    raw = run.env.get("versions")
-    return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+    return dict(run.env.versions)
 
 
 def commit(run: Run) -> str:
     """The short commit of the code that ran (``*`` where its files differed from it), or ``""``."""
-    sha = run.env.get("git_commit")
-    if not isinstance(sha, str) or not sha:
+    sha = run.env.git_commit
+    if not sha:
         return ""
-    return sha[:7] + ("*" if run.env.get("git_dirty") is True else "")
+    return sha[:7] + ("*" if run.env.git_dirty is True else "")
 
 
 def changed_versions(before: Run | None, now: Run) -> list[tuple[str, str, str]]:

@@ -8,11 +8,12 @@ import math
 from dataclasses import dataclass
 
 from bench import results
+from bench.environment import Environment
 from bench.stats import MIN_EFFECT, ratio_interval, verdict
 from bench.uncertainty import row_interval, row_stability
 
 #: the environment items compared, in the order shown (``versions.*``: every framework)
-ENV_ITEMS = ("machine", "cpu", "cores", "threads", "versions", "load")
+ENV_ITEMS = ("machine", "cpu", "cores", "threads", "versions")
 #: items whose difference means the runs cannot be read as a code change
 MACHINE_ITEMS = ("cpu",)
 NOT_REGRESSIONS = "These runs come from different machines/versions: changes are not regressions of the code."
@@ -152,13 +153,11 @@ class EnvChange:
         return self.item in MACHINE_ITEMS or self.item.startswith("versions.")
 
 
-def env_items(env: dict) -> dict[str, str]:
+def env_items(env: Environment) -> dict[str, str]:
     """The comparable items of an ``env.json``, flattened to text (``versions.jax`` ...)."""
     out: dict[str, str] = {}
     for name in ENV_ITEMS:
-        value = env.get(name)
-        if name == "machine" and not value:
-            value = env.get("hostname")
+        value = env.name if name == "machine" else getattr(env, name)
         if isinstance(value, dict):
             for key, v in value.items():
                 out[f"{name}.{key}"] = _text(v)
@@ -168,7 +167,7 @@ def env_items(env: dict) -> dict[str, str]:
 
 
 def _text(value) -> str:
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return ", ".join(_text(v) for v in value)
     if isinstance(value, dict):
         return ", ".join(f"{k} {_text(v)}" for k, v in value.items())
@@ -177,7 +176,7 @@ def _text(value) -> str:
     return "" if value is None else str(value)
 
 
-def env_changes(before: dict, now: dict) -> list[EnvChange]:
+def env_changes(before: Environment, now: Environment) -> list[EnvChange]:
     """Every compared item whose value differs between two ``env.json`` (missing on one side included)."""
     a, b = env_items(before), env_items(now)
     names = list(dict.fromkeys([*a, *b]))

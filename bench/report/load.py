@@ -13,6 +13,7 @@ from typing import Any
 
 from bench import results, safe_io
 from bench.cli import UsageError
+from bench.environment import Environment
 from bench.fmt import one_line
 
 #: where ``python -m bench report`` looks for the newest run when none is named
@@ -30,7 +31,7 @@ class Run:
     path: Path
     tag: str  #: the name charts and tables show for this run
     results: Any  #: pandas DataFrame in the schema of :mod:`bench.results` (may be empty)
-    env: dict = field(default_factory=dict)
+    env: Environment = field(default_factory=Environment)
     agreement: list[dict] = field(default_factory=list)
     article: dict[str, dict] = field(default_factory=dict)  #: backend -> article document
     skipped: list[str] = field(default_factory=list)  #: ``path: reason``, one line per file left out
@@ -38,10 +39,7 @@ class Run:
 
     @property
     def machine(self) -> str:
-        machine = self.env.get("machine")
-        if isinstance(machine, dict):
-            machine = machine.get("name") or machine.get("hostname") or machine.get("node")
-        return str(machine or "")
+        return self.env.machine or ""
 
 
 class Skipped:
@@ -108,17 +106,15 @@ def load_article(run_dir: Path, skip: Skipped) -> dict[str, dict]:
     return out
 
 
-def load_env(run_dir: Path, skip: Skipped) -> dict:
+def load_env(run_dir: Path, skip: Skipped) -> Environment:
+    """The folder's env.json in any of its formats (:meth:`Environment.from_json`); empty where it has none."""
     path = run_dir / "env.json"
     if not path.is_file():
-        return {}
+        return Environment()
     env = _read_json(path, skip)
-    if env is None:
-        return {}
-    if not isinstance(env, dict):
+    if env is not None and not isinstance(env, dict):
         skip(path, "not an environment record (a JSON object)")
-        return {}
-    return env
+    return Environment.from_json(env)
 
 
 def load_run(path: str | Path, tag: str | None = None) -> Run:

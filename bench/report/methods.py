@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import results, safe_io, uncertainty
+from bench.environment import Environment
 from bench.fmt import markdown
 from bench.stats import CONFIDENCE, MIN_EFFECT
 
@@ -50,67 +51,65 @@ def _pct(x: float) -> str:
     return f"{x:.0%}"
 
 
-def machine(env: dict) -> str:
-    parts = [f"Measured on {_s(env.get('machine') or env.get('hostname') or 'an unnamed machine')}"]
+def machine(env: Environment) -> str:
+    parts = [f"Measured on {_s(env.name or 'an unnamed machine')}"]
     hardware = []
-    if env.get("cpu"):
-        hardware.append(_s(env["cpu"]))
-    if env.get("cores"):
-        usable = env.get("cpus_allowed")
-        hardware.append(f"{_s(env['cores'])} cores" + (f", {_s(usable)} usable" if usable else ""))
-    if env.get("gpu"):
-        hardware.append(f"GPU {_s(env['gpu'])}")
+    if env.cpu:
+        hardware.append(_s(env.cpu))
+    if env.cores:
+        usable = env.cpus_allowed
+        hardware.append(f"{_s(env.cores)} cores" + (f", {_s(usable)} usable" if usable else ""))
+    if env.gpu:
+        hardware.append(f"GPU {_s(env.gpu)}")
     text = parts[0] + (f" ({'; '.join(hardware)})" if hardware else "")
-    if env.get("platform"):
-        text += f", {_s(env['platform'])}"
+    if env.platform:
+        text += f", {_s(env.platform)}"
     return text + "."
 
 
-def software(env: dict) -> str:
-    versions = env.get("versions") if isinstance(env.get("versions"), dict) else {}
-    python = versions.get("python") or env.get("python")
+def software(env: Environment) -> str:
+    versions = env.versions
+    python = versions.get("python") or env.python
     named = [f"{name} {_s(versions[key])}" for key, name in FRAMEWORKS if versions.get(key)]
     text = f"Python {_s(python)}" if python else "Python version not recorded"
     text += f"; {', '.join(named)}" if named else "; framework versions not recorded"
     if versions.get("pytest-benchmark"):
         text += f"; timed with pytest-benchmark {_s(versions['pytest-benchmark'])}"
-    harness = env.get("harness_version")
-    commit = env.get("git_commit")
+    harness, commit = env.harness_version, env.git_commit
     if harness or commit:
         text += "; autodiff-bench" + (f" {_s(harness)}" if harness else "")
         if commit:
-            text += f" at commit {_s(commit)[:12]}" + (" with uncommitted changes" if env.get("git_dirty") else "")
+            text += f" at commit {_s(commit)[:12]}" + (" with uncommitted changes" if env.git_dirty else "")
     return text + "."
 
 
-def settings(env: dict, frame) -> str:
-    threads = env.get("threads")
-    dtypes = env.get("dtypes") or (sorted(set(frame["dtype"].dropna().astype(str))) if len(frame) else None)
-    devices = env.get("devices") or (sorted(set(frame["device"].dropna().astype(str))) if len(frame) else None)
+def settings(env: Environment, frame) -> str:
+    threads = env.threads
+    dtypes = env.dtypes or (sorted(set(frame["dtype"].dropna().astype(str))) if len(frame) else None)
+    devices = env.devices or (sorted(set(frame["device"].dropna().astype(str))) if len(frame) else None)
     parts = [f"every framework was given {_list(threads)} thread(s)" if threads else "thread count not recorded"]
-    if env.get("wait_policy"):
-        parts[0] += f" (OpenMP wait policy {_s(env['wait_policy'])})"
+    if env.wait_policy:
+        parts[0] += f" (OpenMP wait policy {_s(env.wait_policy)})"
     parts.append(f"dtype {_list(dtypes)}" if dtypes else "dtype not recorded")
     parts.append(f"device {_list(devices)}" if devices else "device not recorded")
     text = "Settings: " + "; ".join(parts) + "."
-    commands = env.get("commands") if isinstance(env.get("commands"), list) else []
-    started = [c.get("started") for c in commands if isinstance(c, dict) and c.get("started")]
-    if started or env.get("finished"):
+    started = [c.started for c in env.commands if c.started]
+    if started or env.finished:
         text += f" The run began {_s(started[0]) if started else 'at an unrecorded time'}"
-        text += f" and finished {_s(env['finished'])}." if env.get("finished") else "."
+        text += f" and finished {_s(env.finished)}." if env.finished else "."
     return text
 
 
-def timing(env: dict, frame, between: float | None) -> str:
+def timing(env: Environment, frame, between: float | None) -> str:
     ok = frame[(frame["status"] == "ok").fillna(False).astype(bool)] if len(frame) else frame
     cells = len(ok)
     budget = []
-    if env.get("min_rounds") is not None:
-        budget.append(f"at least {_s(env['min_rounds'])} rounds")
-    if env.get("max_time") is not None:
-        budget.append(f"about {_s(env['max_time'])} s of rounds")
-    if env.get("timeout") is not None:
-        budget.append(f"at most {_s(env['timeout'])} s per cell")
+    if env.min_rounds is not None:
+        budget.append(f"at least {_s(env.min_rounds)} rounds")
+    if env.max_time is not None:
+        budget.append(f"about {_s(env.max_time)} s of rounds")
+    if env.timeout is not None:
+        budget.append(f"at most {_s(env.timeout)} s per cell")
     text = f"{cells} cells were timed, each by pytest-benchmark" + (f" ({', '.join(budget)})" if budget else "")
     text += ", after a first call timed apart (tracing and compilation are never in a cell's time)."
     rounds = ok["rounds"].dropna() if cells else []
@@ -122,7 +121,7 @@ def timing(env: dict, frame, between: float | None) -> str:
         " A cell's time is the median of its rounds; where it was measured in several worker processes, "
         "the median of the processes' medians. "
     )
-    policy = env.get("repeat")
+    policy = env.repeat
     if policy:
         text += f"The repeat policy (--repeat {_s(policy)}) measured {REPEATS.get(str(policy), _s(policy))} again "
         text += f"in a second process later in the run: {repeated} of {cells} cells have two or more processes. "
@@ -155,17 +154,16 @@ def verdict_rule() -> str:
     )
 
 
-def quietness(env: dict) -> str:
-    states = env.get("machine_state") if isinstance(env.get("machine_state"), dict) else {}
-    states = {k: v for k, v in states.items() if isinstance(v, dict)}
+def quietness(env: Environment) -> str:
+    states = env.machine_state
     if not states:
         return "The machine's load during the run was not recorded."
-    others = [float(s["others_cpu_share"]) for s in states.values() if _number(s.get("others_cpu_share"))]
-    steal = [float(s["steal_share"]) for s in states.values() if _number(s.get("steal_share"))]
+    others = [s.others_cpu_share for s in states.values() if _number(s.others_cpu_share)]
+    steal = [s.steal_share for s in states.values() if _number(s.steal_share)]
     text = f"Quietness, over {len(states)} worker groups:"
     text += f" other processes used at most {_pct(max(others))} of the CPUs" if others else " others' share unknown"
     text += f", the hypervisor stole at most {_pct(max(steal))}" if steal else ""
-    flagged = sorted({_s(s["verdict"]) for s in states.values() if s.get("verdict")})
+    flagged = [_s(v) for v in env.verdicts]
     text += "; " + ("; ".join(flagged) if flagged else "no group was flagged as disturbed") + "."
     return text
 
@@ -192,7 +190,7 @@ def paragraphs(context) -> list[tuple[str, list[str]]]:
     """Per run: its tag and the methods paragraph's sentences, from its env.json and records."""
     out = []
     for run in context.runs:
-        env = run.env if isinstance(run.env, dict) else {}
+        env = run.env
         frame = context.frame[context.frame["run"] == run.tag] if len(context.frame) else context.frame
         text = [machine(env), software(env), settings(env, frame)]
         text += [timing(env, frame, between_noise(run.path)), verdict_rule(), quietness(env), agreement(run.agreement)]

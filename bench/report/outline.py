@@ -143,8 +143,7 @@ def glance(context, verdicts: list[dict] | None = None) -> Section:
     if context.baseline is not None and any(not_comparable(c) for c in context.env_changes.values()):
         facts.append([Span(NOT_REGRESSIONS, "fail")])
     for run in context.runs:  # the runner's own verdict on each worker group: was the machine quiet?
-        states = run.env.get("machine_state") if isinstance(run.env.get("machine_state"), dict) else {}
-        for verdict in sorted({str(s["verdict"]) for s in states.values() if isinstance(s, dict) and s.get("verdict")}):
+        for verdict in run.env.verdicts:
             facts.append(
                 [Span("Not a quiet machine:", "fail"), " " + verdict + (f" ({run.tag})" if context.several else "")]
             )

@@ -33,6 +33,7 @@ Examples:
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import shlex
 import signal
@@ -41,17 +42,20 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import backends
 
 from .. import fmt, results
-from ..cells import ARTICLE
+from ..cells import ARTICLE, CellSpec
 from ..cli import UsageError, load_plugins
+from ..environment import Environment, MachineState
 from . import config as run_config
 from . import folder as run_folder
 from . import repeat, retry
 from .machine import environment
 from .plan import groups, make_plan
+from .retry import Earlier
 
 HELP = "time every cell with pytest-benchmark, one process per backend; write a run folder"
 EXIT_CELLS_NOT_OK = 3
@@ -63,7 +67,36 @@ def add_arguments(p) -> None:
     run_config.add_arguments(p)
 
 
-def plan_cells(config: run_config.RunConfig, run: run_folder.RunFolder, notes: list[str]):
+@dataclass(frozen=True)
+class Resume:
+    """What the folder and the filters say to run: the cells, the folder's saved plan (None when there is
+    none or it is not continued), why that plan is damaged (or None), and notes for the user."""
+
+    specs: list[CellSpec]
+    saved: list[CellSpec] | None
+    damage: str | None
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Work:
+    """What this invocation measures: the planned cells, those left to run, those run again (with what
+    their earlier records say), and the name its records give the machine."""
+
+    specs: list[CellSpec]
+    todo: list[CellSpec]
+    retried: dict[str, Earlier]
+    machine: str
+
+
+def plan_cells(config: run_config.RunConfig, run: run_folder.RunFolder) -> Resume:
+    """The cells to run now, from the filters or the folder's plan (reads only)."""
+    notes: list[str] = []
+    specs, saved, damage = _plan(config, run, notes)
+    return Resume(specs, saved, damage, tuple(notes))
+
+
+def _plan(config: run_config.RunConfig, run: run_folder.RunFolder, notes: list[str]):
     """``(specs to run now, the folder's saved plan or None, why the saved plan is damaged or None)``.
 
     Reads only. With ``--resume`` and no filter the folder's own plan is
@@ -141,19 +174,18 @@ def _main(args) -> int:
         from . import cluster
 
         cluster.check_address(config.scheduler)
-    notes: list[str] = []
     run = run_folder.RunFolder(run_folder.choose(config.out, config.resume))
     run.refuse_if_unusable(config.resume)
-    specs, saved, damage = plan_cells(config, run, notes)
+    plan = plan_cells(config, run)
     if config.list_only:
-        for note in notes:
+        for note in plan.notes:
             console.print(f"note: {note}", markup=False)
-        for spec in specs:
+        for spec in plan.specs:
             console.print(spec.id, markup=False, highlight=False)
-        console.print(f"{len(specs)} cells", markup=False)
+        console.print(f"{len(plan.specs)} cells", markup=False)
         return 0
     if not config.scheduler or config.scheduler.startswith("local:"):  # a remote cluster's devices are not here
-        specs = _device_check(config, specs, console)
+        plan = dataclasses.replace(plan, specs=_device_check(config, plan.specs, console))
 
     connection = None
     if config.scheduler:  # reach the scheduler before anything is written
@@ -163,7 +195,7 @@ def _main(args) -> int:
     try:
         run.create()
         with run.lock():
-            return _run_locked(config, run, specs, saved, damage, notes, console, connection)
+            return _run_locked(config, run, plan, console, connection)
     finally:
         for closable in connection or ():
             if closable is not None:
@@ -184,11 +216,11 @@ def _device_check(config, specs, console):
     return device.check(specs, bool(config.backend), note, refuse)
 
 
-def _run_locked(config, run, specs, saved, damage, notes, console, connection=None) -> int:
+def _run_locked(config, run, plan: Resume, console, connection=None) -> int:
     """The run, under the lock; interrupted (Ctrl-C, SIGTERM, SIGHUP) at any moment, it keeps
     results.csv from the records finished so far and says how to resume."""
     try:
-        return _run_body(config, run, specs, saved, damage, notes, console, connection)
+        return _run_body(config, run, plan, console, connection)
     except KeyboardInterrupt as exc:
         _keep_table(run, console)
         if not getattr(exc, "hinted", False):
@@ -200,18 +232,39 @@ def _run_locked(config, run, specs, saved, damage, notes, console, connection=No
         raise
 
 
-def _run_body(config, run, specs, saved, damage, notes, console, connection=None) -> int:
+def _run_body(config, run, plan: Resume, console, connection=None) -> int:
     warn = lambda message: console.print(f"warning: {message}", markup=False, highlight=False)  # noqa: E731
+    work = _start(config, run, plan, console, warn)
+    if config.scheduler:
+        from . import cluster
+        from .supervise import Supervisor
+
+        try:
+            states = cluster.run(config, run, work, console, connection)
+        except KeyboardInterrupt as exc:
+            exc.hinted = True  # type: ignore[attr-defined] # cluster.run said how to resume
+            raise
+        articles = Supervisor(config, run, work.machine, lambda m: console.print(m, markup=False))
+        for backend in sorted({s.cell.backend for s in work.specs} & set(backends.NAMES)):
+            articles.article_data(backend, config.threads)  # the article's pictures, drawn here
+    else:
+        states = _run_here(config, run, work, console)
+    return _finish(config, run, work.specs, states, warn, console)
+
+
+def _start(config, run, plan: Resume, console, warn) -> Work:
+    """The folder made ready under the lock (scratch cleared, plan and env.json written); what to measure."""
     run.refuse_if_unusable(config.resume)  # again, now that no other runner can change it
     run.clear_scratch()
     records = run.records(warn)
-    if damage is not None and (run.path / run_folder.PLAN).exists():
-        run.set_aside(run.path / run_folder.PLAN, damage, warn)
-    for note in notes:
+    if plan.damage is not None and (run.path / run_folder.PLAN).exists():
+        run.set_aside(run.path / run_folder.PLAN, plan.damage, warn)
+    for note in plan.notes:
         console.print(f"note: {note}", markup=False)
-    all_specs = run.merge_plan(saved if damage is None else None, specs)
-    run.write_env(environment(config, all_specs), warn, command=config.command)
-    retried = {s.id: records[s.id] for s in specs if s.id in records and retry.again(records[s.id])}
+    all_specs = run.merge_plan(plan.saved if plan.damage is None else None, plan.specs)
+    run.add_env(environment(config, all_specs), warn, command=config.command)
+    specs = plan.specs
+    retried = retry.earlier(records, [s.id for s in specs])
     todo = [s for s in specs if s.id not in records or s.id in retried]
     if config.resume:
         line = f"resuming {run.path}: {len(specs) - len(todo)} of {len(specs)} cells already done"
@@ -219,23 +272,7 @@ def _run_body(config, run, specs, saved, damage, notes, console, connection=None
             line += f"; {len(retried)} that could not run before are tried again"
         console.print(line, markup=False)
     console.print(f"run folder: {run.path}", markup=False)
-
-    machine_name = config.tag or platform.node()
-    if config.scheduler:
-        from . import cluster
-        from .supervise import Supervisor
-
-        try:
-            states = cluster.run(config, run, todo, retried, machine_name, console, connection)
-        except KeyboardInterrupt as exc:
-            exc.hinted = True  # type: ignore[attr-defined] # cluster.run said how to resume
-            raise
-        articles = Supervisor(config, run, machine_name, lambda m: console.print(m, markup=False))
-        for backend in sorted({s.cell.backend for s in specs} & set(backends.NAMES)):
-            articles.article_data(backend, config.threads)  # the article's pictures, drawn here
-    else:
-        states = _run_here(config, run, specs, todo, retried, machine_name, console)
-    return _finish(config, run, specs, states, warn, console)
+    return Work(specs, todo, retried, config.tag or platform.node())
 
 
 def _keep_table(run, console) -> None:
@@ -250,10 +287,10 @@ def _finish(config, run, specs, states, warn, console) -> int:
     """env.json's end, the summary, and the exit status."""
     frame = results.load(run.path)
     statuses = dict(Counter(frame["status"].dropna()))
-    run.write_env({}, warn, finished=results.now(), statuses=statuses, machine_state=states)
+    run.add_env(Environment(finished=results.now(), statuses=statuses, machine_state=states), warn)
     from .summary import print_summary
 
-    busy = [st["verdict"] for st in states.values() if st.get("verdict")]
+    busy = [state.verdict for state in states.values() if state.verdict]
     print_summary(frame, console, busy)
     console.print(f"results: {run.path / results.CSV}", markup=False)
     planned = {s.id for s in specs}
@@ -271,12 +308,13 @@ def _finish(config, run, specs, states, warn, console) -> int:
     return EXIT_CELLS_NOT_OK if missing or len(not_ok) else 0
 
 
-def _run_here(config, run, specs, todo, retried, machine_name, console) -> dict[str, dict]:
+def _run_here(config, run, work: Work, console) -> dict[str, MachineState]:
     """Every worker group in turn on this machine, with a progress bar."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .supervise import Supervisor
 
+    specs, todo, retried, machine_name = work.specs, work.todo, work.retried, work.machine
     todo_ids = {s.id for s in todo}
     with Progress(
         TextColumn("{task.description}", style="bold"),
@@ -310,10 +348,10 @@ def _run_here(config, run, specs, todo, retried, machine_name, console) -> dict[
             # chosen among the cells this invocation measured, plus those an interrupted repeat pass left
             # (env.json's repeat_pending): a resumed run never measures again what was already chosen from
             again = repeat.choose(config.repeat, run.path, [s for s in specs if s.id in todo_ids])
-            pending = run.read_env().get("repeat_pending")
-            left = [s for s in specs if isinstance(pending, list) and s.id in pending and s not in again]
+            pending = run.read_env().repeat_pending or ()
+            left = [s for s in specs if s.id in pending and s not in again]
             again += repeat.choose("all", run.path, left) if left else []
-            run.write_env({}, note, repeat_pending=[s.id for s in again])
+            _repeat_pending(run, [s.id for s in again], note)
             if again:
                 second = progress.add_task("repeat", total=len(again))
                 for group, group_specs in reversed(list(groups(again).items())):
@@ -321,9 +359,14 @@ def _run_here(config, run, specs, todo, retried, machine_name, console) -> dict[
                     supervisor.run_group(group, group_specs, {}, pass_no=repeat.PASS)
                     progress.advance(second, len(group_specs))
                 progress.update(second, description="repeat done")
-                run.write_env({}, note, repeat_pending=[])
+                _repeat_pending(run, [], note)
         except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: the worker goes too (the hint: _run_locked)
             supervisor.kill()
             progress.stop()
             raise
     return supervisor.states
+
+
+def _repeat_pending(run, ids: list[str], warn) -> None:
+    """env.json's cells a resumed run still has to repeat."""
+    run.update_env(lambda env: dataclasses.replace(env, repeat_pending=tuple(ids)), warn)

@@ -31,6 +31,7 @@ from typing import Any
 from .. import results, safe_io
 from ..cells import ARTICLE, CellSpec, SpecError
 from ..cli import PLUGINS_VARIABLE, UsageError
+from ..environment import Environment
 
 PLAN = "plan.json"
 ENV = "env.json"
@@ -224,29 +225,24 @@ class RunFolder:
         return merged
 
     # -- the environment ----------------------------------------------------------------------
-    def write_env(self, env: dict[str, Any], warn: Warn, command: str | None = None, **extra: Any) -> None:
-        """Merge into env.json: several invocations (one per backend environment under nox) fill one folder."""
+    def update_env(self, change: Callable[[Environment], Environment], warn: Warn) -> Environment:
+        """env.json rewritten as ``change`` of what it holds (a damaged one is set aside and read as empty):
+        several invocations (one per backend environment under nox) fill one folder."""
         path = self.path / ENV
         old, why = safe_io.read_json(path) if path.exists() else ({}, None)
         if not isinstance(old, dict):
             self.set_aside(path, why or "not an environment record", warn)
             old = {}
-        commands = old.get("commands") if isinstance(old.get("commands"), list) else []
-        if command:
-            commands = commands + [{"command": command, "started": results.now()}]
-        merged = {**old, **env, **extra, "commands": commands}
-        if isinstance(old.get("versions"), dict) and "versions" in env:
-            merged["versions"] = {**old["versions"], **env["versions"]}
-        if isinstance(old.get("machine_state"), dict) and "machine_state" in extra:
-            merged["machine_state"] = {**old["machine_state"], **extra["machine_state"]}
-        for key in ("threads", "devices", "dtypes", "backends"):
-            if isinstance(old.get(key), list) and key in env:
-                merged[key] = sorted(set(old[key]) | set(env[key]), key=str)
-        results.write_json(path, merged)
+        env = change(Environment.from_json(old))
+        results.write_json(path, env.to_json())
+        return env
 
-    def read_env(self) -> dict[str, Any]:
-        env = safe_io.read_json(self.path / ENV)[0]
-        return env if isinstance(env, dict) else {}
+    def add_env(self, env: Environment, warn: Warn, command: str | None = None) -> Environment:
+        """A new invocation's environment merged into env.json (:meth:`Environment.merge`)."""
+        return self.update_env(lambda old: old.merge(env, command, results.now()), warn)
+
+    def read_env(self) -> Environment:
+        return Environment.from_json(safe_io.read_json(self.path / ENV)[0])
 
 
 #: the names a run (or ``nox -s bench``, or ``bench report``) writes into a run folder

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import results, safe_io
+from ..environment import Environment, MachineState
 from .folder import RunFolder
 from .supervise import free_name
 
@@ -139,8 +140,8 @@ class Intake:
         self.repeated: list[str] = []
         self.refused = 0
         self.refused_cells: set[str] = set()  #: cells asked for whose record was refused
-        self.machines: dict[str, dict] = {}  #: machine -> its environment
-        self.states: dict[str, dict] = {}  #: machine/group -> the machine's state around the group
+        self.machines: dict[str, Environment] = {}  #: machine -> its environment
+        self.states: dict[str, MachineState] = {}  #: machine/group -> the machine's state around the group
 
     def _warn(self, worker: Any, refused: list[str]) -> None:
         if not refused:
@@ -207,7 +208,7 @@ class Intake:
         if why:
             refused.append(f"the environment of {machine} ({why})")
         else:
-            self.machines[machine] = env
+            self.machines[machine] = Environment.from_json(env)
         if state is not None:
             why = "not an object" if not isinstance(state, dict) else json_problem(state, MAX_ENV_CHARS)
             if why is None and not isinstance(state.get("verdict"), (str, type(None))):
@@ -215,7 +216,7 @@ class Intake:
             if why:
                 refused.append(f"the machine state of {machine} ({why})")
             else:
-                self.states[f"{machine}/{group}"] = state
+                self.states[f"{machine}/{group}"] = MachineState.from_json(state)
         benchmark, log = _expected_files(group)
         for kind, folder, expected in (
             ("files", self.folder.path, benchmark),

@@ -9,6 +9,7 @@ in one sentence when something else competed for the CPUs.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import os
 import platform
@@ -18,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.cli import harness_version
 import backends
+from bench.cli import harness_version
+from bench.environment import Environment, MachineState
 
 from . import threads as thread_settings
 
@@ -83,41 +85,46 @@ class Watch:
         others = max(0.0, (b.busy - a.busy) - (b.own - a.own))
         return min(1.0, others / (max(b.wall - a.wall, 1e-9) * (os.cpu_count() or 1)))
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> MachineState:
         a, b = self._start, self._end
         wall = max(b.wall - a.wall, 1e-9)
         cpus = os.cpu_count() or 1
-        return {
-            "seconds": round(wall, 2),
-            "load_before": self.load_before,
-            "load_after": self.load_after,
-            "others_cpu_share": round(self.others_share(), 3),
-            "steal_share": round(max(0.0, b.steal - a.steal) / (wall * cpus), 3),
-            "cpus": cpus,
-            "governor": governor(),
-        }
+        return MachineState(
+            seconds=round(wall, 2),
+            load_before=self.load_before,
+            load_after=self.load_after,
+            others_cpu_share=round(self.others_share(), 3),
+            steal_share=round(max(0.0, b.steal - a.steal) / (wall * cpus), 3),
+            cpus=cpus,
+            governor=governor(),
+        )
 
 
-def verdict(group: str, state: dict[str, Any]) -> str | None:
+def verdict(group: str, state: MachineState) -> str | None:
     """One sentence when something competed with the measurement, else None."""
     why = []
-    others = state.get("others_cpu_share") or 0.0
-    steal = state.get("steal_share") or 0.0
+    others = state.others_cpu_share or 0.0
+    steal = state.steal_share or 0.0
     if others > BUSY_SHARE:
         why.append(f"other processes used {others:.0%} of the CPUs")
     if steal > STEAL_SHARE:
         why.append(f"the hypervisor stole {steal:.0%} of the CPU time")
-    if state.get("governor") not in (None, "performance") and others > BUSY_SHARE:
-        why.append(f"the frequency governor is {state['governor']}")
+    if state.governor not in (None, "performance") and others > BUSY_SHARE:
+        why.append(f"the frequency governor is {state.governor}")
     if not why:
         return None
     return (
-        f"{group}: the machine was not quiet ({', '.join(why)}; load {state.get('load_before')} -> "
-        f"{state.get('load_after')} on {state.get('cpus')} CPUs): read its timings with care"
+        f"{group}: the machine was not quiet ({', '.join(why)}; load {state.load_before} -> "
+        f"{state.load_after} on {state.cpus} CPUs): read its timings with care"
     )
 
 
-def environment(config, specs) -> dict[str, Any]:
+def judged(group: str, state: MachineState) -> MachineState:
+    """``state`` with the runner's verdict on it (kept in env.json: the report says it too)."""
+    return dataclasses.replace(state, verdict=verdict(group, state))
+
+
+def environment(config, specs) -> Environment:
     """What env.json says about where the numbers of ``specs`` come from (no framework imported)."""
     versions = {"python": platform.python_version()}
     for dist in (*backends.distributions(), *HARNESS_DISTRIBUTIONS):
@@ -125,28 +132,28 @@ def environment(config, specs) -> dict[str, Any]:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             pass
-    return {
-        "machine": config.tag or platform.node(),
-        "hostname": platform.node(),
-        "cpu": cpu_model(),
-        "gpu": gpu_model(),
-        "cores": os.cpu_count(),
-        "cpus_allowed": len(thread_settings.available_cpus()),
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "harness_version": harness_version(),
-        "versions": versions,
-        "threads": sorted({s.threads for s in specs}),
-        "devices": sorted({s.device for s in specs}),
-        "dtypes": sorted({s.cell.dtype for s in specs}),
-        "backends": sorted({s.cell.backend for s in specs}),
-        "timeout": config.timeout,
-        "min_rounds": config.min_rounds,
-        "max_time": config.max_time,
-        "repeat": getattr(config, "repeat", None),
-        "wait_policy": getattr(config, "wait_policy", thread_settings.DEFAULT_WAIT_POLICY),
+    return Environment(
+        machine=config.tag or platform.node(),
+        hostname=platform.node(),
+        cpu=cpu_model(),
+        gpu=gpu_model(),
+        cores=os.cpu_count(),
+        cpus_allowed=len(thread_settings.available_cpus()),
+        platform=platform.platform(),
+        python=sys.version.split()[0],
+        harness_version=harness_version(),
+        versions=versions,
+        threads=tuple(sorted({s.threads for s in specs})),
+        devices=tuple(sorted({s.device for s in specs})),
+        dtypes=tuple(sorted({s.cell.dtype for s in specs})),
+        backends=tuple(sorted({s.cell.backend for s in specs})),
+        timeout=config.timeout,
+        min_rounds=config.min_rounds,
+        max_time=config.max_time,
+        repeat=getattr(config, "repeat", None),
+        wait_policy=getattr(config, "wait_policy", thread_settings.DEFAULT_WAIT_POLICY),
         **git_state(),
-    }
+    )
 
 
 def gpu_model() -> str | None:

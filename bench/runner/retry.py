@@ -20,6 +20,7 @@ once it had started (nothing in the record tells the environment's share).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 #: a not_run cell is retried until it has been tried this often
@@ -41,3 +42,28 @@ def again(rec: dict[str, Any]) -> bool:
     if environment_failed(rec):
         return True
     return rec.get("status") == "not_run" and (rec.get("attempts") or 1) < MAX_ATTEMPTS
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """What a retried cell's earlier record says: how often the cell was tried, and how it ended."""
+
+    attempts: int
+    previous: str
+
+    @classmethod
+    def of(cls, rec: dict[str, Any]) -> Earlier:
+        return cls(int(rec.get("attempts") or 1), f"{rec['status']}: {rec.get('reason')}")
+
+    def to_json(self) -> list:
+        return [self.attempts, self.previous]
+
+    @classmethod
+    def from_json(cls, doc: Any) -> Earlier:
+        attempts, previous = doc
+        return cls(int(attempts), str(previous))
+
+
+def earlier(records: dict[str, dict[str, Any]], ids) -> dict[str, Earlier]:
+    """The cells among ``ids`` that ``--resume`` measures again, with what their records say."""
+    return {i: Earlier.of(records[i]) for i in ids if i in records and again(records[i])}

@@ -161,7 +161,7 @@ class Supervisor:
                 )
             self.note(f"{status:>8}  {spec.id} (repeat): {reason}")
             return
-        earlier = (retried or {}).get(spec.id)
+        before = (retried or {}).get(spec.id)
         rec = results.record(
             **spec.columns(),
             status=status,
@@ -169,8 +169,8 @@ class Supervisor:
             machine=self.machine,
             run=self.folder.path.name,
             finished=results.now(),
-            attempts=earlier.attempts + 1 if earlier else 1,
-            previous=earlier.previous if earlier else None,
+            attempts=before.attempts + 1 if before else 1,
+            previous=before.previous if before else None,
         )
         results.save(self.folder.path, spec.id, rec)
         self.note(f"{status:>8}  {spec.id}: {reason}")

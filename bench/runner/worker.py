@@ -301,9 +301,7 @@ class Worker:
         rec["rounds"] = int(stats.rounds)
         state = watch.state()
         rec[uncertainty.SAMPLES] = [
-            uncertainty.entry(
-                stats.data, os.getpid(), self.plan.pass_no, state["others_cpu_share"], state["steal_share"]
-            )
+            uncertainty.entry(stats.data, os.getpid(), self.plan.pass_no, state.others_cpu_share, state.steal_share)
         ]
         rec["processes"] = 1
         if spec.cell.kind == "solve":  # what the run compares with NumPy's solve (bench.solves)

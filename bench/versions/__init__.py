@@ -27,6 +27,7 @@ version's agreement check) and ``charts/``. The terminal gets one sentence per c
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
@@ -38,6 +39,7 @@ from typing import Any
 
 from bench import results, safe_io, uncertainty
 from bench.cli import UsageError
+from bench.environment import Environment
 from bench.fmt import terminal
 from bench.stats import MIN_EFFECT
 
@@ -172,12 +174,10 @@ def merge_rounds(rounds: list[Path], target: Path, agreement: Path | None = None
         old.unlink()
     for cell, rec in merged.items():
         results.save(target, cell, rec)
-    env = _read_object(rounds[0] / "env.json") if rounds else {}
-    last = _read_object(rounds[-1] / "env.json") if rounds else {}
-    if last.get("finished"):
-        env["finished"] = last["finished"]
-    env["rounds"] = [str(p) for p in rounds]
-    results.write_json(target / "env.json", env)
+    env = Environment.from_json(_read_object(rounds[0] / "env.json") if rounds else {})
+    last = Environment.from_json(_read_object(rounds[-1] / "env.json") if rounds else {})
+    env = dataclasses.replace(env, finished=last.finished or env.finished, rounds=tuple(str(p) for p in rounds))
+    results.write_json(target / "env.json", env.to_json())
     if agreement is not None and agreement.is_file():
         safe_io.write_bytes(target / "agreement.json", agreement.read_bytes())
     return target
@@ -209,8 +209,7 @@ def load_version(folder: Path, tag: str, runs_out: Path) -> Version:
     versions = {}
     for backend in backends:
         named = ok.loc[ok["backend"] == backend, "version"].dropna()
-        env_versions = run.env.get("versions") if isinstance(run.env.get("versions"), dict) else {}
-        versions[backend] = str(named.mode().iloc[0]) if len(named) else str(env_versions.get(backend) or "")
+        versions[backend] = str(named.mode().iloc[0]) if len(named) else run.env.versions.get(backend, "")
     return Version(run, backends, versions, max(1, len(rounds)))
 
 
