@@ -142,3 +142,46 @@ def test_list_says_when_an_installed_framework_fails_to_import(tmp_path, monkeyp
     out = capsys.readouterr().out
     assert "  numpy                installed\n" in out
     assert "brokenfw             installed, fails to import: RuntimeError: this build needs a newer libc" in out
+
+
+README = (REPO / "README.md").read_text()
+
+
+def bash_blocks(after: str) -> list[str]:
+    """The lines of the first bash block after the heading ``after``, comments dropped."""
+    block = README.split(after, 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_the_readmes_first_commands_start_in_a_virtual_environment():
+    first = bash_blocks("## Two commands")
+    assert first[0] == "python3 -m venv .venv && . .venv/bin/activate"
+    assert first[1].startswith("pip install nox")
+
+
+def test_every_mode_run_takes_is_in_the_readme_and_the_help():
+    import backends
+    from bench.__main__ import parser
+
+    modes = {"eager", "compiled", "witness"} | {v.name for n in backends.NAMES for v in backends.info(n).variants}
+    sentence = " ".join(README.split("`--mode` takes", 1)[1].split(".", 1)[0].split())
+    run_help = " ".join(parser()._subparsers._group_actions[0].choices["run"].format_help().split())  # type: ignore[union-attr]
+    mode_help = run_help.split("--mode MODE, --variant MODE", 1)[1].split("--kind", 1)[0]
+    for mode in modes:
+        assert f"`{mode}`" in sentence, mode
+        assert re.search(rf"\b{mode}\b", mode_help), mode
+
+
+def test_the_by_hand_recipe_checks_into_the_run_folder_with_the_runs_filters():
+    import shlex
+
+    lines = bash_blocks("## Running the pieces by hand")
+    (at,) = [i for i, line in enumerate(lines) if line.startswith("python -m bench check") and "--json" in line]
+    check, run = shlex.split(lines[at]), shlex.split(lines[at + 1])
+    assert run[:3] == ["python", "-m", "bench"] and run[3] == "run"
+    folder = run[run.index("--out") + 1]
+    assert check[check.index("--json") + 1] == f"{folder}/agreement.json"  # where the report reads it
+    filters = ("--problem", "--dtype", "--mode", "--kind")  # what check takes of a run's filters
+    pairs = lambda argv: {(a, b) for a, b in zip(argv, argv[1:]) if a in filters}  # noqa: E731
+    assert pairs(check) == pairs(run)
+    assert f"mkdir -p {folder}" in lines[:at]  # check writes into an existing folder only
