@@ -185,3 +185,15 @@ def test_the_by_hand_recipe_checks_into_the_run_folder_with_the_runs_filters():
     pairs = lambda argv: {(a, b) for a, b in zip(argv, argv[1:]) if a in filters}  # noqa: E731
     assert pairs(check) == pairs(run)
     assert f"mkdir -p {folder}" in lines[:at]  # check writes into an existing folder only
+
+
+def test_report_says_what_it_draws_before_drawing(tmp_path, monkeypatch, capsys):
+    import bench.report
+    from bench.__main__ import main
+
+    drawn = []
+    monkeypatch.setattr(bench.report, "write_report", lambda paths, **_: drawn.append(paths) or tmp_path)
+    assert main(["report", str(REFERENCE), "--only", "times"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"report: drawing 1 chart group and the pages for {REFERENCE} ..."
+    assert drawn == [[REFERENCE]] and out[1].startswith("report written: ")

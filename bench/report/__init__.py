@@ -127,6 +127,10 @@ def main(args: argparse.Namespace) -> int:
     if fail_on_slower is not None and not args.compare:
         raise UsageError("--fail-on-slower needs --compare OTHER_RUN_DIR (the run to compare against)")
     paths = [Path(p) for p in args.run_dirs] or [newest_run()]
+    n = len(only or chart_groups())
+    what = f"{n} chart group{'s' if n != 1 else ''}" + ("" if args.charts_only else " and the pages")
+    if all(p.is_dir() for p in paths):  # else write_report says what is wrong
+        print(f"report: drawing {what} for {', '.join(terminal(p) for p in paths)} ...", flush=True)
     outcome: dict = {}
     out = write_report(
         paths,
