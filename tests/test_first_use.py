@@ -197,3 +197,38 @@ def test_report_says_what_it_draws_before_drawing(tmp_path, monkeypatch, capsys)
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"report: drawing 1 chart group and the pages for {REFERENCE} ..."
     assert drawn == [[REFERENCE]] and out[1].startswith("report written: ")
+
+
+def test_the_summary_names_the_rows_no_check_covers_and_the_command_that_checks_them(tmp_path):
+    import json
+    import shlex
+
+    from bench.runner.summary import unchecked_line
+
+    frame = summary_frame()  # logistic_regression, three rows in three kinds, float64
+    line = unchecked_line(frame, tmp_path)
+    assert line is not None and line.startswith("unchecked: 9 of 9 timed rows (no agreement.json); check them: ")
+    command = shlex.split(line.split("check them: ", 1)[1])
+    assert command[:6] == ["python", "-m", "bench", "check", "--json", str(tmp_path / "agreement.json")]
+    options = dict(zip(command[6::2], command[7::2]))
+    assert options["--problem"] == "logistic_regression" and options["--dtype"] == "float64"
+    assert set(options["--backend"].split(",")) == {"numpy", "jax", "tensorflow"}
+    assert set(options["--kind"].split(",")) == {"objective", "gradient", "solve"}
+
+    rows = [
+        {"problem": r["problem"], "label": r["label"], "dtype": r["dtype"], "kind": r["kind"], "ok": True}
+        for r in frame.to_dict("records")
+    ]
+    (tmp_path / "agreement.json").write_text(json.dumps(rows[1:]))
+    assert unchecked_line(frame, tmp_path).startswith("unchecked: 1 of 9 timed rows (agreement.json has no check")
+    (tmp_path / "agreement.json").write_text(json.dumps(rows))
+    assert unchecked_line(frame, tmp_path) is None  # every timed row checked: nothing said
+
+
+def test_the_unchecked_line_follows_the_summary_whole(tmp_path):
+    from bench.runner.summary import print_summary
+
+    out = io.StringIO()
+    print_summary(summary_frame(), Console(file=out, width=80), [], tmp_path)
+    last = out.getvalue().splitlines()[-1]
+    assert last.startswith("unchecked: 9 of 9") and last.endswith("--kind objective,gradient,solve")

@@ -291,7 +291,7 @@ def _finish(config, run, specs, states, warn, console) -> int:
     from .summary import print_summary
 
     busy = [state.verdict for state in states.values() if state.verdict]
-    print_summary(frame, console, busy)
+    print_summary(frame, console, busy, run.path)
     console.print(f"results: {run.path / results.CSV}", markup=False)
     planned = {s.id for s in specs}
     not_ok = frame[frame["cell"].isin(planned) & (frame["status"] != "ok")]

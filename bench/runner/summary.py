@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from problems.base import KINDS
 
 from .. import results, verdicts
-from ..cells import ARTICLE
+from ..cells import ARTICLE, WITNESS
 from ..fmt import fmt_time, fmt_x, markup
 from ..stats import ratio_interval
 from ..tax import GOAL, protocol_tax
@@ -123,7 +125,7 @@ def summary_tables(rows: list[dict[str, Any]], width: int = WIDTH) -> list:
         shown = [c for c in COLUMNS if any(cells[c[0]])]
         shared = [v for name in CONTEXT if any(cells[name]) for v in set(cells[name]) if len(set(cells[name])) == 1]
         shown = [c for c in shown if not (c[0] in CONTEXT and len(set(cells[c[0]])) == 1)]
-        shared = [f"{v} threads" if v.isdigit() else v for v in shared]
+        shared = [f"{v} thread{'' if v == '1' else 's'}" if v.isdigit() else v for v in shared]
         title = f"Fastest {kind} per problem and size" + (f" ({', '.join(shared)})" if shared else "")
         dropped: list[str] = []
         while True:
@@ -196,9 +198,10 @@ TAX_COLUMNS: tuple[tuple[str, str, Any, bool], ...] = (
 )
 
 
-def print_summary(frame, console, warnings: Sequence[str] = ()) -> None:
+def print_summary(frame, console, warnings: Sequence[str] = (), folder: Path | None = None) -> None:
     """The run's closing summary: the fastest row per kind, problem and size, the protocol tax, the
-    cells' statuses and the run's warnings; its tables fit in ``WIDTH`` columns when the console is no
+    cells' statuses, the run's warnings and, given the run's ``folder``, the timed rows its
+    ``agreement.json`` leaves unchecked; its tables fit in ``WIDTH`` columns when the console is no
     terminal."""
     width = console.width if console.is_terminal else min(console.width, WIDTH)
     for table in summary_tables(summary_rows(frame), width):
@@ -216,3 +219,75 @@ def print_summary(frame, console, warnings: Sequence[str] = ()) -> None:
         console.print(f"  {len(g)} {status}: {reason}  (e.g. {g['cell'].iloc[0]})", markup=False, highlight=False)
     for line in warnings:
         console.print(f"warning: {line}", markup=False, highlight=False)
+    unchecked = unchecked_line(frame, folder) if folder is not None else None
+    if unchecked:  # one line, never wrapped: the command copies whole
+        console.print(unchecked, markup=False, highlight=False, soft_wrap=True)
+
+
+def unchecked_line(frame, folder: Path) -> str | None:
+    """``unchecked: N of M timed rows ...; check them: python -m bench check --json RUN/agreement.json
+    ...`` when the run folder's ``agreement.json`` holds no passing check of some timed row (same problem,
+    row label, dtype and kind; a solve that agreed with NumPy's in this run is checked), else None. The
+    command's filters are the timed rows' (each left out where it would name every value), so that
+    the file it writes covers the whole run."""
+    from .. import solves
+
+    timed = frame[(frame["status"] == "ok") & frame["median"].notna() & (frame["backend"] != ARTICLE)]
+    if not len(timed):
+        return None
+    path = folder / "agreement.json"
+    passed, failed = _agreement(path)
+    agree, _ = solves.verdicts(frame)
+    key = lambda r: tuple(str(r[k]) for k in ("problem", "label", "dtype", "kind"))  # noqa: E731
+    unchecked = [
+        index
+        for index, r in timed.iterrows()
+        if key(r) not in passed | failed and not (r["kind"] == "solve" and agree.get(index) is True)
+    ]
+    if not unchecked:
+        return None
+    where = "no agreement.json" if not path.is_file() else f"{path.name} has no check of them"
+    command = shlex.join(["python", "-m", "bench", "check", "--json", str(path), *_check_filters(timed)])
+    return f"unchecked: {len(unchecked)} of {len(timed)} timed rows ({where}); check them: {command}"
+
+
+def _agreement(path: Path) -> tuple[set, set]:
+    """The (problem, label, dtype, kind) keys an agreement.json passes and fails (empty when unreadable)."""
+    import json
+
+    passed: set = set()
+    failed: set = set()
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+    except (OSError, ValueError):
+        return passed, failed
+    for row in rows if isinstance(rows, list) else []:
+        if isinstance(row, dict):
+            keyed = tuple(str(row.get(k)) for k in ("problem", "label", "dtype", "kind"))
+            (passed if row.get("ok") is True else failed).add(keyed)
+    return passed, failed
+
+
+def _check_filters(timed) -> list[str]:
+    """``bench check`` options that choose the timed rows' problems, backends, variants, dtypes and kinds,
+    each left out where it would name every value ``check`` takes by default."""
+    import backends
+    import problems
+    from backends.base import DTYPES
+    from problems.base import KINDS
+
+    names = [n for n in backends.NAMES if backends.installed(n)]
+    chosen = [b for b in dict.fromkeys(timed["backend"].dropna().astype(str)) if b in backends.REGISTRY]
+    variants = sorted({v.name for b in chosen for v in backends.info(b).variants} | {WITNESS})
+    options = []
+    for flag, values, every in (
+        ("--problem", timed["problem"], problems.known()),
+        ("--backend", chosen, names),
+        ("--mode", timed["variant"], variants),
+        ("--dtype", timed["dtype"], DTYPES),
+        ("--kind", timed["kind"], KINDS),
+    ):
+        wanted = list(dict.fromkeys(str(v) for v in values if not _missing(v)))
+        if wanted and not set(every) <= set(wanted):
+            options += [flag, ",".join(wanted)]
+    return options
