@@ -1,4 +1,4 @@
-"""The table a run ends with: per problem, size and kind, the fastest row and how it compares."""
+"""The tables a run ends with: per kind, problem and size, the fastest row and how it compares."""
 
 from __future__ import annotations
 
@@ -122,10 +122,13 @@ def summary_tables(rows: list[dict[str, Any]], width: int = WIDTH) -> list:
     for kind in dict.fromkeys(str(r["kind"]) for r in rows):
         chosen = [r for r in rows if str(r["kind"]) == kind]
         cells = {name: [text(r) for r in chosen] for name, _, text, _ in COLUMNS}
-        shown = [c for c in COLUMNS if any(cells[c[0]])]
-        shared = [v for name in CONTEXT if any(cells[name]) for v in set(cells[name]) if len(set(cells[name])) == 1]
-        shown = [c for c in shown if not (c[0] in CONTEXT and len(set(cells[c[0]])) == 1)]
-        shared = [f"{v} thread{'' if v == '1' else 's'}" if v.isdigit() else v for v in shared]
+        shared = []  # a setting every row shares: said once, in the title
+        for name in CONTEXT:
+            values = set(cells[name])
+            if len(values) == 1 and any(values):
+                (value,) = values
+                shared.append(f"{value} thread{'' if value == '1' else 's'}" if name == "threads" else value)
+        shown = [c for c in COLUMNS if any(cells[c[0]]) and not (c[0] in CONTEXT and len(set(cells[c[0]])) == 1)]
         title = f"Fastest {kind} per problem and size" + (f" ({', '.join(shared)})" if shared else "")
         dropped: list[str] = []
         while True:
