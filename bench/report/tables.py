@@ -343,7 +343,7 @@ def environment(context) -> Table:
     """One column per run: its env.json, what its rows measured, where it came from."""
     envs = []
     for run in context.runs:
-        env = flatten_env(run.env)
+        env = flatten_env(run.env.to_json())
         rows = context.frame[context.frame["run"] == run.tag]
         for column, name in (
             ("dtype", "dtypes measured"),
