@@ -18,6 +18,7 @@ a second run sees; the minimum effect is the margin for that.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,17 +74,26 @@ def median_interval(samples: Sequence[float], confidence: float = CONFIDENCE) ->
     median = xs[mid] if n % 2 else (xs[mid - 1] + xs[mid]) / 2
     if n < MIN_ROUNDS:
         return Interval(median, 0.0, UNBOUNDED)
-    # the widest j with P(Binomial(n, 1/2) < j) <= alpha/2: [x_(j), x_(n-j+1)] (1-based) covers the median
+    j = _order_rank(n, confidence)
+    if j == 0:
+        return Interval(median, 0.0, UNBOUNDED)
+    return Interval(median, xs[j - 1], xs[n - j])
+
+
+@functools.lru_cache(maxsize=4096)
+def _order_rank(n: int, confidence: float) -> int:
+    """The widest j with P(Binomial(n, 1/2) < j) <= alpha/2: [x_(j), x_(n-j+1)] (1-based) covers the median.
+
+    Summed exactly in floating point (log-space terms, so that 20,000 rounds cost no big integers)."""
     alpha, cumulative, j = 1 - confidence, 0.0, 0
-    while True:
-        p = math.comb(n, j) / 2**n
+    log_half = n * math.log(0.5)
+    while j <= n:
+        p = math.exp(math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) + log_half)
         if cumulative + p > alpha / 2:
             break
         cumulative += p
         j += 1
-    if j == 0:
-        return Interval(median, 0.0, UNBOUNDED)
-    return Interval(median, xs[j - 1], xs[n - j])
+    return j
 
 
 def summary_interval(median: float, iqr: float, rounds: int, confidence: float = CONFIDENCE) -> Interval:
