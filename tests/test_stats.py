@@ -85,3 +85,20 @@ def test_the_interval_always_holds_the_median_and_stays_positive(xs):
 def test_a_summary_interval_is_positive_and_holds_its_median(median, iqr, rounds):
     interval = stats.summary_interval(median, iqr * median, rounds)
     assert interval.lo <= median <= interval.hi and interval.lo >= 0
+
+
+def test_the_order_statistic_rank_is_the_exact_binomial_one():
+    import math
+
+    from bench.stats import _order_rank
+
+    def exact(n: int, confidence: float) -> int:
+        alpha, cumulative, j = 1 - confidence, 0.0, 0
+        while cumulative + math.comb(n, j) / 2**n <= alpha / 2:
+            cumulative += math.comb(n, j) / 2**n
+            j += 1
+        return j
+
+    for confidence in (0.95, 0.99):
+        assert [_order_rank(n, confidence) for n in range(6, 600)] == [exact(n, confidence) for n in range(6, 600)]
+    assert abs(_order_rank(20_000, 0.95) - (10_000 - 1.96 * math.sqrt(20_000) / 2)) < 3  # the normal limit
