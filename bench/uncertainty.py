@@ -42,6 +42,8 @@ DISAGREE = 1.5
 BUSY = 0.25
 #: the hypervisor's steal share above which: no verdict
 STEAL = 0.10
+#: a speed probe this many times slower than the run's fastest: the machine ran slow, no verdict
+SLOW = 1.25
 #: between-process noise (standard deviation of log medians) assumed where a run measured no cell twice
 DEFAULT_BETWEEN = 0.05
 #: how a label of a cell measured on a busy machine begins: its interval is widened, and a comparison
@@ -53,8 +55,16 @@ BETWEEN_QUANTILE = 0.5
 MIN_SPREADS = 8
 
 
-def entry(times: Iterable[float], pid: int, pass_no: int, others_cpu: float | None, steal: float | None) -> dict:
-    """One process's measurement of a cell, as stored under ``samples``."""
+def entry(
+    times: Iterable[float],
+    pid: int,
+    pass_no: int,
+    others_cpu: float | None,
+    steal: float | None,
+    probe: float | None = None,
+) -> dict:
+    """One process's measurement of a cell, as stored under ``samples`` (``probe``: the slower of the
+    machine's speed probes just before and after the rounds, :func:`bench.runner.worker.speed_probe`)."""
     xs = [float(f"{t:.6g}") for t in times]
     out: dict[str, Any] = {"pass": int(pass_no), "pid": int(pid)}
     if len(xs) > MAX_TIMES:
@@ -64,6 +74,8 @@ def entry(times: Iterable[float], pid: int, pass_no: int, others_cpu: float | No
     out["times"] = xs
     out["others_cpu"] = None if others_cpu is None else round(float(others_cpu), 3)
     out["steal"] = None if steal is None else round(float(steal), 3)
+    if probe is not None and 0 < probe < math.inf:
+        out["probe"] = float(f"{probe:.4g}")
     return out
 
 
@@ -143,12 +155,14 @@ def between_by_backend(records: Iterable[Mapping[str, Any]]) -> dict[str | None,
 def _spreads(records: Iterable[Mapping[str, Any]]) -> dict[str | None, list[float]]:
     """The between-process spreads (standard deviation of the log medians) of the stable ok cells
     measured in two or more processes, per backend and (key None) all together."""
+    records = list(records)
+    fastest = fastest_probe(records)
     out: dict[str | None, list[float]] = {}
     for rec in records:
         if rec.get("status") != "ok":
             continue
         procs = entries(rec)
-        if len(procs) < 2 or _disturbed(procs):
+        if len(procs) < 2 or _disturbed(procs, fastest):
             continue
         spread = statistics.stdev(_log_medians(procs))
         out.setdefault(None, []).append(spread)
@@ -156,6 +170,17 @@ def _spreads(records: Iterable[Mapping[str, Any]]) -> dict[str | None, list[floa
         if isinstance(backend, str):
             out.setdefault(backend, []).append(spread)
     return out
+
+
+def fastest_probe(records: Iterable[Mapping[str, Any]]) -> float | None:
+    """The run's fastest speed probe (the machine at its best in this run), or None."""
+    probes = [
+        e["probe"]
+        for rec in records
+        for e in entries(rec)
+        if isinstance(e.get("probe"), (int, float)) and 0 < e["probe"] < math.inf
+    ]
+    return min(probes) if probes else None
 
 
 def _noise(spreads: list[float]) -> float | None:
@@ -168,18 +193,20 @@ def _noise(spreads: list[float]) -> float | None:
     return q / NormalDist().inv_cdf(0.5 + BETWEEN_QUANTILE / 2)
 
 
-def _disturbed(procs: list[dict]) -> str | None:
+def _disturbed(procs: list[dict], fastest: float | None = None) -> str | None:
     for e in procs:
-        others, steal = e.get("others_cpu"), e.get("steal")
+        others, steal, probe = e.get("others_cpu"), e.get("steal"), e.get("probe")
         if isinstance(others, (int, float)) and others > BUSY:
             return f"{BUSY_LABEL} other processes used {others:.0%} of the CPUs"
         if isinstance(steal, (int, float)) and steal > STEAL:
             return f"{BUSY_LABEL} the hypervisor stole {steal:.0%} of the CPU time"
+        if fastest and isinstance(probe, (int, float)) and probe > SLOW * fastest:
+            return f"{BUSY_LABEL} the machine ran x{probe / fastest:.2g} slower than at its best in this run"
     return None
 
 
-def stability(rec: Mapping[str, Any]) -> str | None:
-    """Why this ok cell gives no verdict (unstable), or None."""
+def stability(rec: Mapping[str, Any], fastest: float | None = None) -> str | None:
+    """Why this ok cell gives no verdict (unstable), or None (``fastest``: the run's fastest speed probe)."""
     procs = entries(rec)
     failed = failures(rec)
     if failed:
@@ -187,7 +214,7 @@ def stability(rec: Mapping[str, Any]) -> str | None:
     if not procs:
         rounds = rec.get("rounds")
         return "timed in one round: no interval" if isinstance(rounds, int) and rounds < 2 else None
-    busy = _disturbed(procs)
+    busy = _disturbed(procs, fastest)
     if busy:
         return busy
     if all(len(e["times"]) < 2 for e in procs):
@@ -200,7 +227,9 @@ def stability(rec: Mapping[str, Any]) -> str | None:
     return None
 
 
-def interval(rec: Mapping[str, Any], between: float | None, confidence: float = CONFIDENCE) -> Interval:
+def interval(
+    rec: Mapping[str, Any], between: float | None, confidence: float = CONFIDENCE, fastest: float | None = None
+) -> Interval:
     """The median's interval: the rounds' uncertainty and the between-process noise combined (log scale)."""
     procs = entries(rec)
     z = _z(confidence)
@@ -227,14 +256,18 @@ def interval(rec: Mapping[str, Any], between: float | None, confidence: float = 
         if not math.isfinite(within):
             return Interval(value, 0.0, math.inf)
         k, own = 1, 0.0
-    half = math.hypot(within, z * max(own, floor) / math.sqrt(k)) + _busy_widening(procs)
+    half = math.hypot(within, z * max(own, floor) / math.sqrt(k)) + _busy_widening(procs, fastest)
     return Interval(value, value * math.exp(-half), value * math.exp(half))
 
 
-def _busy_widening(procs: list[dict]) -> float:
-    """A log-scale margin for processes measured while others took the CPU (a share s: up to a factor 1 + 2s)."""
+def _busy_widening(procs: list[dict], fastest: float | None = None) -> float:
+    """A log-scale margin for processes measured while others took the CPU (a share s: up to a factor
+    1 + 2s) or while the machine ran slow (its speed probe's ratio to the run's fastest)."""
     worst = 0.0
     for e in procs:
+        probe = e.get("probe")
+        if fastest and isinstance(probe, (int, float)) and probe > SLOW * fastest:
+            worst = max(worst, math.log(probe / fastest))
         for key in ("others_cpu", "steal"):
             share = e.get(key)
             if isinstance(share, (int, float)) and share > (BUSY if key == "others_cpu" else STEAL):
@@ -255,14 +288,15 @@ def annotate(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per cell id of an ok record: ``processes``, ``ci_lo``, ``ci_hi`` and ``stability`` (the table's columns)."""
     records = [r for r in records if r.get("status") == "ok"]
     between = between_by_backend(records)
+    fastest = fastest_probe(records)
     out = {}
     for rec in records:
-        iv = interval(rec, between.get(rec.get("backend"), between.get(None)))
+        iv = interval(rec, between.get(rec.get("backend"), between.get(None)), fastest=fastest)
         out[rec["cell"]] = {
             "processes": len(entries(rec)) or None,
             "ci_lo": iv.lo if iv.bounded else None,
             "ci_hi": iv.hi if iv.bounded else None,
-            "stability": stability(rec),
+            "stability": stability(rec, fastest),
         }
     return out
 

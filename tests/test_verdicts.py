@@ -342,3 +342,24 @@ def test_auto_repeats_the_contenders_and_cheap_cells_only_within_the_runs_budget
     assert len({s.id for s in repeat.choose("auto", run, specs)} - wanted) == 1
     monkeypatch.setattr(repeat, "RUN_BUDGET", 500.0)  # the first pass spent the run's budget: contenders only
     assert {s.id for s in repeat.choose("auto", run, specs)} == wanted
+
+
+def test_a_cell_timed_while_the_machine_ran_slow_is_labelled_and_widened():
+    from bench.runner.worker import speed_probe
+
+    probe = speed_probe()
+    assert 0 < probe < 1
+    rng = np.random.default_rng(8)
+
+    def cell(name: str, slowness: float) -> dict:
+        procs = [uncertainty.entry(rounds(rng, 1e-3), 1, 1, 0.0, 0.0, probe * slowness)]
+        return {"status": "ok", "cell": name, "backend": "numpy", "samples": procs}
+
+    recs = [cell("best", 1.0), cell("usual", 1.1), cell("slow", 1.5)]
+    assert recs[2]["samples"][0]["probe"] == pytest.approx(probe * 1.5, rel=1e-3)
+    stated = uncertainty.annotate(recs)
+    assert stated["best"]["stability"] is None and stated["usual"]["stability"] is None
+    assert "the machine ran x1.5 slower than at its best" in stated["slow"]["stability"]
+    width = {c: math.log(stated[c]["ci_hi"] / stated[c]["ci_lo"]) for c in stated}
+    assert width["slow"] - 2 * math.log(1.5) == pytest.approx(width["usual"], rel=0.3)  # widened by x1.5 each way
+    assert width["usual"] == pytest.approx(width["best"], rel=0.3)

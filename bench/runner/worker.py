@@ -281,6 +281,7 @@ class Worker:
                 return  # never time a wrong answer
 
         max_time = float(config.getoption("benchmark_max_time"))
+        probe = speed_probe()  # how fast the machine runs a fixed loop just before and just after the rounds
         watch = machine.Watch().__enter__()  # what else the machine did while this cell was timed
         min_rounds = int(config.getoption("benchmark_min_rounds"))
         estimate = rec["warm_call"] if rec["warm_call"] is not None else first
@@ -291,6 +292,7 @@ class Worker:
         else:
             out = benchmark(built.call)
         watch.__exit__(None, None, None)
+        probe = max(probe, speed_probe())
         status, reason = check_output(built, out)
         rec["status"], rec["reason"] = status, reason
         if status != "ok":  # a wrong answer is never timed
@@ -301,13 +303,32 @@ class Worker:
         rec["rounds"] = int(stats.rounds)
         state = watch.state()
         rec[uncertainty.SAMPLES] = [
-            uncertainty.entry(stats.data, os.getpid(), self.plan.pass_no, state.others_cpu_share, state.steal_share)
+            uncertainty.entry(
+                stats.data, os.getpid(), self.plan.pass_no, state.others_cpu_share, state.steal_share, probe
+            )
         ]
         rec["processes"] = 1
         if spec.cell.kind == "solve":  # what the run compares with NumPy's solve (bench.solves)
             from ..solves import fingerprint
 
             rec.update(fingerprint(built.inst, built.to_numpy(out)))
+
+
+def speed_probe(repeats: int = 5) -> float:
+    """Seconds for a fixed pure-Python loop, the best of ``repeats`` (about 0.2 ms each).
+
+    A virtual machine can run everything slower for a while (a neighbour on the host, a
+    throttled core) with no other process in sight: the CPU shares and steal time stay at
+    zero. The probe sees it, and the run compares each cell's probe with its fastest
+    (:func:`bench.uncertainty.annotate`)."""
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(2_000):
+            total += i * i
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def check_output(built, out) -> tuple[str, str | None]:
