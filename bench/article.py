@@ -21,9 +21,11 @@ others are still written. Non-finite numbers (a diverged run) are written as
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ from . import results
 from .cells import convert
 from .fmt import one_line
 
+#: ``article-<backend>.json``'s format: 1, the first (every key of :class:`ArticlePictures`)
 FORMAT = 1
 #: steps of the learning-rate sweep (its rates: :data:`problems.quadratic.RATES`)
 SWEEP_STEPS = 100
@@ -163,26 +166,51 @@ BUILDERS: dict[str, Callable[[Any, str], dict]] = {
 }
 
 
+@dataclass(frozen=True)
+class ArticlePictures:
+    """One backend's ``article-<backend>.json``: each picture's data by name (:data:`BUILDERS`), a note
+    for each one left out, and what computed them."""
+
+    backend: str
+    pictures: dict[str, dict]
+    version: str | None = None
+    dtype: str | None = None
+    device: str | None = None
+    created: str | None = None
+    notes: tuple[str, ...] = ()
+    format: int = FORMAT
+
+    def to_json(self) -> dict[str, Any]:
+        doc = dataclasses.asdict(self)
+        doc["notes"] = list(self.notes)
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: Any) -> ArticlePictures:
+        """The document, checked; ValueError saying why it is none (or of a newer format than this code reads)."""
+        if not isinstance(doc, dict) or not isinstance(doc.get("pictures"), dict) or "backend" not in doc:
+            raise ValueError("not an article pictures file")
+        if doc.get("format", FORMAT) != FORMAT:
+            raise ValueError(f"article pictures of format {doc.get('format')!r} (this version reads {FORMAT})")
+        text = {k: doc[k] if isinstance(doc.get(k), str) else None for k in ("version", "dtype", "device", "created")}
+        notes = doc.get("notes") if isinstance(doc.get("notes"), list) else []
+        pictures = {str(k): v for k, v in doc["pictures"].items() if isinstance(v, dict)}
+        return cls(str(doc["backend"]), pictures, **text, notes=tuple(str(n) for n in notes))
+
+
 def collect(name: str, dtype: str = "float64", device: str = "cpu") -> dict:
-    """Every picture this backend can draw, with a note for each one left out."""
+    """Every picture this backend can draw, with a note for each one left out (:class:`ArticlePictures`
+    as JSON)."""
     backend = backends.get(name)
     backend.use_device(device)
-    doc: dict[str, Any] = {
-        "format": FORMAT,
-        "backend": name,
-        "version": backend.version(),
-        "dtype": dtype,
-        "device": backend.device(),
-        "created": results.now(),
-        "pictures": {},
-        "notes": [],
-    }
+    pictures, notes = {}, []
     for picture, build in BUILDERS.items():
         try:
-            doc["pictures"][picture] = plain(build(backend, dtype))
+            pictures[picture] = plain(build(backend, dtype))
         except Exception as exc:  # one failing picture must not lose the others
-            doc["notes"].append(f"{picture}: failed: {one_line(exc)}")
-    return doc
+            notes.append(f"{picture}: failed: {one_line(exc)}")
+    made = ArticlePictures(name, pictures, backend.version(), dtype, backend.device(), results.now(), tuple(notes))
+    return made.to_json()
 
 
 def write(run_dir: str | os.PathLike, doc: dict) -> Path:

@@ -42,7 +42,7 @@ class Context:
         return len(self.runs) > 1
 
     def article_notes(self) -> list[tuple[str, str]]:
-        return [(run.tag, str(n)) for run in self.runs for doc in run.article.values() for n in doc.get("notes", [])]
+        return [(run.tag, str(n)) for run in self.runs for doc in run.article.values() for n in doc.notes]
 
     def skipped(self) -> list[str]:
         return [line for run in self.runs + ([self.baseline] if self.baseline else []) for line in run.skipped]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import results, safe_io
+from bench.article import ArticlePictures
 from bench.cli import UsageError
 from bench.environment import Environment
 from bench.fmt import one_line
@@ -33,7 +34,7 @@ class Run:
     results: Any  #: pandas DataFrame in the schema of :mod:`bench.results` (may be empty)
     env: Environment = field(default_factory=Environment)
     agreement: list[dict] = field(default_factory=list)
-    article: dict[str, dict] = field(default_factory=dict)  #: backend -> article document
+    article: dict[str, ArticlePictures] = field(default_factory=dict)  #: backend -> its article pictures
     skipped: list[str] = field(default_factory=list)  #: ``path: reason``, one line per file left out
     planned: list[dict] = field(default_factory=list)  #: plan.json's cells (their results columns), if any
 
@@ -93,16 +94,18 @@ def load_agreement(run_dir: Path, skip: Skipped) -> list[dict]:
     return rows
 
 
-def load_article(run_dir: Path, skip: Skipped) -> dict[str, dict]:
+def load_article(run_dir: Path, skip: Skipped) -> dict[str, ArticlePictures]:
     out = {}
     for path in sorted(run_dir.glob("article-*.json")):
         doc = _read_json(path, skip)
         if doc is None:
             continue
-        if not isinstance(doc, dict) or not isinstance(doc.get("pictures"), dict) or "backend" not in doc:
-            skip(path, "not an article pictures file")
+        try:
+            pictures = ArticlePictures.from_json(doc)
+        except ValueError as exc:
+            skip(path, str(exc))
             continue
-        out[str(doc["backend"])] = doc
+        out[pictures.backend] = pictures
     return out
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from bench.article import ArticlePictures
 from problems.newton import cubic
 
 from ..analysis import backend_order
@@ -20,10 +21,10 @@ from .base import finite as _finite
 
 def _backends(docs) -> dict[str, str]:
     """``{name: backend}`` of the article documents (each names its backend)."""
-    return {name: str(doc["backend"]) for name, doc in docs}
+    return {name: doc.backend for name, doc in docs}
 
 
-def _article_docs(context) -> list[tuple[str, dict]]:
+def _article_docs(context) -> list[tuple[str, ArticlePictures]]:
     """(name, document) for every article file; names gain `` @ run`` with several runs."""
     out = []
     for run in context.runs:
@@ -44,7 +45,7 @@ def charts(context) -> list[Chart]:
 
 def _cost_history(docs) -> Chart | None:
     backend = _backends(docs)
-    items = [(n, d["pictures"]["cost_history"]) for n, d in docs if "cost_history" in d["pictures"]]
+    items = [(n, d.pictures["cost_history"]) for n, d in docs if "cost_history" in d.pictures]
     if not items:
         return None
     fig = Figure(figsize=(10.5, 3.8), layout="constrained")
@@ -117,7 +118,7 @@ def _cost_history(docs) -> Chart | None:
 
 def _lr_sweep(docs) -> Chart | None:
     backend = _backends(docs)
-    items = [(n, d["pictures"]["lr_sweep"]) for n, d in docs if "lr_sweep" in d["pictures"]]
+    items = [(n, d.pictures["lr_sweep"]) for n, d in docs if "lr_sweep" in d.pictures]
     if not items:
         return None
     name, pic = next(((n, p) for n, p in items if backend[n] == "numpy"), items[0])
@@ -169,7 +170,7 @@ def _lr_sweep(docs) -> Chart | None:
 
 
 def _fd_steps(docs) -> Chart | None:
-    items = [(n, d["pictures"]["fd_steps"]) for n, d in docs if "fd_steps" in d["pictures"]]
+    items = [(n, d.pictures["fd_steps"]) for n, d in docs if "fd_steps" in d.pictures]
     if not items:
         return None
     _, pic = items[0]
@@ -245,7 +246,7 @@ def _fd_steps(docs) -> Chart | None:
 
 def _derivatives(docs) -> Chart | None:
     backend = _backends(docs)
-    items = [(n, d["pictures"]["derivatives"]) for n, d in docs if "derivatives" in d["pictures"]]
+    items = [(n, d.pictures["derivatives"]) for n, d in docs if "derivatives" in d.pictures]
     if not items:
         return None
     _, pic = items[0]
