@@ -38,7 +38,9 @@ def is_witness(frame):
 
     if "role" in frame.columns:
         return (frame["role"] == WITNESS).fillna(False).astype(bool)
-    return pd.Series([role(b, v) == WITNESS for b, v in zip(frame["backend"], frame["variant"])], index=frame.index)
+    return pd.Series(
+        [role(b, v) == WITNESS for b, v in zip(frame["backend"], frame["variant"])], index=frame.index, dtype=bool
+    )
 
 
 def contestants(frame):
