@@ -29,7 +29,9 @@ from hypothesis import strategies as st
 
 from bench import results
 from bench.cli import UsageError
+from bench.environment import Environment, MachineState
 from bench.runner import cluster, intake
+from bench.runner.command import Work
 from bench.runner.config import RunConfig
 from bench.runner.folder import RunFolder
 from bench.runner.plan import make_plan
@@ -101,8 +103,8 @@ def test_an_honest_answer_and_its_records_are_kept(place):
     assert {f"node-1-bench-{GROUP}.json", f"node-1-bench-{GROUP}-2.json", f"logs/node-1-{GROUP}.log"} <= files_inside(
         run.path
     )
-    assert take.machines == {"node-1": {"cpu": "x", "versions": {"numpy": "2"}}}
-    assert take.states == {f"node-1/{GROUP}": {"verdict": None, "load": [0.1, 0.2]}}
+    assert take.machines == {"node-1": Environment(cpu="x", versions={"numpy": "2"})}
+    assert take.states == {f"node-1/{GROUP}": MachineState()}  # a key env.json does not have is dropped
     take.take_records([{"worker": "tcp://w:2", "record": genuine(ASKED[0], machine="node-2")}])
     assert take.repeated == [ASKED[0]] and "measured again" in said[-1]
     assert json.loads(results.cell_path(run.path, ASKED[0]).read_text())["machine"] == "node-1"  # the first is kept
@@ -283,8 +285,8 @@ def test_generated_hostile_answers_write_only_expected_names_inside_the_run_fold
         for name in files_inside(run.path):
             assert machine is not None and intake.MACHINE.fullmatch(machine)
             assert name in (f"{machine}-bench-{GROUP}.json", f"logs/{machine}-{GROUP}.log"), name
-        json.dumps(take.machines, allow_nan=False)  # what env.json will hold is plain JSON
-        json.dumps(take.states, allow_nan=False)
+        json.dumps({k: e.to_json() for k, e in take.machines.items()}, allow_nan=False)  # env.json: plain JSON
+        json.dumps({k: s.to_json() for k, s in take.states.items()}, allow_nan=False)
 
 
 # -- the whole client against a rogue worker ---------------------------------------------------------
@@ -334,7 +336,7 @@ def test_a_rogue_worker_cannot_write_outside_the_run_folder_nor_add_cells(place,
     console = Console(file=out, width=400)
     config = RunConfig(**{**CONFIG.__dict__, "tag": str(root)})
     client = distributed.Client(in_process_cluster)
-    cluster.run(config, run, SPECS, {}, "here", console, (client, None))
+    cluster.run(config, run, Work(SPECS, SPECS, {}, "here"), console, (client, None))
     assert files_outside(root, run.path) == before
     assert not list(root.rglob("*.pth")) and not list(root.rglob("escaped*"))
     frame = results.load(run.path)
