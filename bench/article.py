@@ -42,6 +42,8 @@ from .fmt import one_line
 
 #: ``article-<backend>.json``'s format: 1, the first (every key of :class:`ArticlePictures`)
 FORMAT = 1
+#: the text keys of an article document besides its backend
+TEXT_KEYS = ("version", "dtype", "device", "created")
 #: steps of the learning-rate sweep (its rates: :data:`problems.quadratic.RATES`)
 SWEEP_STEPS = 100
 GRID = (-2.0, 4.0, 61)  #: the article's x range for f(x) = x^3 - 3x^2 + 2
@@ -192,10 +194,10 @@ class ArticlePictures:
             raise ValueError("not an article pictures file")
         if doc.get("format", FORMAT) != FORMAT:
             raise ValueError(f"article pictures of format {doc.get('format')!r} (this version reads {FORMAT})")
-        text = {k: doc[k] if isinstance(doc.get(k), str) else None for k in ("version", "dtype", "device", "created")}
-        notes = doc.get("notes") if isinstance(doc.get("notes"), list) else []
+        version, dtype, device, created = (doc.get(k) if isinstance(doc.get(k), str) else None for k in TEXT_KEYS)
+        notes: list = doc["notes"] if isinstance(doc.get("notes"), list) else []
         pictures = {str(k): v for k, v in doc["pictures"].items() if isinstance(v, dict)}
-        return cls(str(doc["backend"]), pictures, **text, notes=tuple(str(n) for n in notes))
+        return cls(str(doc["backend"]), pictures, version, dtype, device, created, tuple(str(n) for n in notes))
 
 
 def collect(name: str, dtype: str = "float64", device: str = "cpu") -> dict:
