@@ -315,7 +315,7 @@ class Worker:
 
 
 def speed_probe(repeats: int = 5) -> float:
-    """Seconds for a fixed pure-Python loop, the best of ``repeats`` (about 0.2 ms each).
+    """Seconds for a fixed pure-Python loop, the best of ``repeats`` (about 0.06 ms each).
 
     A virtual machine can run everything slower for a while (a neighbour on the host, a
     throttled core) with no other process in sight: the CPU shares and steal time stay at
