@@ -161,7 +161,7 @@ def _spreads(records: Iterable[Mapping[str, Any]]) -> dict[str | None, list[floa
     for rec in records:
         if rec.get("status") != "ok":
             continue
-        procs = entries(rec)
+        procs = clean(entries(rec), fastest)
         if len(procs) < 2 or _disturbed(procs, fastest):
             continue
         spread = statistics.stdev(_log_medians(procs))
@@ -183,6 +183,16 @@ def fastest_probe(records: Iterable[Mapping[str, Any]]) -> float | None:
     return min(probes) if probes else None
 
 
+def clean(procs: list[dict], fastest: float | None) -> list[dict]:
+    """The processes timed while the machine ran at its best in this run (speed probe within
+    :data:`SLOW` of the run's fastest), or all of them where none was: a cell's statistics
+    come from these, so that two runs compare the machine in the same state."""
+    if not fastest:
+        return procs
+    fast = [e for e in procs if not (isinstance(e.get("probe"), (int, float)) and e["probe"] > SLOW * fastest)]
+    return fast or procs
+
+
 def _noise(spreads: list[float]) -> float | None:
     """A standard deviation from cells' spreads: their :data:`BETWEEN_QUANTILE` quantile over the
     normal distribution's (the spread of two processes is sigma * |Z|)."""
@@ -201,7 +211,7 @@ def _disturbed(procs: list[dict], fastest: float | None = None) -> str | None:
         if isinstance(steal, (int, float)) and steal > STEAL:
             return f"{BUSY_LABEL} the hypervisor stole {steal:.0%} of the CPU time"
         if fastest and isinstance(probe, (int, float)) and probe > SLOW * fastest:
-            return f"{BUSY_LABEL} the machine ran x{probe / fastest:.2g} slower than at its best in this run"
+            return f"{BUSY_LABEL} the machine ran x{probe / fastest:.2g} slower than at its best in this run, only"
     return None
 
 
@@ -214,6 +224,7 @@ def stability(rec: Mapping[str, Any], fastest: float | None = None) -> str | Non
     if not procs:
         rounds = rec.get("rounds")
         return "timed in one round: no interval" if isinstance(rounds, int) and rounds < 2 else None
+    procs = clean(procs, fastest)
     busy = _disturbed(procs, fastest)
     if busy:
         return busy
@@ -230,8 +241,9 @@ def stability(rec: Mapping[str, Any], fastest: float | None = None) -> str | Non
 def interval(
     rec: Mapping[str, Any], between: float | None, confidence: float = CONFIDENCE, fastest: float | None = None
 ) -> Interval:
-    """The median's interval: the rounds' uncertainty and the between-process noise combined (log scale)."""
-    procs = entries(rec)
+    """The median's interval: the rounds' uncertainty and the between-process noise combined (log scale),
+    over the processes :func:`clean` keeps."""
+    procs = clean(entries(rec), fastest)
     z = _z(confidence)
     floor = DEFAULT_BETWEEN if between is None else between
     if procs:
@@ -293,7 +305,8 @@ def annotate(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     for rec in records:
         iv = interval(rec, between.get(rec.get("backend"), between.get(None)), fastest=fastest)
         out[rec["cell"]] = {
-            "processes": len(entries(rec)) or None,
+            "median": iv.value if entries(rec) else rec.get("median"),
+            "processes": len(clean(entries(rec), fastest)) or None,
             "ci_lo": iv.lo if iv.bounded else None,
             "ci_hi": iv.hi if iv.bounded else None,
             "stability": stability(rec, fastest),

@@ -275,7 +275,8 @@ def test_the_runner_keeps_every_round_and_repeats_cells_in_a_second_process(tmp_
         assert [e["pass"] for e in procs] == [1, 2] and procs[0]["pid"] != procs[1]["pid"]
         assert rec["rounds"] == sum(len(e["times"]) for e in procs) and rec["processes"] == 2
     frame = results.load(out, write_csv=False)
-    assert (frame["processes"] == 2).all() and (frame["ci_lo"] < frame["median"]).all()
+    # the statistics use both processes, or the one timed while the machine ran at its best (uncertainty.clean)
+    assert frame["processes"].isin([1, 2]).all() and (frame["ci_lo"] < frame["median"]).all()
     assert "Fastest gradient per problem and size" in done.stdout  # the closing summary
     env = json.loads((out / "env.json").read_text())
     assert env["wait_policy"] == "passive" and env["repeat"] == "all"
@@ -359,7 +360,22 @@ def test_a_cell_timed_while_the_machine_ran_slow_is_labelled_and_widened():
     assert recs[2]["samples"][0]["probe"] == pytest.approx(probe * 1.5, rel=1e-3)
     stated = uncertainty.annotate(recs)
     assert stated["best"]["stability"] is None and stated["usual"]["stability"] is None
-    assert "the machine ran x1.5 slower than at its best" in stated["slow"]["stability"]
+    assert "the machine ran x1.5 slower than at its best in this run, only" in stated["slow"]["stability"]
     width = {c: math.log(stated[c]["ci_hi"] / stated[c]["ci_lo"]) for c in stated}
     assert width["slow"] - 2 * math.log(1.5) == pytest.approx(width["usual"], rel=0.3)  # widened by x1.5 each way
     assert width["usual"] == pytest.approx(width["best"], rel=0.3)
+
+
+def test_a_cell_timed_again_at_the_machines_best_takes_that_process_only():
+    rng = np.random.default_rng(9)
+    fast, slow = 6e-5, 1.75 * 6e-5  # the two speeds a shared virtual machine was seen to run at
+    procs = [
+        uncertainty.entry(rounds(rng, 1.5e-3), 1, 1, 0.0, 0.0, slow),  # the first pass, the machine slow
+        uncertainty.entry(rounds(rng, 1.0e-3), 2, 2, 0.0, 0.0, fast),  # the repeat, at its best
+    ]
+    rec = {"status": "ok", "cell": "c", "backend": "numpy", "samples": procs}
+    other = {"status": "ok", "cell": "d", "backend": "numpy", "samples": [procs[1]]}
+    stated = uncertainty.annotate([rec, other])["c"]
+    assert stated["stability"] is None and stated["processes"] == 1
+    assert stated["median"] == pytest.approx(1.0e-3, rel=0.02)
+    assert stated["ci_lo"] < 1.0e-3 < stated["ci_hi"] < 1.4e-3
