@@ -11,8 +11,7 @@ import matplotlib.ticker
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from bench.fmt import fmt_time
-from bench.report.charts.base import Chart, colour, outside_legend, slugify
+from bench.report.charts.base import Chart, colour, outside_legend, slugify, time_axis
 from bench.report.charts.compare import _percent, ticks
 
 from .model import History, Series, Step, Timeline
@@ -71,7 +70,7 @@ def step_chart(step: Step, timeline: Timeline, rank: int) -> Chart:
         )
         ax.fill_between([lo, hi], lev.lo, lev.hi, color="#888888", alpha=0.15, linewidth=0)
     ax.axvline((step.before + step.at) / 2, color=STEP_COLOURS[found.verdict], linestyle="--", linewidth=1)
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt_time(v)))
+    time_axis(ax.yaxis)
     ax.set_ylabel("median time of one call (95% interval)")
     _runs_axis(ax, timeline)
     c = found.change

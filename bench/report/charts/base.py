@@ -25,11 +25,12 @@ matplotlib.use("Agg")
 import matplotlib.colors as mcolors
 import matplotlib.ticker
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 import backends
 from bench import safe_io
 from bench.cells import ARTICLE
-from bench.fmt import fmt_n
+from bench.fmt import fmt_n, fmt_time
 
 from ..analysis import kinds_in_order, series_rows
 
@@ -54,6 +55,16 @@ VARIANT_STYLES = {
     "xla": VariantStyle((0, (7, 2)), "D", "..", True),
     "witness": VariantStyle(":", "*", "xx", True),
     "hand": VariantStyle("-", "o", "", True),
+}
+
+#: what each look stands for, in a chart's style legend
+STYLE_NAMES = {
+    EAGER: "eager",
+    COMPILED: "compiled",
+    VARIANT_STYLES["autograd"]: "autograd (eager)",
+    VARIANT_STYLES["xla"]: "xla (compiled)",
+    VARIANT_STYLES["witness"]: "an expert's witness",
+    VARIANT_STYLES["hand"]: "hand-derived",
 }
 
 matplotlib.rcParams.update(
@@ -175,6 +186,42 @@ def count_axis(axis) -> None:
     """Tick labels of a log axis of counts as 10, 1,000, 1e6 rather than 10^1."""
     axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt_n(v)))
     axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+class TimeLogFormatter(matplotlib.ticker.LogFormatterSciNotation):
+    """Ticks of a log axis of seconds in the unit that reads best: 100 µs, 2 ms, 1.5 s. The same ticks are
+    labelled as matplotlib's log axis would label them (every decade; some minor ticks on a short axis)."""
+
+    def __call__(self, x, pos=None):
+        return fmt_time(x) if super().__call__(x, pos) else ""
+
+
+def time_axis(axis) -> None:
+    """Label an axis of seconds in ns / µs / ms / s (:func:`bench.fmt.fmt_time`): every chart with a time axis
+    calls this once per axis, after choosing its scale (a log axis keeps matplotlib's choice of ticks)."""
+    if axis.get_scale() == "log":
+        axis.set_major_formatter(TimeLogFormatter())
+        axis.set_minor_formatter(TimeLogFormatter())
+    else:
+        axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt_time(v)))
+
+
+def style_legend(fig: Figure, variants) -> None:
+    """A legend of marker styles under the figure, ``variants`` a list of ``(VariantStyle, text)``; drawn
+    in grey: the colour says the backend."""
+    handles = [
+        Line2D(
+            [],
+            [],
+            linestyle="none",
+            marker=v.marker,
+            markersize=7,
+            color="#555555",
+            markerfacecolor="#555555" if v.filled else "white",
+        )
+        for v, _ in variants
+    ]
+    fig.legend(handles, [text for _, text in variants], loc="outside lower center", ncol=len(handles), frameon=False)
 
 
 def outside_legend(fig: Figure, handles, labels, title: str | None = None, ncol: int = 1) -> None:

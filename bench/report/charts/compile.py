@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..analysis import kinds_in_order, series_order, timed
-from .base import Chart, Styles, outside_legend
+from .base import Chart, Styles, outside_legend, time_axis
 
 
 def charts(context) -> list[Chart]:
@@ -47,8 +47,10 @@ def _first_call(ok, styles: Styles) -> Chart:
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi * 10)
-    ax.set_xlabel("steady-state median time per call (s, log)")
-    ax.set_ylabel("first call time, incl. tracing/compilation (s, log)")
+    time_axis(ax.xaxis)
+    time_axis(ax.yaxis)
+    ax.set_xlabel("steady-state median time per call (log scale)")
+    ax.set_ylabel("first call time, incl. tracing/compilation (log scale)")
     handles, labels = ax.get_legend_handles_labels()
     outside_legend(fig, handles, labels, title="row (hollow: eager)", ncol=2 if len(labels) > 16 else 1)
     title = "First call against steady state"

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ..analysis import backend_order, is_witness, timed
-from .base import Chart, colour, grid, outside_legend, slugify, subtitle
+from .base import Chart, colour, grid, outside_legend, slugify, subtitle, time_axis
 
 
 def workloads(frame) -> dict[str, list[str]]:
@@ -59,7 +59,7 @@ def charts(context) -> list[Chart]:
         if not problems_here:
             continue
         for what, column, axis_label in (
-            ("times", "median", "derivative time (s, log)"),
+            ("times", "median", "derivative time (log scale)"),
             ("ratio", "ratio", "derivative / primal time"),
         ):
             nrows, ncols = grid(len(problems_here), 3)
@@ -79,6 +79,7 @@ def charts(context) -> list[Chart]:
                 ax.set_ylabel(axis_label)
                 if what == "times":
                     ax.set_yscale("log")
+                    time_axis(ax.yaxis)
                 else:
                     ax.axhline(1.0, color="#888888", linewidth=0.8, linestyle=":")
             for ax in axes[len(problems_here) :]:

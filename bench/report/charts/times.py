@@ -10,14 +10,15 @@ from bench.fmt import fmt_n, is_missing
 from bench.uncertainty import row_interval
 
 from ..analysis import series_order
-from .base import Chart, Styles, grid, kinds, size_order, slugify, subtitle
+from .base import STYLE_NAMES, Chart, Styles, grid, kinds, size_order, slugify, style_legend, subtitle, time_axis
 
 CAPTION = (
-    "Median time of one call per row label, log scale; whiskers span the median's 95% interval (its rounds "
-    "and the variation between worker processes; none where a cell has no interval). ★ marks the fastest "
-    "row through the protocol; ×k is how many times slower than it (an "
-    "expert's witness below ×1 beats it). Colour is the backend; hatched, paler bars are eager variants, "
-    "solid bars compiled ones (numpy: hand-derived), cross-hatched bars an expert's hand-written witness."
+    "Median time of one call per row label (the dot), log scale; the horizontal bar spans the median's 95% "
+    "interval (its rounds and the variation between worker processes; none where a cell has no interval). "
+    "★ marks the fastest row through the protocol; ×k is how many times slower than it (an expert's witness "
+    "below ×1 beats it). Colour is the backend, the marker the variant (legend under the panels: hollow "
+    "markers eager, filled ones compiled, hand-derived or an expert's hand-written witness). Each panel lists "
+    "the rows measured for its kind: a witness or the article's loop appears only where it exists."
 )
 
 
@@ -37,66 +38,76 @@ def _chart(problem, size, dtype, device, frame, styles: Styles) -> Chart:
     series = series_order(frame)
     #: rows that exist for some kinds only: the article's loop (solve) and the expert's witness
     optional = set(frame.loc[(frame["role"] != "protocol").fillna(False).astype(bool), "series"])
+    shown = {k: _shown(frame, k, series, optional) for k in panels}
+    longest = max(len(v) for v in shown.values())
     nrows, ncols = grid(len(panels))
-    height = max(2.2, 0.28 * len(series) + 1.2)
-    fig = Figure(figsize=(3.2 * ncols + 1.6, height * nrows + 0.6), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, squeeze=False)).ravel()
+    height = max(2.2, 0.28 * longest + 1.2)
+    fig = Figure(figsize=(4.4 * ncols + 0.8, height * nrows + 1.0), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    drawn: set = set()
     for ax, kind in zip(axes, panels):
         rows = frame[(frame["kind"] == kind).fillna(False)].drop_duplicates("series", keep="last").set_index("series")
         ok = rows[(rows["status"] == "ok").fillna(False) & rows["median"].notna()]
         contenders = ok[(ok["role"] != WITNESS).fillna(False).astype(bool)]  # the witness is no contender
         best = contenders["median"].idxmin() if len(contenders) else None
         lows, highs = [], []
-        for i, s in enumerate(series):
+        for i, s in enumerate(shown[kind]):
             if s not in rows.index:
-                if s not in optional:
-                    ax.text(
-                        0.02,
-                        i,
-                        "not measured",
-                        transform=ax.get_yaxis_transform(),
-                        va="center",
-                        fontsize=7,
-                        color="#999999",
-                    )
+                _note(ax, i, "not measured", color="#999999", fontsize=7)
                 continue
             row = rows.loc[s]
             if row["status"] != "ok" or is_missing(row["median"]):
-                ax.text(
-                    0.02,
-                    i,
-                    f"✗ {row['status']}",
-                    transform=ax.get_yaxis_transform(),
-                    va="center",
-                    fontsize=8,
-                    color="#d62728",
-                    fontweight="bold",
-                )
+                _note(ax, i, f"✗ {row['status']}", color="#d62728", fontsize=8, fontweight="bold")
                 continue
             med = float(row["median"])
             iv = row_interval(row.to_dict())
             lo, hi = (iv.lo, iv.hi) if iv.bounded else (med, med)
             lows.append(lo)
             highs.append(hi)
-            ax.barh(i, med, height=0.7, **styles.bar(s))
-            ax.errorbar(med, i, xerr=[[med - lo], [hi - med]], fmt="none", ecolor="black", elinewidth=1, capsize=2)
+            style = styles(s)
+            drawn.add(style.variant)
+            ax.errorbar(
+                med,
+                i,
+                xerr=[[med - lo], [hi - med]],
+                fmt=style.variant.marker,
+                color=style.colour,
+                markerfacecolor=style.colour if style.variant.filled else "white",
+                markeredgecolor=style.colour,
+                markersize=6,
+                elinewidth=1.4,
+                capsize=3,
+            )
             if s == best:
-                ax.text(hi * 1.15, i, "★ fastest", va="center", fontsize=7.5, fontweight="bold")
+                ax.text(hi * 1.25, i, "★ fastest", va="center", fontsize=7.5, fontweight="bold")
             elif best is not None:
-                ax.text(hi * 1.15, i, f"×{med / ok.loc[best, 'median']:.3g}", va="center", fontsize=7.5)
+                ax.text(hi * 1.25, i, f"×{med / ok.loc[best, 'median']:.3g}", va="center", fontsize=7.5)
         ax.set_xscale("log")
+        time_axis(ax.xaxis)
         ax.set_title(kind)
-        ax.set_xlabel("median time (s), log scale")
+        ax.set_xlabel("median time, log scale")
         if lows:
             ax.set_xlim(min(lows) / 3, max(highs) * 12)
         ax.grid(axis="y", visible=False)
+        ax.set_yticks(np.arange(len(shown[kind])), shown[kind])
+        ax.set_ylim(longest - 0.5, -0.5)  # every panel's rows equally spaced, from the top
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
-    axes[0].set_yticks(np.arange(len(series)), series)
-    axes[0].set_ylim(len(series) - 0.5, -0.5)
+    style_legend(fig, [(v, text) for v, text in STYLE_NAMES.items() if v in drawn])
     first = frame.iloc[0]
     n_params = first["n_params"]
     detail = f"n={fmt_n(first['n'])}" + ("" if is_missing(n_params) else f", {fmt_n(n_params)} parameters")
     title = f"{problem} · {size} ({detail}) · {subtitle(dtype, device)}"
     fig.suptitle(title, fontsize=11)
     return Chart("times", slugify("times", problem, size, dtype, device), title, CAPTION, fig)
+
+
+def _shown(frame, kind: str, series: list[str], optional: set) -> list[str]:
+    """The rows of a kind's panel: those it has a record for, and every protocol row (one it lacks says
+    "not measured"); a witness or the article's loop without a record there is left out."""
+    present = set(frame.loc[(frame["kind"] == kind).fillna(False), "series"])
+    return [s for s in series if s in present or s not in optional]
+
+
+def _note(ax, i: int, text: str, **style) -> None:
+    ax.text(0.02, i, text, transform=ax.get_yaxis_transform(), va="center", **style)
