@@ -12,7 +12,7 @@ article pictures (``article-*.json``), and writes into ``--out`` (default
   call against steady state and the calls after which compiling pays off, the
   protocol tax (our best row against an expert's witness), the agreement heatmap,
   the article's pictures, and with ``--compare`` the relative change of every cell;
-* ``report.md`` and ``index.html`` (every chart embedded, each row's value on hover over the times charts,
+* ``report.md`` and ``index.html`` (every chart embedded, values on hover over the times and scaling charts,
   every table sortable and filterable, sections that fold, the environment of every run), both from one
   page outline, and ``methods.md`` (the methods paragraph, from each run's env.json and records);
 * with ``--export latex,csv``: ``export/*.tex`` (booktabs) and ``export/*.csv``, the tables for a paper.

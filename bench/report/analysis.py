@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import backends
 from bench import tax as bench_tax
 from bench import verdicts
 from bench.cells import ARTICLE, WITNESS
-from bench.fmt import to_float
+from bench.fmt import fmt_n
 from bench.verdicts import is_witness
 from problems.base import KINDS as KIND_ORDER  # the problems' own order
+
+from .agreement_table import agreement_table  # noqa: F401  (the report reads it here)
 
 #: every kind's group keys in a table that holds several runs and machines
 CELL_GROUP = ["problem", "size", "dtype", "device", "kind"]
@@ -199,16 +202,48 @@ def scaling_axis(group) -> tuple[str, str]:
     return "n", f"n ({unit})" if unit else "data size n"
 
 
-def fit_slope(x, y) -> float:
-    """Least-squares slope of log10(y) against log10(x) (NaN with fewer than two sizes)."""
+#: the dispatch floor: a size is above it where the row's time there is more than this many times its
+#: time at its smallest size (below, the fixed cost of a call, not the work, sets the time)
+FLOOR_FACTOR = 2.0
+#: the fewest sizes above the floor a slope is fitted on
+MIN_SIZES = 3
+
+
+class Slope(NamedTuple):
+    slope: float  #: NaN where fewer than :data:`MIN_SIZES` sizes are above the floor
+    stderr: float  #: its standard error (``np.polyfit(..., cov=True)``)
+    sizes: int  #: how many sizes were above the floor
+
+
+def fit_slope(x, y) -> Slope:
+    """Least-squares slope of log10(y) against log10(x), fitted on the sizes above the dispatch floor
+    (:data:`FLOOR_FACTOR`) only, with its standard error; NaN with fewer than :data:`MIN_SIZES` such sizes."""
     import numpy as np
 
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    x, y = np.log10(x[keep]), np.log10(y[keep])
-    if len(np.unique(x)) < 2:
-        return math.nan
-    return float(np.polyfit(x, y, 1)[0])
+    x, y = x[keep], y[keep]
+    if not len(x):
+        return Slope(math.nan, math.nan, 0)
+    above = y > FLOOR_FACTOR * y[np.argmin(x)]
+    x, y = np.log10(x[above]), np.log10(y[above])
+    if len(np.unique(x)) < MIN_SIZES:
+        return Slope(math.nan, math.nan, len(np.unique(x)))
+    coef, cov = np.polyfit(x, y, 1, cov=True)
+    return Slope(float(coef[0]), float(math.sqrt(max(cov[0][0], 0.0))), len(x))
+
+
+def slope_text(s: dict) -> str:
+    """``slope 1.02 ± 0.03``, or ``no slope (2 sizes above the floor)``."""
+    if math.isfinite(s["slope"]):
+        return f"slope {s['slope']:.2f} ± {s['stderr']:.2f}"
+    return f"no slope ({s['sizes']} size{'' if s['sizes'] == 1 else 's'} above the floor)"
+
+
+def crossing_span(c: dict) -> str:
+    """Where a crossing is, as far as the data says: between the two measured sizes around it."""
+    lo, hi = c["between"]
+    return f"between {fmt_n(lo)} and {fmt_n(hi)}"
 
 
 def crossovers(curves: dict[str, tuple[list[float], list[float]]]) -> list[dict]:
@@ -273,8 +308,8 @@ def scaling(frame) -> tuple[list[dict], list[dict]]:
                     "kind": kind,
                     "series": series,
                     "axis": column,
-                    "slope": fit_slope(rows.index, rows.values),
-                    "sizes": len(rows),
+                    **fit_slope(rows.index, rows.values)._asdict(),
+                    "measured": len(rows),
                 }
             )
         for c in crossovers(curves):
@@ -327,75 +362,3 @@ def break_even(frame) -> list[dict]:
                 }
             )
     return out
-
-
-# --- agreement ---------------------------------------------------------------------------------
-
-
-def agreement_table(runs):
-    """One row per run, problem, dtype and row label of each run's ``agreement.json``:
-    the worst rho against the hand derivative (or, where no hand check exists, the
-    binding reference), which kind it came from, whether every check passed, and the binding one's rel_error."""
-    import pandas as pd
-
-    rows = []
-    for run in runs:
-        for row in run.agreement:
-            backend, mode = str(row.get("backend")), str(row.get("mode") or "eager")
-            rows.append(
-                {
-                    "run": run.tag,
-                    "problem": str(row.get("problem")),
-                    "dtype": str(row.get("dtype") or ""),
-                    "label": _agreement_label(row, backend, mode),
-                    "backend": backend,
-                    "variant": _agreement_variant(row, backend, mode),
-                    "kind": str(row.get("kind")),
-                    **_worst(row),
-                }
-            )
-    columns = ["run", "problem", "dtype", "label", "backend", "variant", "kind", "rho", "reference", "ok", "tolerance"]
-    columns += ["rel_error", "binding", "why"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _agreement_label(row: dict, backend: str, mode: str) -> str:
-    if row.get("label"):
-        return str(row["label"])
-    info = backends.REGISTRY.get(backend)
-    if info is None:
-        return backend if mode == "eager" else f"{backend}+{mode}"
-    try:
-        return info.label(str(row.get("variant") or mode))
-    except KeyError:
-        return backend
-
-
-def _agreement_variant(row: dict, backend: str, mode: str) -> str:
-    if row.get("variant"):
-        return str(row["variant"])
-    info = backends.REGISTRY.get(backend)
-    try:
-        return info.variant(mode).name if info else mode
-    except KeyError:
-        return mode
-
-
-def _worst(row: dict) -> dict:
-    checks = [c for c in row.get("checks", []) if isinstance(c, dict)] if isinstance(row.get("checks"), list) else []
-    hand = [c for c in checks if c.get("reference") == "hand"]
-    if hand:
-        rho, reference = max(to_float(c.get("rho")) for c in hand), "hand"
-    else:  # the worst rho of any reference that has one (a solve's loss has none)
-        rhos = [to_float(c.get("rho")) for c in checks if c.get("rho") is not None] or [to_float(row.get("rho"))]
-        rho, reference = max(rhos), str(row.get("reference") or "")
-    ok = bool(row.get("ok")) and all(bool(c.get("ok", True)) for c in checks)
-    return {
-        "rho": rho,
-        "reference": reference,
-        "ok": ok,
-        "tolerance": to_float(row.get("tolerance")),
-        "rel_error": to_float(row.get("rel_error")),  # the binding reference's, as are the tolerance and why
-        "binding": str(row.get("reference") or ""),
-        "why": str(row.get("error") or ("NaN/Inf" if row.get("nonfinite") else "")),
-    }

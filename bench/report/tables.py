@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from bench import verdicts
-from bench.fmt import fmt_n, fmt_time, fmt_x, is_missing
+from bench.fmt import fmt_time, fmt_x, is_missing
 from bench.stats import ratio_interval
 from bench.tax import CALLS, GOAL
 from bench.uncertainty import row_interval
@@ -197,13 +197,12 @@ def crossings(context) -> Table:
             _text(c["dtype"]),
             c["winner"],
             c["loser"],
-            f"{c['axis']} ≈ {fmt_n(c['x'])}",
-            fmt_time(c["time"]),
+            f"{c['axis']} {analysis.crossing_span(c)}",
         ]
         for c in context.crossings
     ]
     return Table(
-        ["problem", "kind", "dtype", "faster after", "overtakes", "at about", "time there"],
+        ["problem", "kind", "dtype", "faster after", "overtakes", "where (between two measured sizes)"],
         rows,
         "Crossovers: where one row overtakes another",
         sortable=True,
@@ -217,14 +216,18 @@ def slopes(context) -> Table:
             s["kind"],
             _text(s["dtype"]),
             s["series"],
-            number(s["slope"], f"{s['slope']:.2f}"),
+            number(s["slope"], analysis.slope_text(s)),
             _int(s["sizes"]),
+            _int(s["measured"]),
         ]
         for s in context.slopes
-        if math.isfinite(s["slope"])
     ]
     return Table(
-        ["problem", "kind", "dtype", "row", "slope", "sizes"], rows, "Fitted log-log slopes", sortable=True, long=True
+        ["problem", "kind", "dtype", "row", "slope ± standard error", "sizes above the floor", "sizes measured"],
+        rows,
+        "Fitted log-log slopes (on the sizes above the dispatch floor only; none with fewer than three)",
+        sortable=True,
+        long=True,
     )
 
 

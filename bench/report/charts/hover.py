@@ -5,7 +5,9 @@ y axis names rows (fixed tick labels), a bar's end (``barh``), an error bar's po
 (``errorbar``) or a scattered point gives the row's value and 95% interval. Each row gets a
 transparent band across its panel, tagged with an id (matplotlib's ``gid``); after the SVG is
 written, a ``<title>`` goes into each band's group, which a browser shows as a tooltip when the
-SVG is inline in a page. The PNG is unchanged (the bands are transparent).
+SVG is inline in a page. In a panel of lines instead (the scaling chart: x a size, y a time), every
+point of a labelled line gets a small transparent square around it, titled with the line's label,
+the point's time and its size. The PNG is unchanged (the bands are transparent).
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.patches import Rectangle
 
 from bench import safe_io
-from bench.fmt import fmt_time
+from bench.fmt import fmt_n, fmt_time
 
-#: chart groups whose rows get a title (the page embeds their SVG)
-GROUPS = ("times",)
+#: chart groups whose rows (or points) get a title (the page embeds their SVG)
+GROUPS = ("times", "scaling")
 #: the id of a row's band: ``hover-<k>``
 PREFIX = "hover-"
 
@@ -82,8 +84,33 @@ def title(label: str, panel: str, mark: dict, as_time: bool) -> str:
     return text
 
 
+def _points(ax) -> list[tuple[float, float, str]]:
+    """``(x, y, title)`` of every finite point of the panel's labelled lines (a line's label is its row's)."""
+    xname = ax.get_xlabel().replace(", log scale", "")
+    as_time = "time" in ax.get_ylabel().lower()
+    out = []
+    for line in ax.get_lines():
+        name = str(line.get_label())
+        if not name or name[:1] == "_":  # matplotlib's own names for unlabelled artists
+            continue
+        for x, y in zip(line.get_xdata(), line.get_ydata()):
+            x, y = float(x), float(y)
+            if math.isfinite(x) and math.isfinite(y):
+                text = f"{name} · {ax.get_title()}: {_number(y, as_time)} at {xname} = {fmt_n(x)}"
+                out.append((x, y, text))
+    return out
+
+
+def _band(ax, gid: str, xy: tuple[float, float], size: tuple[float, float], transform) -> None:
+    band = Rectangle(xy, *size, transform=transform, facecolor="white", alpha=0.0, linewidth=0, zorder=10)
+    band.set_gid(gid)
+    band.set_in_layout(False)
+    ax.add_artist(band)
+
+
 def tag(chart) -> dict[str, str]:
-    """Add a transparent, tagged band per row of every panel; return ``{id: title}``."""
+    """Add a transparent, tagged band per row of every panel (or per point of a panel of lines); return
+    ``{id: title}``."""
     if chart.group not in GROUPS or chart.figure is None:
         return {}
     titles: dict[str, str] = {}
@@ -91,24 +118,21 @@ def tag(chart) -> dict[str, str]:
         if not ax.get_visible():
             continue
         labels = _row_labels(ax)
+        if not labels:
+            _ = ax.get_xlim(), ax.get_ylim()  # the limits autoscaled now: the squares are placed in axes fractions
+            to_axes = ax.transScale + ax.transLimits
+            for x, y, text in _points(ax):
+                fx, fy = to_axes.transform((x, y))
+                gid = f"{PREFIX}{len(titles)}"
+                _band(ax, gid, (fx - 0.025, fy - 0.03), (0.05, 0.06), ax.transAxes)
+                titles[gid] = text
+            continue
         as_time = "time" in ax.get_xlabel().lower()
         for row, mark in sorted(_values(ax).items()):
             if row not in labels:
                 continue
             gid = f"{PREFIX}{len(titles)}"
-            band = Rectangle(
-                (0.0, row - 0.45),
-                1.0,
-                0.9,
-                transform=ax.get_yaxis_transform(),
-                facecolor="white",
-                alpha=0.0,
-                linewidth=0,
-                zorder=10,
-            )
-            band.set_gid(gid)
-            band.set_in_layout(False)
-            ax.add_artist(band)
+            _band(ax, gid, (0.0, row - 0.45), (1.0, 0.9), ax.get_yaxis_transform())
             titles[gid] = title(labels[row], ax.get_title(), mark, as_time)
     return titles
 

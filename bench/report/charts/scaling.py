@@ -3,17 +3,14 @@ slopes and the crossovers where the fastest row label changes."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
-from bench.fmt import fmt_n
-
-from ..analysis import curve, scaling_axis, series_order, timed
-from .base import Chart, Styles, count_axis, grid, kinds, slugify, subtitle
+from ..analysis import FLOOR_FACTOR, MIN_SIZES, crossing_span, curve, scaling_axis, series_order, slope_text, timed
+from .base import Chart, Styles, count_axis, grid, kinds, slugify, subtitle, time_axis
 
 
 def charts(context) -> list[Chart]:
@@ -29,7 +26,7 @@ def charts(context) -> list[Chart]:
             continue
         nrows, ncols = grid(len(panels), 3)
         n_series = pframe["series"].nunique()
-        fig = Figure(figsize=(4.3 * ncols + 0.4, (3.2 + 0.16 * n_series) * nrows + 0.5), layout="constrained")
+        fig = Figure(figsize=(4.6 * ncols + 0.4, (3.4 + 0.2 * n_series) * nrows + 0.5), layout="constrained")
         axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
         for ax, kind in zip(axes, panels):
             _panel(ax, context, styles, problem, dtype, device, kind, pframe[pframe["kind"] == kind], column, unit)
@@ -43,9 +40,12 @@ def charts(context) -> list[Chart]:
                 slugify("scaling", problem, dtype, device),
                 title,
                 f"Median time against {unit}, log-log, one line per row label (dashed, hollow: eager; "
-                "solid, filled: compiled). The legend under each panel gives each line's fitted log-log "
-                "slope (1 = linear). ✕ marks where the fastest row changes (one overtakes another); every "
-                "crossing is listed in the report's table.",
+                "solid, filled: compiled). The legend under each panel gives each line's log-log slope "
+                "(1 = linear) ± its standard error, fitted only on the sizes above the dispatch floor: those "
+                f"where the row takes more than {FLOOR_FACTOR:g}× its time at the smallest size (below, the "
+                f"fixed cost of a call sets the time); with fewer than {MIN_SIZES} such sizes a row gets no "
+                "slope. A shaded span marks where the fastest row changes (one overtakes another somewhere "
+                "between the two measured sizes around it); every crossing is listed in the report's table.",
                 fig,
             )
         )
@@ -60,14 +60,14 @@ def _same(a, b) -> bool:
 
 
 def _panel(ax, context, styles, problem, dtype, device, kind, kframe, column, unit) -> None:
-    handles: dict[str, Any] = {}
+    legend: dict[str, Any] = {}
     for s in series_order(kframe):
         rows = curve(kframe[kframe["series"] == s], column)
         if rows.empty:
             continue
         slope = next(
             (
-                r["slope"]
+                r
                 for r in context.slopes
                 if r["problem"] == problem
                 and _same(r["dtype"], dtype)
@@ -75,30 +75,31 @@ def _panel(ax, context, styles, problem, dtype, device, kind, kframe, column, un
                 and r["kind"] == kind
                 and r["series"] == s
             ),
-            math.nan,
+            None,
         )
+        # the line's label is its row label: the hover titles read it back (charts/hover.py)
         (line,) = ax.plot(
             np.asarray(rows.index, dtype=float),
             rows.values,
             **styles(s).line(),
             markersize=4,
             linewidth=1.4,
-            label=f"{s}: slope {slope:.2f}" if math.isfinite(slope) else s,
+            label=s,
         )
-        handles.setdefault(s, line)
+        legend.setdefault(f"{s}: {slope_text(slope)}" if slope else s, line)
     crossings = [
         c
         for c in context.crossings
         if c["problem"] == problem and _same(c["dtype"], dtype) and _same(c["device"], device) and c["kind"] == kind
     ]
     marks = _winner_changes(crossings, kframe, column)
-    for c in marks:
-        ax.axvline(c["x"], color="#444444", linestyle=":", linewidth=1)
-        ax.plot([c["x"]], [c["time"]], marker="X", color="black", markersize=7, zorder=5)
+    for k, c in enumerate(marks):
+        lo, hi = c["between"]
+        ax.axvspan(lo, hi, color="#888888", alpha=0.12, linewidth=0)
         ax.text(
-            c["x"],
-            0.98,
-            f" {c['winner']} overtakes\n {c['loser']} ≈ {fmt_n(c['x'])}",
+            lo,
+            0.98 - 0.11 * k,
+            f" {c['winner']} overtakes\n {c['loser']} {crossing_span(c)}",
             transform=ax.get_xaxis_transform(),
             fontsize=6.5,
             va="top",
@@ -108,24 +109,25 @@ def _panel(ax, context, styles, problem, dtype, device, kind, kframe, column, un
     ax.set_xscale("log")
     ax.set_yscale("log")
     count_axis(ax.xaxis)
+    time_axis(ax.yaxis)
     ax.set_title(kind)
     ax.set_xlabel(f"{unit}, log scale")
-    ax.set_ylabel("median time (s, log)")
+    ax.set_ylabel("median time, log scale")
     # Each panel's own legend, below it: slopes differ from kind to kind.
-    lines, labels = ax.get_legend_handles_labels()
+    lines, labels = list(legend.values()), list(legend)
     if marks:
-        lines.append(Line2D([], [], marker="X", color="black", linestyle=":"))
-        labels.append("crossover: fastest changes")
+        lines.append(Patch(color="#888888", alpha=0.25))
+        labels.append("the fastest row changes in this span")
     ax.legend(
         lines,
         labels,
         loc="upper center",
         bbox_to_anchor=(0.5, -0.2),
-        ncol=2,
+        ncol=1,
         frameon=False,
-        fontsize=7,
-        title="fitted log-log slope",
-        title_fontsize=7,
+        fontsize=6.5,
+        title=f"log-log slope ± s.e. (floor: {FLOOR_FACTOR:g}× the smallest size's time)",
+        title_fontsize=6.5,
     )
 
 
