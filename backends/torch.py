@@ -18,7 +18,7 @@ import array_api_compat.torch as compat
 import numpy as np
 import torch
 import torch.autograd.forward_ad as fwAD
-import torch.func as tf_
+import torch.func as torch_func
 import torch.nn.functional as F
 
 from .base import BackendBase, DeviceUnavailable, Differentiable, check_ad_mode, namespace, python_loop
@@ -127,7 +127,7 @@ class TorchBackend(BackendBase):
 
             return autograd_value_and_grad
 
-        grad_and_value = tf_.grad_and_value(fn)
+        grad_and_value = torch_func.grad_and_value(fn)
 
         def value_and_grad(params, data):
             grads, value = grad_and_value(params, data)
@@ -147,7 +147,7 @@ class TorchBackend(BackendBase):
             return autograd_vjp
 
         def vjp(x, u, data):
-            y, pullback = tf_.vjp(lambda x: fn(x, data), x)
+            y, pullback = torch_func.vjp(lambda x: fn(x, data), x)
             return y, pullback(u)[0]
 
         return vjp
@@ -167,7 +167,7 @@ class TorchBackend(BackendBase):
         fn = self._fn(f)
         if self._autograd:
             return lambda w, data: torch.autograd.functional.hessian(lambda w: fn(w, data), w)
-        return tf_.jacrev(tf_.jacrev(fn))
+        return torch_func.jacrev(torch_func.jacrev(fn))
 
     def hvp(self, f: Differentiable):
         fn = self._fn(f)
@@ -180,8 +180,8 @@ class TorchBackend(BackendBase):
                 return hv
 
             return hvp
-        grad = tf_.grad(fn)
-        return lambda w, v, data: tf_.vjp(lambda w: grad(w, data), w)[1](v)[0]
+        grad = torch_func.grad(fn)
+        return lambda w, v, data: torch_func.vjp(lambda w: grad(w, data), w)[1](v)[0]
 
     def jvp(self, f: Differentiable):
         fn = self._fn(f)
@@ -194,18 +194,18 @@ class TorchBackend(BackendBase):
                 return primal, tangent
 
             return jvp
-        return lambda x, t, data: tf_.jvp(lambda x: fn(x, data), (x,), (t,))
+        return lambda x, t, data: torch_func.jvp(lambda x: fn(x, data), (x,), (t,))
 
     def gradient_in(self, f: Differentiable, mode: str):
         # torch.func in every variant: its transforms nest in any order (forward_ad's dual levels do not)
         check_ad_mode(mode)
         fn = self._fn(f)
         if mode == "reverse":
-            return tf_.grad(fn)
+            return torch_func.grad(fn)
 
         def forward(w, data):  # one torch.func.jvp per entry
             basis = torch.eye(w.shape[0], dtype=w.dtype, device=w.device)
-            return torch.stack([tf_.jvp(lambda w: fn(w, data), (w,), (e,))[1] for e in basis])
+            return torch.stack([torch_func.jvp(lambda w: fn(w, data), (w,), (e,))[1] for e in basis])
 
         return forward
 
@@ -217,7 +217,7 @@ class TorchBackend(BackendBase):
             return lambda w, data: torch.autograd.functional.jacobian(
                 lambda w: fn(w, data), w, vectorize=True, strategy="forward-mode"
             )
-        return tf_.jacfwd(fn)
+        return torch_func.jacfwd(fn)
 
     # -- compilation -------------------------------------------------------------
     def compile(self, fn):

@@ -176,7 +176,7 @@ class CellSpec:
 
 
 @dataclass
-class Built:
+class PreparedCell:
     cell: Cell
     inst: Instance
     backend: Any  #: the Backend, or None for the article baseline
@@ -210,7 +210,7 @@ def convert(backend, tree, dtype: str):
     return backend.asarray(tree, dtype)
 
 
-def build(cell: Cell, device: str = "cpu", seed: int = 0, iterations: int | None = None) -> Built:
+def build(cell: Cell, device: str = "cpu", seed: int = 0, iterations: int | None = None) -> PreparedCell:
     """``iterations`` shortens (or lengthens) the ``solve`` of this instance."""
     problem = problems.get(cell.problem)
     inst = problem.instance(cell.size, seed)
@@ -219,7 +219,7 @@ def build(cell: Cell, device: str = "cpu", seed: int = 0, iterations: int | None
     if cell.backend == ARTICLE:
         if cell.kind != "solve":
             raise ValueError("the article baseline has the 'solve' kind only")
-        return Built(
+        return PreparedCell(
             cell,
             inst,
             None,
@@ -231,7 +231,7 @@ def build(cell: Cell, device: str = "cpu", seed: int = 0, iterations: int | None
         import witnesses
 
         witness, call, to_numpy = witnesses.build(cell, inst, device)
-        return Built(cell, inst, witness, call, to_numpy, _arrays(witness.to_numpy, cell.kind))
+        return PreparedCell(cell, inst, witness, call, to_numpy, _arrays(witness.to_numpy, cell.kind))
 
     b = backends.get(cell.backend, cell.variant)
     b.use_device(device)
@@ -279,7 +279,7 @@ def build(cell: Cell, device: str = "cpu", seed: int = 0, iterations: int | None
         raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(problems.KINDS)}")
     if kind != "solve" and kind not in problems.NESTED_KINDS:
         fn = b.compile(fn)  # the identity for an eager variant
-    return Built(
+    return PreparedCell(
         cell,
         inst,
         b,

@@ -15,7 +15,7 @@ from backends.base import Differentiable
 from .base import Problem
 
 #: how far from the start a rate may wander before it counts as diverged
-DIVERGENCE_FACTOR = 1e6
+SWEEP_DIVERGENCE = 1e6
 #: the article's rates (its PyTorch example) plus a few around the stability limit
 RATES = (0.001, 0.01, 0.1, 0.5, 0.9, 1.0, 1.1, 10.0)
 
@@ -72,7 +72,7 @@ def lr_sweep(backend, rates=RATES, steps: int = 100, dtype: str = "float64", tol
 
     Each rate is one independent copy of L(w) = w^2 - 4w + 4, so one vectorised
     run on ``backend`` covers the sweep. A copy whose distance to the minimum
-    grows past ``DIVERGENCE_FACTOR`` times its start is frozen there and reported
+    grows past ``SWEEP_DIVERGENCE`` times its start is frozen there and reported
     ``diverged``: no overflow, no warning flood. Returns one record per rate:
     ``{rate, status, final_w, steps_to_tol, history}`` (history: distance to the
     minimum at each step) with status ``converged`` (within ``tol`` of w = 2),
@@ -84,7 +84,7 @@ def lr_sweep(backend, rates=RATES, steps: int = 100, dtype: str = "float64", tol
     data = {"a": np.ones(k), "b": np.full(k, -4.0), "c": np.full(k, 4.0)}
     w_star = minimiser(data)
     w0 = np.zeros(k)
-    limit = DIVERGENCE_FACTOR * np.maximum(np.abs(w0 - w_star), 1.0)
+    limit = SWEEP_DIVERGENCE * np.maximum(np.abs(w0 - w_star), 1.0)
     d = {key: backend.asarray(v, dtype) for key, v in data.items()}
     lr = backend.asarray(np.asarray(rates, dtype=float), dtype)
     w_star_b, limit_b = backend.asarray(w_star, dtype), backend.asarray(limit, dtype)

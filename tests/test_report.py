@@ -532,7 +532,7 @@ def test_a_foreign_results_table_is_named_once(run_dir, capsys):
     with pytest.raises(UsageError, match="does not exist"):
         load.load_run(run_dir / "missing")
     run = load.load_run(run_dir)
-    assert len(run.results) == 0 and run.agreement  # the agreement check is still used
+    assert len(run.table) == 0 and run.agreement  # the agreement check is still used
     lines = [line for line in run.skipped if "results.csv" in line]
     assert len(lines) == 1 and str(run_dir / "results.csv") in lines[0]
 

@@ -224,13 +224,13 @@ def test_interrupted_run_resumes_without_losing_or_repeating_cells(tmp_path, sig
 
 
 def test_one_thread_setting_sizes_every_pool():
-    from bench.runner import threads
+    from bench.runner import pools
 
-    env = threads.environment(1, base={"XLA_FLAGS": "--xla_foo=1"})
-    for name in threads.POOL_VARIABLES:
+    env = pools.pool_variables(1, base={"XLA_FLAGS": "--xla_foo=1"})
+    for name in pools.POOL_VARIABLES:
         assert env[name] == "1"
     assert "--xla_cpu_multi_thread_eigen=false" in env["XLA_FLAGS"] and "--xla_foo=1" in env["XLA_FLAGS"]
-    env = threads.environment(2, base={})
+    env = pools.pool_variables(2, base={})
     assert env["OMP_NUM_THREADS"] == "2" and "multi_thread_eigen" not in env["XLA_FLAGS"]
 
 

@@ -221,8 +221,8 @@ def test_a_truncated_baseline_row_is_left_out_with_a_warning(table, tmp_path):
     (old / results.CSV).write_text(cut)
     run = load_run(old)
     cell = fields[header.index("cell")]
-    assert cell not in set(run.results["cell"].dropna())
-    assert (run.results.loc[run.results["status"] == "ok", "median"] > 0).all()
+    assert cell not in set(run.table["cell"].dropna())
+    assert (run.table.loc[run.table["status"] == "ok", "median"] > 0).all()
     assert any(results.CSV in line and f"line {ok_line + 1}" in line for line in run.skipped), run.skipped
 
 

@@ -314,12 +314,12 @@ def test_selftest_refuses_options_it_chooses_itself(tmp_path, capsys):
 def test_openmp_threads_sleep_when_idle_unless_told_otherwise(capsys):
     """A spinning OpenMP pool takes the core its descheduled partner needs (torch.compile's kernels:
     30-50 ms a call instead of 0.05 ms while another process used a core): passive by default."""
-    from bench.runner import threads
+    from bench.runner import pools
 
     base = {"OMP_WAIT_POLICY": "ACTIVE", "PATH": "/bin"}
-    assert threads.environment(2, base)["OMP_WAIT_POLICY"] == "PASSIVE"
-    assert threads.environment(2, base, wait_policy="active")["OMP_WAIT_POLICY"] == "ACTIVE"
-    assert threads.environment(2, {"PATH": "/bin"}, wait_policy="inherit").get("OMP_WAIT_POLICY") is None
+    assert pools.pool_variables(2, base)["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert pools.pool_variables(2, base, wait_policy="active")["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert pools.pool_variables(2, {"PATH": "/bin"}, wait_policy="inherit").get("OMP_WAIT_POLICY") is None
     assert bench_main(["run", "--wait-policy", "sometimes", "--list"]) == 2
     assert "--wait-policy 'sometimes' is not allowed; use one of passive, active, inherit" in capsys.readouterr().err
 

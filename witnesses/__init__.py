@@ -39,7 +39,7 @@ def covers(cell) -> bool:
 
 def build(cell, inst, device: str = "cpu"):
     """The witness of ``cell`` on ``inst``: ``(backend, call, to_numpy)``, which
-    :func:`bench.cells.build` wraps as its ``Built``.
+    :func:`bench.cells.build` wraps as its ``PreparedCell``.
 
     ``call()`` runs one synchronised evaluation; ``to_numpy(out)`` returns the
     derivative of interest flat, float64, in the protocol cell's layout.

@@ -78,7 +78,7 @@ def variant(name: str, mode: str | None) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..runner import threads
+    from ..runner import pools
 
     load_plugins()  # backends BENCH_PLUGINS registers (python -m bench.gradbench too)
     if args.threads < 1:
@@ -95,8 +95,8 @@ def main(args: argparse.Namespace) -> int:
         )
     (name,) = names
     chosen = variant(name, (args.mode or [None])[0])
-    os.environ.update(threads.environment(args.threads))  # before any pool starts (NumPy's too, when run directly)
-    cpus = threads.pin(args.threads)
+    os.environ.update(pools.pool_variables(args.threads))  # before any pool starts (NumPy's too, when run directly)
+    cpus = pools.pin(args.threads)
     from .tool import Tool, protocol_stdout, serve
 
     out = protocol_stdout()  # from here on, stray prints of any library go to stderr

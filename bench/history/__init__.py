@@ -106,7 +106,7 @@ def load(paths: list[Path], out: Path | None, warn: Callable[[str], None]):
         except UsageError as exc:
             left_out.append(str(exc))
             continue
-        if len(run.results):
+        if len(run.table):
             runs.append(run)
         else:
             left_out.append(f"no timings in {path}")

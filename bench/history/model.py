@@ -146,7 +146,7 @@ def build(runs: list[Run], min_effect: float = MIN_EFFECT) -> History:
     """Group the runs by machine, order them by date, and find the steps of every cell's series."""
     rows: dict[str, dict[int, list[dict]]] = {}  #: machine -> run index -> ok rows
     for index, run in enumerate(runs):
-        frame = run.results
+        frame = run.table
         if not len(frame):
             continue
         for row in frame[frame["status"] == "ok"].to_dict("records"):

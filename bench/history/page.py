@@ -4,7 +4,7 @@ index.html by the report's own renderers; and the terminal summary."""
 from __future__ import annotations
 
 from bench.fmt import fmt_time
-from bench.report.page import Block, Bullets, Cell, Figure, Page, Section, Span, Table, Text, number
+from bench.report.page import Block, Bullets, Figure, Page, Section, Span, Table, TableCell, Text, number
 
 from .model import History, Step, commit, version_changes
 from .steps import MIN_SEGMENT
@@ -54,7 +54,7 @@ def steps_table(history: History) -> Table:
         rows.append(
             [s.machine, str(c["problem"]), str(c["size"]), str(c["kind"]), str(c["label"]), str(c["dtype"])]
             + [str(c["device"]), number(c["threads"], str(c["threads"]))]
-            + [Cell(f.verdict, bad=f.verdict == "slower"), number(step.change, _pct(step.change))]
+            + [TableCell(f.verdict, bad=f.verdict == "slower"), number(step.change, _pct(step.change))]
             + [
                 interval_text(step),
                 number(f.before.value, _time(f.before.value)),
@@ -74,7 +74,7 @@ def runs_table(history: History) -> Table:
     rows = []
     for timeline in history.timelines.values():
         for i, run in enumerate(timeline.runs):
-            frame = run.results
+            frame = run.table
             ok = int((frame["status"] == "ok").sum()) if len(frame) else 0
             rows.append(
                 [timeline.machine, number(i + 1, str(i + 1)), run.tag, f"{timeline.dates[i]:%Y-%m-%d %H:%M}"]

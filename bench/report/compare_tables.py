@@ -8,7 +8,7 @@ import math
 from bench.fmt import is_missing
 
 from .comparison import EnvChange
-from .page import Cell, Table, number
+from .page import Table, TableCell, number
 from .tables import _text, _time
 
 
@@ -24,9 +24,11 @@ def changes(context) -> Table:
     for r in table.itertuples():
         now, before = _text(r.status), _text(r.status_before)
         status = now if now == before else f"{before} → {now}"
-        change = number(r.change, f"{r.change:+.1%}") if not is_missing(r.change) else Cell("n/a", math.nan)
+        change = number(r.change, f"{r.change:+.1%}") if not is_missing(r.change) else TableCell("n/a", math.nan)
         bounded = not (is_missing(r.change_lo) or is_missing(r.change_hi))
-        interval = Cell(f"{r.change_lo:+.1%} to {r.change_hi:+.1%}", r.change_hi) if bounded else Cell("—", math.nan)
+        interval = (
+            TableCell(f"{r.change_lo:+.1%} to {r.change_hi:+.1%}", r.change_hi) if bounded else TableCell("—", math.nan)
+        )
         call = {"same": "no difference seen", "unknown": f"cannot tell: {_text(r.why)}"}.get(r.verdict, r.verdict)
         rows.append(
             [
@@ -41,7 +43,7 @@ def changes(context) -> Table:
                 change,
                 interval,
                 status,
-                Cell(call if r.flag != "status" else "status changed", bad=r.flag in ("slower", "status")),
+                TableCell(call if r.flag != "status" else "status changed", bad=r.flag in ("slower", "status")),
             ]
         )
     header = ["problem", "size", "kind", "row", "dtype", "threads", "before", "now", "change", "95% interval"]
@@ -71,7 +73,7 @@ def env_changes(context) -> Table:
         before = next(iter(found.values())).before
         rows.append(
             [item, before]
-            + [Cell(found[t].now, bad=found[t].machine_or_version) if t in found else "(same)" for t in tags]
+            + [TableCell(found[t].now, bad=found[t].machine_or_version) if t in found else "(same)" for t in tags]
         )
     return Table(
         ["", f"{baseline.tag}"] + [f"{t} (now)" for t in tags], rows, "What differs between the two runs' environments"

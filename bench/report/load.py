@@ -31,7 +31,7 @@ class Run:
 
     path: Path
     tag: str  #: the name charts and tables show for this run
-    results: Any  #: pandas DataFrame in the schema of :mod:`bench.results` (may be empty)
+    table: Any  #: pandas DataFrame in the schema of :mod:`bench.results` (may be empty)
     env: Environment = field(default_factory=Environment)
     agreement: list[dict] = field(default_factory=list)
     article: dict[str, ArticlePictures] = field(default_factory=dict)  #: backend -> its article pictures
@@ -133,7 +133,7 @@ def load_run(path: str | Path, tag: str | None = None) -> Run:
     agreement, article = load_agreement(run_dir, skip), load_article(run_dir, skip)
     planned = load_plan(run_dir, skip)
     run = Run(run_dir, tag or run_dir.resolve().name, frame, env, agreement, article, skip.lines(), planned)
-    if len(run.results) == 0 and not run.agreement and not run.article:
+    if len(run.table) == 0 and not run.agreement and not run.article:
         detail = f" (skipped: {'; '.join(run.skipped)})" if run.skipped else ""
         raise UsageError(
             f"no results in {run_dir}: expected results.csv, cells/*.json, agreement.json or article-*.json{detail}"
@@ -166,7 +166,7 @@ def incomplete(run: Run):
     """plan.json's cells without an ok record: ``(missing ids, not-ok ids)``."""
     if not run.planned:
         return set(), set()
-    frame = run.results
+    frame = run.table
     have = set(frame["cell"].dropna()) if len(frame) else set()
     ok = set(frame.loc[(frame["status"] == "ok").fillna(False).astype(bool), "cell"].dropna()) if len(frame) else set()
     ids = {c["cell"] for c in run.planned}
@@ -204,7 +204,7 @@ def combine(runs: list[Run]):
 
     frames = []
     for run in runs:
-        frame = run.results.copy()
+        frame = run.table.copy()
         frame["run"] = pd.array([run.tag] * len(frame), dtype="string")
         if run.machine:
             frame.loc[frame["machine"].fillna("") == "", "machine"] = run.machine

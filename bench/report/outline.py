@@ -59,7 +59,7 @@ def outline(context) -> Page:
         )
     )
     sections.append(method_section(context))
-    sections.append(Section("environment", "Environment", "", [tables.environment(context)]))
+    sections.append(Section("environment", "Environment", "", [tables.environment_table(context)]))
     return Page(title(context), intro, [s for s in sections if s], folded=True)
 
 

@@ -40,7 +40,7 @@ class Bullets:
 
 
 @dataclass
-class Cell:
+class TableCell:
     """A table cell: its text, a number to sort by (numeric cells), and whether it reports a failure."""
 
     text: str
@@ -55,7 +55,7 @@ class Cell:
 @dataclass
 class Table:
     header: list[str]
-    rows: list[list[Any]]  #: each cell a :class:`Cell` or plain text
+    rows: list[list[Any]]  #: each cell a :class:`TableCell` or plain text
     title: str = ""
     id: str = ""
     sortable: bool = False
@@ -92,7 +92,7 @@ class Page:
     folded: bool = False  #: in HTML, every section folded shut but the first and those holding a warning
 
 
-def number(value: Any, text: str) -> Cell:
+def number(value: Any, text: str) -> TableCell:
     """A numeric cell; missing values sort last and print empty."""
     v = to_float(value)
-    return Cell(text if math.isfinite(v) else "", v)
+    return TableCell(text if math.isfinite(v) else "", v)

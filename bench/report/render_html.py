@@ -19,7 +19,7 @@ from typing import Any
 from bench import safe_io
 
 from . import inline_svg
-from .page import Block, Bullets, Cell, Figure, Inline, Page, Section, Span, Table, Text
+from .page import Block, Bullets, Figure, Inline, Page, Section, Span, Table, TableCell, Text
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1280px;padding:1rem 2rem;
@@ -144,7 +144,7 @@ def inline(parts: list[Inline]) -> str:
 
 
 def _cell(value) -> str:
-    if not isinstance(value, Cell):
+    if not isinstance(value, TableCell):
         long = ' class="long"' if len(str(value)) > LONG_CELL else ""
         return f"<td{long}>{_e(value)}</td>"
     attrs = ""

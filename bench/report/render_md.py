@@ -13,7 +13,7 @@ from pathlib import Path
 from bench import safe_io
 from bench.fmt import markdown, markdown_code
 
-from .page import Block, Bullets, Cell, Figure, Inline, Page, Span, Table, Text
+from .page import Block, Bullets, Figure, Inline, Page, Span, Table, TableCell, Text
 
 #: what makes a line a heading, a list item, a rule or a fence when it starts one (after
 #: :func:`bench.fmt.markdown`, which escapes the rest): escaped where text starts a line
@@ -46,7 +46,7 @@ def inline(parts: list[Inline]) -> str:
 
 
 def _cell(value) -> str:
-    return markdown(value.text if isinstance(value, Cell) else value)
+    return markdown(value.text if isinstance(value, TableCell) else value)
 
 
 def table(block: Table) -> list[str]:

@@ -13,18 +13,18 @@ from bench.uncertainty import row_interval
 from bench.verdicts import GROUP
 
 from . import analysis
-from .page import Cell, Table, number
+from .page import Table, TableCell, number
 
 
 def _text(value) -> str:
     return "" if is_missing(value) and not isinstance(value, str) else str(value)
 
 
-def _time(value) -> Cell:
+def _time(value) -> TableCell:
     return number(value, fmt_time(value))
 
 
-def _int(value) -> Cell:
+def _int(value) -> TableCell:
     return number(value, "" if is_missing(value) else f"{int(value):,}")
 
 
@@ -98,24 +98,24 @@ def unchecked_counts(context) -> tuple[int, int, list[tuple[str, int]]]:
     return len(table), timed, [(str(k), int(v)) for k, v in table["why"].value_counts().items()]
 
 
-def _ratio(ratio) -> Cell:
+def _ratio(ratio) -> TableCell:
     """A ratio with its 95% interval: ``1.54 (1.49-1.59)``; blank where there is none."""
     if ratio is None or is_missing(ratio.value):
-        return Cell("", math.nan)
+        return TableCell("", math.nan)
     text = f"{ratio.value:.3g}" + (f" ({ratio.lo:.3g}-{ratio.hi:.3g})" if ratio.bounded else "")
-    return Cell(text, ratio.value)
+    return TableCell(text, ratio.value)
 
 
-def _interval(r) -> Cell:
+def _interval(r) -> TableCell:
     """A row's 95% interval of the median (its stability label where it has one)."""
     if is_missing(r.median):
-        return Cell("", math.nan)
+        return TableCell("", math.nan)
     lo, hi = getattr(r, "ci_lo", None), getattr(r, "ci_hi", None)
     text = f"{fmt_time(lo)} – {fmt_time(hi)}" if not (is_missing(lo) or is_missing(hi)) else "none"
     why = getattr(r, "stability", None)
     if isinstance(why, str) and why:
-        return Cell(f"{text} (unstable: {why})", hi if not is_missing(hi) else math.nan, bad=True)
-    return Cell(text, hi if not is_missing(hi) else math.nan)
+        return TableCell(f"{text} (unstable: {why})", hi if not is_missing(hi) else math.nan, bad=True)
+    return TableCell(text, hi if not is_missing(hi) else math.nan)
 
 
 def summary(context) -> Table:
@@ -169,7 +169,7 @@ def summary(context) -> Table:
                 _text(r.dtype),
                 _text(r.device),
                 _text(r.threads),
-                Cell(status, bad=status != "ok"),
+                TableCell(status, bad=status != "ok"),
                 _time(r.median),
                 _interval(r),
                 _ratio(times_fastest),
@@ -181,7 +181,7 @@ def summary(context) -> Table:
     return Table(header, rows, id="summary-table", sortable=True, long=True)
 
 
-def _memory(r) -> Cell:
+def _memory(r) -> TableCell:
     """The memory the cell added above the worker's own (older records: peak minus base where both exist)."""
     added = getattr(r, "cell_mem_mb", None)
     if is_missing(added) and not is_missing(getattr(r, "base_mem_mb", None)) and not is_missing(r.peak_mem_mb):
@@ -247,7 +247,7 @@ def break_even(context) -> Table:
                 _time(r["median_compiled"]),
                 _time(r["first_eager"]),
                 _time(r["median_eager"]),
-                number(calls, text) if math.isfinite(calls) else Cell(text),
+                number(calls, text) if math.isfinite(calls) else TableCell(text),
             ]
         )
     header = [
@@ -298,9 +298,9 @@ def tax(context) -> Table:
                 _text(r.best),
                 _time(r.best_median),
                 _time(r.witness_median),
-                Cell(fmt_x(r.tax), float(r.tax), bad=bool(r.tax > GOAL)),
-                Cell(f"{r.tax_lo:.2f}-{r.tax_hi:.2f}" if bounded else "—", r.tax_hi if bounded else math.nan),
-                Cell(CALLS.get(r.call, r.call).partition(" (")[0].partition(":")[0], bad=r.call == "above"),
+                TableCell(fmt_x(r.tax), float(r.tax), bad=bool(r.tax > GOAL)),
+                TableCell(f"{r.tax_lo:.2f}-{r.tax_hi:.2f}" if bounded else "—", r.tax_hi if bounded else math.nan),
+                TableCell(CALLS.get(r.call, r.call).partition(" (")[0].partition(":")[0], bad=r.call == "above"),
                 _text(like if r.like_best else ""),
             ]
         )
@@ -342,7 +342,7 @@ def flatten_env(env: dict, prefix: str = "") -> dict[str, str]:
     return out
 
 
-def environment(context) -> Table:
+def environment_table(context) -> Table:
     """One column per run: its env.json, what its rows measured, where it came from."""
     envs = []
     for run in context.runs:

@@ -141,14 +141,14 @@ def run_group_task(
     from distributed import Queue, Variable, get_worker
 
     from ..cli import load_plugins
-    from .machine import environment
+    from .machine import describe_run
 
     load_plugins()  # backends registered by BENCH_PLUGINS, as in the runner and its workers
     cells = [CellSpec.from_json(s) for s in specs]
     done = set(Variable(done_name).get(timeout=30) or ())
     left = [s for s in cells if s.id not in done]
     run_config = RunConfig(**{**config, "out": None})
-    env = environment(dataclasses.replace(run_config, tag=None), cells)
+    env = describe_run(dataclasses.replace(run_config, tag=None), cells)
     result = GroupResult(group, get_worker().address, platform.node(), env, skipped=len(cells) - len(left))
     if left:
         earlier = {i: Earlier.from_json(e) for i, e in retried.items()}

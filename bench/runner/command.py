@@ -53,7 +53,7 @@ from ..environment import Environment, MachineState
 from . import config as run_config
 from . import folder as run_folder
 from . import repeat, retry
-from .machine import environment
+from .machine import describe_run
 from .plan import groups, make_plan
 from .retry import Earlier
 
@@ -262,7 +262,7 @@ def _start(config, run, plan: Resume, console, warn) -> Work:
     for note in plan.notes:
         console.print(f"note: {note}", markup=False)
     all_specs = run.merge_plan(plan.saved if plan.damage is None else None, plan.specs)
-    run.add_env(environment(config, all_specs), warn, command=config.command)
+    run.add_env(describe_run(config, all_specs), warn, command=config.command)
     specs = plan.specs
     retried = retry.earlier(records, [s.id for s in specs])
     todo = [s for s in specs if s.id not in records or s.id in retried]

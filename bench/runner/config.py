@@ -16,7 +16,7 @@ from backends.base import DTYPES
 from problems.base import KINDS
 
 from ..cli import UsageError
-from . import threads as thread_settings
+from . import pools
 
 #: dtypes timed unless --dtype says otherwise
 DEFAULT_DTYPES = ("float64",)
@@ -60,7 +60,7 @@ class RunConfig:
     list_only: bool = False
     scheduler: str | None = None
     repeat: str = DEFAULT_REPEAT
-    wait_policy: str = thread_settings.DEFAULT_WAIT_POLICY
+    wait_policy: str = pools.DEFAULT_WAIT_POLICY
     command: str = "python -m bench run"
 
     @property
@@ -124,7 +124,7 @@ def add_arguments(p) -> None:
     add(
         "--threads",
         metavar="N",
-        help=f"threads for every framework (default: all {thread_settings.default()} CPUs this process may use)",
+        help=f"threads for every framework (default: all {pools.default()} CPUs this process may use)",
     )
     add("--out", metavar="DIR", help="run folder (default: results/<date-time>)")
     add(
@@ -169,10 +169,10 @@ def add_arguments(p) -> None:
     add(
         "--wait-policy",
         metavar="POLICY",
-        default=thread_settings.DEFAULT_WAIT_POLICY,
+        default=pools.DEFAULT_WAIT_POLICY,
         help="how OpenMP's idle threads wait in every worker (OMP_WAIT_POLICY): passive (sleep), active (spin, "
         "pathological on a shared machine) or inherit (as this shell has it) "
-        f"(default: {thread_settings.DEFAULT_WAIT_POLICY}; recorded in env.json)",
+        f"(default: {pools.DEFAULT_WAIT_POLICY}; recorded in env.json)",
     )
     add("--tag", metavar="NAME", help="machine name stored with the results (default: the host name)")
     add(
@@ -218,8 +218,8 @@ def from_args(args) -> RunConfig:
         repeat=_choice("--repeat", getattr(args, "repeat", DEFAULT_REPEAT), REPEATS),
         wait_policy=_choice(
             "--wait-policy",
-            getattr(args, "wait_policy", thread_settings.DEFAULT_WAIT_POLICY),
-            thread_settings.WAIT_POLICIES,
+            getattr(args, "wait_policy", pools.DEFAULT_WAIT_POLICY),
+            pools.WAIT_POLICIES,
         ),
         command=shlex.join(["python", "-m", "bench", "run", *sys.argv[2:]]),
     )
@@ -258,7 +258,7 @@ def parse_count(flag: str, value, low: int, high: int) -> int:
 
 
 def parse_threads(value) -> int:
-    cpus = thread_settings.default()
+    cpus = pools.default()
     if value is None:
         return cpus
     try:

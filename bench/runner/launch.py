@@ -3,7 +3,7 @@
 The runner starts every worker through this module rather than with a
 ``preexec_fn`` (unsafe in a process with threads, and the runner draws a
 progress bar in one): before anything else is imported it pins the process to
-the first N CPUs (:func:`bench.runner.threads.pin`) and asks the kernel to
+the first N CPUs (:func:`bench.runner.pools.pin`) and asks the kernel to
 kill it when the process that started it (``BENCH_PARENT``) dies, so a
 ``kill -9`` of the runner leaves no worker behind.
 """
@@ -14,7 +14,7 @@ import os
 import runpy
 import sys
 
-from . import threads
+from . import pools
 
 
 def command(module: str, *args: str, threads: int) -> list[str]:
@@ -39,7 +39,7 @@ def main() -> None:
     argv = sys.argv[1:]
     if len(argv) < 3 or argv[0] != "--threads" or not argv[1].isdigit() or int(argv[1]) < 1:
         sys.exit("usage: python -m bench.runner.launch --threads N MODULE [ARGS ...]")
-    threads.pin(int(argv[1]))
+    pools.pin(int(argv[1]))
     die_with_parent(int(os.environ.get("BENCH_PARENT") or 0))
     module = argv[2]
     sys.argv = [module, *argv[3:]]

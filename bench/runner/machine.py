@@ -23,7 +23,7 @@ import backends
 from bench.cli import harness_version
 from bench.environment import Environment, MachineState
 
-from . import threads as thread_settings
+from . import pools
 
 #: distributions whose versions are recorded besides the backends' own (``BackendInfo.distributions``)
 HARNESS_DISTRIBUTIONS = ("pytest-benchmark",)
@@ -124,7 +124,7 @@ def judged(group: str, state: MachineState) -> MachineState:
     return dataclasses.replace(state, verdict=verdict(group, state))
 
 
-def environment(config, specs) -> Environment:
+def describe_run(config, specs) -> Environment:
     """What env.json says about where the numbers of ``specs`` come from (no framework imported)."""
     versions = {"python": platform.python_version()}
     for dist in (*backends.distributions(), *HARNESS_DISTRIBUTIONS):
@@ -138,7 +138,7 @@ def environment(config, specs) -> Environment:
         cpu=cpu_model(),
         gpu=gpu_model(),
         cores=os.cpu_count(),
-        cpus_allowed=len(thread_settings.available_cpus()),
+        cpus_allowed=len(pools.available_cpus()),
         platform=platform.platform(),
         python=sys.version.split()[0],
         harness_version=harness_version(),
@@ -151,7 +151,7 @@ def environment(config, specs) -> Environment:
         min_rounds=config.min_rounds,
         max_time=config.max_time,
         repeat=getattr(config, "repeat", None),
-        wait_policy=getattr(config, "wait_policy", thread_settings.DEFAULT_WAIT_POLICY),
+        wait_policy=getattr(config, "wait_policy", pools.DEFAULT_WAIT_POLICY),
         **git_state(),
     )
 

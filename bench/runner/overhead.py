@@ -23,8 +23,7 @@ from .. import results
 from ..cells import CellSpec, build
 from ..cli import UsageError
 from ..fmt import one_line
-from . import launch
-from . import threads as thread_settings
+from . import launch, pools
 
 HELP = "the harness's medians against a bare timeit of the same call"
 
@@ -66,7 +65,7 @@ def main(args: argparse.Namespace) -> int:
         specs = [CellSpec.from_record(r._asdict()).to_json() for r in smallest.itertuples()]
         proc = subprocess.run(
             launch.command("bench.runner.overhead", json.dumps(specs), str(args.repeat), threads=int(threads)),
-            env=thread_settings.environment(int(threads)),
+            env=pools.pool_variables(int(threads)),
             capture_output=True,
             text=True,
             check=False,

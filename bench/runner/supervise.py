@@ -26,8 +26,7 @@ from typing import Any
 from .. import results, safe_io, uncertainty
 from ..cells import CellSpec
 from ..environment import MachineState
-from . import launch, machine, worker
-from . import threads as thread_settings
+from . import launch, machine, pools, worker
 from .config import RunConfig
 from .folder import RunFolder
 from .repeat import has_pass
@@ -41,11 +40,11 @@ STARTUP_ALLOWANCE = 120.0
 #: seconds between two looks at a worker (the runner must not steal CPU from the timings)
 POLL = 0.25
 SUITE = Path(__file__).with_name("suite.py")
-ROOT = Path(__file__).resolve().parent.parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-def child_env(threads: int, wait_policy: str = thread_settings.DEFAULT_WAIT_POLICY) -> dict[str, str]:
-    env = thread_settings.environment(threads, wait_policy=wait_policy)
+def child_env(threads: int, wait_policy: str = pools.DEFAULT_WAIT_POLICY) -> dict[str, str]:
+    env = pools.pool_variables(threads, wait_policy=wait_policy)
     env["BENCH_PARENT"] = str(os.getpid())
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
@@ -125,7 +124,7 @@ def _command(config: RunConfig, partial: Path, threads: int) -> list[str]:
         "--benchmark-sort=name",
         "--benchmark-columns=min,median,iqr,rounds",
         "--rootdir",
-        str(ROOT),
+        str(REPO_ROOT),
         threads=threads,
     )
 

@@ -30,8 +30,7 @@ import backends
 from .. import safe_io
 from ..cells import WITNESS
 from ..cli import UsageError, choose
-from . import launch
-from . import threads as thread_settings
+from . import launch, pools
 from .machine import Watch
 
 HELP = "the protocol tax on the headline cells, timed round-robin on a quiet machine"
@@ -130,9 +129,7 @@ def run_backend(args: argparse.Namespace, backend: str) -> list[dict]:
     """One backend's rows, timed in a process of its own pinned to ``args.threads`` CPUs."""
     config = {k: getattr(args, k) for k in WORKER_SETTINGS} | {"backend": backend}
     cmd = launch.command("bench.runner.tax_probe", json.dumps(config), threads=args.threads)
-    proc = subprocess.run(
-        cmd, env=thread_settings.environment(args.threads), capture_output=True, text=True, check=False
-    )
+    proc = subprocess.run(cmd, env=pools.pool_variables(args.threads), capture_output=True, text=True, check=False)
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0:
         print(f"{backend}: worker failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}", file=sys.stderr)

@@ -36,15 +36,14 @@ from .. import results, uncertainty
 from ..cells import ARTICLE, CellSpec, SpecError
 from ..cli import load_plugins
 from ..fmt import one_line
-from . import machine
-from . import threads as thread_settings
+from . import machine, pools
 
 PLAN_VARIABLE = "BENCH_PLAN"
 RUNNING = ".running"
 #: fewest rounds of a cell whose single call exceeds ``--benchmark-max-time``
 MIN_SLOW_ROUNDS = 3
 #: a solve whose loss grows beyond this factor of its start is reported as diverged
-DIVERGENCE_FACTOR = 1e6
+LOSS_GROWTH_LIMIT = 1e6
 
 
 @dataclass(frozen=True)
@@ -197,7 +196,7 @@ class Worker:
             b = backends.get(name)
             self.thread_report[name] = {
                 "threads": self.plan.threads,
-                "cpus": thread_settings.available_cpus(),
+                "cpus": pools.available_cpus(),
                 **b.set_threads(self.plan.threads),
             }
             self.versions[name] = b.version()
@@ -363,7 +362,7 @@ def _loss_growth(built, values) -> str | None:
         end = problem.cost(unflatten(np, values, inst.shapes), inst.data)
     except Exception:  # a loss that cannot take the solution: no verdict
         return None
-    if not math.isfinite(end) or abs(end) > DIVERGENCE_FACTOR * max(1.0, abs(start)):
+    if not math.isfinite(end) or abs(end) > LOSS_GROWTH_LIMIT * max(1.0, abs(start)):
         return f"loss went from {start:.4g} to {end:.4g} in {inst.iterations} iterations"
     return None
 
@@ -385,7 +384,7 @@ def current() -> Worker | None:
     return _WORKER
 
 
-def environment() -> dict[str, Any]:
+def benchmark_machine_info() -> dict[str, Any]:
     """What the JSON should say about where these numbers come from."""
     w = current()
     if w is None:
@@ -396,7 +395,7 @@ def environment() -> dict[str, Any]:
         "group": w.plan.group,
         "device": w.plan.device,
         "threads": w.plan.threads,
-        "cpus": thread_settings.available_cpus(),
+        "cpus": pools.available_cpus(),
         "thread_settings": w.thread_report,
         "framework_versions": dict(w.versions),
         "dtypes": sorted({spec.cell.dtype for spec in w.plan.cells}),
@@ -405,8 +404,8 @@ def environment() -> dict[str, Any]:
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    machine_info["bench"] = environment()
+    machine_info["bench"] = benchmark_machine_info()
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
-    output_json["bench"] = environment()
+    output_json["bench"] = benchmark_machine_info()

@@ -201,7 +201,7 @@ def load_version(folder: Path, tag: str, runs_out: Path) -> Version:
     rounds = rounds_in(folder)
     path = merge_rounds(rounds, runs_out / tag, folder / "agreement.json") if rounds else folder
     run = load_run(path, tag)
-    frame = run.results
+    frame = run.table
     ok = frame[(frame["status"] == "ok").fillna(False).astype(bool)] if len(frame) else frame
     if not len(ok):
         raise UsageError(f"no cell of {folder} was timed ok: nothing to compare")

@@ -8,7 +8,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from bench.fmt import fmt_time
-from bench.report.page import Bullets, Cell, Figure, Page, Section, Span, Table, Text, number
+from bench.report.page import Bullets, Figure, Page, Section, Span, Table, TableCell, Text, number
 
 if TYPE_CHECKING:
     from . import Comparison, Version
@@ -144,7 +144,7 @@ def table(c: Comparison) -> Table:
             + [number(r["threads"], str(r["threads"]))]
             + [number(r["median_before"], fmt_time(r["median_before"])), number(r["median"], fmt_time(r["median"]))]
             + [number(r["change"], f"{r['change']:+.1%}" if _number(r["change"]) else ""), interval]
-            + [Cell(r["call"], bad=r["call"] == "slower"), str(r.get("why") or "")]
+            + [TableCell(r["call"], bad=r["call"] == "slower"), str(r.get("why") or "")]
         )
     return Table(header, rows, id=f"versions-{c.other.run.tag}", sortable=True, long=len(rows) > 20)
 

@@ -3,7 +3,7 @@
 The thread count must be fixed before a framework is imported: the OpenMP,
 MKL and OpenBLAS pools, XLA's and TensorFlow's Eigen pools size themselves
 when they start. So the runner builds the worker's environment with
-:func:`environment`, the worker is pinned to that many CPUs by
+:func:`pool_variables`, the worker is pinned to that many CPUs by
 :mod:`bench.runner.launch` (XLA and Eigen size their pools from the CPU
 affinity, which makes them respect the setting where no flag does), and the
 worker calls the backend's own ``set_threads`` right after importing a
@@ -51,7 +51,7 @@ def default() -> int:
     return len(available_cpus())
 
 
-def environment(
+def pool_variables(
     threads: int, base: dict[str, str] | None = None, wait_policy: str = DEFAULT_WAIT_POLICY
 ) -> dict[str, str]:
     """A copy of ``base`` (default ``os.environ``) with every pool sized to ``threads`` and OpenMP's
