@@ -353,7 +353,7 @@ def test_corrupt_results_table_falls_back_to_cell_records(tmp_path, capsys):
         )
     (run / "cells" / "broken.json").write_text('{"problem": "linear_regression", "ki')
     loaded = load.load_run(run)
-    assert len(loaded.results) == 40
+    assert len(loaded.table) == 40
     assert any("broken.json" in line for line in loaded.skipped)
 
 

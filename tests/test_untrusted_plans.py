@@ -563,7 +563,7 @@ def test_a_deep_agreement_file_is_skipped_by_the_report(one_cell_run, tmp_path):
     run = copy_of(one_cell_run, tmp_path)
     (run / "agreement.json").write_text(nested(100_000))
     loaded = load_run(run)
-    assert len(loaded.results) == 1 and any("agreement.json" in line for line in loaded.skipped)
+    assert len(loaded.table) == 1 and any("agreement.json" in line for line in loaded.skipped)
 
 
 def _strict(text: str):
