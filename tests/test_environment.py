@@ -8,7 +8,8 @@ from pathlib import Path
 
 from bench.environment import SCHEMA, Command, Environment, MachineState, upgrade
 
-REFERENCE = Path(__file__).resolve().parent.parent / "results" / "reference" / "env.json"
+#: the env.json of the reference run of 2026-11-29, in the first format (no schema)
+REFERENCE = Path(__file__).resolve().parent / "data" / "env-first-format.json"
 
 
 def test_the_reference_run_in_the_first_format_loads_typed():
