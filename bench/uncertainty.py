@@ -187,10 +187,17 @@ def clean(procs: list[dict], fastest: float | None) -> list[dict]:
     """The processes timed while the machine ran at its best in this run (speed probe within
     :data:`SLOW` of the run's fastest), or all of them where none was: a cell's statistics
     come from these, so that two runs compare the machine in the same state."""
-    if not fastest:
-        return procs
-    fast = [e for e in procs if not (isinstance(e.get("probe"), (int, float)) and e["probe"] > SLOW * fastest)]
+    fast = [e for e in procs if _slowness(e, fastest) is None]
     return fast or procs
+
+
+def _slowness(e: Mapping[str, Any], fastest: float | None) -> float | None:
+    """How many times slower than the run's fastest the machine ran while this process timed the cell,
+    where that is beyond :data:`SLOW`; else None (the one rule for a slow stretch)."""
+    probe = e.get("probe")
+    if fastest and isinstance(probe, (int, float)) and probe > SLOW * fastest:
+        return probe / fastest
+    return None
 
 
 def _noise(spreads: list[float]) -> float | None:
@@ -205,13 +212,13 @@ def _noise(spreads: list[float]) -> float | None:
 
 def _disturbed(procs: list[dict], fastest: float | None = None) -> str | None:
     for e in procs:
-        others, steal, probe = e.get("others_cpu"), e.get("steal"), e.get("probe")
+        others, steal, slow = e.get("others_cpu"), e.get("steal"), _slowness(e, fastest)
         if isinstance(others, (int, float)) and others > BUSY:
             return f"{BUSY_LABEL} other processes used {others:.0%} of the CPUs"
         if isinstance(steal, (int, float)) and steal > STEAL:
             return f"{BUSY_LABEL} the hypervisor stole {steal:.0%} of the CPU time"
-        if fastest and isinstance(probe, (int, float)) and probe > SLOW * fastest:
-            return f"{BUSY_LABEL} the machine ran x{probe / fastest:.2g} slower than at its best in this run, only"
+        if slow:
+            return f"{BUSY_LABEL} the machine ran x{slow:.2g} slower than at its best in this run, only"
     return None
 
 
@@ -277,9 +284,9 @@ def _busy_widening(procs: list[dict], fastest: float | None = None) -> float:
     1 + 2s) or while the machine ran slow (its speed probe's ratio to the run's fastest)."""
     worst = 0.0
     for e in procs:
-        probe = e.get("probe")
-        if fastest and isinstance(probe, (int, float)) and probe > SLOW * fastest:
-            worst = max(worst, math.log(probe / fastest))
+        slow = _slowness(e, fastest)
+        if slow:
+            worst = max(worst, math.log(slow))
         for key in ("others_cpu", "steal"):
             share = e.get(key)
             if isinstance(share, (int, float)) and share > (BUSY if key == "others_cpu" else STEAL):
