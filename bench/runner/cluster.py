@@ -239,9 +239,8 @@ def _quiet_dask(prefix: str) -> None:
 
 
 def _resume(config: RunConfig, run_folder: RunFolder) -> str:
-    return shlex.join(
-        ["python", "-m", "bench", "run", "--resume", "--out", str(run_folder.path), "--scheduler", config.scheduler]
-    )
+    scheduler = ["--scheduler", config.scheduler] if config.scheduler else []
+    return shlex.join(["python", "-m", "bench", "run", "--resume", "--out", str(run_folder.path), *scheduler])
 
 
 class _Session:
@@ -346,7 +345,7 @@ class _Session:
 def _holder(client, future) -> str | None:
     """The address of the Dask worker that holds ``future``'s result, as the scheduler knows it."""
     try:
-        holders = client.who_has([future]).get(future.key) or ()
+        holders = list(client.who_has([future]).get(future.key) or ())
     except Exception:  # only to name the worker in a warning
         return None
     return holders[0] if len(holders) == 1 else None

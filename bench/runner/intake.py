@@ -202,6 +202,7 @@ class Intake:
         if why:
             self._warn(worker, [f"the answer of worker group {group} ({why})"])
             return None
+        assert isinstance(machine, str)  # machine_problem() refuses anything else
         refused: list[str] = []
         env, state = answer.get("env"), answer.get("state")
         why = "not an object" if not isinstance(env, dict) else json_problem(env, MAX_ENV_CHARS)

@@ -17,13 +17,16 @@ of the quiet rounds (marked * where too few were quiet: then of all rounds).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import backends
 
@@ -40,6 +43,18 @@ WINDOW = 0.25
 WORKER_SETTINGS = ("problem", "threads", "dtype", "seconds", "min_rounds", "max_rounds", "quiet", "patience")
 
 
+@dataclasses.dataclass
+class _Row:
+    """One row of a cell in the worker: its built call, its first call's time and its samples."""
+
+    cell: Any  # a bench.cells.Cell (imported in the worker only)
+    call: Callable[[], object]
+    first: float
+    rounds: int = 0
+    all: list[float] = dataclasses.field(default_factory=list)
+    quiet: list[float] = dataclasses.field(default_factory=list)
+
+
 def worker(args: argparse.Namespace) -> None:
     """Time every row of every headline cell for one backend; one JSON line per row on stdout."""
     import witnesses
@@ -53,21 +68,20 @@ def worker(args: argparse.Namespace) -> None:
         cells = [Cell(problem, size, args.backend, v, args.dtype, kind) for v in backends.variants(args.backend)]
         if witnesses.covers(cells[0]):
             cells.append(Cell(problem, size, args.backend, WITNESS, args.dtype, kind))
-        rows = []
+        rows: list[_Row] = []
         for cell in cells:
             built = build(cell)
             start = time.perf_counter()
             built.call()  # first call: tracing, compilation
             first = time.perf_counter() - start
-            row = {"cell": cell, "call": built.call, "first": first, "all": [], "quiet": []}
             if first > 4 * args.seconds:  # a slow (eager) row: its first call is its one sample
-                rows.append({**row, "rounds": 0, "all": [first]})
+                rows.append(_Row(cell, built.call, first, rounds=0, all=[first]))
                 continue
             start = time.perf_counter()
             built.call()  # a second warm-up call (a compiled cell's first steady-state call)
             once = time.perf_counter() - start
             rounds = max(args.min_rounds, min(args.max_rounds, int(args.seconds / max(once, 1e-9))))
-            rows.append({**row, "rounds": rounds})
+            rows.append(_Row(cell, built.call, first, rounds=rounds))
         # Rounds: one call of each row that still needs samples, in a fresh random order each
         # round (the row after an eager one pays for its garbage and cache traffic: measured
         # 12-25 us on a 35 us cell, so no row may always be that one). Calls are grouped into
@@ -77,27 +91,27 @@ def worker(args: argparse.Namespace) -> None:
         order, windows, quiet_windows = random.Random(0), 0, 0
         deadline = time.monotonic() + args.patience * args.seconds * len(rows)
         while True:
-            need = [r for r in rows if len(r["quiet"]) < r["rounds"]]
-            enough = all(len(r["all"]) >= r["rounds"] for r in rows)
+            need = [r for r in rows if len(r.quiet) < r.rounds]
+            enough = all(len(r.all) >= r.rounds for r in rows)
             if not need or (enough and time.monotonic() > deadline):
                 break
-            pending = []
+            pending: list[tuple[_Row, float]] = []
             with Watch() as watch:
                 opened = time.monotonic()
                 while time.monotonic() - opened < WINDOW:
                     for r in order.sample(need, len(need)):
                         start = time.perf_counter()
-                        r["call"]()
+                        r.call()
                         pending.append((r, time.perf_counter() - start))
             quiet = watch.others_share() <= args.quiet
             windows, quiet_windows = windows + 1, quiet_windows + quiet
-            for r, t in pending:
-                r["all"].append(t)
+            for r, seconds in pending:
+                r.all.append(seconds)
                 if quiet:
-                    r["quiet"].append(t)
+                    r.quiet.append(seconds)
         for r in rows:
-            use_quiet = len(r["quiet"]) >= max(3, r["rounds"] // 3)
-            t = sorted(r["quiet"] if use_quiet else r["all"])
+            use_quiet = len(r.quiet) >= max(3, r.rounds // 3)
+            t = sorted(r.quiet if use_quiet else r.all)
             q = statistics.quantiles(t, n=4) if len(t) > 1 else [t[0]] * 3
             print(
                 json.dumps(
@@ -106,18 +120,18 @@ def worker(args: argparse.Namespace) -> None:
                         "size": size,
                         "kind": kind,
                         "backend": args.backend,
-                        "variant": r["cell"].variant,
-                        "label": r["cell"].label,
+                        "variant": r.cell.variant,
+                        "label": r.cell.label,
                         "dtype": args.dtype,
                         "median": statistics.median(t),
                         "iqr": q[2] - q[0],
-                        "min": min(r["all"]),
+                        "min": min(r.all),
                         "rounds": len(t),
                         "quiet": use_quiet,
-                        "median_all": statistics.median(r["all"]),
-                        "rounds_all": len(r["all"]),
+                        "median_all": statistics.median(r.all),
+                        "rounds_all": len(r.all),
                         "quiet_windows": f"{quiet_windows}/{windows}",
-                        "first_call": r["first"],
+                        "first_call": r.first,
                         "threads": args.threads,
                     }
                 ),
