@@ -13,11 +13,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the console
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow.experimental.numpy as tnp  # noqa: E402
+import numpy as np
+import tensorflow as tf
+import tensorflow.experimental.numpy as tnp
 
-from .base import BackendBase, DeviceUnavailable, Differentiable, check_ad_mode, namespace, python_loop  # noqa: E402
+from .base import BackendBase, DeviceUnavailable, Differentiable, check_ad_mode, namespace, python_loop
 
 # Each benchmark cell builds its own tf.function on purpose (its first call, the
 # tracing, is timed apart); TensorFlow's "excessive retracing" warning is noise here.

@@ -154,7 +154,7 @@ class Tool:
             out, timings = self.time(call, runs, seconds)
             output = call.post(out)
             json.dumps(output, allow_nan=False)  # NaN and Infinity are not JSON
-        except Exception as exc:  # noqa: BLE001 - a framework error is a failed evaluation, not a dead tool
+        except Exception as exc:  # a framework error is a failed evaluation, not a dead tool
             return {"success": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
         return {"success": True, "output": output, "timings": timings}
 
@@ -411,7 +411,7 @@ def serve(tool: Tool, stdin, stdout) -> int:
         try:
             reply = error or tool.reply(message)
             text = json.dumps(reply, allow_nan=False, separators=(",", ":"))
-        except Exception as exc:  # noqa: BLE001 - the session goes on
+        except Exception as exc:  # the session goes on
             mid = echo_id(message.get("id")) if isinstance(message, dict) else None
             error = (f"{type(exc).__name__}: {exc}".splitlines() or [""])[0][:500]
             text = json.dumps({"id": mid, "success": False, "error": error}, allow_nan=False)
