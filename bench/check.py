@@ -272,10 +272,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", action="append", metavar="DTYPE", help=f"repeatable; default: {', '.join(DTYPES)}")
     p.add_argument(
         "--mode",
-        "--variant",
         action="append",
         metavar="MODE",
-        dest="mode",
         help=f"{', '.join(MODES)} or a variant (jit, autograd, xla ...; see python -m bench list); "
         "repeatable; default: every variant",
     )

@@ -82,7 +82,7 @@ def fail(message: str, status: int = 2) -> int:
 def choose_variants(
     backend_names: Iterable[str], values: Sequence[str] | None, what: str = "mode"
 ) -> dict[str, list[str]]:
-    """``{backend: [variant, ...]}`` selected by ``--mode``/``--variant`` values.
+    """``{backend: [variant, ...]}`` selected by ``--mode`` values.
 
     A value is a mode (``eager``, ``compiled``: every variant of that mode), a
     variant name (``jit``, ``autograd``, ``xla`` ...) or ``witness`` (the

@@ -113,6 +113,18 @@ def test_an_unknown_option_shows_its_commands_usage(command, capsys):
     assert f" {command}: error: unrecognized arguments: --bogus" in err
 
 
+@pytest.mark.parametrize("command", ["run", "check", "gradbench"])
+def test_the_mode_filter_has_one_name(command, capsys):
+    from bench.__main__ import main, parser
+
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--variant", "eager"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert err.splitlines()[-1].endswith(f" {command}: error: unrecognized arguments: --variant eager")
+    assert parser().parse_args([command, "--mode", "eager", "--mode", "jit"]).mode == ["eager", "jit"]
+
+
 def test_an_empty_plan_names_the_filters_that_empty_it():
     from bench.cli import UsageError
     from bench.runner.config import RunConfig
@@ -166,7 +178,7 @@ def test_every_mode_run_takes_is_in_the_readme_and_the_help():
     modes = {"eager", "compiled", "witness"} | {v.name for n in backends.NAMES for v in backends.info(n).variants}
     sentence = " ".join(README.split("`--mode` takes", 1)[1].split(".", 1)[0].split())
     run_help = " ".join(parser()._subparsers._group_actions[0].choices["run"].format_help().split())  # type: ignore[union-attr]
-    mode_help = run_help.split("--mode MODE, --variant MODE", 1)[1].split("--kind", 1)[0]
+    mode_help = run_help.split("[--mode MODE]", 1)[1].split("--mode MODE", 1)[1].split("--kind", 1)[0]
     for mode in modes:
         assert f"`{mode}`" in sentence, mode
         assert re.search(rf"\b{mode}\b", mode_help), mode
@@ -200,9 +212,10 @@ def test_report_says_what_it_draws_before_drawing(tmp_path, monkeypatch, capsys)
 
 
 def test_the_summary_names_the_rows_no_check_covers_and_the_command_that_checks_them(tmp_path):
-    import json
     import shlex
 
+    from bench import agreement_file
+    from bench.agreement_file import AgreementRow
     from bench.runner.summary import unchecked_line
 
     frame = summary_frame()  # logistic_regression, three rows in three kinds, float64
@@ -216,12 +229,12 @@ def test_the_summary_names_the_rows_no_check_covers_and_the_command_that_checks_
     assert set(options["--kind"].split(",")) == {"objective", "gradient", "solve"}
 
     rows = [
-        {"problem": r["problem"], "label": r["label"], "dtype": r["dtype"], "kind": r["kind"], "ok": True}
+        AgreementRow(r["problem"], r["backend"], r["kind"], True, r["mode"], r["variant"], r["label"], dtype=r["dtype"])
         for r in frame.to_dict("records")
     ]
-    (tmp_path / "agreement.json").write_text(json.dumps(rows[1:]))
+    agreement_file.write(tmp_path / "agreement.json", rows[1:])
     assert unchecked_line(frame, tmp_path).startswith("unchecked: 1 of 9 timed rows (agreement.json has no check")
-    (tmp_path / "agreement.json").write_text(json.dumps(rows))
+    agreement_file.write(tmp_path / "agreement.json", rows)
     assert unchecked_line(frame, tmp_path) is None  # every timed row checked: nothing said
 
 

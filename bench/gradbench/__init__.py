@@ -42,10 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--mode",
-        "--variant",
         action="append",
         metavar="MODE",
-        dest="mode",
         help="eager, compiled or a variant (jit, autograd, xla ...); the tool's default: compiled where there is "
         "one; with --eval repeatable, default every variant",
     )

@@ -100,10 +100,8 @@ def add_arguments(p) -> None:
     )
     add(
         "--mode",
-        "--variant",
         action="append",
         metavar="MODE",
-        dest="mode",
         help="eager, compiled, witness or a variant name (hand, jit, func, autograd, compile, tape, function, xla; "
         "python -m bench list shows them) (repeatable; default: every variant and the witnesses)",
     )
