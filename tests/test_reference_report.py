@@ -1,0 +1,69 @@
+"""The reference run can be browsed from the README: every link from the README into results/reference/
+points to a committed file, and the committed full report (report.md with its PNG charts, index.html,
+methods.md) links only files that are committed beside it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO
+
+REFERENCE = "results/reference"
+REPORT = f"{REFERENCE}/report"
+#: a Markdown link or image's target, without its title or fragment
+MD_LINK = re.compile(r"\]\(([^)\s#]+)(?:#[^)]*)?(?:\s+\"[^\"]*\")?\)")
+HTML_LINK = re.compile(r"""(?:href|src)=["']([^"'#]+)["']""")
+
+
+@pytest.fixture(scope="module")
+def committed() -> set[str]:
+    """The files git tracks under results/reference/ (paths from the repository root)."""
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout: which files are committed cannot be told")
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--", REFERENCE], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    return {p for p in listed.split("\0") if p}
+
+
+def local_targets(text: str, pattern: re.Pattern) -> list[str]:
+    return [t for t in pattern.findall(text) if not re.match(r"[a-z][a-z0-9+.-]*:", t)]  # no http:, data:, mailto:
+
+
+def resolved(base: str, target: str) -> str:
+    """``target`` linked from a file in folder ``base``, as a path from the repository root."""
+    return (Path(base) / target).as_posix() if base else Path(target).as_posix()
+
+
+def test_every_readme_link_into_the_reference_run_is_a_committed_file(committed):
+    readme = (REPO / "README.md").read_text()
+    links = [t for t in local_targets(readme, MD_LINK) if t.startswith(f"{REFERENCE}/") or t == REFERENCE]
+    assert f"{REPORT}/report.md" in links and f"{REPORT}/index.html" in links
+    for link in links:
+        path = link.rstrip("/")
+        if (REPO / path).is_dir():
+            assert any(p.startswith(path + "/") for p in committed), f"README links {link}: nothing in it is committed"
+        else:
+            assert (REPO / path).is_file(), f"README links {link}, which does not exist"
+            assert path in committed, f"README links {link}, which is not committed (.gitignore?)"
+
+
+def test_the_committed_report_links_only_committed_files(committed):
+    report_md = (REPO / REPORT / "report.md").read_text()
+    page = (REPO / REPORT / "index.html").read_text()
+    md_links = {resolved(REPORT, t) for t in local_targets(report_md, MD_LINK)}
+    page_links = {resolved(REPORT, t) for t in local_targets(page, HTML_LINK)}
+    charts = {p for p in committed if p.startswith(f"{REPORT}/charts/")}
+    assert len(charts) > 20 and all(p.endswith(".png") for p in charts)
+    # report.md shows every committed chart and links nothing that is not committed
+    assert charts <= md_links and md_links <= committed, sorted(md_links - committed)
+    assert page_links <= committed, sorted(page_links - committed)
+    # the page is one file: every chart embedded, nothing fetched from elsewhere
+    assert page.count('<img src="data:image/png;base64,') == len(charts)
+    assert not re.search(r'<(script|img|link)[^>]+(src|href)="(https?:)?//', page)
+    assert {f"{REPORT}/{name}" for name in ("report.md", "index.html", "methods.md")} <= committed
