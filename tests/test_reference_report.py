@@ -22,13 +22,17 @@ HTML_LINK = re.compile(r"""(?:href|src)=["']([^"'#]+)["']""")
 
 @pytest.fixture(scope="module")
 def committed() -> set[str]:
-    """The files git tracks under results/reference/ (paths from the repository root)."""
+    """The files under results/reference/ that the last commit holds or the index stages (paths from the
+    repository root)."""
     if shutil.which("git") is None or not (REPO / ".git").exists():
         pytest.skip("not a git checkout: which files are committed cannot be told")
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--", REFERENCE], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout
-    return {p for p in listed.split("\0") if p}
+    out = set()
+    for command in (["ls-tree", "-r", "-z", "--name-only", "HEAD"], ["ls-files", "-z"]):
+        listed = subprocess.run(
+            ["git", *command, "--", REFERENCE], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout
+        out |= {p for p in listed.split("\0") if p}
+    return out
 
 
 def local_targets(text: str, pattern: re.Pattern) -> list[str]:
