@@ -82,8 +82,9 @@ SCHEMA_COLUMNS: tuple[Column, ...] = (
     Column("warm_call", "float", "the second call, seconds", contract=False),
     Column("build_time", "float", "building data and functions, seconds", contract=False),
     Column("cell_time", "float", "the whole cell, calibration included, seconds", contract=False),
+    # the memory a cell added is peak_mem_mb minus this, derived where it is shown; tables and records of
+    # older runs also hold it as cell_mem_mb, a column no longer listed here, so left out when they load
     Column("base_mem_mb", "float", "resident memory before the cell", contract=False),
-    Column("cell_mem_mb", "float", "memory the cell added: its peak above base_mem_mb", contract=False),
     Column("attempts", "int", "how many times the cell was tried", contract=False),
     Column("previous", "text", "status and reason of an earlier attempt", contract=False),
     Column("load", "float", "1-minute load average when the worker group started", contract=False),

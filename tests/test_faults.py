@@ -100,9 +100,10 @@ def test_threads_reach_the_worker(fault_run):
 
 
 def test_memory_and_first_call_are_recorded(fault_run):
-    _, frame, _ = fault_run
+    out, frame, _ = fault_run
     r = row(frame, "numpy", "gradient")
     assert r["peak_mem_mb"] >= r["base_mem_mb"] > 0
+    assert "cell_mem_mb" not in json.loads((out / "cells" / f"{r['cell']}.json").read_text())  # peak minus base
     assert r["first_call"] > 0
 
 

@@ -182,11 +182,11 @@ def summary(context) -> Table:
 
 
 def _memory(r) -> TableCell:
-    """The memory the cell added above the worker's own (older records: peak minus base where both exist)."""
-    added = getattr(r, "cell_mem_mb", None)
-    if is_missing(added) and not is_missing(getattr(r, "base_mem_mb", None)) and not is_missing(r.peak_mem_mb):
-        added = max(0.0, r.peak_mem_mb - r.base_mem_mb)
-    return number(added, f"{added:.1f}" if not is_missing(added) else "")
+    """The memory the cell added above the worker's own: its peak minus the resident memory before it."""
+    if is_missing(r.peak_mem_mb) or is_missing(r.base_mem_mb):
+        return number(None, "")
+    added = max(0.0, r.peak_mem_mb - r.base_mem_mb)
+    return number(added, f"{added:.1f}")
 
 
 def crossings(context) -> Table:

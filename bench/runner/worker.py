@@ -116,14 +116,14 @@ def marker_path(run_dir: Path | str, group: str) -> Path:
 
 
 class MemorySampler:
-    """Peak resident memory of this process while the block runs, and the memory the block added.
+    """Peak resident memory of this process while the block runs, and its resident memory before.
 
     Where Linux lets a process reset its resident high-water mark (``5`` written to
     ``/proc/self/clear_refs``), the peak is the kernel's ``VmHWM``, so no short peak is
     missed and no thread runs beside the calls; elsewhere a thread samples the resident
     set every ``interval`` seconds.
-    ``added`` is the peak above the resident memory before the block: the cell's data,
-    compiled code and the first calls' temporaries, not the framework's runtime.
+    The peak above ``base`` is what the block added: the cell's data, compiled code and the
+    first calls' temporaries, not the framework's runtime.
     """
 
     def __init__(self, interval: float = 0.002):
@@ -134,10 +134,6 @@ class MemorySampler:
         self._stop = threading.Event()
         self.base = self.peak = self._rss()
         self.exact = _reset_high_water_mark()
-
-    @property
-    def added(self) -> int:
-        return max(0, self.peak - self.base)
 
     def _rss(self) -> int:
         return self._process.memory_info().rss
@@ -271,7 +267,6 @@ class Worker:
                 out = None
         rec["base_mem_mb"] = memory.base / 2**20
         rec["peak_mem_mb"] = memory.peak / 2**20
-        rec["cell_mem_mb"] = memory.added / 2**20
 
         if out is not None:
             status, reason = check_output(built, out)
