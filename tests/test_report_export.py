@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pylatexenc.latex2text import LatexNodes2Text
+from pylatexenc import latex2text
 from pylatexenc.latexwalker import (
     LatexCharsNode,
     LatexCommentNode,
@@ -33,17 +33,30 @@ from .test_report import rows, write_csv
 
 SPECIAL = "&%$#_{}~^\\"
 #: names holding every special character, a run of them and a backslash before a letter (a macro if unescaped)
-PROBLEMS = {"linear_regression": "lin&reg%1$x#_{a}~^\\textbf", "quadratic": "q_{2}^~#$%&\\\\}{"}
-BACKENDS = {"jax": "ja&x_{}\\x", "torch": "to#rch%~^$"}
+PROBLEMS = {"linear_regression": "lin&reg%1$x#_{a}~^\\textbf", "quadratic": "q_{2}^~#$%&\\\\}{<n>|"}
+BACKENDS = {"jax": "ja&x_{}\\x", "torch": "to#rch%~^$|"}
 #: two runs on machines so named: the table gains a run column, the caption names both
-MACHINES = ("box&1_%", "box#2~^{}\\")
+MACHINES = ("box&1_%<a>", "box#2~^{}\\")
+#: not special to TeX, but printed as ¡ ¿ and an em dash in the default font encoding (OT1): escaped too
+MISPRINTED = "<>|"
 #: what a cell may hold besides characters: the escapes, the bold of the fastest, the units and ratios
-MACROS = {*SPECIAL, "textbackslash", "textasciitilde", "textasciicircum", "textbf", ",", "mu", "times"}
+MACROS = {*SPECIAL, "textbackslash", "textasciitilde", "textasciicircum", "textless", "textgreater", "textbar"}
+MACROS |= {"textbf", ",", "mu", "times"}
 #: LaTeX's specials a cell may use (pylatexenc's names): the en dash
 SPECIALS = {"--"}
 #: LaTeX's macros as the parser knows them, and \caption's arguments (an optional short caption, the caption)
 MACRO_DB = get_default_latex_context_db()
 MACRO_DB.add_context_category("floats", prepend=True, macros=[MacroSpec("caption", "[{")])
+#: text as a reader sees it: pylatexenc's, with the symbols it does not know
+TEXT_DB = latex2text.get_default_latex_context_db()
+TEXT_DB.add_context_category(
+    "symbols",
+    prepend=True,
+    macros=[
+        latex2text.MacroTextSpec(name, text)
+        for name, text in (("textless", "<"), ("textgreater", ">"), ("textbar", "|"))
+    ],
+)
 
 
 def hostile_run(folder: Path, machine: str) -> Path:
@@ -118,18 +131,21 @@ def table_rows(env: LatexEnvironmentNode) -> list[list[list]]:
 
 def plain(cell: list) -> str:
     """A cell's text as a reader sees it."""
-    text = LatexNodes2Text().nodelist_to_text(cell).replace("\u02c6", "^")  # \textasciicircum: the modifier letter
+    text = (
+        latex2text.LatexNodes2Text(latex_context=TEXT_DB).nodelist_to_text(cell).replace("\u02c6", "^")
+    )  # \textasciicircum: the modifier letter
     return " ".join(text.split())
 
 
 def unescaped(cell: list) -> list[str]:
-    """What in a cell LaTeX would read as markup that the export never writes: a special character as text,
-    a comment, an unknown macro, a group that is no macro's argument, math other than a unit or a ratio."""
+    """What in a cell LaTeX would read as markup the export never writes, or print otherwise than written: a
+    special character (or one OT1 misprints) as text, a comment, an unknown macro, a group that is no macro's
+    argument, math other than a unit or a ratio."""
     found = []
     after_macro = False
     for node in walk(cell):
         if isinstance(node, LatexCharsNode):
-            found += [ch for ch in node.chars if ch in SPECIAL]
+            found += [ch for ch in node.chars if ch in SPECIAL + MISPRINTED]
         elif isinstance(node, LatexCommentNode):
             found.append(node.latex_verbatim())
         elif isinstance(node, LatexMacroNode) and node.macroname not in MACROS:
@@ -226,3 +242,6 @@ def test_a_document_inputting_each_table_compiles(exported, tmp_path):
     assert pdf.is_file() and pdf.read_bytes().startswith(b"%PDF-")
     log = (tmp_path / "doc.log").read_text(errors="replace")
     assert "Missing character" not in log and "Undefined control sequence" not in log
+    if shutil.which("pdftotext"):  # the printed text (poppler-utils): < > | as written, never ¡ ¿ or a dash
+        shown = subprocess.run(["pdftotext", "doc.pdf", "-"], cwd=tmp_path, capture_output=True, text=True).stdout
+        assert "<n>|" in shown and "<a>" in shown and not {"¡", "¿"} & set(shown)

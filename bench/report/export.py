@@ -44,6 +44,10 @@ LATEX_SPECIAL = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    # not special to TeX, but the default font encoding (OT1) prints them as ¡ ¿ and an em dash
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
     "×": r"$\times$",
     "µ": r"$\mu$",
     "–": "--",
