@@ -67,8 +67,8 @@ def fingerprint(inst, flat: np.ndarray) -> dict[str, float | None]:
     """``{final_loss, final_norm}`` of a solve's result ``flat`` (float64) on ``inst``; None where not computable."""
     norm = float(np.linalg.norm(flat))
     try:
-        loss = float(inst.problem.cost(unflatten(np, flat, inst.shapes), inst.data))
-    except Exception:  # a cost that cannot take the result: no loss in the fingerprint
+        loss = float(inst.problem.progress(unflatten(np, flat, inst.shapes), inst.data))
+    except Exception:  # a progress measure that cannot take the result: no loss in the fingerprint
         loss = None
     return {"final_loss": _finite(loss), "final_norm": _finite(norm)}
 
@@ -197,9 +197,9 @@ def loss_error(
     problem = problems.get(problem_name)
     inst = _rounded(problem.instance(size), dtype, iterations)
     try:
-        lx, ly = (problem.cost(unflatten(np, v, inst.shapes), inst.data) for v in (x, y))
-        l0 = problem.cost(inst.params, inst.data)
-    except Exception:  # a result the cost cannot take is not a loss to compare
+        lx, ly = (problem.progress(unflatten(np, v, inst.shapes), inst.data) for v in (x, y))
+        l0 = problem.progress(inst.params, inst.data)
+    except Exception:  # a result the progress measure cannot take is not a loss to compare
         return math.inf, math.inf
     if not (math.isfinite(lx) and math.isfinite(ly)):
         return math.inf, math.inf

@@ -137,7 +137,7 @@ class Problem:
         """Whether ``article_solve`` exists (a baseline row ``article`` for ``solve``)."""
         return type(self).article_solve is not Problem.article_solve
 
-    def cost(self, params, data) -> float:
+    def progress(self, params, data) -> float:
         """The quantity the algorithm decreases, in NumPy (default: the loss)."""
         return float(self.loss.value(np, params, data))
 

@@ -211,7 +211,7 @@ class GMM(Problem):
         # gradient *ascent* on the log posterior: a descent step on -F
         return gradient_descent_step(backend, self.loss, -self.learning_rate(inst.sized))
 
-    def cost(self, params, data):
+    def progress(self, params, data):
         return -float(self.loss.value(np, params, data))
 
 

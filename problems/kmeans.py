@@ -179,7 +179,7 @@ class KMeans(Problem):
 
         return body
 
-    def cost(self, params, data):
+    def progress(self, params, data):
         """The k-means cost with each point assigned to its nearest centroid."""
         return float(cost(np, params, {"x": data["x"], "assign": assign(np, data["x"], params[0])}))
 

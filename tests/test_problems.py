@@ -139,8 +139,8 @@ def test_solve_decreases_the_loss_and_backends_agree(problem_name, backend_mode)
     reference, _ = solve("numpy", "eager", problem_name, size="small")
     from problems.base import unflatten
 
-    before = problem.cost(inst.params, inst.data)
-    after = problem.cost(unflatten(np, out, inst.shapes), inst.data)
+    before = problem.progress(inst.params, inst.data)
+    after = problem.progress(unflatten(np, out, inst.shapes), inst.data)
     assert np.isfinite(after) and after < before
     r, where = rho(out, reference)
     assert r < 1e-8, f"{backend.name} {mode}: rho {r:.2e} against numpy at {where}"

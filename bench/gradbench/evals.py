@@ -127,7 +127,7 @@ def expected(module: str, function: str, input) -> object:
         x, mu = np.asarray(input["points"], dtype=np.float64), np.asarray(input["centroids"], dtype=np.float64)
         data = {"x": x, "assign": assign(np, x, mu)}
         if function == "cost":
-            return problem.cost((mu,), data)
+            return problem.progress((mu,), data)
         _, (g,) = cost_value_and_grad((mu,), data)
         return (g / cost_hvp(mu.ravel(), np.ones(mu.size), data).reshape(mu.shape)).tolist()
     if module == "gmm":

@@ -353,8 +353,8 @@ def _loss_growth(built, values) -> str | None:
     inst = built.inst
     problem = inst.problem
     try:
-        start = problem.cost(inst.params, inst.data)
-        end = problem.cost(unflatten(np, values, inst.shapes), inst.data)
+        start = problem.progress(inst.params, inst.data)
+        end = problem.progress(unflatten(np, values, inst.shapes), inst.data)
     except Exception:  # a loss that cannot take the solution: no verdict
         return None
     if not math.isfinite(end) or abs(end) > LOSS_GROWTH_LIMIT * max(1.0, abs(start)):
