@@ -40,8 +40,9 @@ import problems
 from backends.base import DTYPES, MODES
 from problems.base import DERIVATIVE_KINDS, NESTED_KINDS, flatten, unflatten
 
-from . import solves
+from . import agreement_file, solves
 from .agreement import compared, rho, structure  # noqa: F401  (rho: ADBench's measure, used by callers of bench.check)
+from .agreement_file import AgreementRow, Check
 from .cells import WITNESS, Cell, build
 from .cli import UsageError, choose, choose_variants, load_plugins
 from .fmt import one_line
@@ -159,7 +160,7 @@ def references(problem_name: str, size: str, dtype: str, kind: str) -> dict[str,
 # --- one cell ----------------------------------------------------------------------
 
 
-def check_cell(cell: Cell) -> dict:
+def check_cell(cell: Cell) -> AgreementRow:
     """Run one cell and compare it with every reference; returns the matrix row.
 
     Anything that raises (building the function, the call, a reference) fails this cell with a one-line reason.
@@ -188,29 +189,31 @@ def check_cell(cell: Cell) -> dict:
 
 def _row(
     cell: Cell, checks: list[dict], error: str | None = None, nonfinite: bool = False, iterations: int | None = None
-) -> dict:
-    binding = max(checks, key=lambda c: c["rel_error"] / c["tolerance"], default=None)
-    ok = error is None and not nonfinite and bool(checks) and all(c["ok"] for c in checks)
-    return {
-        "problem": cell.problem,
-        "size": cell.size,
-        "backend": cell.backend,
-        "mode": cell.mode,
-        "variant": cell.variant,
-        "label": cell.label,
-        "dtype": cell.dtype,
-        "kind": cell.kind,
-        "reference": binding["reference"] if binding else None,
-        "rel_error": binding["rel_error"] if binding else None,
-        "rho": binding.get("rho") if binding else None,
-        "tolerance": binding["tolerance"] if binding else None,
-        "where": binding["where"] if binding else None,
-        "iterations": iterations,
-        "ok": ok,
-        "nonfinite": nonfinite,
-        "error": error or ("no reference to compare with" if not checks else None),
-        "checks": checks,
-    }
+) -> AgreementRow:
+    """The matrix row of one cell: its binding check (largest error relative to its tolerance) and every check."""
+    typed = tuple(Check(**c) for c in checks)
+    binding = max(typed, key=lambda c: c.excess, default=None)
+    ok = error is None and not nonfinite and bool(typed) and all(c.ok for c in typed)
+    return AgreementRow(
+        problem=cell.problem,
+        size=cell.size,
+        backend=cell.backend,
+        mode=cell.mode,
+        variant=cell.variant,
+        label=cell.label,
+        dtype=cell.dtype,
+        kind=cell.kind,
+        reference=binding.reference if binding else None,
+        rel_error=binding.rel_error if binding else None,
+        rho=binding.rho if binding else None,
+        tolerance=binding.tolerance if binding else None,
+        where=binding.where if binding else None,
+        iterations=iterations,
+        ok=ok,
+        nonfinite=nonfinite,
+        error=error or ("no reference to compare with" if not checks else None),
+        checks=typed,
+    )
 
 
 def cells(backend_names, problem_names, dtypes, modes=None, kinds=CHECK_KINDS, size=None) -> list[Cell]:
@@ -281,7 +284,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--kind", action="append", metavar="KIND", help=f"repeatable; default: all ({', '.join(CHECK_KINDS)})"
     )
     p.add_argument("--size", metavar="SIZE", help="a named size or an integer; default: each problem's check size")
-    p.add_argument("--json", metavar="PATH", help="also write the matrix as JSON (one object per row)")
+    p.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also write the matrix as JSON (its schema and one object per row: agreement.json)",
+    )
     p.add_argument("--quiet", action="store_true", help="print only failures and the summary")
 
 
@@ -328,8 +335,8 @@ def main(args: argparse.Namespace) -> int:
 
     print_matrix(rows, quiet=args.quiet)
     if args.json:
-        _write_json(args.json, rows)
-    failed = [r for r in rows if not r["ok"]]
+        agreement_file.write(args.json, rows)
+    failed = [r for r in rows if not r.ok]
     summary = f"{len(rows)} checks: {len(rows) - len(failed)} passed, {len(failed)} failed"
     if missing:
         summary += f"; not checked (unavailable): {', '.join(missing)}"
@@ -339,25 +346,21 @@ def main(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def print_matrix(rows: list[dict], quiet: bool = False) -> None:
+def print_matrix(rows: list[AgreementRow], quiet: bool = False) -> None:
     header = (
         f"{'problem':<20} {'backend':<20} {'dtype':<8} {'kind':<10} {'reference':<18} {'rel.error':>10} {'tol':>8} "
         f"{'rho':>10}  result"
     )
     print(header)
     for r in rows:
-        if quiet and r["ok"]:
+        if quiet and r.ok:
             continue
-        error_text = "-" if r["rel_error"] is None else f"{r['rel_error']:.1e}"
-        tol_text = "-" if r["tolerance"] is None else f"{r['tolerance']:.0e}"
-        rho_text = "-" if r.get("rho") is None else f"{r['rho']:.1e}"
-        result = (
-            "ok"
-            if r["ok"]
-            else "FAIL" + (f" ({r['error']})" if r["error"] else "") + (" (NaN/Inf)" if r["nonfinite"] else "")
-        )
+        error_text = "-" if r.rel_error is None else f"{r.rel_error:.1e}"
+        tol_text = "-" if r.tolerance is None else f"{r.tolerance:.0e}"
+        rho_text = "-" if r.rho is None else f"{r.rho:.1e}"
+        result = "ok" if r.ok else "FAIL" + (f" ({r.error})" if r.error else "") + (" (NaN/Inf)" if r.nonfinite else "")
         print(
-            f"{r['problem']:<20} {r['label']:<20} {r['dtype']:<8} {r['kind']:<10} {r['reference'] or '-':<18} "
+            f"{r.problem:<20} {r.label:<20} {r.dtype:<8} {r.kind:<10} {r.reference or '-':<18} "
             f"{error_text:>10} {tol_text:>8} {rho_text:>10}  {result}"
         )
 
@@ -370,10 +373,3 @@ def _check_writable(path: str) -> None:
         raise UsageError(f"cannot write {path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise UsageError(f"cannot write {path}: folder {folder} is not writable")
-
-
-def _write_json(path: str, rows: list[dict]) -> None:
-    """Atomically, with non-finite rho (a NaN output) stored as null."""
-    from . import results
-
-    results.write_json(path, results.clean(rows))

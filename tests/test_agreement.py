@@ -19,8 +19,8 @@ CELLS = check.cells(backends.NAMES, problems.NAMES, backends.DTYPES, backends.MO
 def test_agrees_with_references(cell):
     require(cell.backend)
     row = check.check_cell(cell)
-    detail = ", ".join(f"{c['reference']}: rho={c['rho']:.2e} (tol {c['tolerance']:.0e})" for c in row["checks"])
-    assert row["ok"], f"{cell.id}: {row['error'] or ''} {detail}"
+    detail = ", ".join(f"{c.reference}: rho={c.rho:.2e} (tol {c.tolerance:.0e})" for c in row.checks)
+    assert row.ok, f"{cell.id}: {row.error or ''} {detail}"
 
 
 def test_every_problem_checks_its_derivatives_against_two_references():
@@ -50,8 +50,8 @@ def test_a_wrong_derivative_fails_the_check(monkeypatch):
         row = check.check_cell(check.Cell("linear_regression", "small", "numpy", "eager", "float64", "gradient"))
     finally:
         check.references.cache_clear()
-    assert not row["ok"]
-    assert row["reference"] == "finite-difference"
+    assert not row.ok
+    assert row.reference == "finite-difference"
 
 
 def test_rho_metric():

@@ -23,6 +23,7 @@ LAYERS = (
         "bench.cells",
         "bench.check",
         "bench.agreement",
+        "bench.agreement_file",
         "bench.solves",
         "bench.results",
         "bench.csv_rows",

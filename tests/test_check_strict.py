@@ -11,12 +11,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 import problems
-from bench import check, results, solves
+from bench import agreement_file, check, results, solves
 from bench.cells import Cell
 
 from . import short_solve_backend, skewed_backend  # noqa: F401 - registers the plugin backends
@@ -53,20 +51,20 @@ def fault_id(fault) -> str:
 def test_each_injected_derivative_fault_is_caught(fault):
     variant, problem, size, dtype, kind, says = fault
     row = check.check_cell(Cell(problem, size, "skewed", variant, dtype, kind))
-    assert not row["ok"], row
+    assert not row.ok, row
     if says is None:  # a 1% error: caught by its value, against the hand derivative (the backend has no autodiff)
-        hand = next(c for c in row["checks"] if c["reference"] == "hand")
-        assert not hand["ok"] and hand["rel_error"] == pytest.approx(0.01, rel=1e-3)
-        assert hand["rel_error"] > 5 * hand["tolerance"]
+        hand = next(c for c in row.checks if c.reference == "hand")
+        assert not hand.ok and hand.rel_error == pytest.approx(0.01, rel=1e-3)
+        assert hand.rel_error > 5 * hand.tolerance
     else:
-        assert says in row["error"], row["error"]
+        assert says in row.error, row.error
 
 
 def test_adbench_rho_alone_missed_a_one_percent_error_in_float32():
     """The reproduction: ADBench's rho, absolute for entries below 1, is far below any float32 tolerance."""
     row = check.check_cell(Cell("lse", "small", "skewed", "scaled", "float32", "gradient"))
-    assert all(c["rho"] < 1e-4 for c in row["checks"])
-    assert not row["ok"]
+    assert all(c.rho < 1e-4 for c in row.checks)
+    assert not row.ok
 
 
 @pytest.mark.parametrize(
@@ -81,8 +79,8 @@ def test_adbench_rho_alone_missed_a_one_percent_error_in_float32():
 )
 def test_the_same_backend_without_a_fault_passes(cell):
     row = check.check_cell(cell)
-    assert row["ok"], row
-    assert "hand" in {c["reference"] for c in row["checks"]}
+    assert row.ok, row
+    assert "hand" in {c.reference for c in row.checks}
 
 
 def test_finite_differences_stop_at_the_limit_and_the_hand_reference_stays():
@@ -128,11 +126,11 @@ def test_a_hessian_that_raises_while_built_fails_its_cell_in_one_line_and_the_re
 def test_a_solve_one_tenth_short_fails_the_check(problem, dtype):
     size = problems.get(problem).check_size
     short = check.check_cell(Cell(problem, size, "shortsolve", "short", dtype, "solve"))
-    assert not short["ok"], short
-    assert short["reference"].startswith("numpy solve")
+    assert not short.ok, short
+    assert short.reference.startswith("numpy solve")
     honest = check.check_cell(Cell(problem, size, "numpy", "eager", dtype, "solve"))
-    assert honest["ok"], honest
-    assert honest["iterations"] == short["iterations"]
+    assert honest.ok, honest
+    assert honest.iterations == short.iterations
 
 
 def test_the_check_runs_a_converged_solve_for_fewer_iterations():
@@ -141,7 +139,7 @@ def test_the_check_runs_a_converged_solve_for_fewer_iterations():
     m = solves.check_iterations("newton", "small", "float64")
     assert m < problems.get("newton").instance("small").iterations
     row = check.check_cell(Cell("newton", "small", "shortsolve", "short", "float64", "solve"))
-    assert row["iterations"] == m and not row["ok"]
+    assert row.iterations == m and not row.ok
 
 
 # --- the run: fingerprints against NumPy's solve, and the report's unchecked rows ------------------
@@ -200,7 +198,7 @@ def test_report_counts_and_marks_timed_rows_no_check_covers(short_run):
     rows = [
         check.check_cell(Cell("linear_regression", "small", "numpy", "eager", "float64", k)) for k in check.CHECK_KINDS
     ]
-    (out / "agreement.json").write_text(json.dumps([{k: results.clean(v) for k, v in r.items()} for r in rows]))
+    agreement_file.write(out / "agreement.json", rows)
     proc = bench_cli("report", out, "--only", "agreement", env=PLUGINS)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     md = (out / "report" / "report.md").read_text()

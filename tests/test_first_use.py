@@ -212,9 +212,10 @@ def test_report_says_what_it_draws_before_drawing(tmp_path, monkeypatch, capsys)
 
 
 def test_the_summary_names_the_rows_no_check_covers_and_the_command_that_checks_them(tmp_path):
-    import json
     import shlex
 
+    from bench import agreement_file
+    from bench.agreement_file import AgreementRow
     from bench.runner.summary import unchecked_line
 
     frame = summary_frame()  # logistic_regression, three rows in three kinds, float64
@@ -228,12 +229,12 @@ def test_the_summary_names_the_rows_no_check_covers_and_the_command_that_checks_
     assert set(options["--kind"].split(",")) == {"objective", "gradient", "solve"}
 
     rows = [
-        {"problem": r["problem"], "label": r["label"], "dtype": r["dtype"], "kind": r["kind"], "ok": True}
+        AgreementRow(r["problem"], r["backend"], r["kind"], True, r["mode"], r["variant"], r["label"], dtype=r["dtype"])
         for r in frame.to_dict("records")
     ]
-    (tmp_path / "agreement.json").write_text(json.dumps(rows[1:]))
+    agreement_file.write(tmp_path / "agreement.json", rows[1:])
     assert unchecked_line(frame, tmp_path).startswith("unchecked: 1 of 9 timed rows (agreement.json has no check")
-    (tmp_path / "agreement.json").write_text(json.dumps(rows))
+    agreement_file.write(tmp_path / "agreement.json", rows)
     assert unchecked_line(frame, tmp_path) is None  # every timed row checked: nothing said
 
 

@@ -144,8 +144,8 @@ def test_sizes_are_gradbenchs_workloads():
 def test_every_backend_agrees_with_numpys_jacobian(backend, dtype):
     for kind in ("jacobian", "objective"):
         row = check.check_cell(Cell("ba", "tiny", backend.name, "eager", dtype, kind))
-        assert row["ok"], row
-    assert {c["reference"] for c in row["checks"]} == {"hand"}
+        assert row.ok, row
+    assert {c.reference for c in row.checks} == {"hand"}
     references = check.references("ba", "tiny", dtype, "jacobian")  # differences of the 16 compressed columns
     assert set(references) == {"hand", "finite-difference"}
 
@@ -159,7 +159,7 @@ COMPILED = [("jax", "jit"), ("tensorflow", "xla")]
 def test_compiled_variants_agree_with_numpys_jacobian(name, variant):
     require(name, variant)
     row = check.check_cell(Cell("ba", "tiny", name, variant, "float64", "jacobian"))
-    assert row["ok"], row
+    assert row.ok, row
 
 
 ONE_PERCENT = [("tiny", "float64"), ("tiny", "float32"), ("ba1", "float64"), ("ba1", "float32")]
@@ -168,9 +168,9 @@ ONE_PERCENT = [("tiny", "float64"), ("tiny", "float32"), ("ba1", "float64"), ("b
 @pytest.mark.parametrize("size, dtype", ONE_PERCENT, ids=["-".join(c) for c in ONE_PERCENT])
 def test_a_one_percent_error_fails_the_check(size, dtype):
     exact = check.check_cell(Cell("ba", size, "skewed", "exact", dtype, "jacobian"))
-    assert exact["ok"], exact
+    assert exact.ok, exact
     row = check.check_cell(Cell("ba", size, "skewed", "scaled", dtype, "jacobian"))
-    assert not row["ok"] and row["rel_error"] == pytest.approx(0.01, rel=1e-3), row
+    assert not row.ok and row.rel_error == pytest.approx(0.01, rel=1e-3), row
 
 
 # --- python -m bench gradbench: every backend's replies valid per the eval driver ------------------------

@@ -155,7 +155,7 @@ def test_check_and_default_sizes_stay_small():
 @pytest.mark.parametrize("problem", ["det", "lstm"])
 def test_every_backend_agrees_at_the_check_size(backend, problem):
     row = check.check_cell(Cell(problem, "tiny", backend.name, "eager", "float64", "gradient"))
-    assert row["ok"], row
+    assert row.ok, row
 
 
 def hand_only(problem_name, size, dtype, kind):
@@ -176,11 +176,11 @@ def test_a_one_percent_error_fails_the_check(monkeypatch, problem, size, dtype):
     if size == "l2-c1024":
         monkeypatch.setattr(check, "references", hand_only)
     exact = check.check_cell(Cell(problem, size, "skewed", "exact", dtype, "gradient"))
-    assert exact["ok"], exact
+    assert exact.ok, exact
     row = check.check_cell(Cell(problem, size, "skewed", "scaled", dtype, "gradient"))
-    assert not row["ok"], row
-    hand = next(c for c in row["checks"] if c["reference"] == "hand")
-    assert not hand["ok"] and hand["rel_error"] == pytest.approx(0.01, rel=1e-3)
+    assert not row.ok, row
+    hand = next(c for c in row.checks if c.reference == "hand")
+    assert not hand.ok and hand.rel_error == pytest.approx(0.01, rel=1e-3)
 
 
 # --- python -m bench gradbench: both modules, GradBench's rule, every backend -----------------------

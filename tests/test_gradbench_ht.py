@@ -214,8 +214,8 @@ def test_every_backend_agrees_in_the_simple_variant(backend):
     compiled variant in both dtypes (below: it does); here the simple variant (26 columns), default variants."""
     for kind in ("objective", "jacobian"):
         row = check.check_cell(Cell("ht", "simple-small-c8", backend.name, backend.variant.name, "float64", kind))
-        assert row["ok"], row
-        assert kind == "objective" or {c["reference"] for c in row["checks"]} == {"hand", "finite-difference"}
+        assert row.ok, row
+        assert kind == "objective" or {c.reference for c in row.checks} == {"hand", "finite-difference"}
 
 
 def test_the_agreement_matrix_covers_ht_in_every_mode_and_dtype():
@@ -231,11 +231,11 @@ def test_the_agreement_matrix_covers_ht_in_every_mode_and_dtype():
 @pytest.mark.parametrize("size", ["tiny", "complicated-big-c100"])
 def test_a_one_percent_error_fails_the_check(size, dtype):
     exact = check.check_cell(Cell("ht", size, "skewed", "exact", dtype, "jacobian"))
-    assert exact["ok"], exact
+    assert exact.ok, exact
     row = check.check_cell(Cell("ht", size, "skewed", "scaled", dtype, "jacobian"))
-    assert not row["ok"], row
-    hand = next(c for c in row["checks"] if c["reference"] == "hand")
-    assert not hand["ok"] and hand["rel_error"] == pytest.approx(0.01, rel=1e-3)
+    assert not row.ok, row
+    hand = next(c for c in row.checks if c.reference == "hand")
+    assert not hand.ok and hand.rel_error == pytest.approx(0.01, rel=1e-3)
 
 
 # --- python -m bench gradbench: GradBench's input and rule, every backend -------------------------------

@@ -123,13 +123,13 @@ def test_every_framework_agrees_with_the_reference_on_saddle(name):
     require(name)
     for order in ("rr", "ff"):
         row = check.check_cell(Cell("saddle", "tiny", name, _default_variant(name), "float64", order))
-        assert row["ok"], row
-        assert row["rel_error"] < 1e-12
+        assert row.ok, row
+        assert row.rel_error < 1e-12
 
 
 def test_check_compares_with_gradbench_answer_at_its_workload():
     row = check.check_cell(Cell("saddle", "s1", "numpy", "hand", "float64", "rr"))
-    assert row["ok"] and {c["reference"] for c in row["checks"]} == {"hand", "gradbench"}
+    assert row.ok and {c.reference for c in row.checks} == {"hand", "gradbench"}
 
 
 def test_a_one_percent_error_in_one_order_fails_check(monkeypatch):
@@ -142,8 +142,8 @@ def test_a_one_percent_error_in_one_order_fails_check(monkeypatch):
 
     monkeypatch.setattr(type(problem), "solve_in", skewed)
     rows = {k: check.check_cell(Cell("saddle", "tiny", "numpy", "hand", "float64", k)) for k in ORDERS}
-    assert [k for k, row in rows.items() if not row["ok"]] == ["fr"]
-    assert rows["fr"]["rel_error"] == pytest.approx(0.01, rel=1e-6)
+    assert [k for k, row in rows.items() if not row.ok] == ["fr"]
+    assert rows["fr"].rel_error == pytest.approx(0.01, rel=1e-6)
 
 
 # --- the tool and the eval driver -------------------------------------------------------------------------

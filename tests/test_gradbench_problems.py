@@ -62,8 +62,8 @@ def big_lse_cell(monkeypatch):
 
 def test_the_right_lse_gradient_passes_at_1_28_million(big_lse_cell):
     row = check.check_cell(big_lse_cell)
-    assert row["ok"], row
-    assert [c["reference"] for c in row["checks"]] == ["hand"]
+    assert row.ok, row
+    assert [c.reference for c in row.checks] == ["hand"]
 
 
 @pytest.mark.parametrize("factor", [1.01, 0.0], ids=["one-percent-off", "zero"])
@@ -71,9 +71,9 @@ def test_a_wrong_lse_gradient_fails_the_check_where_gradbench_passes_it(big_lse_
     backend = require("jax", "jit")
     monkeypatch.setattr(backend, "value_and_grad", scaled(backend.value_and_grad, factor))
     row = check.check_cell(big_lse_cell)
-    assert not row["ok"] and row["reference"] == "hand"
-    assert row["rho"] > 100 * check.TOLERANCES[("float64", "hand")]
-    assert row["rho"] <= GRADBENCH_RULE  # GradBench's own rule would have accepted this gradient
+    assert not row.ok and row.reference == "hand"
+    assert row.rho > 100 * check.TOLERANCES[("float64", "hand")]
+    assert row.rho <= GRADBENCH_RULE  # GradBench's own rule would have accepted this gradient
 
 
 def test_directional_differences_catch_the_one_percent_error_without_the_hand_code(big_lse_cell, monkeypatch):
@@ -134,8 +134,8 @@ def test_a_zero_ode_derivative_fails_the_check(monkeypatch, kind):
 
         monkeypatch.setattr(backend, "vjp", zero_vjp)
     row = check.check_cell(Cell("ode", "tiny", "jax", "eager", "float64", kind))
-    assert not row["ok"]
-    assert {c["reference"] for c in row["checks"] if not c["ok"]} == {"hand", "finite-difference"}
+    assert not row.ok
+    assert {c.reference for c in row.checks if not c.ok} == {"hand", "finite-difference"}
 
 
 def test_the_ode_check_runs_on_an_output_whose_gradient_is_not_zero(backend):
@@ -145,7 +145,7 @@ def test_the_ode_check_runs_on_an_output_whose_gradient_is_not_zero(backend):
     assert np.all(refs["hand"] != 0)
     assert check.rho(refs["hand"], refs["finite-difference"])[0] <= check.TOLERANCES[("float64", "finite-difference")]
     row = check.check_cell(Cell("ode", "tiny", backend.name, "eager", "float64", "gradient"))
-    assert row["ok"], row
+    assert row.ok, row
 
     inst = problems.get("ode").instance("tiny")
     last = np.zeros(inst.n)

@@ -5,31 +5,36 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import analysis, checked, comparison
 from .load import Run, combine, incomplete
 from .sections import chart_groups
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .charts.base import Chart
 
 
 @dataclass
 class Context:
     runs: list[Run]
     baseline: Run | None
-    frame: Any  #: every run's rows (:func:`bench.report.load.combine`)
+    frame: pd.DataFrame  #: every run's rows (:func:`bench.report.load.combine`)
     command: str
     created: str = ""
-    fastest: Any = None
-    slopes: list[dict] = field(default_factory=list)
-    crossings: list[dict] = field(default_factory=list)
-    break_even: list[dict] = field(default_factory=list)
-    tax: Any = None  #: :func:`bench.tax.protocol_tax`
-    best_variants: Any = None
-    agreement: Any = None
-    unchecked: Any = None  #: timed rows no passing check covers (:func:`bench.report.checked.unchecked`)
-    compare: Any = None  #: :func:`comparison.compare`, with --compare
+    fastest: pd.DataFrame | None = None  #: :func:`bench.report.analysis.fastest`
+    slopes: list[dict[str, Any]] = field(default_factory=list)  #: :func:`bench.report.analysis.scaling`
+    crossings: list[dict[str, Any]] = field(default_factory=list)  #: :func:`bench.report.analysis.scaling`
+    break_even: list[dict[str, Any]] = field(default_factory=list)  #: :func:`bench.report.analysis.break_even`
+    tax: pd.DataFrame | None = None  #: :func:`bench.report.analysis.protocol_tax`
+    best_variants: pd.DataFrame | None = None  #: :func:`bench.report.analysis.best_variants`
+    agreement: pd.DataFrame | None = None  #: :func:`bench.report.analysis.agreement_table`
+    unchecked: pd.DataFrame | None = None  #: timed rows no passing check covers (:func:`checked.unchecked`)
+    compare: pd.DataFrame | None = None  #: :func:`comparison.compare`, with --compare
     env_changes: dict[str, list[comparison.EnvChange]] = field(default_factory=dict)  #: run tag -> differences
-    charts: list = field(default_factory=list)  #: the charts drawn (``bench.report.charts.Chart``)
+    charts: list[Chart] = field(default_factory=list)  #: the charts drawn
     #: the chart groups chosen: the page shows their sections (set by write_report)
     groups: tuple[str, ...] = field(default_factory=chart_groups)
 

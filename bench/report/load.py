@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import results, safe_io
+from bench.agreement_file import Agreement, AgreementError, AgreementRow
 from bench.article import ArticlePictures
 from bench.cli import UsageError
 from bench.environment import Environment
@@ -21,8 +22,6 @@ from bench.fmt import one_line
 DEFAULT_RESULTS = results.RESULTS_ROOT
 #: the run's plan (the cells it was asked for): bench.runner.folder writes it
 PLAN = "plan.json"
-#: what every row of ``agreement.json`` holds
-AGREEMENT_FIELDS = ("problem", "backend", "mode", "kind", "rho", "ok")
 
 
 @dataclass
@@ -33,7 +32,7 @@ class Run:
     tag: str  #: the name charts and tables show for this run
     table: Any  #: pandas DataFrame in the schema of :mod:`bench.results` (may be empty)
     env: Environment = field(default_factory=Environment)
-    agreement: list[dict] = field(default_factory=list)
+    agreement: tuple[AgreementRow, ...] = ()  #: the rows of its agreement.json
     article: dict[str, ArticlePictures] = field(default_factory=dict)  #: backend -> its article pictures
     skipped: list[str] = field(default_factory=list)  #: ``path: reason``, one line per file left out
     planned: list[dict] = field(default_factory=list)  #: plan.json's cells (their results columns), if any
@@ -79,19 +78,20 @@ def load_results(run_dir: Path, skip: Skipped):
     return frame.reset_index(drop=True)
 
 
-def load_agreement(run_dir: Path, skip: Skipped) -> list[dict]:
+def load_agreement(run_dir: Path, skip: Skipped) -> tuple[AgreementRow, ...]:
+    """The rows of the folder's agreement.json in any of its formats (:meth:`Agreement.from_json`); none
+    where it has none, or where it is no agreement check (named in :attr:`Run.skipped`)."""
     path = run_dir / "agreement.json"
     if not path.is_file():
-        return []
-    rows = _read_json(path, skip)
-    if rows is None:
-        return []
-    if isinstance(rows, dict) and isinstance(rows.get("rows"), list):
-        rows = rows["rows"]
-    if not isinstance(rows, list) or not all(isinstance(r, dict) and set(AGREEMENT_FIELDS) <= set(r) for r in rows):
-        skip(path, f"not an agreement table (a list of rows with {', '.join(AGREEMENT_FIELDS)})")
-        return []
-    return rows
+        return ()
+    doc = _read_json(path, skip)
+    if doc is None:
+        return ()
+    try:
+        return Agreement.from_json(doc).rows
+    except AgreementError as exc:
+        skip(path, str(exc))
+        return ()
 
 
 def load_article(run_dir: Path, skip: Skipped) -> dict[str, ArticlePictures]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import results, safe_io, uncertainty
+from bench.agreement_file import AgreementRow
 from bench.environment import Environment
 from bench.fmt import markdown
 from bench.stats import CONFIDENCE, MIN_EFFECT
@@ -172,10 +173,10 @@ def _number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def agreement(rows: list[dict]) -> str:
+def agreement(rows: tuple[AgreementRow, ...]) -> str:
     if not rows:
         return "Derivatives were not checked in this run folder (no agreement.json)."
-    failed = sum(1 for r in rows if not r.get("ok"))
+    failed = sum(1 for r in rows if not r.ok)
     text = f"Derivatives were checked against hand-derived ones and finite differences: {len(rows) - failed} of "
     return text + f"{len(rows)} checks passed."
 

@@ -256,18 +256,16 @@ def unchecked_line(frame, folder: Path) -> str | None:
 
 def _agreement(path: Path) -> tuple[set, set]:
     """The (problem, label, dtype, kind) keys an agreement.json passes and fails (empty when unreadable)."""
-    import json
+    from ..agreement_file import AgreementError, read
 
     passed: set = set()
     failed: set = set()
     try:
-        rows = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
-    except (OSError, ValueError):
+        rows = read(path).rows if path.is_file() else ()
+    except AgreementError:
         return passed, failed
-    for row in rows if isinstance(rows, list) else []:
-        if isinstance(row, dict):
-            keyed = tuple(str(row.get(k)) for k in ("problem", "label", "dtype", "kind"))
-            (passed if row.get("ok") is True else failed).add(keyed)
+    for row in rows:
+        (passed if row.ok else failed).add((row.problem, row.label, row.dtype, row.kind))
     return passed, failed
 
 

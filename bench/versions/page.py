@@ -153,7 +153,7 @@ def agreement_line(v: Version) -> list:
     rows = v.run.agreement
     if not rows:
         return [Span(v.name), f" ({v.run.tag}): no agreement check recorded."]
-    failed = sum(not r.get("ok") for r in rows)
+    failed = sum(not r.ok for r in rows)
     if failed:
         return [Span(v.name), f" ({v.run.tag}): ", Span(f"{failed} of {len(rows)} checks failed", "fail"), "."]
     return [Span(v.name), f" ({v.run.tag}): ", Span(f"all {len(rows)} checks passed", "ok"), "."]
