@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench import results, safe_io
 from bench.agreement_file import Agreement, AgreementError, AgreementRow
@@ -17,6 +17,9 @@ from bench.article import ArticlePictures
 from bench.cli import UsageError
 from bench.environment import Environment
 from bench.fmt import one_line
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: where ``python -m bench report`` looks for the newest run when none is named
 DEFAULT_RESULTS = results.RESULTS_ROOT
@@ -30,7 +33,7 @@ class Run:
 
     path: Path
     tag: str  #: the name charts and tables show for this run
-    table: Any  #: pandas DataFrame in the schema of :mod:`bench.results` (may be empty)
+    table: pd.DataFrame  #: in the schema of :mod:`bench.results` (may be empty)
     env: Environment = field(default_factory=Environment)
     agreement: tuple[AgreementRow, ...] = ()  #: the rows of its agreement.json
     article: dict[str, ArticlePictures] = field(default_factory=dict)  #: backend -> its article pictures
@@ -62,7 +65,7 @@ def _read_json(path: Path, skip: Skipped) -> Any:
     return doc
 
 
-def load_results(run_dir: Path, skip: Skipped):
+def load_results(run_dir: Path, skip: Skipped) -> pd.DataFrame:
     """The run's tidy table through :func:`bench.results.load` (never rewriting ``results.csv``).
 
     If the folder has cell records but none is usable, its ``results.csv`` is used.
@@ -162,7 +165,7 @@ def load_plan(run_dir: Path, skip: Skipped) -> list[dict]:
     return planned
 
 
-def incomplete(run: Run):
+def incomplete(run: Run) -> tuple[set[str], set[str]]:
     """plan.json's cells without an ok record: ``(missing ids, not-ok ids)``."""
     if not run.planned:
         return set(), set()
@@ -194,7 +197,7 @@ def load_runs(paths: list[Path]) -> list[Run]:
     return runs
 
 
-def combine(runs: list[Run]):
+def combine(runs: list[Run]) -> pd.DataFrame:
     """One table of every run: ``run`` is each run's tag, ``role`` what a row is (protocol,
     witness or article: :func:`bench.cells.role`), ``series`` the name a chart shows (``label``,
     plus `` @ run`` when there are several runs): a name to show, never to read."""
