@@ -114,7 +114,7 @@ def tests_fast(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (the rule set in pyproject.toml), ruff's formatter, mypy on the files pyproject lists (the protocol, backends, problems, the runner)."""
+    """ruff (the rule set in pyproject.toml), ruff's formatter, mypy on the files pyproject lists."""
     install(session, "dev")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")

@@ -197,7 +197,7 @@ def scaling_axis(group) -> tuple[str, str]:
         import problems
 
         unit = problems.get(problem).size_unit
-    except Exception:  # noqa: BLE001 - a problem this checkout does not know: plain n
+    except Exception:  # a problem this checkout does not know: plain n
         unit = ""
     return "n", f"n ({unit})" if unit else "data size n"
 
