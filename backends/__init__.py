@@ -51,6 +51,9 @@ class BackendInfo:
     variants: tuple[Variant, ...]  #: the first eager and the first compiled one are the defaults
     distributions: tuple[str, ...] = ()  #: the installed distributions whose versions a run records
     colour: str = DEFAULT_COLOUR  #: its colour in every chart (a hex colour)
+    #: where the compiled variant unrolls Python loops: the variant a problem with a long loop
+    #: (``Problem.long_loop``) runs in when none is asked for (the GradBench tool's default)
+    long_loop_variant: str | None = None
 
     def variant(self, name: str) -> Variant:
         """A variant by name; ``eager``/``compiled`` name the default of that mode."""
@@ -172,6 +175,7 @@ for _info in (
         ),
         distributions=("torch",),
         colour="#d62728",
+        long_loop_variant="autograd",  # torch.compile unrolls lstm's c - 1 steps; autograd is 4x torch.func at c 8192
     ),
     BackendInfo(
         "tensorflow",

@@ -105,6 +105,9 @@ class Problem:
     max_n: int = 10_000_000  #: largest main dimension accepted
     hessian_limit: int = 1_000  #: no dense Hessian beyond this many parameters
     gradbench_sizes: tuple[str, ...] = ()  #: the sizes that are GradBench's own workloads, in its order
+    #: a loop whose trip count is a data size (lstm: one step per character), which a compiler that
+    #: unrolls Python loops cannot reach at GradBench's sizes (``BackendInfo.long_loop_variant``)
+    long_loop: bool = False
     loss: Differentiable
     #: vector function of params (jvp, vjp; jacobian where it carries a hand ``jacobian``)
     model: Differentiable | None = None

@@ -198,6 +198,7 @@ class LSTM(Problem):
     check_size = "tiny"  # finite differences: two objectives per parameter (266 here)
     max_n = 100_000
     hessian_limit = 0
+    long_loop = True  # c - 1 steps: torch.compile unrolls them
     loss = Differentiable(lstm_loss, value_and_grad=lstm_value_and_grad)
 
     def layers(self, size) -> int:

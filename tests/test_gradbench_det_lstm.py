@@ -17,7 +17,7 @@ import pytest
 
 import backends
 import problems
-from bench import check
+from bench import check, gradbench
 from bench.cells import Cell
 from bench.gradbench import evals
 from problems import det, lstm
@@ -265,3 +265,23 @@ def test_bad_det_and_lstm_inputs_are_one_line_errors():
     for module, function, input in bad:
         reply = tool.evaluate(module, function, input)
         assert reply["success"] is False and "\n" not in reply["error"], reply
+
+
+def test_a_long_loop_runs_in_the_backends_long_loop_variant_unless_a_mode_is_asked(tmp_path):
+    """torch.compile unrolls lstm's c - 1 steps: the tool's default (compiled) serves lstm through
+    torch+autograd, says so, and still validates; ``--mode compile`` keeps every module compiled."""
+    require("torch", "compile")
+    assert gradbench.long_loop_modules("torch", "func") == {} and gradbench.long_loop_modules("numpy", "hand") == {}
+    tool = ToolProcess("--backend", "torch", stderr_path=tmp_path / "stderr")
+    start = tool.send("start", eval="lstm")
+    assert start["config"]["label"] == "torch+compile" and start["config"]["modules"] == {"lstm": "torch+autograd"}
+    assert tool.send("define", module="lstm")["success"] is True
+    (input,) = lstm_inputs()
+    for function in evals.FUNCTIONS["lstm"]:
+        reply = tool.send("evaluate", module="lstm", function=function, input=runs(input))
+        assert reply["success"] and not evals.mismatches(independent("lstm", function, input), reply["output"])
+    status, _ = tool.close()
+    assert status == 0 and "lstm runs torch+autograd" in (tmp_path / "stderr").read_text()
+    asked = ToolProcess("--backend", "torch", "--mode", "compile", stderr_path=tmp_path / "stderr-asked")
+    assert "modules" not in asked.send("start", eval="lstm")["config"]
+    asked.close()

@@ -27,6 +27,7 @@ import os
 import sys
 
 import backends
+import problems
 
 from ..cli import UsageError, choose, load_plugins
 
@@ -105,4 +106,23 @@ def main(args: argparse.Namespace) -> int:
         return 1
     settings = {"threads": args.threads, "cpus": cpus, **backend.set_threads(args.threads)}
     print(f"gradbench tool: {backend.label} {backend.version()}, {args.threads} thread(s)", file=sys.stderr)
-    return serve(Tool(backend, settings), sys.stdin, out)
+    modules = long_loop_modules(name, chosen) if not args.mode else {}
+    for module, other in modules.items():
+        print(
+            f"gradbench tool: {module} runs {other.label}, since {backend.label} would unroll its long loop "
+            f"(--mode chooses one variant for every module)",
+            file=sys.stderr,
+        )
+    return serve(Tool(backend, settings, modules), sys.stdin, out)
+
+
+def long_loop_modules(name: str, chosen: str) -> dict:
+    """The modules that run in the backend's ``long_loop_variant`` rather than ``chosen``: the problems with a
+    long loop (``Problem.long_loop``), where ``chosen`` is a compiled variant that unrolls it."""
+    from .tool import MODULES
+
+    info = backends.info(name)
+    if not info.long_loop_variant or not info.variant(chosen).compiled:
+        return {}
+    long = [m for m in MODULES if m in problems.NAMES and problems.get(m).long_loop]
+    return {m: backends.get(name, info.long_loop_variant) for m in long} if long else {}

@@ -36,7 +36,9 @@ eager variant) once per module and function, and reused. An input's
 ``min_runs`` and ``min_seconds`` (absent: one run) drive the loop: one
 ``evaluate`` timing per run, each of one call and the backend's ``block``;
 JSON to arrays and back stays outside the timer. Like GradBench's own tools,
-the first run includes tracing and compilation. Everything is float64.
+the first run includes tracing and compilation. Everything is float64. Without
+``--mode``, a module with a long loop (lstm) runs in the backend's
+``long_loop_variant`` where its compiled variant would unroll the loop.
 """
 
 from __future__ import annotations
@@ -101,9 +103,11 @@ class Call:
 class Tool:
     """Answers GradBench's messages with one backend bound to one variant."""
 
-    def __init__(self, backend, threads: dict | None = None):
-        self.b = backend
+    def __init__(self, backend, threads: dict | None = None, modules: dict[str, Any] | None = None):
+        self.default = self.b = backend
         self.threads = threads or {}
+        #: module -> the backend variant that module runs in, where it is not the default's
+        self.modules = modules or {}
         self._compiled: dict[tuple, Callable] = {}
 
     # --- messages --------------------------------------------------------------------
@@ -132,17 +136,13 @@ class Tool:
         return {"id": mid}  # analysis, and any other kind
 
     def config(self) -> dict:
-        return {
-            "backend": self.b.name,
-            "variant": self.b.variant.name,
-            "label": self.b.label,
-            "mode": self.b.variant.mode,
-            "version": self.b.version(),
-            "dtype": DTYPE,
-            **self.threads,
-        }
+        b = self.default
+        doc = dict(backend=b.name, variant=b.variant.name, label=b.label, mode=b.variant.mode, version=b.version())
+        modules = {"modules": {m: other.label for m, other in self.modules.items()}} if self.modules else {}
+        return {**doc, "dtype": DTYPE, **self.threads, **modules}
 
     def evaluate(self, module, function, input) -> dict:
+        self.b = self.modules.get(module, self.default) if isinstance(module, str) else self.default
         try:
             call = self.call(module, function, input)
             runs, seconds = _runs(input)
