@@ -101,7 +101,12 @@ def markup(text: Any) -> str:
     ``[red]``-like tags escaped so that rich shows them as written."""
     from rich.markup import escape
 
-    return escape(terminal(text))
+    # rich reads "\[" outside a tag as "[": a backslash before a bracket that starts no tag gets one more
+    return _LONE_BRACKET.sub(r"\1\\[", escape(terminal(text)))
+
+
+#: backslashes before a "[" that rich's markup would not read as a tag (its own pattern: rich.markup.RE_TAGS)
+_LONE_BRACKET = re.compile(r"(\\+)\[(?![a-z#/@][^[]*?])")
 
 
 def console(**options):
