@@ -36,7 +36,7 @@ from bench.runner.config import RunConfig
 from bench.runner.folder import RunFolder
 from bench.runner.plan import make_plan
 
-from .support import FAULT_PLUGINS, QUICK, REPO, SLOW_RUN, bench_cli
+from .support import FAULT_PLUGINS, QUICK, REPO, SLOW_RUN, bench_cli, sigint_as_a_terminal
 
 distributed = pytest.importorskip("distributed", reason="the cluster extra (dask[distributed]) is part of [dev]")
 
@@ -556,6 +556,7 @@ def test_ctrl_c_on_the_cluster_path_keeps_the_records_and_exits_130(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=sigint_as_a_terminal,
     )
     try:
         end = time.monotonic() + 300

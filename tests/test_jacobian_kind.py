@@ -52,17 +52,17 @@ def test_the_dense_jacobian_kind_on_every_backend(monkeypatch, backend_mode):
     assert "jacobian" in DenseJacobian().kinds()
     for dtype in ("float64", "float32"):
         row = check.check_cell(Cell(DenseJacobian.name, "tiny", backend.name, variant, dtype, "jacobian"))
-        assert row["ok"] and {c["reference"] for c in row["checks"]} == {"hand", "finite-difference"}, row
+        assert row.ok and {c.reference for c in row.checks} == {"hand", "finite-difference"}, row
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_a_wrong_dense_jacobian_fails_the_check(monkeypatch, dtype):
     monkeypatch.setitem(problems._REGISTERED, DenseJacobian.name, DenseJacobian())
-    assert check.check_cell(Cell(DenseJacobian.name, "tiny", "skewed", "exact", dtype, "jacobian"))["ok"]
+    assert check.check_cell(Cell(DenseJacobian.name, "tiny", "skewed", "exact", dtype, "jacobian")).ok
     scaled = check.check_cell(Cell(DenseJacobian.name, "tiny", "skewed", "scaled", dtype, "jacobian"))
-    assert not scaled["ok"] and scaled["rel_error"] == pytest.approx(0.01, rel=1e-3), scaled
+    assert not scaled.ok and scaled.rel_error == pytest.approx(0.01, rel=1e-3), scaled
     flat = check.check_cell(Cell(DenseJacobian.name, "tiny", "skewed", "reshaped", dtype, "jacobian"))
-    assert not flat["ok"] and "shape (12,)" in flat["error"], flat
+    assert not flat.ok and "shape (12,)" in (flat.error or ""), flat
 
 
 def test_the_kind_is_checked_by_default_and_timed_when_named():

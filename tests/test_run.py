@@ -183,7 +183,14 @@ def test_interrupted_run_resumes_without_losing_or_repeating_cells(tmp_path, sig
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "bench", "run", *SLOW_RUN, "--out", str(out)]
     runner = subprocess.Popen(
-        cmd, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        cmd,
+        cwd=REPO,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=support.sigint_as_a_terminal,
     )
     cells = out / results.CELLS
     try:

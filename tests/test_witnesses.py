@@ -36,9 +36,9 @@ def test_witness_agrees_with_the_hand_derivative(backend_name, headline, dtype):
         assert r <= tolerance, f"{cell.id}: rho {r:.2e} against NumPy's hand-derived solve"
         return
     row = check_cell(cell)
-    assert row["ok"], row
-    hand = [c for c in row["checks"] if c["reference"] == "hand"]
-    assert hand and hand[0]["rho"] <= tolerance
+    assert row.ok, row
+    hand = [c for c in row.checks if c.reference == "hand"]
+    assert hand and hand[0].rho is not None and hand[0].rho <= tolerance
     assert set(references(problem, size, dtype, kind)) >= {"hand"}
 
 

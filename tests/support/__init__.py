@@ -8,6 +8,7 @@ holds only fixtures and hooks; ``tests/support/markers.py`` sets the test marker
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +47,10 @@ def require(name: str, variant: str | None = None):
         if os.environ.get("CI"):
             pytest.fail(f"{exc} (CI installs every backend)")
         pytest.skip(str(exc))
+
+
+def sigint_as_a_terminal() -> None:
+    """``preexec_fn`` of a child a test stops with Ctrl-C's SIGINT: its default handling back, which a shell
+    that starts the suite in the background (``cmd &``) sets to ignored, so Python would never raise
+    KeyboardInterrupt in it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
