@@ -86,7 +86,7 @@ def test_the_slowed_version_is_slower_by_its_factor_and_an_unchanged_one_is_not(
     # each version's rounds were merged into one run of two processes per cell
     merged, _ = results.scan(out / "runs" / "B")
     assert len(merged) == 2 and all(len(uncertainty.entries(rec)) == 2 for rec in merged.values())
-    assert "slowed slowed-0.25 against slowed-0" in printed and "slower: slowed slowed-0.25 is" in printed
+    assert "slowed slowed-0.25 against slowed slowed-0" in printed and "slower: slowed slowed-0.25 is" in printed
     page = (out / "report.md").read_text()
     assert "95% interval" in page and "Do the versions agree?" in page
     assert sorted(p.name for p in (out / "charts").glob("*.png")) == ["versions-b-vs-a.png", "versions-c-vs-a.png"]
