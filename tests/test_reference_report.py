@@ -1,6 +1,7 @@
 """The reference run can be browsed from the README: every link from the README into results/reference/
-points to a committed file, and the committed full report (report.md with its PNG charts, index.html,
-methods.md) links only files that are committed beside it."""
+points to a committed file, and the committed full report (report.md with its PNG charts, methods.md)
+links only files that are committed beside it; its one-page index.html (every chart embedded, megabytes)
+is made by the README's command, never committed."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ REFERENCE = "results/reference"
 REPORT = f"{REFERENCE}/report"
 #: a Markdown link or image's target, without its title or fragment
 MD_LINK = re.compile(r"\]\(([^)\s#]+)(?:#[^)]*)?(?:\s+\"[^\"]*\")?\)")
-HTML_LINK = re.compile(r"""(?:href|src)=["']([^"'#]+)["']""")
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def resolved(base: str, target: str) -> str:
 def test_every_readme_link_into_the_reference_run_is_a_committed_file(committed):
     readme = (REPO / "README.md").read_text()
     links = [t for t in local_targets(readme, MD_LINK) if t.startswith(f"{REFERENCE}/") or t == REFERENCE]
-    assert f"{REPORT}/report.md" in links and f"{REPORT}/index.html" in links
+    assert f"{REPORT}/report.md" in links
     for link in links:
         path = link.rstrip("/")
         if (REPO / path).is_dir():
@@ -61,15 +61,10 @@ def test_every_readme_link_into_the_reference_run_is_a_committed_file(committed)
 
 def test_the_committed_report_links_only_committed_files(committed):
     report_md = (REPO / REPORT / "report.md").read_text()
-    page = (REPO / REPORT / "index.html").read_text()
     md_links = {resolved(REPORT, t) for t in local_targets(report_md, MD_LINK)}
-    page_links = {resolved(REPORT, t) for t in local_targets(page, HTML_LINK)}
     charts = {p for p in committed if p.startswith(f"{REPORT}/charts/")}
     assert len(charts) > 20 and all(p.endswith(".png") for p in charts)
     # report.md shows every committed chart and links nothing that is not committed
     assert charts <= md_links and md_links <= committed, sorted(md_links - committed)
-    assert page_links <= committed, sorted(page_links - committed)
-    # the page is one file: every chart embedded, nothing fetched from elsewhere
-    assert page.count('<img src="data:image/png;base64,') == len(charts)
-    assert not re.search(r'<(script|img|link)[^>]+(src|href)="(https?:)?//', page)
-    assert {f"{REPORT}/{name}" for name in ("report.md", "index.html", "methods.md")} <= committed
+    assert {f"{REPORT}/{name}" for name in ("report.md", "methods.md")} <= committed
+    assert f"{REPORT}/index.html" not in committed  # megabytes of embedded charts: made, not kept
