@@ -307,7 +307,7 @@ def empty():
     return typed(pd.DataFrame(columns=list(ALL_COLUMNS)))
 
 
-def load(path: Path | str, write_csv: bool = True, on_skip: OnSkip = skip_to_stderr):
+def load(path: Path | str, write_csv: bool = True, on_skip: OnSkip = skip_to_stderr, probe_floor: float | None = None):
     """The tidy table of a run: one row per measured cell, every column its schema dtype.
 
     ``path`` is a run folder (its ``cells/`` records are read, bad files passed to
@@ -315,7 +315,8 @@ def load(path: Path | str, write_csv: bool = True, on_skip: OnSkip = skip_to_std
     is False or the table holds rows no record backs), a run folder holding only
     ``results.csv``, or a CSV file written by this function. ``ratio`` is each
     row's median over the objective's median for the same problem, size, label,
-    dtype, device and threads.
+    dtype, device and threads. ``probe_floor``: the machine's fastest speed probe over the runs this
+    one is compared with (:func:`bench.uncertainty.annotate`).
     """
     import pandas as pd
 
@@ -330,7 +331,7 @@ def load(path: Path | str, write_csv: bool = True, on_skip: OnSkip = skip_to_std
     frame = pd.DataFrame(records, columns=list(ALL_COLUMNS))
     from .uncertainty import annotate
 
-    stated = annotate(records)  # the median's interval and stability of every ok cell (from its raw rounds)
+    stated = annotate(records, probe_floor)  # every ok cell's median interval and stability (from its raw rounds)
     for name in ("processes", "ci_lo", "ci_hi", "stability"):
         frame[name] = [stated.get(cell, {}).get(name) for cell in frame["cell"]]
     # the median over the processes timed while the machine ran at its best (bench.uncertainty.clean)

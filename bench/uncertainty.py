@@ -137,13 +137,13 @@ def between_noise(records: Iterable[Mapping[str, Any]]) -> float | None:
     return _noise(_spreads(records).get(None, []))
 
 
-def between_by_backend(records: Iterable[Mapping[str, Any]]) -> dict[str | None, float]:
+def between_by_backend(records: Iterable[Mapping[str, Any]], floor: float | None = None) -> dict[str | None, float]:
     """Each backend's between-process noise (key None: the run's, over every backend).
 
     Frameworks differ: a JIT's dispatch or a thread pool's wake-up varies more between
     processes than a NumPy call. A backend with fewer than :data:`MIN_SPREADS` cells
-    measured twice takes the run's figure."""
-    spreads = _spreads(records)
+    measured twice takes the run's figure (``floor``: as for :func:`fastest_probe`)."""
+    spreads = _spreads(records, floor)
     run = _noise(spreads.get(None, []))
     out: dict[str | None, float] = {} if run is None else {None: run}
     for backend, xs in spreads.items():
@@ -152,11 +152,11 @@ def between_by_backend(records: Iterable[Mapping[str, Any]]) -> dict[str | None,
     return out
 
 
-def _spreads(records: Iterable[Mapping[str, Any]]) -> dict[str | None, list[float]]:
+def _spreads(records: Iterable[Mapping[str, Any]], floor: float | None = None) -> dict[str | None, list[float]]:
     """The between-process spreads (standard deviation of the log medians) of the stable ok cells
     measured in two or more processes, per backend and (key None) all together."""
     records = list(records)
-    fastest = fastest_probe(records)
+    fastest = fastest_probe(records, floor)
     out: dict[str | None, list[float]] = {}
     for rec in records:
         if rec.get("status") != "ok":
@@ -172,14 +172,17 @@ def _spreads(records: Iterable[Mapping[str, Any]]) -> dict[str | None, list[floa
     return out
 
 
-def fastest_probe(records: Iterable[Mapping[str, Any]]) -> float | None:
-    """The run's fastest speed probe (the machine at its best in this run), or None."""
+def fastest_probe(records: Iterable[Mapping[str, Any]], floor: float | None = None) -> float | None:
+    """The run's fastest speed probe (the machine at its best in this run), or None; ``floor``: the
+    fastest of runs compared with this one on the same machine (``bench versions``), where faster."""
     probes = [
         e["probe"]
         for rec in records
         for e in entries(rec)
         if isinstance(e.get("probe"), (int, float)) and 0 < e["probe"] < math.inf
     ]
+    if isinstance(floor, (int, float)) and 0 < floor < math.inf:
+        probes.append(float(floor))
     return min(probes) if probes else None
 
 
@@ -303,11 +306,12 @@ def _process_half(times: list[float], confidence: float) -> float:
     return math.log(max(times) / min(times))
 
 
-def annotate(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per cell id of an ok record: ``processes``, ``ci_lo``, ``ci_hi`` and ``stability`` (the table's columns)."""
+def annotate(records: Iterable[Mapping[str, Any]], floor: float | None = None) -> dict[str, dict[str, Any]]:
+    """Per cell id of an ok record: ``processes``, ``ci_lo``, ``ci_hi`` and ``stability`` (the table's columns);
+    ``floor``: the machine's fastest speed probe over the runs compared with this one (:func:`fastest_probe`)."""
     records = [r for r in records if r.get("status") == "ok"]
-    between = between_by_backend(records)
-    fastest = fastest_probe(records)
+    between = between_by_backend(records, floor)
+    fastest = fastest_probe(records, floor)
     out = {}
     for rec in records:
         iv = interval(rec, between.get(rec.get("backend"), between.get(None)), fastest=fastest)

@@ -58,3 +58,25 @@ def test_an_invocation_merges_into_the_folder_s_environment():
     assert set(merged.machine_state) == {"g1", "g2"} and merged.verdicts == ["g1: busy"]
     assert [c.command for c in merged.commands] == ["run 1", "run 2"]
     assert "repeat_pending" not in merged.to_json() and "cluster" not in merged.to_json()
+
+
+def _watch(wall: float, busy: float, own: float):
+    from bench.runner import machine
+
+    w = machine.Watch()
+    w._start = machine._Reading(0.0, 100.0, 0.0, 10.0)
+    w._end = machine._Reading(wall, 100.0 + busy, 0.0, 10.0 + own)
+    return w
+
+
+def test_others_share_allows_for_the_kernel_s_clock_ticks(monkeypatch):
+    """A 50 ms window of a quiet machine reads one or two 10 ms ticks of 'others' (the machine's and the
+    process's CPU times are counted in ticks): no share; a real other process's time still counts."""
+    from bench.runner import machine
+
+    monkeypatch.setattr(machine.os, "cpu_count", lambda: 2)
+    assert machine.TICK_SLACK >= 0.02
+    assert _watch(0.05, busy=0.06, own=0.04).others_share() == 0.0  # two ticks: the counters' rounding
+    assert _watch(0.05, busy=0.05, own=0.05).others_share() == 0.0
+    busy = _watch(1.0, busy=1.8, own=1.0)  # another process took most of the second CPU
+    assert abs(busy.others_share() - (0.8 - machine.TICK_SLACK) / 2) < 1e-9 and busy.others_share() > 0.35

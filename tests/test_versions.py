@@ -1,15 +1,18 @@
 """Framework versions side by side (``nox -s versions``, ``python -m bench versions``).
 
 Without installing real versions: two "versions" are the plugin backend of tests/slowed_backend.py
-at ``BENCH_SLOWDOWN=0`` and ``0.25``, timed by the harness in rounds that alternate them, as the nox
-session does; the comparison must call every cell slower with 0.25 inside its interval, and an
-unchanged third run (A/A) slower nowhere. The nox session's commands are checked against a
+at ``BENCH_SLOWDOWN=0`` and ``0.5``, timed by the harness in rounds that alternate them, as the nox
+session does; the comparison must call every cell it gives a verdict slower, by about 50%, and an
+unchanged third run (A/A) slower or faster nowhere. Whether the 95% interval holds the known factor
+is a statement about 95 of 100 such runs, so it is checked where the noise is known: synthetic
+rounds with a 25% slowdown, every seed's every cell. The nox session's commands are checked against a
 recording session object, and a version the indexes cannot install is one line.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import subprocess
@@ -36,6 +39,8 @@ sys.path.remove(str(REPO))
 PLAN = ["--backend", "slowed", "--problem", "logistic_regression", "--size", "small", "--kind", "gradient"]
 PLAN += ["--kind", "objective", "--threads", "1", "--max-time", "0.05", "--repeat", "none"]
 SLOWDOWN = 0.25
+#: the measured versions' slowdown: beyond what a slow stretch of a virtual machine does to one round
+MEASURED_SLOWDOWN = 0.5
 
 
 def run_round(out: Path, slowdown: float) -> None:
@@ -53,11 +58,11 @@ def run_round(out: Path, slowdown: float) -> None:
 
 @pytest.fixture(scope="module")
 def versions_root(tmp_path_factory) -> Path:
-    """Three "versions" (A: as fast as NumPy, B: 25% slower, C: A again), two rounds each, alternated
-    as nox -s versions runs them: A B C, then C B A."""
+    """Three "versions" (A: as fast as NumPy, B: 50% slower, C: A again), three rounds each, alternated
+    as nox -s versions runs them: A B C, C B A, then B A C."""
     root = tmp_path_factory.mktemp("versions")
-    speeds = {"A": 0.0, "B": SLOWDOWN, "C": 0.0}
-    for k, order in ((1, "ABC"), (2, "CBA")):
+    speeds = {"A": 0.0, "B": MEASURED_SLOWDOWN, "C": 0.0}
+    for k, order in ((1, "ABC"), (2, "CBA"), (3, "BAC")):
         for name in order:
             run_round(root / name / f"round-{k}", speeds[name])
     return root
@@ -75,21 +80,24 @@ def test_the_slowed_version_is_slower_by_its_factor_and_an_unchanged_one_is_not(
     slowed = [r for r in rows if r["compared"] == "B"]
     same = [r for r in rows if r["compared"] == "C"]
     assert len(slowed) == len(same) == 2 and {r["baseline"] for r in rows} == {"A"}
-    assert all(r["call"] != "slower" for r in same), same  # A/A: nothing slower
-    busy = [r["why"] for r in rows if r["why"].startswith(uncertainty.BUSY_LABEL)]
-    if busy:  # the harness gives no verdict on a cell timed while other processes took the CPU
-        pytest.skip(f"this machine is busy ({busy[0]}): no verdict to check; CI's machine is quiet")
-    for r in slowed:  # the known factor, called and inside the 95% interval
-        assert r["call"] == "slower", r
-        assert float(r["change_lo"]) <= SLOWDOWN <= float(r["change_hi"]), r
-        assert "slower than slowed-0 on logistic_regression small" in r["sentence"]
-    # each version's rounds were merged into one run of two processes per cell
+    assert all(r["call"] == "cannot tell" for r in same), same  # A/A: neither slower nor faster
+    # each version's rounds were merged into one run of three processes per cell
     merged, _ = results.scan(out / "runs" / "B")
-    assert len(merged) == 2 and all(len(uncertainty.entries(rec)) == 2 for rec in merged.values())
-    assert "slowed slowed-0.25 against slowed slowed-0" in printed and "slower: slowed slowed-0.25 is" in printed
+    assert len(merged) == 2 and all(len(uncertainty.entries(rec)) == 3 for rec in merged.values())
+    assert "slowed slowed-0.5 against slowed slowed-0" in printed
     page = (out / "report.md").read_text()
     assert "95% interval" in page and "Do the versions agree?" in page
     assert sorted(p.name for p in (out / "charts").glob("*.png")) == ["versions-b-vs-a.png", "versions-c-vs-a.png"]
+    # a cell measured in a slow stretch or while other processes ran gets no verdict, and says why;
+    # every other cell of the slowed version: called slower, by about the known factor
+    judged = [r for r in slowed if not r["why"]]
+    if not judged:
+        pytest.skip(f"this machine was not quiet ({slowed[0]['why']}): no verdict to check")
+    for r in judged:
+        assert r["call"] == "slower", r
+        assert MEASURED_SLOWDOWN / 2 < float(r["change"]) < MEASURED_SLOWDOWN * 2, r
+        assert "slower than slowed-0 on logistic_regression small" in r["sentence"]
+    assert "slower: slowed slowed-0.5 is" in printed
 
 
 def spec(kind: str, backend: str = "numpy") -> CellSpec:
@@ -97,12 +105,14 @@ def spec(kind: str, backend: str = "numpy") -> CellSpec:
     return CellSpec(Cell("linear_regression", "small", backend, variant, "float64", kind), 1000, "cpu", 1)
 
 
-def write_round(run: Path, times: dict[str, list[float]], status: str = "ok", backend: str = "numpy") -> None:
+def write_round(
+    run: Path, times: dict[str, list[float]], status: str = "ok", backend: str = "numpy", probe: float | None = None
+) -> None:
     for kind, rounds in times.items():
         s = spec(kind, backend)
         rec = results.record(**s.columns(), status=status, machine="box", run=run.name, version="2.4.6")
         if status == "ok":
-            rec[uncertainty.SAMPLES] = [uncertainty.entry(rounds, 100, 1, 0.0, 0.0)]
+            rec[uncertainty.SAMPLES] = [uncertainty.entry(rounds, 100, 1, 0.0, 0.0, probe)]
             rec.update(uncertainty.summary(uncertainty.entries(rec)))
         results.save(run, s.id, rec)
     (run / "env.json").write_text('{"machine": "box", "finished": "2026-12-01T12:00:00+0000"}')
@@ -137,6 +147,23 @@ def test_a_known_slowdown_is_called_with_the_factor_inside_its_interval_and_a_a_
 
 
 SPEEDS = {"A": 1.0, "B": 1 + SLOWDOWN, "C": 1.0}
+
+
+def test_a_version_timed_in_a_slow_stretch_is_judged_against_the_machine_at_its_best(tmp_path):
+    """A virtual machine can run everything 1.6x slower for minutes: B's every round fell in such a
+    stretch (its speed probe twice A's). Against the fastest probe of all versions, B's cells get no
+    verdict and say why, where B's own probes alone would have called them 60% slower."""
+    base = [1e-3 * (1 + 0.01 * (k % 5)) for k in range(30)]
+    for k in (1, 2):
+        write_round(tmp_path / "A" / f"round-{k}", {"gradient": base}, probe=1e-4)
+        write_round(tmp_path / "B" / f"round-{k}", {"gradient": [t * 1.6 for t in base]}, probe=2e-4)
+    comparisons, out = write_versions([tmp_path / "A", tmp_path / "B"], out=tmp_path / "out", formats=("png",))
+    (row,) = comparisons[0].table.to_dict("records")
+    assert row["call"] == "cannot tell" and "the machine ran x2 slower" in row["why"], row
+    env = json.loads((out / "runs" / "B" / "env.json").read_text())
+    assert env["probe_floor"] == 1e-4
+    assert results.scan(tmp_path / "B" / "round-1")[0]  # the version's own folders are left as they were
+    assert "probe_floor" not in json.loads((tmp_path / "B" / "round-1" / "env.json").read_text())
 
 
 def test_rounds_are_merged_into_one_run_whose_cells_hold_every_round(tmp_path):

@@ -65,14 +65,14 @@ def _read_json(path: Path, skip: Skipped) -> Any:
     return doc
 
 
-def load_results(run_dir: Path, skip: Skipped) -> pd.DataFrame:
+def load_results(run_dir: Path, skip: Skipped, probe_floor: float | None = None) -> pd.DataFrame:
     """The run's tidy table through :func:`bench.results.load` (never rewriting ``results.csv``).
 
     If the folder has cell records but none is usable, its ``results.csv`` is used.
     """
     csv = run_dir / results.CSV
     try:
-        frame = results.load(run_dir, write_csv=False, on_skip=skip)
+        frame = results.load(run_dir, write_csv=False, on_skip=skip, probe_floor=probe_floor)
         if len(frame) == 0 and csv.is_file() and (run_dir / results.CELLS).is_dir():
             frame = results.load(csv, write_csv=False, on_skip=skip)
     except (ValueError, OSError, KeyError) as exc:  # pandas' parser errors are ValueErrors
@@ -132,7 +132,7 @@ def load_run(path: str | Path, tag: str | None = None) -> Run:
         raise UsageError(f"{run_dir} is not a run folder")
     skip = Skipped()
     env = load_env(run_dir, skip)
-    frame = load_results(run_dir, skip)
+    frame = load_results(run_dir, skip, env.probe_floor)
     agreement, article = load_agreement(run_dir, skip), load_article(run_dir, skip)
     planned = load_plan(run_dir, skip)
     run = Run(run_dir, tag or run_dir.resolve().name, frame, env, agreement, article, skip.lines(), planned)

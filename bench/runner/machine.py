@@ -34,6 +34,19 @@ BUSY_SHARE = 0.10
 STEAL_SHARE = 0.05
 
 
+def _tick() -> float:
+    try:
+        return 1.0 / os.sysconf("SC_CLK_TCK")
+    except (AttributeError, ValueError, OSError):
+        return 0.01
+
+
+#: CPU seconds of other processes that a window cannot tell from none: the kernel counts CPU time in
+#: clock ticks (10 ms), and the machine's total and this process's own are each read to a tick or two,
+#: so a 50 ms window of a quiet machine reads up to 20% others without this allowance
+TICK_SLACK = 3 * _tick()
+
+
 def governor() -> str | None:
     try:
         return Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").read_text().strip() or None
@@ -82,7 +95,7 @@ class Watch:
     def others_share(self) -> float:
         """Other processes' share of the CPUs (0..1) between entering and leaving."""
         a, b = self._start, self._end
-        others = max(0.0, (b.busy - a.busy) - (b.own - a.own))
+        others = max(0.0, (b.busy - a.busy) - (b.own - a.own) - TICK_SLACK)
         return min(1.0, others / (max(b.wall - a.wall, 1e-9) * (os.cpu_count() or 1)))
 
     def state(self) -> MachineState:

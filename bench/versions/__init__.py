@@ -8,7 +8,10 @@ versions' rounds run in turn so that the machine's drift hits every version alik
 rounds are read as one run: every cell's record with each round's processes added
 (:func:`bench.uncertainty.add_repeat`), so that its interval holds the variation between
 processes and between rounds; the merged run folder goes to ``OUT/runs/<name>/`` (a run folder
-``python -m bench report`` reads), with the version folder's ``agreement.json``.
+``python -m bench report`` reads), with the version folder's ``agreement.json``. The machine's
+fastest speed probe over every version's rounds is each merged folder's ``probe_floor``: a process
+timed while the machine ran slow is left out, or its cell given no verdict, in whichever version
+(:func:`bench.uncertainty.clean`), so that the versions compare the machine in one state.
 
 The runs are grouped by the backends they timed (a JAX version is compared with JAX versions only);
 in each group the first run named is the baseline, and every other is compared with it cell by
@@ -191,15 +194,32 @@ def _read_object(path: Path) -> dict:
     return doc if isinstance(doc, dict) else {}
 
 
-def load_version(folder: Path, tag: str, runs_out: Path) -> Version:
-    """One version's folder, loaded: its rounds merged into ``runs_out/tag`` first where it has rounds."""
-    from bench.report.load import load_run
-
+def merged(folder: Path, tag: str, runs_out: Path) -> Path:
+    """One version's folder as one run folder: its rounds merged into ``runs_out/tag`` where it has rounds."""
     if not folder.is_dir():
         why = "does not exist" if not folder.exists() else "is not a folder"
         raise UsageError(f"version folder {folder} {why}")
     rounds = rounds_in(folder)
-    path = merge_rounds(rounds, runs_out / tag, folder / "agreement.json") if rounds else folder
+    return merge_rounds(rounds, runs_out / tag, folder / "agreement.json") if rounds else folder
+
+
+def share_probe_floor(folders: list[Path], runs_out: Path) -> float | None:
+    """The machine at its best across every version's rounds (their fastest speed probe), written into
+    each merged folder's env.json: a process timed in a slow stretch is then left out (or the cell given
+    no verdict) whichever version it timed, so that the versions compare the machine in one state."""
+    merged_here = [f for f in folders if runs_out in f.parents]
+    records = [rec for f in merged_here for rec in results.scan(f)[0].values()]
+    floor = uncertainty.fastest_probe(records)
+    for f in merged_here if floor is not None else ():
+        env = Environment.from_json(_read_object(f / "env.json"))
+        results.write_json(f / "env.json", dataclasses.replace(env, probe_floor=floor).to_json())
+    return floor
+
+
+def load_version(path: Path, folder: Path, tag: str) -> Version:
+    """One version, loaded from ``path`` (:func:`merged` from its ``folder``)."""
+    from bench.report.load import load_run
+
     run = load_run(path, tag)
     frame = run.table
     ok = frame[(frame["status"] == "ok").fillna(False).astype(bool)] if len(frame) else frame
@@ -210,7 +230,7 @@ def load_version(folder: Path, tag: str, runs_out: Path) -> Version:
     for backend in backends:
         named = ok.loc[ok["backend"] == backend, "version"].dropna()
         versions[backend] = str(named.mode().iloc[0]) if len(named) else run.env.versions.get(backend, "")
-    return Version(run, backends, versions, max(1, len(rounds)))
+    return Version(run, backends, versions, max(1, len(rounds_in(folder))))
 
 
 def pairs(loaded: list[Version], warn: Callable[[str], None]) -> list[tuple[Version, Version]]:
@@ -270,7 +290,10 @@ def write_versions(
     if len(paths) < 2:
         raise UsageError(f"name two or more version folders, the baseline first: {USAGE}")
     folder = _folder(out if out is not None else paths[0].parent / "versions")
-    loaded = [load_version(p, tag, folder / "runs") for p, tag in zip(paths, unique_tags(paths))]
+    tags = unique_tags(paths)
+    folders = [merged(p, tag, folder / "runs") for p, tag in zip(paths, tags)]
+    share_probe_floor(folders, folder / "runs")
+    loaded = [load_version(f, p, tag) for f, p, tag in zip(folders, paths, tags)]
     for version in loaded:
         for line in version.run.skipped:
             warn(f"skipped {line}")
