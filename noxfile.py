@@ -253,7 +253,9 @@ def report(session: nox.Session) -> None:
 # with its pinned version; several frameworks in one call are each compared with their own. The run
 # arguments choose the plan (``--problem``, ``--size``, ``--kind``, ``--mode`` ...); ``--out DIR``
 # (default results/versions-<date-time>) and ``--rounds N`` (default 2) are the session's own.
-# A version the indexes pip reaches cannot install is named in one line and left out.
+# A version the indexes pip reaches cannot install is named in one line and left out. ``torch==2.12.0``
+# asks for the CPU build of constraints.txt's label (2.12.0+cpu, from PyTorch's CPU index); PEP 440's
+# ``torch===2.12.0`` for exactly 2.12.0, the public index's own build (CUDA, several GB, also runs on a CPU).
 
 #: a framework's distributions: a requested version of one replaces the pins of all (pip chooses the rest)
 VERSION_FAMILIES = {name: backends.info(name).distributions for name in BENCH_BACKENDS}
@@ -291,6 +293,20 @@ def _take_option(args: list[str], name: str) -> tuple[str | None, list[str]]:
     return value, rest
 
 
+def _requirement_parts(requirement: str) -> tuple[str, bool, str]:
+    """(name, exact, version) of ``name==version`` or ``name===version`` (exact: PEP 440's arbitrary
+    equality, that very version string, never a build with a local label)."""
+    if "===" in requirement:
+        name, _, version = requirement.partition("===")
+        return name, True, version
+    name, _, version = requirement.partition("==")
+    return name, False, version
+
+
+def _requirement_name(requirement: str) -> str:
+    return _requirement_parts(requirement)[0]
+
+
 def version_requirements(specs: list[str], pinned: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
     """(every requirement to give an environment, in order, the framework's pinned version first where it
     is named once; the one-line refusals of what is no ``name==version`` of a known framework)."""
@@ -298,7 +314,7 @@ def version_requirements(specs: list[str], pinned: dict[str, str] | None = None)
     wanted: dict[str, list[str]] = {}
     refused = []
     for spec in specs:
-        name, _, version = spec.partition("==")
+        name, exact, version = _requirement_parts(spec)
         family = _family(name)
         if not version or not re.fullmatch(r"[A-Za-z0-9._+!-]+", version) or family is None:
             refused.append(
@@ -308,9 +324,9 @@ def version_requirements(specs: list[str], pinned: dict[str, str] | None = None)
         # the distribution constraints.txt pins for this framework (tensorflow -> tensorflow-cpu on Linux)
         dist = next((d for d in VERSION_FAMILIES[family] if d in pinned), canonical(name))
         label = pinned.get(dist, "").partition("+")[2]
-        if label and "+" not in version:  # torch==2.12.0 -> the CPU build torch==2.12.0+cpu
+        if label and "+" not in version and not exact:  # torch==2.12.0 -> the CPU build torch==2.12.0+cpu
             version = f"{version}+{label}"
-        requirement = f"{dist}=={version}"
+        requirement = f"{dist}{'===' if exact else '=='}{version}"
         if requirement not in wanted.setdefault(family, []):
             wanted[family].append(requirement)
     out = []
@@ -331,7 +347,7 @@ def index_problem(requirement: str, listing: str | None) -> str | None:
     versions`` printed; None where it is listed, or where the listing says nothing to go by."""
     if not listing or "unknown command" in listing:
         return None
-    name, _, version = requirement.partition("==")
+    name, _, version = _requirement_parts(requirement)
     index = LOCAL_LABEL_INDEXES.get(canonical(name))
     hint = (
         f"; {name}'s {version.partition('+')[2]} builds come from {index}, which pip could not reach or which "
@@ -374,10 +390,10 @@ class _EnvironmentPip:
 def _version_environment(session: nox.Session, requirement: str, folder: str) -> str:
     """The python of a virtual environment with ``requirement`` and the project (its framework's extras),
     every other package pinned by constraints.txt; :class:`VersionUnavailable` where that cannot be."""
-    problem = index_problem(requirement, _index_listing(session, requirement.partition("==")[0]))
+    problem = index_problem(requirement, _index_listing(session, _requirement_name(requirement)))
     if problem:
         raise VersionUnavailable(problem)
-    name = canonical(requirement.partition("==")[0])
+    name = canonical(_requirement_name(requirement))
     family = VERSION_FAMILIES[_family(name) or name]
     python = f"{folder}/bin/python"
     session.run("python", "-m", "venv", folder)
@@ -428,14 +444,14 @@ def versions(session: nox.Session) -> None:
     envs_dir = str(Path(envs).parent) if envs else ".nox"
     ready: list[tuple[str, str, str]] = []  #: (requirement, python, folder of its timings)
     for requirement in requirements:
-        slug = re.sub(r"[^A-Za-z0-9._+-]", "_", requirement.replace("==", "-"))
+        slug = re.sub(r"[^A-Za-z0-9._+-]", "_", requirement.replace("===", "-").replace("==", "-"))
         try:
             python = _version_environment(session, requirement, f"{envs_dir}/versions-{slug}")
         except VersionUnavailable as exc:
             session.warn(f"{exc}; left out, the other versions still run")
             continue
         ready.append((requirement, python, f"{out}/{slug}"))
-    family_of = {r: _family(r[0].partition("==")[0]) for r in ready}
+    family_of = {r: _family(_requirement_name(r[0])) for r in ready}
     for family in VERSION_FAMILIES:
         members = [r for r in ready if family_of[r] == family]
         if len(members) == 1:
@@ -444,7 +460,7 @@ def versions(session: nox.Session) -> None:
     if not ready:
         session.error("no framework has two versions installed: nothing to compare (the lines above say why)")
     for requirement, python, folder in ready:
-        backend = _family(requirement.partition("==")[0]) or "numpy"
+        backend = _family(_requirement_name(requirement)) or "numpy"
         Path(folder).mkdir(parents=True, exist_ok=True)
         session.run(
             python, "-m", "bench", "check", "--quiet", "--json", f"{folder}/agreement.json",
@@ -452,7 +468,7 @@ def versions(session: nox.Session) -> None:
         )  # fmt: skip
     for k in range(1, rounds + 1):
         for requirement, python, folder in ready if k % 2 else list(reversed(ready)):
-            backend = _family(requirement.partition("==")[0]) or "numpy"
+            backend = _family(_requirement_name(requirement)) or "numpy"
             session.log(f"round {k} of {rounds}: {requirement}")
             session.run(
                 python, "-m", "bench", "run", "--backend", backend, "--out", f"{folder}/round-{k}", *args,

@@ -300,6 +300,27 @@ def test_a_framework_named_once_is_compared_with_its_pin_and_torch_comes_from_it
     assert [Path(p).name for p in rounds] == ["round-1", "round-1", "round-2", "round-2", "round-3", "round-3"]
 
 
+def test_three_equals_ask_for_the_public_index_s_own_build_of_that_version(monkeypatch, tmp_path):
+    """``torch===2.12.0`` (PEP 440's arbitrary equality): exactly 2.12.0, the public index's build, where
+    PyTorch's CPU index cannot be reached; installed with the project's pins, never from PyTorch's index."""
+    monkeypatch.chdir(tmp_path)
+    requirements, refused = noxfile.version_requirements(["torch===2.12.0"])
+    assert not refused and requirements == ["torch==2.13.0+cpu", "torch===2.12.0"]
+    listing = {"torch": "torch (2.15.0)\nAvailable versions: 2.15.0, 2.13.0+cpu, 2.13.0, 2.12.0"}
+    session = Recording(["torch===2.12.0", "--out", "r"], listing)
+    noxfile.versions(session)
+    index = noxfile.LOCAL_LABEL_INDEXES["torch"]
+    pip = [r for r in session.runs if r[1:4] == ("-m", "pip", "install")]
+    assert not any("torch===2.12.0" in r for r in pip) and not any(index in r and "2.12.0" in str(r) for r in pip)
+    constraints = [Path(r[r.index("-c") + 1]) for r in pip if "-c" in r]
+    assert any("torch===2.12.0" in c.read_text().splitlines() for c in constraints)
+    rounds = [r[r.index("--out") + 1] for r in session.bench("run")]
+    assert {Path(p).parent.name for p in rounds} == {"torch-2.13.0+cpu", "torch-2.12.0"}
+    # the public index lacks it: one line, as for any version
+    message = noxfile.index_problem("torch===2.12.7", listing["torch"])
+    assert message is not None and "offer torch 2.15.0" in message and "\n" not in message
+
+
 @pytest.mark.parametrize(
     "requirement, listing, expected",
     [
