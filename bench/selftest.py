@@ -79,7 +79,8 @@ def main(args) -> int:
 
 def aa_figures(a: Path, b: Path, min_effect: float = MIN_EFFECT) -> dict[str, Any]:
     """The A/A figures of two runs of one plan (see the module's docstring)."""
-    run_a, run_b = load.load_run(a, "a"), load.load_run(b, "b")
+    floor = load.shared_probe_floor([a, b])  # both judged against the machine at its best in either
+    run_a, run_b = load.load_run(a, "a", floor), load.load_run(b, "b", floor)
     frame_a, frame_b = load.combine([run_a]), load.combine([run_b])
     table = comparison.compare(frame_b, frame_a, min_effect)
     counts = comparison.tally(table)

@@ -33,12 +33,19 @@ def rounds(rng, median: float, n: int = 60, noise: float = 0.03) -> list[float]:
     return list(median * np.exp(rng.normal(0.0, noise, n)))
 
 
-def write_cell(run: Path, s: CellSpec, processes: list[list[float]], others: float = 0.0, status: str = "ok") -> dict:
+def write_cell(
+    run: Path,
+    s: CellSpec,
+    processes: list[list[float]],
+    others: float = 0.0,
+    status: str = "ok",
+    probe: float | None = None,
+) -> dict:
     """One record whose statistics come from ``processes`` (one list of round times each)."""
     rec = results.record(**s.columns(), status=status, machine="box", run=run.name, first_call=0.01)
     if status == "ok":
         rec[uncertainty.SAMPLES] = [
-            uncertainty.entry(times, 100 + k, k + 1, others, 0.0) for k, times in enumerate(processes)
+            uncertainty.entry(times, 100 + k, k + 1, others, 0.0, probe) for k, times in enumerate(processes)
         ]
         rec.update(uncertainty.summary(uncertainty.entries(rec)))
     results.save(run, s.id, rec)
@@ -224,6 +231,28 @@ def test_a_cell_measured_on_a_busy_machine_is_never_called_changed(tmp_path):
     after = make(tmp_path / "b", {k: v * 1.4 for k, v in BASE.items()}, seed=14, others=0.5)  # one core busy
     table = comparison.compare(load.combine([load.load_run(after)]), load.combine([load.load_run(before)]))
     assert set(table["verdict"]) == {"unknown"} and table["why"].str.startswith("measured while").all()
+
+
+def test_a_run_timed_in_a_slow_stretch_is_judged_against_the_machine_at_its_best_in_either(tmp_path, capsys):
+    """An A/A pair where the second run fell wholly in a slow stretch of the virtual machine (its speed
+    probe twice the first's, every cell 1.6x): each run alone looks at its best, but compared on one
+    machine, no cell is called slower; each says the machine ran slow. Runs of two machines keep their own."""
+    from bench.selftest import aa_figures
+
+    a = make(tmp_path / "a", BASE, seed=21, probe=1e-4)
+    b = make(tmp_path / "b", {k: v * 1.6 for k, v in BASE.items()}, seed=22, probe=2e-4)
+    assert load.shared_probe_floor([a, b]) == 1e-4
+    assert aa_figures(a, b)["called_changed"] == 0
+    args = ["report", str(b), "--compare", str(a), "--out", str(tmp_path / "o"), "--only", "compare"]
+    assert bench_main([*args, "--fail-on-slower", "10"]) == 0
+    printed = capsys.readouterr().out
+    assert "0 slower, 0 faster" in printed and "3 cannot tell" in printed, printed
+    table = comparison.compare(load.combine([load.load_run(b, None, 1e-4)]), load.combine([load.load_run(a)]))
+    assert table["why"].str.contains("the machine ran x2 slower").all()
+    # another machine: its probes say nothing about this one's, and the change is called
+    (b / "env.json").write_text(json.dumps({"machine": "other", "cpu": "Synthetic", "cores": 2}))
+    assert load.shared_probe_floor([a, b]) is None
+    assert aa_figures(a, b)["called_changed"] == 3
 
 
 def test_bad_gate_values_are_one_line_errors(tmp_path, capsys):

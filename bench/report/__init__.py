@@ -35,7 +35,7 @@ from bench import safe_io
 from bench.cli import UsageError, choose
 from bench.fmt import terminal
 
-from .load import DEFAULT_RESULTS, load_run, load_runs, newest_run
+from .load import DEFAULT_RESULTS, load_run, load_runs, newest_run, shared_probe_floor
 from .sections import chart_groups
 
 #: exit status of ``--fail-on-slower`` when a cell is slower
@@ -197,8 +197,10 @@ def write_report(
 
     if not run_dirs:
         raise UsageError("no run folder given")
-    runs = load_runs([Path(p) for p in run_dirs])
-    baseline = load_run(compare_with, f"{Path(compare_with).resolve().name} (before)") if compare_with else None
+    # a comparison of runs of one machine: each judged against the machine at its best in either
+    floor = shared_probe_floor([Path(p) for p in (*run_dirs, compare_with)]) if compare_with else None
+    runs = load_runs([Path(p) for p in run_dirs], floor)
+    baseline = load_run(compare_with, f"{Path(compare_with).resolve().name} (before)", floor) if compare_with else None
     for run in runs + ([baseline] if baseline else []):
         for line in run.skipped:
             warn(f"skipped {line}")

@@ -123,8 +123,10 @@ def load_env(run_dir: Path, skip: Skipped) -> Environment:
     return Environment.from_json(env)
 
 
-def load_run(path: str | Path, tag: str | None = None) -> Run:
-    """Everything a report needs from one run folder; a folder with nothing usable is a usage error."""
+def load_run(path: str | Path, tag: str | None = None, probe_floor: float | None = None) -> Run:
+    """Everything a report needs from one run folder; a folder with nothing usable is a usage error.
+    ``probe_floor``: the machine's fastest speed probe over the runs compared with this one
+    (:func:`shared_probe_floor`), besides the one its env.json may state."""
     run_dir = Path(path)
     if not run_dir.exists():
         raise UsageError(f"run folder {run_dir} does not exist")
@@ -132,7 +134,8 @@ def load_run(path: str | Path, tag: str | None = None) -> Run:
         raise UsageError(f"{run_dir} is not a run folder")
     skip = Skipped()
     env = load_env(run_dir, skip)
-    frame = load_results(run_dir, skip, env.probe_floor)
+    floors = [f for f in (env.probe_floor, probe_floor) if isinstance(f, (int, float)) and f > 0]
+    frame = load_results(run_dir, skip, min(floors) if floors else None)
     agreement, article = load_agreement(run_dir, skip), load_article(run_dir, skip)
     planned = load_plan(run_dir, skip)
     run = Run(run_dir, tag or run_dir.resolve().name, frame, env, agreement, article, skip.lines(), planned)
@@ -142,6 +145,20 @@ def load_run(path: str | Path, tag: str | None = None) -> Run:
             f"no results in {run_dir}: expected results.csv, cells/*.json, agreement.json or article-*.json{detail}"
         )
     return run
+
+
+def shared_probe_floor(paths: list[Path]) -> float | None:
+    """The fastest speed probe over run folders of one machine (a name, and the same name and CPU in
+    every env.json), or None where they come from several machines or hold no probe. Runs compared with
+    each other are then judged against the machine at its best in any of them: a cell timed in a slow
+    stretch of one run is left out, or gets no verdict, instead of reading as a change of the code."""
+    from bench import uncertainty
+
+    machines = {(env.name, env.cpu) for env in (load_env(Path(p), Skipped()) for p in paths)}
+    if len(machines) != 1 or next(iter(machines))[0] is None:
+        return None
+    records = [rec for p in paths if Path(p).is_dir() for rec in results.scan(Path(p))[0].values()]
+    return uncertainty.fastest_probe(records)
 
 
 def load_plan(run_dir: Path, skip: Skipped) -> list[dict]:
@@ -187,9 +204,9 @@ def unique_tags(paths: list[Path]) -> list[str]:
     return [f"{n}#{i + 1}" for i, n in enumerate(names)]
 
 
-def load_runs(paths: list[Path]) -> list[Run]:
+def load_runs(paths: list[Path], probe_floor: float | None = None) -> list[Run]:
     """Several run folders; when each comes from its own machine, each is named by its machine."""
-    runs = [load_run(p, tag) for p, tag in zip(paths, unique_tags([Path(p) for p in paths]))]
+    runs = [load_run(p, tag, probe_floor) for p, tag in zip(paths, unique_tags([Path(p) for p in paths]))]
     machines = [run.machine for run in runs]
     if len(runs) > 1 and all(machines) and len(set(machines)) == len(machines):
         for run, machine in zip(runs, machines):

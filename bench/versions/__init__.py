@@ -204,12 +204,14 @@ def merged(folder: Path, tag: str, runs_out: Path) -> Path:
 
 
 def share_probe_floor(folders: list[Path], runs_out: Path) -> float | None:
-    """The machine at its best across every version's rounds (their fastest speed probe), written into
-    each merged folder's env.json: a process timed in a slow stretch is then left out (or the cell given
-    no verdict) whichever version it timed, so that the versions compare the machine in one state."""
+    """The machine at its best across every version's rounds (their fastest speed probe, where all ran
+    on one machine), written into each merged folder's env.json: a process timed in a slow stretch is
+    then left out (or its cell given no verdict) whichever version it timed, so that the versions
+    compare the machine in one state."""
+    from bench.report.load import shared_probe_floor
+
     merged_here = [f for f in folders if runs_out in f.parents]
-    records = [rec for f in merged_here for rec in results.scan(f)[0].values()]
-    floor = uncertainty.fastest_probe(records)
+    floor = shared_probe_floor(merged_here)
     for f in merged_here if floor is not None else ():
         env = Environment.from_json(_read_object(f / "env.json"))
         results.write_json(f / "env.json", dataclasses.replace(env, probe_floor=floor).to_json())
