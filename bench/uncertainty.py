@@ -221,7 +221,7 @@ def _disturbed(procs: list[dict], fastest: float | None = None) -> str | None:
         if isinstance(steal, (int, float)) and steal > STEAL:
             return f"{BUSY_LABEL} the hypervisor stole {steal:.0%} of the CPU time"
         if slow:
-            return f"{BUSY_LABEL} the machine ran x{slow:.2g} slower than at its best in this run, only"
+            return f"{BUSY_LABEL} the machine ran x{slow:.2g} slower than at its best (its speed probe)"
     return None
 
 

@@ -389,7 +389,7 @@ def test_a_cell_timed_while_the_machine_ran_slow_is_labelled_and_widened():
     assert recs[2]["samples"][0]["probe"] == pytest.approx(probe * 1.5, rel=1e-3)
     stated = uncertainty.annotate(recs)
     assert stated["best"]["stability"] is None and stated["usual"]["stability"] is None
-    assert "the machine ran x1.5 slower than at its best in this run, only" in stated["slow"]["stability"]
+    assert "the machine ran x1.5 slower than at its best (its speed probe)" in stated["slow"]["stability"]
     width = {c: math.log(stated[c]["ci_hi"] / stated[c]["ci_lo"]) for c in stated}
     assert width["slow"] - 2 * math.log(1.5) == pytest.approx(width["usual"], rel=0.3)  # widened by x1.5 each way
     assert width["usual"] == pytest.approx(width["best"], rel=0.3)
