@@ -166,6 +166,25 @@ def test_a_version_timed_in_a_slow_stretch_is_judged_against_the_machine_at_its_
     assert "probe_floor" not in json.loads((tmp_path / "B" / "round-1" / "env.json").read_text())
 
 
+def test_a_cell_whose_derivative_disagreed_in_either_version_gets_no_verdict(tmp_path):
+    """B is 60% slower, but its gradient disagreed with the references in B's agreement check: the
+    timing of a wrong derivative means nothing, so the cell is cannot tell, saying which check failed."""
+    from bench import agreement_file
+    from bench.agreement_file import AgreementRow
+
+    base = [1e-3 * (1 + 0.01 * (k % 5)) for k in range(30)]
+    for k in (1, 2):
+        write_round(tmp_path / "A" / f"round-{k}", {"gradient": base, "objective": base})
+        write_round(tmp_path / "B" / f"round-{k}", {"gradient": [t * 1.6 for t in base], "objective": base})
+    row = AgreementRow("linear_regression", "numpy", "gradient", False, "eager", "hand", "numpy", "small", "float64")
+    agreement_file.write(tmp_path / "B" / "agreement.json", [row])
+    comparisons, _ = write_versions([tmp_path / "A", tmp_path / "B"], out=tmp_path / "out", formats=("png",))
+    rows = {r["kind"]: r for r in comparisons[0].table.to_dict("records")}
+    assert rows["gradient"]["call"] == "cannot tell" and "2.4.6's agreement check failed" in rows["gradient"]["why"]
+    assert "agreement check failed" in rows["gradient"]["sentence"]
+    assert rows["objective"]["why"] == ""  # its check passed (no failing row): judged as ever
+
+
 def test_rounds_are_merged_into_one_run_whose_cells_hold_every_round(tmp_path):
     base = [1e-3 * (1 + 0.01 * (k % 5)) for k in range(20)]
     write_round(tmp_path / "v" / "round-1", {"gradient": base, "objective": base})

@@ -265,8 +265,23 @@ def compare_versions(baseline: Version, other: Version, min_effect: float = MIN_
         table["version_before"] = [a for a, _ in pairs]
         table["version"] = [b for _, b in pairs]
         table["call"] = [CALLS.get(v, "cannot tell") for v in table["verdict"]]
+        wrong = {**_failed_checks(other), **_failed_checks(baseline)}
+        for i, r in table.iterrows():  # a timing of a derivative that disagreed means nothing: no verdict
+            found = wrong.get((r["problem"], r["backend"], r["variant"], r["kind"]))
+            if found:
+                why = f"{found}'s agreement check failed"
+                table.loc[i, ["verdict", "call", "why"]] = ["unknown", "cannot tell", why]
         table["sentence"] = [sentence(r, min_effect) for r in table.to_dict("records")]
     return Comparison(baseline, other, table)
+
+
+def _failed_checks(version: Version) -> dict[tuple[str, str, str, str], str]:
+    """(problem, backend, variant, kind) -> the version's name, for every row its agreement check failed."""
+    return {
+        (row.problem, row.backend, row.variant, row.kind): f"{row.backend} {version.version_of(row.backend)}"
+        for row in version.run.agreement
+        if not row.ok
+    }
 
 
 def _backends(table) -> list[str]:
