@@ -174,7 +174,8 @@ def _spreads(records: Iterable[Mapping[str, Any]], floor: float | None = None) -
 
 def fastest_probe(records: Iterable[Mapping[str, Any]], floor: float | None = None) -> float | None:
     """The run's fastest speed probe (the machine at its best in this run), or None; ``floor``: the
-    fastest of runs compared with this one on the same machine (``bench versions``), where faster."""
+    fastest of the runs compared with this one on the same machine (``bench versions``, ``report
+    --compare``, ``selftest``: :func:`bench.report.load.shared_probe_floor`), where faster."""
     probes = [
         e["probe"]
         for rec in records
