@@ -26,7 +26,7 @@ SCHEMA = "bench.env/2"
 #: the lists an invocation adds to, never replaces (several invocations fill one folder)
 UNIONS = ("threads", "devices", "dtypes", "backends")
 #: keys left out of the JSON when they hold nothing (only some runs have them)
-OPTIONAL = ("repeat_pending", "machines", "cluster", "rounds", "probe_floor")
+OPTIONAL = ("repeat_pending", "machines", "cluster", "rounds")
 
 
 def _text(value: Any) -> str | None:
@@ -126,9 +126,6 @@ class Environment:
     cluster: dict[str, Any] | None = None
     #: a folder merged from the rounds of ``python -m bench versions``: the round folders
     rounds: tuple[str, ...] | None = None
-    #: ... and the fastest speed probe of every version compared with it: each version's slow stretches
-    #: are judged against the machine at its best across them all (:func:`bench.uncertainty.annotate`)
-    probe_floor: float | None = None
     schema: str = SCHEMA
 
     @property
@@ -185,7 +182,6 @@ class Environment:
             machines={k: cls.from_json(v) for k, v in _mapping(doc.get("machines")).items()},
             cluster=doc["cluster"] if isinstance(doc.get("cluster"), dict) else None,
             rounds=_items(rounds, str) if isinstance(rounds, list) else None,
-            probe_floor=_number(doc.get("probe_floor")),
         )
 
     def merge(self, new: Environment, command: str | None = None, started: str | None = None) -> Environment:

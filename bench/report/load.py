@@ -126,7 +126,7 @@ def load_env(run_dir: Path, skip: Skipped) -> Environment:
 def load_run(path: str | Path, tag: str | None = None, probe_floor: float | None = None) -> Run:
     """Everything a report needs from one run folder; a folder with nothing usable is a usage error.
     ``probe_floor``: the machine's fastest speed probe over the runs compared with this one
-    (:func:`shared_probe_floor`), besides the one its env.json may state."""
+    (:func:`shared_probe_floor`), where faster than this run's own."""
     run_dir = Path(path)
     if not run_dir.exists():
         raise UsageError(f"run folder {run_dir} does not exist")
@@ -134,8 +134,7 @@ def load_run(path: str | Path, tag: str | None = None, probe_floor: float | None
         raise UsageError(f"{run_dir} is not a run folder")
     skip = Skipped()
     env = load_env(run_dir, skip)
-    floors = [f for f in (env.probe_floor, probe_floor) if isinstance(f, (int, float)) and f > 0]
-    frame = load_results(run_dir, skip, min(floors) if floors else None)
+    frame = load_results(run_dir, skip, probe_floor)
     agreement, article = load_agreement(run_dir, skip), load_article(run_dir, skip)
     planned = load_plan(run_dir, skip)
     run = Run(run_dir, tag or run_dir.resolve().name, frame, env, agreement, article, skip.lines(), planned)

@@ -8,10 +8,12 @@ versions' rounds run in turn so that the machine's drift hits every version alik
 rounds are read as one run: every cell's record with each round's processes added
 (:func:`bench.uncertainty.add_repeat`), so that its interval holds the variation between
 processes and between rounds; the merged run folder goes to ``OUT/runs/<name>/`` (a run folder
-``python -m bench report`` reads), with the version folder's ``agreement.json``. The machine's
-fastest speed probe over every version's rounds is each merged folder's ``probe_floor``: a process
-timed while the machine ran slow is left out, or its cell given no verdict, in whichever version
-(:func:`bench.uncertainty.clean`), so that the versions compare the machine in one state.
+``python -m bench report`` reads), with the version folder's ``agreement.json``. Every version is
+judged against the machine's fastest speed probe over all of them
+(:func:`bench.report.load.shared_probe_floor`): a process timed while the machine ran slow is left
+out, or its cell given no verdict, in whichever version (:func:`bench.uncertainty.clean`), so that
+the versions compare the machine in one state. A row whose agreement check failed in either
+version gets no verdict.
 
 The runs are grouped by the backends they timed (a JAX version is compared with JAX versions only);
 in each group the first run named is the baseline, and every other is compared with it cell by
@@ -203,26 +205,12 @@ def merged(folder: Path, tag: str, runs_out: Path) -> Path:
     return merge_rounds(rounds, runs_out / tag, folder / "agreement.json") if rounds else folder
 
 
-def share_probe_floor(folders: list[Path], runs_out: Path) -> float | None:
-    """The machine at its best across every version's rounds (their fastest speed probe, where all ran
-    on one machine), written into each merged folder's env.json: a process timed in a slow stretch is
-    then left out (or its cell given no verdict) whichever version it timed, so that the versions
-    compare the machine in one state."""
-    from bench.report.load import shared_probe_floor
-
-    merged_here = [f for f in folders if runs_out in f.parents]
-    floor = shared_probe_floor(merged_here)
-    for f in merged_here if floor is not None else ():
-        env = Environment.from_json(_read_object(f / "env.json"))
-        results.write_json(f / "env.json", dataclasses.replace(env, probe_floor=floor).to_json())
-    return floor
-
-
-def load_version(path: Path, folder: Path, tag: str) -> Version:
-    """One version, loaded from ``path`` (:func:`merged` from its ``folder``)."""
+def load_version(path: Path, folder: Path, tag: str, probe_floor: float | None = None) -> Version:
+    """One version, loaded from ``path`` (:func:`merged` from its ``folder``), its cells judged against
+    ``probe_floor``, the machine's fastest speed probe over every version compared with it."""
     from bench.report.load import load_run
 
-    run = load_run(path, tag)
+    run = load_run(path, tag, probe_floor)
     frame = run.table
     ok = frame[(frame["status"] == "ok").fillna(False).astype(bool)] if len(frame) else frame
     if not len(ok):
@@ -267,7 +255,7 @@ def compare_versions(baseline: Version, other: Version, min_effect: float = MIN_
         table["call"] = [CALLS.get(v, "cannot tell") for v in table["verdict"]]
         wrong = {**_failed_checks(other), **_failed_checks(baseline)}
         for i, r in table.iterrows():  # a timing of a derivative that disagreed means nothing: no verdict
-            found = wrong.get((r["problem"], r["backend"], r["variant"], r["kind"]))
+            found = wrong.get((str(r["problem"]), str(r["label"]), str(r["dtype"]), str(r["kind"])))
             if found:
                 why = f"{found}'s agreement check failed"
                 table.loc[i, ["verdict", "call", "why"]] = ["unknown", "cannot tell", why]
@@ -276,12 +264,15 @@ def compare_versions(baseline: Version, other: Version, min_effect: float = MIN_
 
 
 def _failed_checks(version: Version) -> dict[tuple[str, str, str, str], str]:
-    """(problem, backend, variant, kind) -> the version's name, for every row its agreement check failed."""
-    return {
-        (row.problem, row.backend, row.variant, row.kind): f"{row.backend} {version.version_of(row.backend)}"
-        for row in version.run.agreement
-        if not row.ok
-    }
+    """(problem, row label, dtype, kind) -> the version's name, for every timed row its agreement check
+    failed (:func:`bench.report.checked.unchecked`, as the report marks them)."""
+    from bench.report import checked
+    from bench.report.agreement_table import agreement_table
+    from bench.report.load import combine
+
+    rows = checked.unchecked(combine([version.run]), agreement_table([version.run]))
+    failed = rows[rows["why"] == checked.FAILED]
+    return {(str(r.problem), str(r.label), str(r.dtype), str(r.kind)): version.name for r in failed.itertuples()}
 
 
 def _backends(table) -> list[str]:
@@ -300,7 +291,7 @@ def write_versions(
     """Load every version (rounds merged), compare each with its baseline, write the table, charts and pages."""
     from bench.report import render_html, render_md
     from bench.report.charts.base import save, unique_slugs
-    from bench.report.load import unique_tags
+    from bench.report.load import shared_probe_floor, unique_tags
 
     from . import page
 
@@ -309,8 +300,8 @@ def write_versions(
     folder = _folder(out if out is not None else paths[0].parent / "versions")
     tags = unique_tags(paths)
     folders = [merged(p, tag, folder / "runs") for p, tag in zip(paths, tags)]
-    share_probe_floor(folders, folder / "runs")
-    loaded = [load_version(f, p, tag) for f, p, tag in zip(folders, paths, tags)]
+    floor = shared_probe_floor(folders)  # the machine at its best over every version, where all ran on one
+    loaded = [load_version(f, p, tag, floor) for f, p, tag in zip(folders, paths, tags)]
     for version in loaded:
         for line in version.run.skipped:
             warn(f"skipped {line}")
