@@ -4,7 +4,7 @@ Importing this module registers ``slowed`` (``BENCH_PLUGINS=tests.slowed_backend
 with its hand derivatives, where every call does extra work, spinning on the clock for
 ``BENCH_SLOWDOWN`` (a fraction, default 0) times the call's own time. A run with
 ``BENCH_SLOWDOWN=0.10`` is thus 10% slower in every cell than one with 0, and
-``report --compare`` between the two should call it slower (benchmarks/aa_power.py).
+``report --compare`` between the two should call it slower (tools/verdict_checks.py).
 """
 
 from __future__ import annotations

@@ -374,6 +374,46 @@ def test_auto_repeats_the_contenders_and_cheap_cells_only_within_the_runs_budget
     assert {s.id for s in repeat.choose("auto", run, specs)} == wanted
 
 
+def test_auto_measures_again_first_the_cells_timed_while_the_machine_ran_slow(tmp_path, monkeypatch):
+    from bench.runner import repeat
+
+    rng = np.random.default_rng(5)
+    run = tmp_path / "run"
+    cost = {"objective": 10.0, "gradient": 20.0, "hessian": 50.0}  # seconds each cell took; one row per group
+    for kind, seconds in cost.items():
+        probe = 2e-4 if kind == "hessian" else 1e-4  # the hessian was timed while the machine ran x2 slower
+        rec = write_cell(run, spec("numpy", kind), [rounds(rng, 1e-3)], probe=probe)
+        results.save(run, rec["cell"], {**rec, "cell_time": seconds})
+    specs = [spec("numpy", kind) for kind in cost]
+    assert repeat.choose("contenders", run, specs) == []  # no group has two rows
+    stated = results.load(run, write_csv=False).set_index("kind")["stability"]
+    assert stated["hessian"].startswith(uncertainty.BUSY_LABEL) and stated.drop("hessian").isna().all()
+    monkeypatch.setattr(repeat, "SHARE", 1.0)
+    monkeypatch.setattr(repeat, "RUN_BUDGET", 80.0 + 55.0)  # 55 s to spend: the slow cell, though the dearest
+    assert [s.cell.kind for s in repeat.choose("auto", run, specs)] == ["hessian"]
+    monkeypatch.setattr(repeat, "RUN_BUDGET", 80.0 + 65.0)  # then the cheapest calm cell that still fits
+    assert sorted(s.cell.kind for s in repeat.choose("auto", run, specs)) == ["hessian", "objective"]
+
+
+def test_a_cell_every_process_of_which_ran_slow_is_measured_a_third_time_within_the_budget(tmp_path, monkeypatch):
+    from bench.runner import repeat
+
+    rng = np.random.default_rng(6)
+    run = tmp_path / "run"
+    probes = {"objective": (1e-4, 1e-4), "gradient": (2e-4, 1e-4), "hessian": (2e-4, 1.8e-4)}  # pass 1, pass 2
+    for kind, (first, second) in probes.items():
+        rec = write_cell(run, spec("numpy", kind), [rounds(rng, 1e-3), rounds(rng, 1e-3)])
+        for e, probe in zip(rec["samples"], (first, second)):
+            e["probe"] = probe
+        results.save(run, rec["cell"], {**rec, "cell_time": 10.0})
+    specs = [spec("numpy", kind) for kind in probes]
+    monkeypatch.setattr(repeat, "RUN_BUDGET", 60.0 + 10.0)  # 60 s spent (3 cells, 2 processes each)
+    # the gradient found the machine at its best in its second process: only the hessian never did
+    assert [s.cell.kind for s in repeat.still_disturbed(run, specs, 3)] == ["hessian"]
+    monkeypatch.setattr(repeat, "RUN_BUDGET", 60.0 + 5.0)  # no room left for it
+    assert repeat.still_disturbed(run, specs, 3) == []
+
+
 def test_a_cell_timed_while_the_machine_ran_slow_is_labelled_and_widened():
     from bench.runner.worker import speed_probe
 

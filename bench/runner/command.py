@@ -360,6 +360,15 @@ def _run_here(config, run, work: Work, console) -> dict[str, MachineState]:
                     progress.advance(second, len(group_specs))
                 progress.update(second, description="repeat done")
                 _repeat_pending(run, [], note)
+            for pass_no in range(repeat.PASS + 1, repeat.LAST_PASS + 1) if config.repeat != "none" else ():
+                # the cells every process so far measured while the machine ran slow or busy, once more
+                again = repeat.still_disturbed(run.path, [s for s in specs if s.id in todo_ids], pass_no)
+                if not again:
+                    break
+                third = progress.add_task(f"measure again (pass {pass_no})", total=len(again))
+                for group, group_specs in groups(again).items():
+                    supervisor.run_group(group, group_specs, {}, pass_no=pass_no)
+                    progress.advance(third, len(group_specs))
         except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: the worker goes too (the hint: _run_locked)
             supervisor.kill()
             progress.stop()

@@ -4,8 +4,9 @@ Rounds inside one process share its memory layout, its compiled code and its mom
 so one process says little about what the next run will see. After every group has
 run once, the cells whose verdict is close (:func:`bench.verdicts.contenders`: the rows
 the fastest is not clearly ahead of, and unstable rows) or, with ``--repeat all``,
-every ok cell (``auto``: the contenders, then as many of the cheapest cells as a share of the
-run's time allows), are measured again, group by group in the reverse order (so that a slow
+every ok cell (``auto``: the contenders, then the cells measured while the machine was
+disturbed, then as many of the cheapest other cells as a share of the run's time allows),
+are measured again, group by group in the reverse order (so that a slow
 drift of the machine does not favour the groups that ran first). Each record then holds
 both processes' rounds (:func:`bench.uncertainty.add_repeat`), and the run's
 between-process noise comes from them (:func:`bench.uncertainty.between_noise`).
@@ -18,6 +19,9 @@ from ..cells import CellSpec
 
 #: the pass number of the repeat
 PASS = 2
+#: the last pass: after the repeat, cells that every process so far measured while the machine was
+#: disturbed are measured once more, up to this pass, while :data:`RUN_BUDGET` allows
+LAST_PASS = 3
 #: ``auto``: the contenders, then the cheapest other cells while their first-pass time fits in this
 #: share of the whole first pass's cell time ...
 SHARE = 0.3
@@ -34,9 +38,13 @@ def has_pass(rec: dict, pass_no: int) -> bool:
 
 
 def choose(repeat: str, run_path, specs: list[CellSpec]) -> list[CellSpec]:
-    """The planned cells to measure again, not yet repeated: ``contenders``, ``auto`` (the contenders and
-    then the cheapest other cells within :data:`SHARE` of the first pass's time and what
-    :data:`RUN_BUDGET` leaves), ``all`` or ``none``."""
+    """The planned cells to measure again, not yet repeated: ``contenders``, ``auto`` (the contenders, then,
+    within :data:`SHARE` of the first pass's time and what :data:`RUN_BUDGET` leaves, the cells measured
+    while the machine ran slow or busy, cheapest first, then the cheapest other cells), ``all`` or ``none``.
+
+    A cell measured while the machine was disturbed gives no verdict (:func:`bench.uncertainty.stability`);
+    measured again in a new process, a moment later, it often finds the machine at its best, and its
+    statistics then come from that process alone (:func:`bench.uncertainty.clean`)."""
     if repeat == "none":
         return []
     good, _ = results.scan(run_path)
@@ -50,11 +58,11 @@ def choose(repeat: str, run_path, specs: list[CellSpec]) -> list[CellSpec]:
             first = float(frame["cell_time"].fillna(0.0).sum())  # every cell's time, failed ones included
             contenders = float(ok.loc[ok["cell"].isin(wanted), "cell_time"].sum())
             budget = min(SHARE * first, RUN_BUDGET - first) - contenders
-            for cell, seconds in ok.sort_values("cell_time")[["cell", "cell_time"]].itertuples(index=False):
-                if cell in wanted or not seconds == seconds:
+            disturbed = ok["stability"].fillna("").astype(str).str.startswith(uncertainty.BUSY_LABEL)
+            order = ok.assign(calm=~disturbed).sort_values(["calm", "cell_time"], kind="stable")
+            for cell, seconds in order[["cell", "cell_time"]].itertuples(index=False):
+                if cell in wanted or not seconds == seconds or seconds > budget:
                     continue
-                if seconds > budget:
-                    break
                 wanted.add(cell)
                 budget -= seconds
     return [
@@ -62,3 +70,23 @@ def choose(repeat: str, run_path, specs: list[CellSpec]) -> list[CellSpec]:
         for s in specs
         if s.id in wanted and s.id in good and good[s.id].get("status") == "ok" and not has_pass(good[s.id], PASS)
     ]
+
+
+def still_disturbed(run_path, specs: list[CellSpec], pass_no: int) -> list[CellSpec]:
+    """The planned ok cells that every process so far measured while the machine ran slow or busy (so they
+    give no verdict), not yet measured in pass ``pass_no``: cheapest first, while what :data:`RUN_BUDGET`
+    leaves of the run's cell time allows (each process of a cell counted at its first pass's time)."""
+    good, _ = results.scan(run_path)
+    frame = results.load(run_path, write_csv=False, on_skip=lambda path, why: None)
+    planned = {s.id for s in specs}
+    cost = frame["cell_time"].fillna(0.0)
+    processes = frame["cell"].map(lambda c: max(1, len(uncertainty.entries(good.get(c, {})))))
+    budget = RUN_BUDGET - float((cost * processes).sum())
+    ok = frame[(frame["status"] == "ok").fillna(False).astype(bool) & frame["cell"].isin(planned)]
+    disturbed = ok[ok["stability"].fillna("").astype(str).str.startswith(uncertainty.BUSY_LABEL)]
+    wanted = set()
+    for cell, seconds in disturbed.sort_values("cell_time")[["cell", "cell_time"]].itertuples(index=False):
+        if seconds == seconds and seconds <= budget and not has_pass(good.get(cell, {}), pass_no):
+            wanted.add(cell)
+            budget -= seconds
+    return [s for s in specs if s.id in wanted]
