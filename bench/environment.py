@@ -112,6 +112,8 @@ class Environment:
     min_rounds: int | None = None
     max_time: float | None = None
     repeat: str | None = None
+    #: how many processes measure each cell the repeat chooses (``--processes``)
+    processes: int | None = None
     wait_policy: str | None = None
     git_commit: str | None = None
     git_dirty: bool | None = None
@@ -173,6 +175,7 @@ class Environment:
             backends=_items(doc.get("backends"), str),
             timeout=_number(doc.get("timeout")),
             min_rounds=_int(doc.get("min_rounds")),
+            processes=_int(doc.get("processes")),
             max_time=_number(doc.get("max_time")),
             git_dirty=_flag(doc.get("git_dirty")),
             commands=tuple(Command(c["command"], _text(c.get("started"))) for c in commands),

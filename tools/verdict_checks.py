@@ -13,7 +13,8 @@ quiet machine, from the repository root, with the project installed::
    process spinning on one core: no cell the busy run calls stable may be called changed.
 3. **power**: ``BENCH_PLUGINS=tests.slowed_backend``: NumPy made 0%, 10% and 25% slower
    (``BENCH_SLOWDOWN``) over the article's problems, derivative kinds, small size; the
-   share of the cells ``report --compare`` calls slower.
+   share of the cells ``report --compare`` calls slower, at the default run's budget and
+   with every cell measured in four processes (``--repeat all --processes 4``).
 """
 
 from __future__ import annotations
@@ -66,24 +67,34 @@ def busy(out: Path) -> dict:
     return {"cells": len(table), **counts}
 
 
+#: the power check's budgets: the default run's, and every cell in four processes (``--processes``)
+POWER_BUDGETS = {"default": [], "4 processes": ["--repeat", "all", "--processes", "4"]}
+
+
 def power(out: Path) -> dict:
     from bench.report import comparison, load
 
     plan = ["--backend", "slowed", "--size", "small", "--threads", "1"]
     plan += [a for k in ("objective", "gradient", "hessian", "hvp") for a in ("--kind", k)]
     env = {"BENCH_PLUGINS": "tests.slowed_backend"}
-    figures = {}
-    for pct in (0, 10, 25):
-        bench("run", *plan, "--out", str(out / f"slowed-{pct}"), env={**env, "BENCH_SLOWDOWN": str(pct / 100)})
     os.environ.update(env)
     from bench.cli import load_plugins
 
     load_plugins()
-    base = load.combine([load.load_run(out / "slowed-0", "0%")])
-    for pct in (10, 25):
-        table = comparison.compare(load.combine([load.load_run(out / f"slowed-{pct}", f"{pct}%")]), base)
-        counts = comparison.tally(table)
-        figures[f"{pct}%"] = {"cells": len(table), **counts, "called_slower": counts["slower"] / max(1, len(table))}
+    figures: dict = {}
+    for budget, options in POWER_BUDGETS.items():
+        folder = out / budget.replace(" ", "-")
+        for pct in (0, 10, 25):
+            slowdown = {**env, "BENCH_SLOWDOWN": str(pct / 100)}
+            bench("run", *plan, *options, "--out", str(folder / f"slowed-{pct}"), env=slowdown)
+        runs = [folder / f"slowed-{pct}" for pct in (0, 10, 25)]
+        floor = load.shared_probe_floor(runs)  # every run judged against the machine at its best in any
+        base = load.combine([load.load_run(runs[0], "0%", floor)])
+        for pct, run in zip((10, 25), runs[1:]):
+            table = comparison.compare(load.combine([load.load_run(run, f"{pct}%", floor)]), base)
+            counts = comparison.tally(table)
+            share = counts["slower"] / max(1, len(table))
+            figures[f"{budget}, {pct}%"] = {"cells": len(table), **counts, "called_slower": share}
     return figures
 
 

@@ -360,20 +360,33 @@ def _run_here(config, run, work: Work, console) -> dict[str, MachineState]:
                     progress.advance(second, len(group_specs))
                 progress.update(second, description="repeat done")
                 _repeat_pending(run, [], note)
-            for pass_no in range(repeat.PASS + 1, repeat.LAST_PASS + 1) if config.repeat != "none" else ():
-                # the cells every process so far measured while the machine ran slow or busy, once more
-                again = repeat.still_disturbed(run.path, [s for s in specs if s.id in todo_ids], pass_no)
-                if not again:
-                    break
-                third = progress.add_task(f"measure again (pass {pass_no})", total=len(again))
-                for group, group_specs in groups(again).items():
-                    supervisor.run_group(group, group_specs, {}, pass_no=pass_no)
-                    progress.advance(third, len(group_specs))
+            chosen = [s for s in specs if s.id in {a.id for a in again}]
+            for pass_no in range(repeat.PASS + 1, config.processes + 1):  # --processes 3 and up
+                later = repeat.later(run.path, chosen, pass_no)
+                _later_pass(supervisor, progress, f"process {pass_no}", later, pass_no)
+            if config.repeat != "none":  # the cells every process so far measured while the machine ran slow or busy
+                pass_no = config.processes + 1
+                disturbed = repeat.still_disturbed(run.path, [s for s in specs if s.id in todo_ids], pass_no)
+                _later_pass(supervisor, progress, "measure again (the machine ran slow)", disturbed, pass_no)
         except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: the worker goes too (the hint: _run_locked)
             supervisor.kill()
             progress.stop()
             raise
     return supervisor.states
+
+
+def _later_pass(supervisor, progress, title: str, specs: list[CellSpec], pass_no: int) -> None:
+    """One more process for each of ``specs``, group by group (in reverse order on even passes, so that a
+    slow drift of the machine favours no group)."""
+    if not specs:
+        return
+    task = progress.add_task(title, total=len(specs))
+    ordered = list(groups(specs).items())
+    for group, group_specs in reversed(ordered) if pass_no % 2 == 0 else ordered:
+        progress.update(task, description=f"{title}: {group}")
+        supervisor.run_group(group, group_specs, {}, pass_no=pass_no)
+        progress.advance(task, len(group_specs))
+    progress.update(task, description=f"{title}: done")
 
 
 def _repeat_pending(run, ids: list[str], warn) -> None:

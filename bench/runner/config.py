@@ -35,6 +35,9 @@ FILTERS = ("backend", "problem", "size", "dtype", "mode", "kind", "device")
 #: which cells a second worker process measures again, later in the run (bench.verdicts.contenders)
 REPEATS = ("auto", "contenders", "all", "none")
 DEFAULT_REPEAT = "auto"
+#: the processes that measure each cell ``--repeat`` chooses, the first included (pyperf's ``--processes``)
+DEFAULT_PROCESSES = 2
+MAX_PROCESSES = 20
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class RunConfig:
     list_only: bool = False
     scheduler: str | None = None
     repeat: str = DEFAULT_REPEAT
+    processes: int = DEFAULT_PROCESSES
     wait_policy: str = pools.DEFAULT_WAIT_POLICY
     command: str = "python -m bench run"
 
@@ -165,6 +169,14 @@ def add_arguments(p) -> None:
         f"all, or none (default: {DEFAULT_REPEAT})",
     )
     add(
+        "--processes",
+        metavar="N",
+        default=str(DEFAULT_PROCESSES),
+        help="how many worker processes measure each cell --repeat chooses, the first included, each later "
+        "pass in a new process: the between-process noise of a median shrinks as the square root of N, at N "
+        f"times the cells' time (2 to {MAX_PROCESSES}; default: {DEFAULT_PROCESSES})",
+    )
+    add(
         "--wait-policy",
         metavar="POLICY",
         default=pools.DEFAULT_WAIT_POLICY,
@@ -193,6 +205,10 @@ def from_args(args) -> RunConfig:
     tag = args.tag
     if tag is not None and (not tag.strip() or any(c in tag for c in "/\\\n\r\t")):
         raise UsageError(f"--tag {tag!r} must be a non-empty name without slashes or line breaks")
+    repeat = _choice("--repeat", getattr(args, "repeat", DEFAULT_REPEAT), REPEATS)
+    processes = parse_count("--processes", getattr(args, "processes", DEFAULT_PROCESSES), 2, MAX_PROCESSES)
+    if repeat == "none" and processes != DEFAULT_PROCESSES:
+        raise UsageError(f"--processes {processes} measures the cells --repeat chooses, and --repeat none chooses none")
     return RunConfig(
         backend=_tuple(args.backend),
         problem=_tuple(args.problem),
@@ -213,7 +229,8 @@ def from_args(args) -> RunConfig:
         max_memory=parse_memory(args.max_memory) if args.max_memory is not None else None,
         list_only=bool(args.list),
         scheduler=args.scheduler,
-        repeat=_choice("--repeat", getattr(args, "repeat", DEFAULT_REPEAT), REPEATS),
+        repeat=repeat,
+        processes=processes,
         wait_policy=_choice(
             "--wait-policy",
             getattr(args, "wait_policy", pools.DEFAULT_WAIT_POLICY),

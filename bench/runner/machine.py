@@ -164,6 +164,7 @@ def describe_run(config, specs) -> Environment:
         min_rounds=config.min_rounds,
         max_time=config.max_time,
         repeat=getattr(config, "repeat", None),
+        processes=getattr(config, "processes", None),
         wait_policy=getattr(config, "wait_policy", pools.DEFAULT_WAIT_POLICY),
         **git_state(),
     )

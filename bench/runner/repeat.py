@@ -10,6 +10,12 @@ are measured again, group by group in the reverse order (so that a slow
 drift of the machine does not favour the groups that ran first). Each record then holds
 both processes' rounds (:func:`bench.uncertainty.add_repeat`), and the run's
 between-process noise comes from them (:func:`bench.uncertainty.between_noise`).
+
+``--processes N`` (3 and up) measures the repeat's cells in passes 3 to N as well, each
+in a new process (:func:`later`). Last, the cells that every process so far measured while
+the machine ran slow or busy are measured once more, budget permitting
+(:func:`still_disturbed`): on a virtual machine whose speed flips within seconds, a
+process a moment later often finds it at its best.
 """
 
 from __future__ import annotations
@@ -19,9 +25,6 @@ from ..cells import CellSpec
 
 #: the pass number of the repeat
 PASS = 2
-#: the last pass: after the repeat, cells that every process so far measured while the machine was
-#: disturbed are measured once more, up to this pass, while :data:`RUN_BUDGET` allows
-LAST_PASS = 3
 #: ``auto``: the contenders, then the cheapest other cells while their first-pass time fits in this
 #: share of the whole first pass's cell time ...
 SHARE = 0.3
@@ -69,6 +72,20 @@ def choose(repeat: str, run_path, specs: list[CellSpec]) -> list[CellSpec]:
         s
         for s in specs
         if s.id in wanted and s.id in good and good[s.id].get("status") == "ok" and not has_pass(good[s.id], PASS)
+    ]
+
+
+def later(run_path, specs: list[CellSpec], pass_no: int) -> list[CellSpec]:
+    """The cells the repeat measured ok (pass :data:`PASS`) that pass ``pass_no`` has not measured yet
+    (``--processes`` 3 and up: each such pass measures the repeat's cells once more, in a new process)."""
+    good, _ = results.scan(run_path)
+    return [
+        s
+        for s in specs
+        if s.id in good
+        and good[s.id].get("status") == "ok"
+        and has_pass(good[s.id], PASS)
+        and not has_pass(good[s.id], pass_no)
     ]
 
 
