@@ -26,7 +26,7 @@ SCHEMA = "bench.env/2"
 #: the lists an invocation adds to, never replaces (several invocations fill one folder)
 UNIONS = ("threads", "devices", "dtypes", "backends")
 #: keys left out of the JSON when they hold nothing (only some runs have them)
-OPTIONAL = ("repeat_pending", "machines", "cluster", "rounds")
+OPTIONAL = ("repeat_pending", "machines", "cluster", "rounds", "processes")
 
 
 def _text(value: Any) -> str | None:

@@ -426,10 +426,14 @@ def test_a_cell_every_process_of_which_ran_slow_is_measured_a_third_time_within_
             e["probe"] = probe
         results.save(run, rec["cell"], {**rec, "cell_time": 10.0})
     specs = [spec("numpy", kind) for kind in probes]
+    monkeypatch.setattr(repeat, "AGAIN_SHARE", 1.0)
     monkeypatch.setattr(repeat, "RUN_BUDGET", 60.0 + 10.0)  # 60 s spent (3 cells, 2 processes each)
     # the gradient found the machine at its best in its second process: only the hessian never did
     assert [s.cell.kind for s in repeat.still_disturbed(run, specs, 3)] == ["hessian"]
     monkeypatch.setattr(repeat, "RUN_BUDGET", 60.0 + 5.0)  # no room left for it
+    assert repeat.still_disturbed(run, specs, 3) == []
+    monkeypatch.setattr(repeat, "RUN_BUDGET", 1000.0)
+    monkeypatch.setattr(repeat, "AGAIN_SHARE", 0.3)  # 9 s: under the hessian's 10 s
     assert repeat.still_disturbed(run, specs, 3) == []
 
 

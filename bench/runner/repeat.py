@@ -32,6 +32,10 @@ SHARE = 0.3
 #: the default run, the workers' starts included, stays within 10 minutes on two cores (with 540 s it
 #: took 619 s: 438 s of first-pass cell time, 457 s of first-pass workers, 143 s of repeat workers)
 RUN_BUDGET = 480.0
+#: the last pass (cells every process of which ran while the machine was disturbed) gets at most this share
+#: of the first pass's cell time: its workers' starts cost wall time too (the small plan's A/A runs took
+#: 8 min 47 s and 10 min 7 s when it could spend whatever the run's budget left)
+AGAIN_SHARE = 0.1
 
 
 def has_pass(rec: dict, pass_no: int) -> bool:
@@ -91,14 +95,14 @@ def later(run_path, specs: list[CellSpec], pass_no: int) -> list[CellSpec]:
 
 def still_disturbed(run_path, specs: list[CellSpec], pass_no: int) -> list[CellSpec]:
     """The planned ok cells that every process so far measured while the machine ran slow or busy (so they
-    give no verdict), not yet measured in pass ``pass_no``: cheapest first, while what :data:`RUN_BUDGET`
-    leaves of the run's cell time allows (each process of a cell counted at its first pass's time)."""
+    give no verdict), not yet measured in pass ``pass_no``: cheapest first, within :data:`AGAIN_SHARE` of the
+    first pass's cell time and what :data:`RUN_BUDGET` leaves (each process counted at its first pass's time)."""
     good, _ = results.scan(run_path)
     frame = results.load(run_path, write_csv=False, on_skip=lambda path, why: None)
     planned = {s.id for s in specs}
     cost = frame["cell_time"].fillna(0.0)
     processes = frame["cell"].map(lambda c: max(1, len(uncertainty.entries(good.get(c, {})))))
-    budget = RUN_BUDGET - float((cost * processes).sum())
+    budget = min(RUN_BUDGET - float((cost * processes).sum()), AGAIN_SHARE * float(cost.sum()))
     ok = frame[(frame["status"] == "ok").fillna(False).astype(bool) & frame["cell"].isin(planned)]
     disturbed = ok[ok["stability"].fillna("").astype(str).str.startswith(uncertainty.BUSY_LABEL)]
     wanted = set()
