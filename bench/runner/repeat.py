@@ -97,14 +97,18 @@ def still_disturbed(run_path, specs: list[CellSpec], pass_no: int) -> list[CellS
     """The planned ok cells that every process so far measured while the machine ran slow or busy (so they
     give no verdict), not yet measured in pass ``pass_no``: cheapest first, within :data:`AGAIN_SHARE` of the
     first pass's cell time and what :data:`RUN_BUDGET` leaves (each process counted at its first pass's time)."""
+    import pandas as pd
+
     good, _ = results.scan(run_path)
     frame = results.load(run_path, write_csv=False, on_skip=lambda path, why: None)
     planned = {s.id for s in specs}
-    cost = frame["cell_time"].fillna(0.0)
-    processes = frame["cell"].map(lambda c: max(1, len(uncertainty.entries(good.get(c, {})))))
-    budget = min(RUN_BUDGET - float((cost * processes).sum()), AGAIN_SHARE * float(cost.sum()))
     ok = frame[(frame["status"] == "ok").fillna(False).astype(bool) & frame["cell"].isin(planned)]
     disturbed = ok[ok["stability"].fillna("").astype(str).str.startswith(uncertainty.BUSY_LABEL)]
+    if disturbed.empty:
+        return []
+    cost = pd.to_numeric(frame["cell_time"], errors="coerce").fillna(0.0).astype(float)
+    processes = [max(1, len(uncertainty.entries(good.get(c, {})))) for c in frame["cell"]]
+    budget = min(RUN_BUDGET - float((cost * processes).sum()), AGAIN_SHARE * float(cost.sum()))
     wanted = set()
     for cell, seconds in disturbed.sort_values("cell_time")[["cell", "cell_time"]].itertuples(index=False):
         if seconds == seconds and seconds <= budget and not has_pass(good.get(cell, {}), pass_no):
