@@ -353,12 +353,7 @@ def _run_here(config, run, work: Work, console) -> dict[str, MachineState]:
             again += repeat.choose("all", run.path, left) if left else []
             _repeat_pending(run, [s.id for s in again], note)
             if again:
-                second = progress.add_task("repeat", total=len(again))
-                for group, group_specs in reversed(list(groups(again).items())):
-                    progress.update(second, description=f"repeat {group}")
-                    supervisor.run_group(group, group_specs, {}, pass_no=repeat.PASS)
-                    progress.advance(second, len(group_specs))
-                progress.update(second, description="repeat done")
+                _later_pass(supervisor, progress, "repeat", again, repeat.PASS)
                 _repeat_pending(run, [], note)
             chosen = [s for s in specs if s.id in {a.id for a in again}]
             for pass_no in range(repeat.PASS + 1, config.processes + 1):  # --processes 3 and up

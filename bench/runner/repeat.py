@@ -65,8 +65,7 @@ def choose(repeat: str, run_path, specs: list[CellSpec]) -> list[CellSpec]:
             first = float(frame["cell_time"].fillna(0.0).sum())  # every cell's time, failed ones included
             contenders = float(ok.loc[ok["cell"].isin(wanted), "cell_time"].sum())
             budget = min(SHARE * first, RUN_BUDGET - first) - contenders
-            disturbed = ok["stability"].fillna("").astype(str).str.startswith(uncertainty.BUSY_LABEL)
-            order = ok.assign(calm=~disturbed).sort_values(["calm", "cell_time"], kind="stable")
+            order = ok.assign(calm=~_disturbed(ok)).sort_values(["calm", "cell_time"], kind="stable")
             for cell, seconds in order[["cell", "cell_time"]].itertuples(index=False):
                 if cell in wanted or not seconds == seconds or seconds > budget:
                     continue
@@ -103,7 +102,7 @@ def still_disturbed(run_path, specs: list[CellSpec], pass_no: int) -> list[CellS
     frame = results.load(run_path, write_csv=False, on_skip=lambda path, why: None)
     planned = {s.id for s in specs}
     ok = frame[(frame["status"] == "ok").fillna(False).astype(bool) & frame["cell"].isin(planned)]
-    disturbed = ok[ok["stability"].fillna("").astype(str).str.startswith(uncertainty.BUSY_LABEL)]
+    disturbed = ok[_disturbed(ok)]
     if disturbed.empty:
         return []
     cost = pd.to_numeric(frame["cell_time"], errors="coerce").fillna(0.0).astype(float)
@@ -115,3 +114,8 @@ def still_disturbed(run_path, specs: list[CellSpec], pass_no: int) -> list[CellS
             wanted.add(cell)
             budget -= seconds
     return [s for s in specs if s.id in wanted]
+
+
+def _disturbed(frame):
+    """Which rows the statistics label as measured while the machine ran slow or busy (no verdict)."""
+    return frame["stability"].fillna("").astype(str).str.startswith(uncertainty.BUSY_LABEL)
