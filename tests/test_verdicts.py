@@ -333,6 +333,23 @@ def test_more_processes_need_a_repeat_and_a_sensible_count(capsys):
     assert "--processes 1 is out of range; use 2 to 20" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("option", [["--processes", "3"], ["--repeat", "all"]])
+def test_a_cluster_run_refuses_the_options_it_could_not_honour(option, capsys):
+    assert bench_main(["run", "--scheduler", "local:1", *option, "--list"]) == 2
+    said = capsys.readouterr().err.strip().splitlines()
+    assert len(said) == 1 and f"{' '.join(option)} has no effect with --scheduler" in said[0]
+
+
+def test_a_cluster_run_records_that_it_measures_each_cell_once():
+    from bench.__main__ import parser
+    from bench.runner import config as run_config
+
+    cluster = run_config.from_args(parser().parse_args(["run", "--scheduler", "local:1"]))
+    local = run_config.from_args(parser().parse_args(["run"]))
+    assert (cluster.repeat, cluster.processes) == ("none", 1)  # what its env.json says
+    assert (local.repeat, local.processes) == ("auto", 2)
+
+
 # --- the machine's self-test -------------------------------------------------------------
 
 

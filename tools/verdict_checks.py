@@ -14,7 +14,7 @@ quiet machine, from the repository root, with the project installed::
 3. **power**: ``BENCH_PLUGINS=tests.slowed_backend``: NumPy made 0%, 10% and 25% slower
    (``BENCH_SLOWDOWN``) over the article's problems, derivative kinds, small size; the
    share of the cells ``report --compare`` calls slower, at the default run's budget and
-   with every cell measured in four processes (``--repeat all --processes 4``).
+   with every cell measured in four or six processes (``--repeat all --processes 4``, ``6``).
 """
 
 from __future__ import annotations
@@ -67,8 +67,12 @@ def busy(out: Path) -> dict:
     return {"cells": len(table), **counts}
 
 
-#: the power check's budgets: the default run's, and every cell in four processes (``--processes``)
-POWER_BUDGETS = {"default": [], "4 processes": ["--repeat", "all", "--processes", "4"]}
+#: the power check's budgets: the default run's, and every cell in four or six processes (``--processes``)
+POWER_BUDGETS = {
+    "default": [],
+    "4 processes": ["--repeat", "all", "--processes", "4"],
+    "6 processes": ["--repeat", "all", "--processes", "6"],
+}
 
 
 def power(out: Path) -> dict:

@@ -162,16 +162,15 @@ def add_arguments(p) -> None:
     add(
         "--repeat",
         metavar="WHICH",
-        default=DEFAULT_REPEAT,
         help="cells measured again in a second worker process, later in the run, so that each verdict rests on "
         "two processes: contenders (the rows a fastest-row verdict is close between, unstable ones, the witnesses "
-        "and their best rows), auto (the contenders, then the cheapest other cells within 30%% of the run's time), "
+        "and their best rows), auto (the contenders, then the cells measured while the machine ran slow or busy, "
+        "then the cheapest other cells, within 30%% of the run's time), "
         f"all, or none (default: {DEFAULT_REPEAT})",
     )
     add(
         "--processes",
         metavar="N",
-        default=str(DEFAULT_PROCESSES),
         help="how many worker processes measure each cell --repeat chooses, the first included, each later "
         "pass in a new process: the between-process noise of a median shrinks as the square root of N, at N "
         f"times the cells' time (2 to {MAX_PROCESSES}; default: {DEFAULT_PROCESSES})",
@@ -205,10 +204,19 @@ def from_args(args) -> RunConfig:
     tag = args.tag
     if tag is not None and (not tag.strip() or any(c in tag for c in "/\\\n\r\t")):
         raise UsageError(f"--tag {tag!r} must be a non-empty name without slashes or line breaks")
-    repeat = _choice("--repeat", getattr(args, "repeat", DEFAULT_REPEAT), REPEATS)
-    processes = parse_count("--processes", getattr(args, "processes", DEFAULT_PROCESSES), 2, MAX_PROCESSES)
+    given_repeat, given_processes = getattr(args, "repeat", None), getattr(args, "processes", None)
+    repeat = _choice("--repeat", given_repeat or DEFAULT_REPEAT, REPEATS)
+    processes = parse_count("--processes", given_processes or str(DEFAULT_PROCESSES), 2, MAX_PROCESSES)
     if repeat == "none" and processes != DEFAULT_PROCESSES:
         raise UsageError(f"--processes {processes} measures the cells --repeat chooses, and --repeat none chooses none")
+    for option, value in (("--repeat", given_repeat), ("--processes", given_processes)):
+        if args.scheduler and value is not None and value != "none":
+            raise UsageError(
+                f"{option} {value} has no effect with --scheduler: a cluster run measures each cell in one "
+                "process and measures none again; leave it out, or run without --scheduler"
+            )
+    if args.scheduler:  # what env.json records: a cluster run measures each cell once
+        repeat, processes = "none", 1
     return RunConfig(
         backend=_tuple(args.backend),
         problem=_tuple(args.problem),
