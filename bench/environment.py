@@ -18,6 +18,7 @@ Format history (the ``schema`` key):
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ SCHEMA = "bench.env/2"
 #: the lists an invocation adds to, never replaces (several invocations fill one folder)
 UNIONS = ("threads", "devices", "dtypes", "backends")
 #: keys left out of the JSON when they hold nothing (only some runs have them)
-OPTIONAL = ("repeat_pending", "machines", "cluster", "rounds", "processes")
+OPTIONAL = ("repeat_pending", "machines", "cluster", "rounds", "processes", "speed")
 
 
 def _text(value: Any) -> str | None:
@@ -115,6 +116,9 @@ class Environment:
     #: how many processes measure each cell the repeat chooses (``--processes``)
     processes: int | None = None
     wait_policy: str | None = None
+    #: the machine's speed, the fastest reading over the run (:func:`bench.runner.machine.machine_speed`):
+    #: seconds per probe, ``loop``, ``matmul`` and ``stream``
+    speed: dict[str, float] = field(default_factory=dict)
     git_commit: str | None = None
     git_dirty: bool | None = None
     commands: tuple[Command, ...] = ()
@@ -177,6 +181,7 @@ class Environment:
             min_rounds=_int(doc.get("min_rounds")),
             processes=_int(doc.get("processes")),
             max_time=_number(doc.get("max_time")),
+            speed={k: float(v) for k, v in _mapping(doc.get("speed")).items() if 0 < (_number(v) or 0) < math.inf},
             git_dirty=_flag(doc.get("git_dirty")),
             commands=tuple(Command(c["command"], _text(c.get("started"))) for c in commands),
             statuses={k: v for k, v in _mapping(doc.get("statuses")).items() if _int(v) is not None},
@@ -197,6 +202,10 @@ class Environment:
         }
         given["versions"] = {**self.versions, **new.versions}
         given["machine_state"] = {**self.machine_state, **new.machine_state}
+        given["speed"] = {  # the machine at its fastest over the invocations: one reading can meet a slow moment
+            k: min(v for v in (self.speed.get(k), new.speed.get(k)) if v is not None)
+            for k in {**self.speed, **new.speed}
+        }
         for name in UNIONS:
             given[name] = tuple(sorted(set(getattr(self, name)) | set(getattr(new, name)), key=str))
         given["commands"] = self.commands + new.commands + ((Command(command, started),) if command else ())

@@ -86,7 +86,8 @@ def aa_figures(a: Path, b: Path, min_effect: float = MIN_EFFECT) -> dict[str, An
     floor = load.shared_probe_floor([a, b])  # both judged against the machine at its best in either
     run_a, run_b = load.load_run(a, "a", floor), load.load_run(b, "b", floor)
     frame_a, frame_b = load.combine([run_a]), load.combine([run_b])
-    table = comparison.compare(frame_b, frame_a, min_effect)
+    unlike = {"b": comparison.speed_change(run_a.env, run_b.env)}  # the host changed between the two runs
+    table = comparison.compare(frame_b, frame_a, min_effect, unlike)
     counts = comparison.tally(table)
     stable = table[(table["verdict"] != "unknown") & table["change"].notna()]
     changes = [abs(math.log1p(c)) for c in stable["change"]]
@@ -108,6 +109,7 @@ def aa_figures(a: Path, b: Path, min_effect: float = MIN_EFFECT) -> dict[str, An
         "change_intervals": len(bounded),
         **flips,
         "min_effect": min_effect,
+        "machine_changed": unlike["b"],
         "runs": [str(a), str(b)],
     }
 
@@ -154,7 +156,9 @@ def _flips(frame_a, frame_b) -> dict[str, int]:
 def lines(f: dict[str, Any]) -> list[str]:
     """The figures in words."""
     pct = lambda x: "n/a" if not isinstance(x, float) or math.isnan(x) else f"{x:.0%}"  # noqa: E731
-    return [
+    moved = f.get("machine_changed")
+    changed = [f"  between the two runs {moved}: no cell is called changed"] if moved else []
+    return changed + [
         f"A/A: {f['cells']} cells timed twice, nothing changed in between",
         f"  called changed by --compare: {f['called_changed']} (goal 0); cannot tell (unstable): {f['cannot_tell']}; "
         f"status changed: {f['status_changed']}",

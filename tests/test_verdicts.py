@@ -256,6 +256,52 @@ def test_a_run_timed_in_a_slow_stretch_is_judged_against_the_machine_at_its_best
     assert aa_figures(a, b)["called_changed"] == 3
 
 
+def _speed(run: Path, **speed: float) -> None:
+    env = json.loads((run / "env.json").read_text())
+    (run / "env.json").write_text(json.dumps({**env, "speed": speed}))
+
+
+def test_a_rerun_on_a_slower_host_of_the_same_name_calls_no_cell_changed(tmp_path, capsys):
+    """The speed probe ran as fast, so no cell is labelled slow, but every cell is 2.5x slower: the
+    host changed under the same machine and CPU name. The runs' speed readings tell, and no cell is
+    called changed; within the factor, the readings say nothing and the change is called."""
+    from bench.selftest import aa_figures, lines
+
+    a = make(tmp_path / "a", BASE, seed=31, probe=1e-4)
+    b = make(tmp_path / "b", {k: v * 2.5 for k, v in BASE.items()}, seed=32, probe=1e-4)
+    assert aa_figures(a, b)["called_changed"] == 3  # no reading: the three cells are called slower
+    _speed(a, loop=1.5e-4, matmul=4.4e-4, stream=2.0e-4)
+    _speed(b, loop=1.4e-4, matmul=4.6e-4, stream=5.5e-4)  # memory 2.75x slower, the Python loop no slower
+    figures = aa_figures(a, b)
+    assert figures["called_changed"] == 0 and figures["cannot_tell"] == 3
+    assert "NumPy's pass over 8 MB" in figures["machine_changed"] and "x2.8 slower" in figures["machine_changed"]
+    assert lines(figures)[0].startswith("  between the two runs the machine ran x2.8 slower")
+    args = ["report", str(b), "--compare", str(a), "--out", str(tmp_path / "o"), "--only", "compare"]
+    assert bench_main([*args, "--fail-on-slower", "10"]) == 0
+    assert "0 slower, 0 faster, 0 no difference these runs can see, 3 cannot tell" in capsys.readouterr().out
+    env_a, env_b = load.load_run(a).env, load.load_run(b).env
+    (changed,) = comparison.env_changes(env_a, env_b)  # only the reading beyond the factor is listed
+    assert (changed.item, changed.before, changed.now) == ("speed.stream", "0.2 ms", "0.55 ms")
+    assert comparison.not_comparable([changed])
+    _speed(b, loop=1.4e-4, matmul=4.6e-4, stream=2.9e-4)  # 1.45x: within the factor, the change is called
+    assert comparison.speed_change(load.load_run(a).env, load.load_run(b).env) is None
+    assert aa_figures(a, b)["called_changed"] == 3
+
+
+def test_the_machine_speed_is_read_at_both_ends_of_a_run_and_the_faster_kept():
+    from bench.environment import Environment
+    from bench.runner.machine import machine_speed
+
+    speed = machine_speed(repeats=2)
+    assert set(speed) == {"loop", "matmul", "stream"} and all(0 < v < 1 for v in speed.values())
+    start = Environment(speed={"loop": 2e-4, "matmul": 4e-4, "stream": 1e-3})
+    merged = start.merge(Environment(speed={"loop": 1.5e-4, "matmul": 5e-4, "stream": 1e-3}))
+    assert merged.speed == {"loop": 1.5e-4, "matmul": 4e-4, "stream": 1e-3}
+    doc = {**merged.to_json(), "speed": {"loop": 1.5e-4, "matmul": "fast", "stream": -1, "x": float("inf")}}
+    assert Environment.from_json(doc).speed == {"loop": 1.5e-4}  # received values of the wrong kind are dropped
+    assert "speed" not in Environment().to_json()
+
+
 def test_bad_gate_values_are_one_line_errors(tmp_path, capsys):
     run = make(tmp_path / "a", BASE, seed=15)
     assert bench_main(["report", str(run), "--fail-on-slower", "10"]) == 2

@@ -17,6 +17,11 @@ ENV_ITEMS = ("machine", "cpu", "cores", "threads", "versions")
 #: items whose difference means the runs cannot be read as a code change
 MACHINE_ITEMS = ("cpu",)
 NOT_REGRESSIONS = "These runs come from different machines/versions: changes are not regressions of the code."
+#: two runs whose machine speeds (env.json's ``speed``) differ by more than this factor in any reading
+#: ran on machines that differ, whatever their names say: no cell of theirs is called changed
+SPEED_FACTOR = 1.5
+#: what each speed reading times (:func:`bench.runner.machine.machine_speed`)
+SPEED_NAMES = {"loop": "a Python loop", "matmul": "NumPy's matrix product", "stream": "NumPy's pass over 8 MB"}
 NOTHING_TO_COMPARE = (
     "Nothing to compare: the two runs have no cell in common (problem, size, row label, dtype, device and kind), "
     "so no change can be told, neither slower nor faster."
@@ -33,13 +38,29 @@ def identity(current, baseline) -> list[str]:
     return key
 
 
-def compare(current, baseline, min_effect: float = MIN_EFFECT):
+def speed_change(before: Environment, now: Environment) -> str | None:
+    """Why two runs' machines differ by their speed readings (beyond :data:`SPEED_FACTOR` in any), or None
+    (the same speed, or a run that recorded none)."""
+    worst = None
+    for name in sorted(set(before.speed) & set(now.speed)):
+        ratio = now.speed[name] / before.speed[name]
+        if max(ratio, 1 / ratio) > SPEED_FACTOR and (worst is None or abs(math.log(ratio)) > abs(math.log(worst[1]))):
+            worst = (name, ratio)
+    if worst is None:
+        return None
+    name, ratio = worst
+    how = f"x{ratio:.2g} slower" if ratio > 1 else f"x{1 / ratio:.2g} faster"
+    return f"the machine ran {how} on {SPEED_NAMES.get(name, name)} than in the baseline run: another machine"
+
+
+def compare(current, baseline, min_effect: float = MIN_EFFECT, unlike=None):
     """The change of every cell present in both tables, with its interval and verdict.
 
     ``change`` = median_now / median_before - 1, ``change_lo``/``change_hi`` its 95% interval
     (the two medians' intervals combined, :mod:`bench.uncertainty`), ``verdict`` ``slower``,
     ``faster``, ``same`` (no difference these runs can see: the interval holds 0 or the change
-    is under ``min_effect``) or ``unknown`` (``why``: a cell unstable in either run, no interval);
+    is under ``min_effect``) or ``unknown`` (``why``: a cell unstable in either run, no interval, or
+    its run's machine unlike the baseline's: ``unlike`` maps a run tag to why, :func:`speed_change`);
     ``flag`` is ``status`` where the status changed, else the verdict where it is slower or faster."""
     import numpy as np
     import pandas as pd
@@ -56,7 +77,7 @@ def compare(current, baseline, min_effect: float = MIN_EFFECT):
     for r in merged.to_dict("records"):
         now, before = _side(r, ""), _side(r, "_before")
         ratio = ratio_interval(row_interval(now), row_interval(before))
-        why = row_stability(before) or row_stability(now)
+        why = (unlike or {}).get(r.get("run")) or row_stability(before) or row_stability(now)
         if not (_number(r["median"]) and _number(r["median_before"])):
             call, why = "unknown", "not timed in both runs"
         elif why:
@@ -150,7 +171,7 @@ class EnvChange:
     @property
     def machine_or_version(self) -> bool:
         """A difference of hardware or framework versions (not of settings or load)."""
-        return self.item in MACHINE_ITEMS or self.item.startswith("versions.")
+        return self.item in MACHINE_ITEMS or self.item.startswith(("versions.", "speed."))
 
 
 def env_items(env: Environment) -> dict[str, str]:
@@ -182,9 +203,16 @@ def env_changes(before: Environment, now: Environment) -> list[EnvChange]:
     names = list(dict.fromkeys([*a, *b]))
     order = {name: i for i, name in enumerate(ENV_ITEMS)}
     names.sort(key=lambda n: order.get(n.split(".")[0], len(order)))
-    return [EnvChange(name, a.get(name, "—"), b.get(name, "—")) for name in names if a.get(name) != b.get(name)]
+    changes = [EnvChange(name, a.get(name, "—"), b.get(name, "—")) for name in names if a.get(name) != b.get(name)]
+    for name in sorted(set(before.speed) & set(now.speed)):  # a speed reading only where beyond the factor
+        ratio = now.speed[name] / before.speed[name]
+        if max(ratio, 1 / ratio) > SPEED_FACTOR:
+            item = f"speed.{name}"
+            changes.append(EnvChange(item, f"{before.speed[name] * 1e3:.3g} ms", f"{now.speed[name] * 1e3:.3g} ms"))
+    return changes
 
 
 def not_comparable(changes: list[EnvChange]) -> bool:
-    """Whether the CPU model or a framework version differs: a change is then no regression of the code."""
+    """Whether the CPU model, a framework version or the machine's speed differs: a change is then no
+    regression of the code."""
     return any(c.machine_or_version for c in changes)

@@ -82,6 +82,7 @@ def build(runs: list[Run], baseline: Run | None = None, command: str = "", min_e
     context.unchecked = checked.unchecked(frame, context.agreement)
     if baseline is not None:
         effect = comparison.MIN_EFFECT if min_effect is None else min_effect
-        context.compare = comparison.compare(frame, combine([baseline]), effect)
+        unlike = {run.tag: comparison.speed_change(baseline.env, run.env) for run in runs}
+        context.compare = comparison.compare(frame, combine([baseline]), effect, unlike)
         context.env_changes = {run.tag: comparison.env_changes(baseline.env, run.env) for run in runs}
     return context

@@ -53,7 +53,7 @@ from ..environment import Environment, MachineState
 from . import config as run_config
 from . import folder as run_folder
 from . import repeat, retry
-from .machine import describe_run
+from .machine import describe_run, machine_speed
 from .plan import groups, make_plan
 from .retry import Earlier
 
@@ -287,7 +287,8 @@ def _finish(config, run, specs, states, warn, console) -> int:
     """env.json's end, the summary, and the exit status."""
     frame = results.load(run.path)
     statuses = dict(Counter(frame["status"].dropna()))
-    run.add_env(Environment(finished=results.now(), statuses=statuses, machine_state=states), warn)
+    speed = machine_speed()  # a second reading of the machine's speed, at the end (env.json keeps the faster)
+    run.add_env(Environment(finished=results.now(), statuses=statuses, machine_state=states, speed=speed), warn)
     from .summary import print_summary
 
     busy = [state.verdict for state in states.values() if state.verdict]

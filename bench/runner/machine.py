@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import math
 import os
 import platform
 import sys
@@ -166,6 +167,7 @@ def describe_run(config, specs) -> Environment:
         repeat=getattr(config, "repeat", None),
         processes=getattr(config, "processes", None),
         wait_policy=getattr(config, "wait_policy", pools.DEFAULT_WAIT_POLICY),
+        speed=machine_speed(),
         **git_state(),
     )
 
@@ -216,3 +218,49 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def speed_probe(repeats: int = 5) -> float:
+    """Seconds for a fixed pure-Python loop, the best of ``repeats`` (about 0.06 ms each).
+
+    A virtual machine can run everything slower for a while (a neighbour on the host, a
+    throttled core) with no other process in sight: the CPU shares and steal time stay at
+    zero. The probe sees it, and the run compares each cell's probe with its fastest
+    (:func:`bench.uncertainty.annotate`)."""
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(2_000):
+            total += i * i
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def machine_speed(repeats: int = 7) -> dict[str, float]:
+    """The machine's speed at one moment, in seconds, best of ``repeats`` each (about 30 ms in all):
+    ``loop`` (:func:`speed_probe`), ``matmul`` (NumPy, a 192 x 192 matrix product: the vector units)
+    and ``stream`` (NumPy, adding a constant to 8 MB: the caches and memory).
+
+    The runner records the fastest of its readings at the start and the end of a run (env.json's
+    ``speed``). Two runs whose speeds differ by more than :data:`bench.report.comparison.SPEED_FACTOR`
+    ran on different hosts, or one shared with a heavy neighbour, even where the name and CPU agree:
+    on a 2-core virtual machine a run of the same code one day was 2 to 3 times slower in every cell
+    than the day before, with the same CPU name, while the pure-Python loop alone ran as fast."""
+    import numpy as np
+
+    a = np.random.default_rng(0).random((192, 192))
+    x = np.zeros(1 << 20)
+    out = np.empty_like(x)
+    work = {"matmul": lambda: a @ a, "stream": lambda: np.add(x, 1.0, out=out)}
+    speed = {"loop": speed_probe(repeats)}
+    for name, fn in work.items():
+        fn()
+        best = math.inf
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t0)
+        speed[name] = float(f"{best:.4g}")
+    speed["loop"] = float(f"{speed['loop']:.4g}")
+    return speed

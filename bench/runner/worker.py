@@ -308,21 +308,8 @@ class Worker:
             rec.update(fingerprint(built.inst, built.to_numpy(out)))
 
 
-def speed_probe(repeats: int = 5) -> float:
-    """Seconds for a fixed pure-Python loop, the best of ``repeats`` (about 0.06 ms each).
-
-    A virtual machine can run everything slower for a while (a neighbour on the host, a
-    throttled core) with no other process in sight: the CPU shares and steal time stay at
-    zero. The probe sees it, and the run compares each cell's probe with its fastest
-    (:func:`bench.uncertainty.annotate`)."""
-    best = math.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        total = 0
-        for i in range(2_000):
-            total += i * i
-        best = min(best, time.perf_counter() - t0)
-    return best
+#: the machine's speed probe, timed just before and after each cell's rounds (one definition: :mod:`.machine`)
+speed_probe = machine.speed_probe
 
 
 def check_output(built, out) -> tuple[str, str | None]:
