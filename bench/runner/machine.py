@@ -238,15 +238,15 @@ def speed_probe(repeats: int = 5) -> float:
 
 
 def machine_speed(repeats: int = 7) -> dict[str, float]:
-    """The machine's speed at one moment, in seconds, best of ``repeats`` each (about 30 ms in all):
+    """The machine's speed at one moment, in seconds, best of ``repeats`` each (about 0.1 s in all):
     ``loop`` (:func:`speed_probe`), ``matmul`` (NumPy, a 192 x 192 matrix product: the vector units)
     and ``stream`` (NumPy, adding a constant to 8 MB: the caches and memory).
 
     The runner records the fastest of its readings at the start and the end of a run (env.json's
     ``speed``). Two runs whose speeds differ by more than :data:`bench.report.comparison.SPEED_FACTOR`
     ran on different hosts, or one shared with a heavy neighbour, even where the name and CPU agree:
-    on a 2-core virtual machine a run of the same code one day was 2 to 3 times slower in every cell
-    than the day before, with the same CPU name, while the pure-Python loop alone ran as fast."""
+    on a 2-core virtual machine a run of the same code 14 hours after another was 2 to 4 times slower
+    in every cell, with the same name and CPU, while the pure-Python loop alone ran no slower."""
     import numpy as np
 
     a = np.random.default_rng(0).random((192, 192))
