@@ -454,6 +454,10 @@ def test_auto_repeats_the_contenders_and_cheap_cells_only_within_the_runs_budget
     assert len({s.id for s in repeat.choose("auto", run, specs)} - wanted) == 1
     monkeypatch.setattr(repeat, "RUN_BUDGET", 500.0)  # the first pass spent the run's budget: contenders only
     assert {s.id for s in repeat.choose("auto", run, specs)} == wanted
+    assert repeat.over_budget(run) is None  # 500 s: within it, nothing to say
+    monkeypatch.setattr(repeat, "RUN_BUDGET", 240.0)  # a slower machine: the first pass alone overspent
+    said = repeat.over_budget(run)
+    assert said.startswith("the first pass took 8 min of cell time, beyond the run's 4-minute budget")
 
 
 def test_auto_measures_again_first_the_cells_timed_while_the_machine_ran_slow(tmp_path, monkeypatch):

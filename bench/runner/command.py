@@ -349,6 +349,9 @@ def _run_here(config, run, work: Work, console) -> dict[str, MachineState]:
             # chosen among the cells this invocation measured, plus those an interrupted repeat pass left
             # (env.json's repeat_pending): a resumed run never measures again what was already chosen from
             again = repeat.choose(config.repeat, run.path, [s for s in specs if s.id in todo_ids])
+            spent = repeat.over_budget(run.path) if config.repeat == "auto" else None
+            if spent:
+                note(f"note: {spent}")
             pending = run.read_env().repeat_pending or ()
             left = [s for s in specs if s.id in pending and s not in again]
             again += repeat.choose("all", run.path, left) if left else []

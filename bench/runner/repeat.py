@@ -78,6 +78,22 @@ def choose(repeat: str, run_path, specs: list[CellSpec]) -> list[CellSpec]:
     ]
 
 
+def over_budget(run_path) -> str | None:
+    """A note where the first pass alone spent :data:`RUN_BUDGET` (a machine slower than the one the default
+    plan was sized for): ``auto`` then measures only the contenders again, and the run takes longer."""
+    import pandas as pd
+
+    frame = results.load(run_path, write_csv=False, on_skip=lambda path, why: None)
+    spent = float(pd.to_numeric(frame["cell_time"], errors="coerce").fillna(0.0).sum()) if "cell_time" in frame else 0.0
+    if spent <= RUN_BUDGET:
+        return None
+    return (
+        f"the first pass took {spent / 60:.0f} min of cell time, beyond the run's {RUN_BUDGET / 60:.0f}-minute "
+        "budget: this machine is slower than the one the default plan was sized for, so only the close calls "
+        "are measured again (a smaller plan, such as --size small, keeps the run short)"
+    )
+
+
 def later(run_path, specs: list[CellSpec], pass_no: int) -> list[CellSpec]:
     """The cells the repeat measured ok (pass :data:`PASS`) that pass ``pass_no`` has not measured yet
     (``--processes`` 3 and up: each such pass measures the repeat's cells once more, in a new process)."""
