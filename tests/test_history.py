@@ -89,6 +89,22 @@ def test_an_injected_20_percent_step_is_found_at_its_run_with_the_interval_holdi
     assert step.found.runs_before == 5 and step.found.runs_after == 5
 
 
+def test_a_step_where_the_host_changed_under_the_machines_name_says_so(tmp_path):
+    paths = make_series(tmp_path, seed=4, factors=[1.0] * 4 + [1.2] * 4)
+    for i, run in enumerate(paths):  # the host of the last four runs passes over memory 2.5x slower
+        env = json.loads((run / "env.json").read_text())
+        speed = {"loop": 1.5e-4, "stream": 2e-4 * (2.5 if i >= 4 else 1.0)}
+        (run / "env.json").write_text(json.dumps({**env, "speed": speed}))
+    history = history_of(paths)
+    timeline = history.timelines["box"]
+    said = "machine speed x2.5 slower on NumPy's pass over 8 MB"
+    assert timeline.changes(4) == ["jax 0.10.1 → 0.10.2", said]
+    assert said not in timeline.changes(5) and said not in timeline.changes(3)
+    from bench.history.page import changes_at
+
+    assert said in changes_at(history, history.steps[0])
+
+
 def test_an_injected_improvement_is_faster():
     drop = [Interval(v, v / 1.06, v * 1.06) for v in [1.0, 1.01, 0.99, 1.0, 0.8, 0.81, 0.79, 0.8]]
     (found,) = steps.find_steps(drop)
