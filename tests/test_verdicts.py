@@ -286,6 +286,8 @@ def test_a_rerun_on_a_slower_host_of_the_same_name_calls_no_cell_changed(tmp_pat
     _speed(b, loop=1.4e-4, matmul=4.6e-4, stream=2.9e-4)  # 1.45x: within the factor, the change is called
     assert comparison.speed_change(load.load_run(a).env, load.load_run(b).env) is None
     assert aa_figures(a, b)["called_changed"] == 3
+    _speed(b, loop=3e-4, matmul=4.6e-4, stream=2.0e-4)  # the Python loop 2x: the speed probe's to judge, not this
+    assert comparison.speed_change(load.load_run(a).env, load.load_run(b).env) is None
 
 
 def test_the_machine_speed_is_read_at_both_ends_of_a_run_and_the_faster_kept():
@@ -294,6 +296,7 @@ def test_the_machine_speed_is_read_at_both_ends_of_a_run_and_the_faster_kept():
 
     speed = machine_speed(repeats=2)
     assert set(speed) == {"loop", "matmul", "stream"} and all(0 < v < 1 for v in speed.values())
+    assert set(comparison.SPEED_COMPARED) < set(speed)
     start = Environment(speed={"loop": 2e-4, "matmul": 4e-4, "stream": 1e-3})
     merged = start.merge(Environment(speed={"loop": 1.5e-4, "matmul": 5e-4, "stream": 1e-3}))
     assert merged.speed == {"loop": 1.5e-4, "matmul": 4e-4, "stream": 1e-3}
@@ -368,7 +371,9 @@ def test_the_runner_keeps_every_round_and_repeats_cells_in_a_second_process(tmp_
     procs = uncertainty.entries(rec)
     # three processes; a fourth only where all three ran while the machine was slow or busy
     assert [e["pass"] for e in procs][:3] == [1, 2, 3] and len({e["pid"] for e in procs}) == len(procs)
-    assert json.loads((tmp_path / "three" / "env.json").read_text())["processes"] == 3
+    env = json.loads((tmp_path / "three" / "env.json").read_text())
+    assert env["processes"] == 3
+    assert {"loop", "matmul", "stream"} == set(env["speed"])  # the machine's speed, read at both ends of the run
 
 
 def test_more_processes_need_a_repeat_and_a_sensible_count(capsys):

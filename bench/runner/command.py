@@ -287,7 +287,7 @@ def _finish(config, run, specs, states, warn, console) -> int:
     """env.json's end, the summary, and the exit status."""
     frame = results.load(run.path)
     statuses = dict(Counter(frame["status"].dropna()))
-    speed = machine_speed()  # a second reading of the machine's speed, at the end (env.json keeps the faster)
+    speed = machine_speed()  # a last reading of the machine's speed (env.json keeps the fastest)
     run.add_env(Environment(finished=results.now(), statuses=statuses, machine_state=states, speed=speed), warn)
     from .summary import print_summary
 
@@ -345,6 +345,7 @@ def _run_here(config, run, work: Work, console) -> dict[str, MachineState]:
                 backend = next((s.cell.backend for s in group_specs if s.cell.backend != ARTICLE), None)
                 if backend in backends.NAMES:
                     supervisor.article_data(backend, group_specs[0].threads)
+                run.add_env(Environment(speed=machine_speed()), note)  # one more reading: env.json keeps the fastest
             progress.update(task, completed=len(specs), description="done")
             # chosen among the cells this invocation measured, plus those an interrupted repeat pass left
             # (env.json's repeat_pending): a resumed run never measures again what was already chosen from

@@ -242,11 +242,12 @@ def machine_speed(repeats: int = 7) -> dict[str, float]:
     ``loop`` (:func:`speed_probe`), ``matmul`` (NumPy, a 192 x 192 matrix product: the vector units)
     and ``stream`` (NumPy, adding a constant to 8 MB: the caches and memory).
 
-    The runner records the fastest of its readings at the start and the end of a run (env.json's
-    ``speed``). Two runs whose speeds differ by more than :data:`bench.report.comparison.SPEED_FACTOR`
-    ran on different hosts, or one shared with a heavy neighbour, even where the name and CPU agree:
-    on a 2-core virtual machine a run of the same code 14 hours after another was 2 to 4 times slower
-    in every cell, with the same name and CPU, while the pure-Python loop alone ran no slower."""
+    The runner records the fastest of its readings at the start of a run, after each worker group of its
+    first pass and at its end (env.json's ``speed``): one reading can meet a slow moment. Two runs whose
+    NumPy readings differ by more than :data:`bench.report.comparison.SPEED_FACTOR` ran on different
+    hosts, or one shared with a heavy neighbour, even where the name and CPU agree: on a 2-core virtual
+    machine a run of the same code 14 hours after another was 2 to 4 times slower in every cell, with
+    the same name and CPU, while the pure-Python loop alone ran no slower."""
     import numpy as np
 
     a = np.random.default_rng(0).random((192, 192))
