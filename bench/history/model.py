@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench import results
+from bench.report.comparison import speed_ratio, speed_text
 from bench.report.load import Run
 from bench.stats import MIN_EFFECT, Interval
 from bench.uncertainty import row_interval, row_stability
@@ -66,8 +67,6 @@ def changed_versions(before: Run | None, now: Run) -> list[tuple[str, str, str]]
 def version_changes(before: Run | None, now: Run) -> list[str]:
     """``jax 0.10.1 → 0.10.2`` for every version that differs between two runs, and the machine's speed
     where it changed beyond :data:`bench.report.comparison.SPEED_FACTOR` (a host changed under one name)."""
-    from bench.report.comparison import speed_ratio, speed_text
-
     out = [f"{name} {old} → {new}" for name, old, new in changed_versions(before, now)]
     moved = speed_ratio(before.env, now.env) if before is not None else None
     return out + ([f"machine speed {speed_text(*moved)}"] if moved else [])

@@ -44,11 +44,7 @@ def identity(current, baseline) -> list[str]:
 def speed_ratio(before: Environment, now: Environment) -> tuple[str, float] | None:
     """The speed reading that differs most between two runs, and its ratio now/before, where beyond
     :data:`SPEED_FACTOR`; else None (the same speed, or a run that recorded none)."""
-    worst = None
-    for name, ratio in _speed_ratios(before, now):
-        if worst is None or abs(math.log(ratio)) > abs(math.log(worst[1])):
-            worst = (name, ratio)
-    return worst
+    return max(_speed_ratios(before, now), key=lambda reading: abs(math.log(reading[1])), default=None)
 
 
 def _speed_ratios(before: Environment, now: Environment) -> list[tuple[str, float]]:

@@ -205,8 +205,10 @@ def from_args(args) -> RunConfig:
     if tag is not None and (not tag.strip() or any(c in tag for c in "/\\\n\r\t")):
         raise UsageError(f"--tag {tag!r} must be a non-empty name without slashes or line breaks")
     given_repeat, given_processes = getattr(args, "repeat", None), getattr(args, "processes", None)
-    repeat = _choice("--repeat", given_repeat or DEFAULT_REPEAT, REPEATS)
-    processes = parse_count("--processes", given_processes or str(DEFAULT_PROCESSES), 2, MAX_PROCESSES)
+    repeat = _choice("--repeat", DEFAULT_REPEAT if given_repeat is None else given_repeat, REPEATS)
+    processes = parse_count(
+        "--processes", str(DEFAULT_PROCESSES) if given_processes is None else given_processes, 2, MAX_PROCESSES
+    )
     if repeat == "none" and processes != DEFAULT_PROCESSES:
         raise UsageError(f"--processes {processes} measures the cells --repeat chooses, and --repeat none chooses none")
     for option, value in (("--repeat", given_repeat), ("--processes", given_processes)):

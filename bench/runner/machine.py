@@ -254,7 +254,7 @@ def machine_speed(repeats: int = 7) -> dict[str, float]:
     x = np.zeros(1 << 20)
     out = np.empty_like(x)
     work = {"matmul": lambda: a @ a, "stream": lambda: np.add(x, 1.0, out=out)}
-    speed = {"loop": speed_probe(repeats)}
+    speed = {"loop": float(f"{speed_probe(repeats):.4g}")}
     for name, fn in work.items():
         fn()
         best = math.inf
@@ -263,5 +263,4 @@ def machine_speed(repeats: int = 7) -> dict[str, float]:
             fn()
             best = min(best, time.perf_counter() - t0)
         speed[name] = float(f"{best:.4g}")
-    speed["loop"] = float(f"{speed['loop']:.4g}")
     return speed
