@@ -64,6 +64,37 @@ def test_a_change_below_the_minimum_effect_is_not_called_however_certain():
     assert stats.verdict(ratio, min_effect=0.02) == "slower"
 
 
+@pytest.mark.parametrize("value,expected", [(1.06, "same"), (1.09, "slower"), (1 / 1.06, "same"), (1 / 1.09, "faster")])
+def test_a_change_measured_well_under_the_minimum_effect_is_not_called_though_its_interval_reaches_it(value, expected):
+    # each interval excludes 1 and reaches 10% (x/ 1.05 around the value): only the measured change decides
+    ratio = stats.Interval(value, value / 1.05, value * 1.05)
+    assert (ratio.lo > 1 or ratio.hi < 1) and (ratio.hi >= 1.10 or ratio.lo <= 1 / 1.10)
+    assert stats.verdict(ratio) == expected
+
+
+def _changes_called(rng, true_ratio: float, halfwidth: float, trials: int = 4000) -> float:
+    """The share of cells called changed when each measures log(ratio) with a calibrated 95% interval."""
+    sigma = halfwidth / 1.96
+    calls = 0
+    for e in rng.normal(np.log(true_ratio), sigma, trials):
+        ratio = stats.Interval(float(np.exp(e)), float(np.exp(e - halfwidth)), float(np.exp(e + halfwidth)))
+        calls += stats.verdict(ratio) in ("slower", "faster")
+    return calls / trials
+
+
+def test_unchanged_cells_are_called_changed_in_under_one_percent_and_true_changes_in_most():
+    rng = np.random.default_rng(11)
+    # an A/A comparison: a calibrated 95% interval leaves 1 out in about 5% of cells; where the interval is
+    # narrower than the measured-change rule (+-8%), the rule calls far fewer; a wider one decides alone
+    for halfwidth in (0.02, 0.05):
+        assert _changes_called(rng, 1.0, halfwidth) <= 0.01, halfwidth
+    assert 0.03 <= _changes_called(rng, 1.0, 0.10) <= 0.07
+    # power: a 10% change measured within +-2% is called in at least 90% of cells, a 25% change within +-8% in all
+    assert _changes_called(rng, 1.10, 0.02) >= 0.90
+    assert _changes_called(rng, 1 / 1.10, 0.02) >= 0.90
+    assert _changes_called(rng, 1.25, 0.08) >= 0.99
+
+
 def test_noisy_samples_widen_the_interval_until_no_verdict_is_given():
     rng = np.random.default_rng(3)
     before = stats.median_interval(lognormal_rounds(rng, 10, spread=0.8))

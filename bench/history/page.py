@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bench.fmt import fmt_time
 from bench.report.page import Block, Bullets, Figure, Page, Section, Span, Table, TableCell, Text, number
+from bench.stats import rule_words
 
 from .model import History, Step, commit, version_changes
 from .steps import MIN_SEGMENT
@@ -12,8 +13,8 @@ from .steps import MIN_SEGMENT
 RULE = (
     "A step is a change of a cell's median between two stretches of runs: each stretch's level is the median of "
     "its runs' medians, with an interval from the runs' own 95% intervals or, where larger, from how much the runs "
-    "scatter. It is called where the change's interval, 95% for the whole series (every run tried as the step), "
-    "excludes no change and reaches the minimum effect of {effect:.0%}, and it persists: at least "
+    "scatter. The change's interval is 95% for the whole series (every run tried as the step); a step is called "
+    "where {rule}; and it persists: at least "
     f"{MIN_SEGMENT} runs on each side, every later run nearer to the new level than to the old one. "
     "Runs of different machines are never one series."
 )
@@ -110,7 +111,10 @@ def outline(history: History, charts: list, command: str, skipped: list[str]) ->
     worst: list[Block] = [Figure(c) for c in charts if c.group == "history-step"]
     sections = [
         Section(
-            "steps", "Regressions and improvements", RULE.format(effect=history.min_effect), [steps_table(history)]
+            "steps",
+            "Regressions and improvements",
+            RULE.format(rule=rule_words(history.min_effect)),
+            [steps_table(history)],
         ),
         Section(
             "worst", "The worst steps", "Each one's cell over the runs, the levels either side of the step.", worst

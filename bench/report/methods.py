@@ -12,7 +12,7 @@ from bench import results, safe_io, uncertainty
 from bench.agreement_file import AgreementRow
 from bench.environment import Environment
 from bench.fmt import markdown
-from bench.stats import CONFIDENCE, MIN_EFFECT
+from bench.stats import CONFIDENCE, rule_words
 
 from .render_md import heading, line
 
@@ -144,8 +144,8 @@ def timing(env: Environment, frame, between: float | None) -> str:
 
 def verdict_rule() -> str:
     return (
-        "A row is called faster than another only where the ratio of their medians has a "
-        f"{CONFIDENCE:.0%} interval that excludes 1 and reaches the minimum effect of {_pct(MIN_EFFECT)}; "
+        f"A row is called faster than another only where the ratio of their medians, with a {CONFIDENCE:.0%} "
+        f"interval, is called changed: {rule_words()}; "
         "otherwise the two tie. A row gives no verdict where it is unstable (timed in a single round, worker "
         f"processes whose medians differ by more than x{uncertainty.DISAGREE:g}, a repeat that failed), nor does a "
         "group with a planned row left untimed. A row measured while other "

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.fmt import fmt_time
 from bench.report.page import Bullets, Figure, Page, Section, Span, Table, TableCell, Text, number
+from bench.stats import rule_words
 
 if TYPE_CHECKING:
     from . import Comparison, Version
@@ -17,8 +18,8 @@ CALL_COLOURS = {"slower": "#d62728", "faster": "#2ca02c", "cannot tell": "#88888
 RULE = (
     "Each version's timings come from its own virtual environment, the same plan timed in rounds that alternate "
     "the versions (so that the machine's drift hits each alike); a cell's median pools its rounds' processes, and "
-    "its 95% interval holds the variation between them. A cell is slower or faster where the change's 95% "
-    "interval (both medians' intervals combined) excludes no change and reaches the minimum effect of {effect:.0%}; "
+    "its 95% interval holds the variation between them. The change's 95% interval combines "
+    "both medians' intervals; a cell is called slower or faster where {rule}; "
     "else cannot tell: within the noise, under the minimum effect, or unstable in a round."
 )
 
@@ -182,7 +183,7 @@ def outline(comparisons: list[Comparison], loaded: list[Version], charts: list, 
         blocks += [Figure(drawn)] if drawn is not None else []
         blocks.append(table(c))
         heading = f"{c.names[1]} against {c.names[0]}"
-        sections.append(Section(f"vs-{c.other.run.tag}", heading, RULE.format(effect=effect), blocks))
+        sections.append(Section(f"vs-{c.other.run.tag}", heading, RULE.format(rule=rule_words(effect)), blocks))
     sections.append(
         Section(
             "agreement",
