@@ -75,6 +75,12 @@ SCHEMA_COLUMNS: tuple[Column, ...] = (
     Column("ci_lo", "float", "lower end of the median's 95% interval, seconds (bench.uncertainty)", contract=False),
     Column("ci_hi", "float", "upper end of the median's 95% interval, seconds", contract=False),
     Column("stability", "text", "why the cell gives no verdict (unstable), else empty", contract=False),
+    Column(
+        "slow",
+        "float",
+        "the machine's speed probe while the cell was timed over its fastest (1: at its best)",
+        contract=False,
+    ),
     Column("variant", "text", "the backend's variant (jit, autograd, xla, witness ...)", contract=False),
     Column("iterations", "int", "steps of a solve", contract=False),
     Column("final_loss", "float", "a solve's final loss (its fingerprint, against NumPy's)", contract=False),
@@ -332,7 +338,7 @@ def load(path: Path | str, write_csv: bool = True, on_skip: OnSkip = skip_to_std
     from .uncertainty import annotate
 
     stated = annotate(records, probe_floor)  # every ok cell's median interval and stability (from its raw rounds)
-    for name in ("processes", "ci_lo", "ci_hi", "stability"):
+    for name in ("processes", "ci_lo", "ci_hi", "stability", "slow"):
         frame[name] = [stated.get(cell, {}).get(name) for cell in frame["cell"]]
     # the median over the processes timed while the machine ran at its best (bench.uncertainty.clean)
     frame["median"] = [stated.get(c, {}).get("median", m) for c, m in zip(frame["cell"], frame["median"])]

@@ -321,7 +321,9 @@ def annotate(records: Iterable[Mapping[str, Any]], floor: float | None = None) -
     out = {}
     for rec in records:
         iv = interval(rec, between.get(rec.get("backend"), between.get(None)), fastest=fastest)
+        kept = clean(entries(rec), fastest)
         out[rec["cell"]] = {
+            "slow": machine_slowness(kept, fastest),
             # the record's own median, unless the statistics left out processes timed in a slow stretch
             "median": iv.value if len(clean(entries(rec), fastest)) < len(entries(rec)) else rec.get("median"),
             "processes": len(clean(entries(rec), fastest)) or None,
@@ -330,6 +332,17 @@ def annotate(records: Iterable[Mapping[str, Any]], floor: float | None = None) -
             "stability": stability(rec, fastest),
         }
     return out
+
+
+def machine_slowness(procs: list[dict], fastest: float | None) -> float | None:
+    """How many times slower than at its best the machine ran while these processes timed a cell: their
+    median speed probe over the fastest (1.0: at its best), or None without probes. Two runs that timed a
+    cell in different states of the machine differ by that much with no change of the code
+    (:func:`bench.report.comparison.compare` lets no change the machine can explain be called)."""
+    probes = [e["probe"] for e in procs if isinstance(e.get("probe"), (int, float)) and 0 < e["probe"] < math.inf]
+    if not (probes and fastest):
+        return None
+    return round(statistics.median(probes) / fastest, 4)
 
 
 def row_interval(row: Mapping[str, Any]) -> Interval:

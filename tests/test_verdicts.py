@@ -256,6 +256,26 @@ def test_a_run_timed_in_a_slow_stretch_is_judged_against_the_machine_at_its_best
     assert aa_figures(a, b)["called_changed"] == 3
 
 
+def test_a_change_the_machines_own_speed_can_explain_is_not_called(tmp_path):
+    """The baseline timed every cell while the machine ran x1.2 slower than at its best (under the slow
+    stretch's x1.25, so no cell is labelled slow), the rerun at its best, and every cell came out 18%
+    faster: the speed probe explains it, and no cell is called faster. A 40% change is called still."""
+    a = make(tmp_path / "a", BASE, seed=41, probe=1.2e-4)
+    b = make(tmp_path / "b", {k: v * 0.82 for k, v in BASE.items()}, seed=42, probe=1.0e-4)
+    floor = load.shared_probe_floor([a, b])
+    now, before = load.combine([load.load_run(b, None, floor)]), load.combine([load.load_run(a, None, floor)])
+    assert before["slow"].tolist() == [1.2] * 3 and now["slow"].tolist() == [1.0] * 3
+    table = comparison.compare(now, before)
+    assert set(table["verdict"]) == {"unknown"}, table[["label", "change", "verdict"]]
+    assert table["why"].str.startswith("the machine ran x1.2 faster while this run timed the cell").all()
+    # the same probes in both runs: the 18% is the code's, and it is called
+    c = make(tmp_path / "c", BASE, seed=41, probe=1.0e-4)
+    assert set(comparison.compare(now, load.combine([load.load_run(c, None, floor)]))["verdict"]) == {"faster"}
+    # a change larger than the machine's can explain is called in spite of it
+    d = make(tmp_path / "d", {k: v * 0.6 for k, v in BASE.items()}, seed=43, probe=1.0e-4)
+    assert set(comparison.compare(load.combine([load.load_run(d, None, floor)]), before)["verdict"]) == {"faster"}
+
+
 def _speed(run: Path, **speed: float) -> None:
     env = json.loads((run / "env.json").read_text())
     (run / "env.json").write_text(json.dumps({**env, "speed": speed}))

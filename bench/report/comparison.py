@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from bench import results
 from bench.environment import Environment
-from bench.stats import MIN_EFFECT, ratio_interval, verdict
+from bench.stats import MIN_EFFECT, Interval, ratio_interval, verdict
 from bench.uncertainty import row_interval, row_stability
 
 #: the environment items compared, in the order shown (``versions.*``: every framework)
@@ -76,8 +76,10 @@ def compare(current, baseline, min_effect: float = MIN_EFFECT, unlike=None):
     ``change`` = median_now / median_before - 1, ``change_lo``/``change_hi`` its 95% interval
     (the two medians' intervals combined, :mod:`bench.uncertainty`), ``verdict`` ``slower``,
     ``faster``, ``same`` (no difference these runs can see: the interval holds 0 or the change
-    is under ``min_effect``) or ``unknown`` (``why``: a cell unstable in either run, no interval, or
-    its run's machine unlike the baseline's: ``unlike`` maps a run tag to why, :func:`speed_change`);
+    is under ``min_effect``) or ``unknown`` (``why``: a cell unstable in either run, no interval, its
+    run's machine unlike the baseline's: ``unlike`` maps a run tag to why, :func:`speed_change`, or a
+    change the machine's speed probe can explain: the two runs timed the cell in different states of
+    the machine, :func:`_widened`);
     ``flag`` is ``status`` where the status changed, else the verdict where it is slower or faster."""
     import numpy as np
     import pandas as pd
@@ -102,6 +104,9 @@ def compare(current, baseline, min_effect: float = MIN_EFFECT, unlike=None):
         else:
             call = verdict(ratio, min_effect)
             why = "" if ratio.bounded else "no interval"
+            machine = _machine_factor(now, before)
+            if call in ("slower", "faster") and machine and verdict(_widened(ratio, machine), min_effect) != call:
+                call, why = "unknown", _machine_text(machine)
         status_changed = _text(r.get("status")) != _text(r.get("status_before"))
         r.update(
             change=ratio.value - 1,
@@ -118,7 +123,31 @@ def compare(current, baseline, min_effect: float = MIN_EFFECT, unlike=None):
 
 
 def _side(row: dict, suffix: str) -> dict:
-    return {name: row.get(f"{name}{suffix}") for name in ("median", "iqr", "rounds", "ci_lo", "ci_hi", "stability")}
+    names = ("median", "iqr", "rounds", "ci_lo", "ci_hi", "stability", "slow")
+    return {name: row.get(f"{name}{suffix}") for name in names}
+
+
+def _machine_factor(now: dict, before: dict) -> float | None:
+    """How many times slower the machine ran while this run timed the cell than while the baseline did
+    (the ratio of the two runs' ``slow`` columns, :func:`bench.uncertainty.machine_slowness`), or None."""
+    a, b = now.get("slow"), before.get("slow")
+    if _number(a) and _number(b) and a > 0 and b > 0 and a != b:
+        return a / b
+    return None
+
+
+def _widened(ratio: Interval, machine: float) -> Interval:
+    """The change's interval stretched to hold the change with the machine's own taken out too: a change
+    is called only where neither the noise nor the machine's speed can explain it."""
+    return Interval(ratio.value, min(ratio.lo, ratio.lo / machine), max(ratio.hi, ratio.hi / machine))
+
+
+def _machine_text(machine: float) -> str:
+    how = f"x{machine:.2g} slower" if machine > 1 else f"x{1 / machine:.2g} faster"
+    return (
+        f"the machine ran {how} while this run timed the cell than in the baseline (its speed probe): "
+        "it can explain the change"
+    )
 
 
 def _number(value) -> bool:
