@@ -9,6 +9,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from bench.stats import rule_words
+
 from ..analysis import series_order
 from .base import Chart, outside_legend
 
@@ -121,9 +123,10 @@ def charts(context) -> list[Chart]:
             "compare",
             "compare",
             title,
-            "Each point is one cell (problem, size, kind) of this row label. A coloured point is called slower "
-            "or faster: its change's 95% interval (both runs' intervals of the median combined, variation "
-            "between processes included) excludes no change, and the change passes the minimum effect.",
+            "Each point is one cell (problem, size, kind) of this row label. The change's 95% interval combines "
+            "both runs' intervals of the median (variation between processes included). A coloured point is "
+            f"called slower or faster: {rule_words()}, and the machine's own change of speed while the two runs "
+            "timed the cell (its speed probe) cannot explain it.",
             fig,
         )
     ]
