@@ -325,8 +325,8 @@ def annotate(records: Iterable[Mapping[str, Any]], floor: float | None = None) -
         out[rec["cell"]] = {
             "slow": machine_slowness(kept, fastest),
             # the record's own median, unless the statistics left out processes timed in a slow stretch
-            "median": iv.value if len(clean(entries(rec), fastest)) < len(entries(rec)) else rec.get("median"),
-            "processes": len(clean(entries(rec), fastest)) or None,
+            "median": iv.value if len(kept) < len(entries(rec)) else rec.get("median"),
+            "processes": len(kept) or None,
             "ci_lo": iv.lo if iv.bounded else None,
             "ci_hi": iv.hi if iv.bounded else None,
             "stability": stability(rec, fastest),
