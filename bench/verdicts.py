@@ -4,7 +4,7 @@ A *comparison group* is every row timed on the same problem, size, dtype, device
 thread count, kind and machine (and run, where a report shows several): the rows
 compete only inside it. Its *fastest* row is the one with the lowest median; it is
 ``ahead`` of the runner-up only where :func:`bench.stats.verdict` calls the runner-up
-slower (the rule stated there: the ratio's 95% interval above 1, reaching the minimum effect);
+slower (the rule :func:`bench.stats.rule_words` states, on the ratio's 95% interval);
 else the group is a ``tie`` (no difference this run can see) or ``unknown`` (an
 unstable row, or a planned row missing). The runner's summary, the report's "who
 wins" table and glance lines, and ``--repeat`` all read this module.

@@ -20,7 +20,8 @@ RULE = (
     "the versions (so that the machine's drift hits each alike); a cell's median pools its rounds' processes, and "
     "its 95% interval holds the variation between them. The change's 95% interval combines "
     "both medians' intervals; a cell is called slower or faster where {rule}; "
-    "else cannot tell: within the noise, under the minimum effect, or unstable in a round."
+    "else cannot tell: within the noise, under the minimum effect, unstable in a round, or a change the machine's "
+    "own change of speed (its speed probe) can explain."
 )
 
 
