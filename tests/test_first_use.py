@@ -245,3 +245,18 @@ def test_the_unchecked_line_follows_the_summary_whole(tmp_path):
     print_summary(summary_frame(), Console(file=out, width=80), [], tmp_path)
     last = out.getvalue().splitlines()[-1]
     assert last.startswith("unchecked: 9 of 9") and last.endswith("--kind objective,gradient,solve")
+
+
+def test_the_summary_says_where_the_cells_time_went():
+    """First calls (tracing, compilation), building data and timing, apart: what a user needs to see why a run
+    took longer than its timing budget."""
+    frame = summary_frame()
+    # nine rows: each 100 s in all, of which 40 s the first call and 2 s building its data
+    frame = frame.assign(cell_time=100.0, first_call=40.0, build_time=2.0)
+    text = rendered(frame)
+    expected = (
+        "time in cells: 15 min 0 s (first calls, tracing and compilation included: 6 min 0 s; "
+        "building data: 18 s; timing, calibration included: 8 min 42 s)"
+    )
+    assert expected in " ".join(text.split())
+    assert "time in cells" not in rendered(summary_frame())  # records without the columns: nothing said
