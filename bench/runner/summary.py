@@ -252,11 +252,13 @@ def time_line(frame) -> str | None:
 
 
 def _minutes(seconds: float) -> str:
-    """``8 min 25 s``, ``42 s``, ``0.3 s``."""
-    if seconds < 10:
-        return f"{seconds:.1f} s"
+    """``8 min 25 s``; under a minute as :func:`fmt_time` writes it (``42 s``, ``310 ms``)."""
+    if seconds <= 0:
+        return "0 s"
+    if seconds < 59.5:
+        return fmt_time(seconds)
     whole = round(seconds)
-    return f"{whole // 60} min {whole % 60} s" if whole >= 60 else f"{whole} s"
+    return f"{whole // 60} min {whole % 60} s"
 
 
 def unchecked_line(frame, folder: Path) -> str | None:
