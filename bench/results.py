@@ -122,6 +122,13 @@ RESULTS_ROOT = Path("results")
 OnSkip = Callable[[Path, str], None]
 
 
+def total_seconds(frame, column: str) -> float:
+    """A seconds column (``cell_time``, ``first_call`` ...) summed over the rows; a missing value or column: 0."""
+    import pandas as pd
+
+    return float(pd.to_numeric(frame[column], errors="coerce").fillna(0.0).sum()) if column in frame else 0.0
+
+
 def now(compact: bool = False) -> str:
     """This moment as records, markers and env.json write it (local time with its UTC offset), or
     ``compact`` as a run folder's or a set-aside file's name takes it (``20261203-071500``)."""

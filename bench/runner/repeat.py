@@ -81,10 +81,9 @@ def choose(repeat: str, run_path, specs: list[CellSpec]) -> list[CellSpec]:
 def over_budget(run_path) -> str | None:
     """A note where the first pass alone spent :data:`RUN_BUDGET` (a machine slower than the one the default
     plan was sized for): ``auto`` then measures only the contenders again, and the run takes longer."""
-    import pandas as pd
 
     frame = results.load(run_path, write_csv=False, on_skip=lambda path, why: None)
-    spent = float(pd.to_numeric(frame["cell_time"], errors="coerce").fillna(0.0).sum()) if "cell_time" in frame else 0.0
+    spent = results.total_seconds(frame, "cell_time")
     if spent <= RUN_BUDGET:
         return None
     return (

@@ -235,19 +235,14 @@ def time_line(frame) -> str | None:
     (first calls, tracing and compilation included: 6 min 33 s; building data: 12 s; timing, calibration
     included: 8 min 25 s)``.
     Repeats and the start of each worker (importing its framework) come on top; None without the columns."""
-    import pandas as pd
-
-    if "cell_time" not in frame or "first_call" not in frame:
+    total = results.total_seconds(frame, "cell_time")
+    if total <= 0 or "first_call" not in frame:
         return None
-    total = float(pd.to_numeric(frame["cell_time"], errors="coerce").fillna(0.0).sum())
-    if total <= 0:
-        return None
-    first = float(pd.to_numeric(frame["first_call"], errors="coerce").fillna(0.0).sum())
-    built = pd.to_numeric(frame.get("build_time", pd.Series(dtype=float)), errors="coerce").fillna(0.0).sum()
-    timing = max(0.0, total - first - float(built))
+    first, built = results.total_seconds(frame, "first_call"), results.total_seconds(frame, "build_time")
+    timing = max(0.0, total - first - built)
     return (
         f"time in cells: {_minutes(total)} (first calls, tracing and compilation included: {_minutes(first)}; "
-        f"building data: {_minutes(float(built))}; timing, calibration included: {_minutes(timing)})"
+        f"building data: {_minutes(built)}; timing, calibration included: {_minutes(timing)})"
     )
 
 
