@@ -193,6 +193,21 @@ def test_a_run_that_recorded_little_says_so(tmp_path):
     assert "framework versions not recorded" in text and "measured in one process" in text
 
 
+def test_a_table_kept_without_its_rounds_says_where_its_intervals_came_from(tmp_path):
+    """A folder holding results.csv with each interval but no cell records (the committed reference run) was
+    measured twice per cell and had its between-process noise when it ran: "assumed 5%" would be untrue."""
+    kept = [{**r, "processes": 2, "ci_lo": r["median"] * 0.9, "ci_hi": r["median"] * 1.1} for r in rows("r1")]
+    texts = {}
+    for name, table in (("table", kept), ("bare", rows("r1"))):
+        run = make_run(tmp_path / name)
+        write_csv(run / "results.csv", [r for r in table if r["status"] == "ok" and r["median"] == r["median"]])
+        out = report.write_report([run], out=tmp_path / name / "out", formats=("png",), only=["agreement"])
+        texts[name] = (out / "methods.md").read_text()
+    assert "computed when the run was made, from its raw rounds" in texts["table"]
+    assert "assumed 5%" not in texts["table"]
+    assert "assumed 5%" in texts["bare"] and "computed when the run was made" not in texts["bare"]
+
+
 def _frame(tmp_path, medians: dict[str, float], name: str = "r1"):
     """A one-group run (quadratic, small, gradient) with these medians per label."""
     records = [

@@ -137,6 +137,9 @@ def timing(env: Environment, frame, between: float | None) -> str:
     )
     if between is not None:
         text += f" (here a standard deviation of {_pct(between)}, from the cells measured in two processes)."
+    elif repeated and "ci_lo" in ok and ok["ci_lo"].notna().any():  # a table kept without its cell records
+        text += " (computed when the run was made, from its raw rounds: this folder keeps each interval, "
+        text += "not the rounds)."
     else:
         text += f" (assumed {_pct(uncertainty.DEFAULT_BETWEEN)}: this run measured no cell twice, or kept no rounds)."
     return text
