@@ -43,7 +43,9 @@ DISAGREE = 1.5
 BUSY = 0.15
 #: the hypervisor's steal share above which: no verdict
 STEAL = 0.10
-#: a speed probe this many times slower than the run's fastest: the machine ran slow, no verdict
+#: a speed probe this many times slower than the run's fastest: the machine ran slow, no verdict. On a 2-core VM the
+#: probe flips between two speeds x1.2 apart from call to call; two stored A/A pairs judged again called 15 and 2 of
+#: 306 cells changed at 1.25, 30 and 3 at 1.35, 0 and 0 at 1.15 (but 306 and 280 of 306 'cannot tell')
 SLOW = 1.25
 #: between-process noise (standard deviation of log medians) assumed where a run measured no cell twice
 DEFAULT_BETWEEN = 0.05
