@@ -586,3 +586,23 @@ def test_a_cell_timed_again_at_the_machines_best_takes_that_process_only():
     assert stated["stability"] is None and stated["processes"] == 1
     assert stated["median"] == pytest.approx(1.0e-3, rel=0.02)
     assert stated["ci_lo"] < 1.0e-3 < stated["ci_hi"] < 1.4e-3
+
+
+def test_the_runs_summary_states_its_noise_between_processes(tmp_path):
+    """Twelve NumPy cells, each measured in two processes whose medians are x1.105 apart: a spread (standard
+    deviation of the two log medians) of 0.1/sqrt(2), the typical cell's, is a noise of 0.0707/0.6745 = 10.5%,
+    and a cell timed in one process has a 95% interval of exp(1.96 * 0.105) - 1 = 23% or wider."""
+    from bench.runner.summary import noise_line
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for kind in ("objective", "gradient", "hessian", "hvp"):
+        for threads in (1, 2, 3):
+            write_cell(run, spec("numpy", kind, threads=threads), [[1e-3] * 20, [1e-3 * math.exp(0.1)] * 20])
+    line = noise_line(run)
+    assert line is not None and line.startswith("noise between worker processes: numpy 10.5% (")
+    assert "(at 10.5%, a cell timed in one process has a 95% interval of ±23% or wider" in line
+    alone = tmp_path / "alone"  # every cell in one process: no figure, nothing said
+    alone.mkdir()
+    write_cell(alone, spec("numpy"), [[1e-3] * 20])
+    assert noise_line(alone) is None

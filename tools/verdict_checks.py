@@ -14,7 +14,9 @@ quiet machine, from the repository root, with the project installed::
 3. **power**: ``BENCH_PLUGINS=tests.slowed_backend``: NumPy made 0%, 10% and 25% slower
    (``BENCH_SLOWDOWN``) over the article's problems, derivative kinds, small size; the
    share of the cells ``report --compare`` calls slower, at the default run's budget and
-   with every cell measured in four or six processes (``--repeat all --processes 4``, ``6``).
+   with every cell measured in four or six processes (``--repeat all --processes 4``, ``6``),
+   and each run's between-process noise: power moves with it (a host whose processes run in two
+   speeds x1.2 apart gives a noise of 8% to 15%, and 10% is then out of reach).
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ def power(out: Path) -> dict:
             slowdown = {**env, "BENCH_SLOWDOWN": str(pct / 100)}
             bench("run", *plan, *options, "--out", str(folder / f"slowed-{pct}"), env=slowdown)
         runs = [folder / f"slowed-{pct}" for pct in (0, 10, 25)]
+        # power moves with the machine: its between-process noise (standard deviation of a log median) per run
+        figures[f"{budget}, noise"] = [between(run) for run in runs]
         floor = load.shared_probe_floor(runs)  # every run judged against the machine at its best in any
         base = load.combine([load.load_run(runs[0], "0%", floor)])
         for pct, run in zip((10, 25), runs[1:]):
@@ -100,6 +104,14 @@ def power(out: Path) -> dict:
             share = counts["slower"] / max(1, len(table))
             figures[f"{budget}, {pct}%"] = {"cells": len(table), **counts, "called_slower": share}
     return figures
+
+
+def between(run: Path) -> float | None:
+    """The run's between-process noise, as its report's methods page states it, rounded."""
+    from bench.report.methods import between_noise
+
+    noise = between_noise(run)
+    return None if noise is None else round(noise, 4)
 
 
 def main() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 from collections import Counter
 from collections.abc import Sequence
@@ -10,10 +11,10 @@ from typing import Any
 
 from problems.base import KINDS
 
-from .. import results, verdicts
+from .. import results, uncertainty, verdicts
 from ..cells import ARTICLE, WITNESS
 from ..fmt import fmt_time, fmt_x, markup
-from ..stats import ratio_interval
+from ..stats import CONFIDENCE, _z, ratio_interval
 from ..tax import GOAL, protocol_tax
 from ..uncertainty import row_interval
 from ..verdicts import contestants
@@ -218,6 +219,9 @@ def print_summary(frame, console, warnings: Sequence[str] = (), folder: Path | N
     spent = time_line(frame)
     if spent:
         console.print(spent, markup=False, highlight=False)
+    noise = noise_line(folder) if folder is not None else None
+    if noise:
+        console.print(noise, markup=False, highlight=False)
     counts = Counter(frame["status"].dropna())
     console.print("cells: " + ", ".join(f"{counts[s]} {s}" for s in results.STATUSES if counts[s]), markup=False)
     bad = frame[frame["status"] != "ok"]
@@ -243,6 +247,24 @@ def time_line(frame) -> str | None:
     return (
         f"time in cells: {_minutes(total)} (first calls, tracing and compilation included: {_minutes(first)}; "
         f"building data: {_minutes(built)}; timing, calibration included: {_minutes(timing)})"
+    )
+
+
+def noise_line(folder: Path) -> str | None:
+    """How much a cell's time varies from one worker process to the next in this run, per backend (the floor
+    of a cell's interval, :func:`bench.uncertainty.interval`): why a change of a few percent cannot be called
+    on a noisy machine. None where no cell was measured twice."""
+    good, _ = results.scan(folder)
+    noise = uncertainty.between_by_backend(good.values())
+    run = noise.pop(None, None)
+    if run is None:
+        return None
+    each = ", ".join(f"{backend} {value:.1%}" for backend, value in sorted(noise.items()) if backend)
+    z = _z(CONFIDENCE)
+    return (
+        f"noise between worker processes: {each or f'{run:.1%}'} (at {run:.1%}, a cell timed in one process "
+        f"has a {CONFIDENCE:.0%} interval of ±{math.expm1(z * run):.0%} or wider; "
+        "--repeat all --processes 4 narrows it)"
     )
 
 
