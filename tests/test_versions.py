@@ -88,15 +88,23 @@ def test_the_slowed_version_is_slower_by_its_factor_and_an_unchanged_one_is_not(
     page = (out / "report.md").read_text()
     assert "95% interval" in page and "Do the versions agree?" in page
     assert sorted(p.name for p in (out / "charts").glob("*.png")) == ["versions-b-vs-a.png", "versions-c-vs-a.png"]
-    # a cell measured in a slow stretch or while other processes ran gets no verdict, and says why;
-    # every other cell of the slowed version: called slower, by about the known factor
+    # a cell measured in a slow stretch or while other processes ran gets no verdict, and says why; every
+    # other cell of the slowed version: called slower, by about the known factor, where its interval excludes
+    # no change, else "cannot tell" with an interval that reaches the known slowdown (a day whose worker
+    # processes differ by 10-15% gave logistic_regression's gradient +37%, -17% to +127%): never faster
     judged = [r for r in slowed if not r["why"]]
     if not judged:
         pytest.skip(f"this machine was not quiet ({slowed[0]['why']}): no verdict to check")
+    resolved = [r for r in judged if float(r["change_lo"]) > 0]
     for r in judged:
-        assert r["call"] == "slower", r
-        assert MEASURED_SLOWDOWN / 2 < float(r["change"]) < MEASURED_SLOWDOWN * 2, r
-        assert "slower than slowed-0 on logistic_regression small" in r["sentence"]
+        if r in resolved:
+            assert r["call"] == "slower", r
+            assert MEASURED_SLOWDOWN / 2 < float(r["change"]) < MEASURED_SLOWDOWN * 2, r
+            assert "slower than slowed-0 on logistic_regression small" in r["sentence"]
+        else:
+            assert r["call"] == "cannot tell" and float(r["change_hi"]) >= MEASURED_SLOWDOWN, r
+    if not resolved:
+        pytest.skip(f"this machine's noise resolved no cell: {judged[0]['change_lo']} to {judged[0]['change_hi']}")
     assert "slower: slowed slowed-0.5 is" in printed
 
 
