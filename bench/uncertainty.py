@@ -151,8 +151,18 @@ def between_by_backend(records: Iterable[Mapping[str, Any]]) -> dict[str | None,
     out: dict[str | None, float] = {} if run is None else {None: run}
     for backend, xs in spreads.items():
         if backend is not None and run is not None:
-            out[backend] = _noise(xs) if len(xs) >= MIN_SPREADS else run  # type: ignore[assignment]
+            out[backend] = _noise(xs) if own_figure(len(xs)) else run  # type: ignore[assignment]
     return out
+
+
+def own_figure(cells: int) -> bool:
+    """Whether a backend with this many cells measured twice has a noise figure of its own (else: the run's)."""
+    return cells >= MIN_SPREADS
+
+
+def measured_twice(records: Iterable[Mapping[str, Any]]) -> dict[str | None, int]:
+    """How many cells each backend's between-process noise rests on (key None: the run's, every backend)."""
+    return {backend: len(xs) for backend, xs in _spreads(records).items()}
 
 
 def _spreads(records: Iterable[Mapping[str, Any]]) -> dict[str | None, list[float]]:

@@ -591,7 +591,9 @@ def test_a_cell_timed_again_at_the_machines_best_takes_that_process_only():
 def test_the_runs_summary_states_its_noise_between_processes(tmp_path):
     """Twelve NumPy cells, each measured in two processes whose medians are x1.105 apart: a spread (standard
     deviation of the two log medians) of 0.1/sqrt(2), the typical cell's, is a noise of 0.0707/0.6745 = 10.5%,
-    and a cell timed in one process has a 95% interval of exp(1.96 * 0.105) - 1 = 23% or wider."""
+    and a cell timed in one process has a 95% interval of exp(1.96 * 0.105) - 1 = 23% or wider. Two JAX cells
+    measured twice are too few for a figure of JAX's own (MIN_SPREADS = 8): the line says JAX takes the run's,
+    and how many cells every figure rests on."""
     from bench.runner.summary import noise_line
 
     run = tmp_path / "run"
@@ -600,8 +602,22 @@ def test_the_runs_summary_states_its_noise_between_processes(tmp_path):
         for threads in (1, 2, 3):
             write_cell(run, spec("numpy", kind, threads=threads), [[1e-3] * 20, [1e-3 * math.exp(0.1)] * 20])
     line = noise_line(run)
-    assert line is not None and line.startswith("noise between worker processes: numpy 10.5% (")
-    assert "(at 10.5%, a cell timed in one process has a 95% interval of ±23% or wider" in line
+    assert line is not None and line.startswith("noise between worker processes: numpy 10.5%, from 12 cells ")
+    assert "; at 10.5%, a cell timed in one process has a 95% interval of ±23% or wider" in line
+    for kind in ("objective", "gradient"):
+        write_cell(run, spec("jax+jit", kind), [[2e-3] * 20, [2e-3 * math.exp(0.1)] * 20])
+    line = noise_line(run)
+    assert line is not None
+    assert line.startswith("noise between worker processes: numpy 10.5%; jax: the run's 10.5% (under 8 cells each)")
+    assert "from 14 cells measured in two or more processes" in line
+    few = tmp_path / "few"  # three cells measured twice: one figure for every backend, and it says so
+    few.mkdir()
+    for label in ("numpy", "jax+jit", "torch"):
+        write_cell(few, spec(label), [[1e-3] * 20, [1e-3 * math.exp(0.1)] * 20])
+    line = noise_line(few)
+    assert line is not None
+    assert line.startswith("noise between worker processes: 10.5% (under 8 cells per backend: one figure for all), ")
+    assert "from 3 cells measured in two or more processes" in line
     alone = tmp_path / "alone"  # every cell in one process: no figure, nothing said
     alone.mkdir()
     write_cell(alone, spec("numpy"), [[1e-3] * 20])

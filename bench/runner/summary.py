@@ -252,19 +252,30 @@ def time_line(frame) -> str | None:
 
 def noise_line(folder: Path) -> str | None:
     """How much a cell's time varies from one worker process to the next in this run, per backend (the floor
-    of a cell's interval, :func:`bench.uncertainty.interval`): why a change of a few percent cannot be called
-    on a noisy machine. None where no cell was measured twice."""
+    of a cell's interval, :func:`bench.uncertainty.interval`), and how many cells measured twice each figure
+    rests on: why a change of a few percent cannot be called on a noisy machine, and how far to trust that.
+    A backend with too few such cells takes the run's figure, and the line says so. None where no cell was
+    measured twice."""
     good, _ = results.scan(folder)
-    noise = uncertainty.between_by_backend(good.values())
+    records = list(good.values())
+    noise, counts = uncertainty.between_by_backend(records), uncertainty.measured_twice(records)
     run = noise.pop(None, None)
     if run is None:
         return None
-    each = ", ".join(f"{backend} {value:.1%}" for backend, value in sorted(noise.items()) if backend)
+    backends = sorted(b for b in noise if b)
+    own = [b for b in backends if uncertainty.own_figure(counts.get(b, 0))]
+    borrow = [b for b in backends if b not in own]
+    if own:
+        each = ", ".join(f"{b} {noise[b]:.1%}" for b in own)
+        if borrow:
+            each += f"; {', '.join(borrow)}: the run's {run:.1%} (under {uncertainty.MIN_SPREADS} cells each)"
+    else:
+        each = f"{run:.1%} (under {uncertainty.MIN_SPREADS} cells per backend: one figure for all)"
     z = _z(CONFIDENCE)
     return (
-        f"noise between worker processes: {each or f'{run:.1%}'} (at {run:.1%}, a cell timed in one process "
-        f"has a {CONFIDENCE:.0%} interval of ±{math.expm1(z * run):.0%} or wider; "
-        "--repeat all --processes 4 narrows it)"
+        f"noise between worker processes: {each}, from {counts[None]} cells measured in two or more processes; at "
+        f"{run:.1%}, a cell timed in one process has a {CONFIDENCE:.0%} interval of ±{math.expm1(z * run):.0%} "
+        "or wider (--repeat all --processes 4 narrows it)"
     )
 
 
