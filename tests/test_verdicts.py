@@ -618,6 +618,10 @@ def test_the_runs_summary_states_its_noise_between_processes(tmp_path):
     assert line is not None
     assert line.startswith("noise between worker processes: 10.5% (under 8 cells per backend: one figure for all), ")
     assert "from 3 cells measured in two or more processes" in line
+    one = tmp_path / "one"
+    one.mkdir()
+    write_cell(one, spec("numpy"), [[1e-3] * 20, [1e-3 * math.exp(0.1)] * 20])
+    assert "from 1 cell measured in two or more processes" in (noise_line(one) or "")
     alone = tmp_path / "alone"  # every cell in one process: no figure, nothing said
     alone.mkdir()
     write_cell(alone, spec("numpy"), [[1e-3] * 20])

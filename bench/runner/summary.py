@@ -273,8 +273,9 @@ def noise_line(folder: Path) -> str | None:
         each = f"{run:.1%} (under {uncertainty.MIN_SPREADS} cells per backend: one figure for all)"
     z = _z(CONFIDENCE)
     return (
-        f"noise between worker processes: {each}, from {counts[None]} cells measured in two or more processes; at "
-        f"{run:.1%}, a cell timed in one process has a {CONFIDENCE:.0%} interval of ±{math.expm1(z * run):.0%} "
+        f"noise between worker processes: {each}, from {counts[None]} cell{'s' if counts[None] > 1 else ''} "
+        f"measured in two or more processes; at {run:.1%}, a cell timed in one process has a "
+        f"{CONFIDENCE:.0%} interval of ±{math.expm1(z * run):.0%} "
         "or wider (--repeat all --processes 4 narrows it)"
     )
 
