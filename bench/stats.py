@@ -41,7 +41,8 @@ MIN_ROUNDS = 6
 VERDICTS = ("faster", "slower", "same", "unknown")
 
 
-def _z(confidence: float) -> float:
+def z_value(confidence: float) -> float:
+    """The two-sided normal quantile of a confidence (1.96 at 95%): every interval's, from here."""
     from statistics import NormalDist
 
     return NormalDist().inv_cdf(0.5 + confidence / 2)
@@ -108,7 +109,7 @@ def summary_interval(median: float, iqr: float, rounds: int, confidence: float =
     """The median's interval from a record's summary (median, IQR, rounds), as boxplot notches draw it."""
     if not (math.isfinite(median) and median > 0) or rounds < MIN_ROUNDS or not math.isfinite(iqr) or iqr < 0:
         return Interval(median, 0.0, UNBOUNDED)
-    half = _z(confidence) * math.sqrt(math.pi / 2) * (iqr / 1.349) / math.sqrt(rounds)
+    half = z_value(confidence) * math.sqrt(math.pi / 2) * (iqr / 1.349) / math.sqrt(rounds)
     # on a log scale, so that the interval stays positive and a ratio's interval is symmetric
     rel = math.log1p(half / median)
     return Interval(median, median * math.exp(-rel), median * math.exp(rel))

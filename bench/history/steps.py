@@ -41,7 +41,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from bench.stats import CONFIDENCE, MIN_EFFECT, Interval, _z, ratio_interval, verdict
+from bench.stats import CONFIDENCE, MIN_EFFECT, Interval, ratio_interval, verdict, z_value
 
 #: fewest usable runs on either side of a step
 MIN_SEGMENT = 2
@@ -70,7 +70,7 @@ def usable(point: Interval) -> bool:
 
 def z_for(candidates: int, confidence: float = CONFIDENCE) -> float:
     """The normal quantile of ``confidence`` for the whole series over ``candidates`` tries (Bonferroni)."""
-    return _z(1 - (1 - confidence) / max(1, candidates))
+    return z_value(1 - (1 - confidence) / max(1, candidates))
 
 
 def scatter(points: list[Interval]) -> float:
@@ -85,7 +85,7 @@ def scatter(points: list[Interval]) -> float:
 def level(points: list[Interval], z: float, spread: float = 0.0) -> Interval:
     """A side's level (the median of its medians) with its interval at quantile ``z`` (rule 1);
     ``spread``: the series' :func:`scatter`."""
-    z95 = _z(CONFIDENCE)
+    z95 = z_value(CONFIDENCE)
     logs = [math.log(p.value) for p in points]
     ses = [p.relative_halfwidth() / z95 for p in points]
     k = len(points)

@@ -152,7 +152,9 @@ def run_group_task(
     result = GroupResult(group, get_worker().address, platform.node(), env, skipped=len(cells) - len(left))
     if left:
         earlier = {i: Earlier.from_json(e) for i, e in retried.items()}
-        with tempfile.TemporaryDirectory(prefix="bench-group-") as scratch:
+        # in the Dask worker's own directory, which Dask purges once the worker is gone, killed ones too
+        where = getattr(get_worker(), "local_directory", None)
+        with tempfile.TemporaryDirectory(prefix="bench-group-", dir=where) as scratch:
             folder = RunFolder(Path(scratch) / run_name)
             folder.create()
             _run_group(result, folder, Queue(queue_name), run_config, left, earlier)

@@ -14,7 +14,7 @@ from problems.base import KINDS
 from .. import results, uncertainty, verdicts
 from ..cells import ARTICLE, WITNESS
 from ..fmt import fmt_time, fmt_x, markup
-from ..stats import CONFIDENCE, _z, ratio_interval
+from ..stats import CONFIDENCE, ratio_interval, z_value
 from ..tax import GOAL, protocol_tax
 from ..uncertainty import row_interval
 from ..verdicts import contestants
@@ -254,14 +254,20 @@ def noise_line(folder: Path) -> str | None:
     """How much a cell's time varies from one worker process to the next in this run, per backend (the floor
     of a cell's interval, :func:`bench.uncertainty.interval`), and how many cells measured twice each figure
     rests on: why a change of a few percent cannot be called on a noisy machine, and how far to trust that.
-    A backend with too few such cells takes the run's figure, and the line says so. None where no cell was
-    measured twice."""
+    A backend with too few such cells takes the run's figure, and the line says so. Where no ok cell was
+    measured twice, the figure every interval then assumes, and that it was not measured; None without ok cells."""
     good, _ = results.scan(folder)
     records = list(good.values())
     noise, counts = uncertainty.between_by_backend(records), uncertainty.measured_twice(records)
     run = noise.pop(None, None)
     if run is None:
-        return None
+        if not any(r.get("status") == "ok" for r in records):
+            return None
+        return (
+            "noise between worker processes: not measured (no cell was timed in two processes undisturbed); "
+            f"every interval assumes {uncertainty.DEFAULT_BETWEEN:.0%}, which a noisy machine exceeds: compare "
+            "such a run with care (--repeat all measures it)"
+        )
     backends = sorted(b for b in noise if b)
     own = [b for b in backends if uncertainty.own_figure(counts.get(b, 0))]
     borrow = [b for b in backends if b not in own]
@@ -271,7 +277,7 @@ def noise_line(folder: Path) -> str | None:
             each += f"; {', '.join(borrow)}: the run's {run:.1%} (under {uncertainty.MIN_SPREADS} cells each)"
     else:
         each = f"{run:.1%} (under {uncertainty.MIN_SPREADS} cells per backend: one figure for all)"
-    z = _z(CONFIDENCE)
+    z = z_value(CONFIDENCE)
     return (
         f"noise between worker processes: {each}, from {counts[None]} cell{'s' if counts[None] > 1 else ''} "
         f"measured in two or more processes; at {run:.1%}, a cell timed in one process has a "
