@@ -5,6 +5,8 @@ compares the two runs as ``report --compare`` does. Whatever difference the seco
 shows is noise, so the figures say what the harness can resolve here:
 
 * how many cells the comparison calls changed (the false alarms of ``--compare``; goal: none),
+  and why the cells it cannot tell could not be told (the machine ran slow, another process took
+  a CPU ...: each reason with its count and the range of its figures),
 * how often the 95% interval of a cell's change between the two runs holds no change (goal: 95%:
   the test that the intervals are calibrated, since the true change is none),
 * how often each run's 95% interval of a median holds the other run's median (the other median
@@ -16,6 +18,8 @@ shows is noise, so the figures say what the harness can resolve here:
   beyond the noise and name different ones (goal: none), and where the fastest row or the
   fastest framework merely changes (ties may change; a verdict may not).
 
+Where most cells cannot be told apart, it says so last: the machine is too disturbed for verdicts now.
+
 Any ``run`` option after ``--`` chooses the plan (default: ``--size small --problem
 linear_regression --problem xor_net --kind gradient --kind solve``, about a minute per
 run on two cores). The two run folders and ``selftest.json`` are kept under ``--out``.
@@ -24,8 +28,10 @@ run on two cores). The two run folders and ``selftest.json`` are kept under ``--
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +106,7 @@ def aa_figures(a: Path, b: Path, min_effect: float = MIN_EFFECT) -> dict[str, An
         "cells": len(table),
         "called_changed": counts["slower"] + counts["faster"],
         "cannot_tell": counts["unknown"],
+        "cannot_tell_why": reasons(table[table["verdict"] == "unknown"]["why"]),
         "status_changed": counts["status"],
         "moved_10pct": int(sum(c > math.log(1.1) for c in changes)),
         "stable": len(stable),
@@ -112,6 +119,28 @@ def aa_figures(a: Path, b: Path, min_effect: float = MIN_EFFECT) -> dict[str, An
         "machine_changed": unlike["b"],
         "runs": [str(a), str(b)],
     }
+
+
+#: a number in a reason (``x1.3``, ``21%``, ``0.5``): reasons that differ only in these are one reason
+_NUMBER = re.compile(r"x?\d+(?:\.\d+)?%?")
+
+
+def reasons(whys: Iterable[str]) -> list[list[Any]]:
+    """Why cells could not be told apart, commonest first: ``[reason, cells]``, the reasons that differ only
+    in their figures counted as one, each figure written as the range seen (``the machine ran x1.3 to x2.7
+    slower``)."""
+    groups: dict[tuple[str, ...], list[list[str]]] = {}
+    for why in whys:
+        text = str(why or "no reason given")
+        groups.setdefault(tuple(_NUMBER.split(text)), []).append(_NUMBER.findall(text))
+    out = []
+    for words, figures in groups.items():
+        text = words[0]
+        for seen, after in zip(zip(*figures), words[1:]):
+            ordered = sorted(set(seen), key=lambda f: float(f.strip("x%")))
+            text += (ordered[0] if len(ordered) == 1 else f"{ordered[0]} to {ordered[-1]}") + after
+        out.append([text, len(figures)])
+    return sorted(out, key=lambda r: (-r[1], r[0]))
 
 
 def _quantile(xs: list[float], q: float) -> float:
@@ -157,18 +186,30 @@ def lines(f: dict[str, Any]) -> list[str]:
     """The figures in words."""
     pct = lambda x: "n/a" if not isinstance(x, float) or math.isnan(x) else f"{x:.0%}"  # noqa: E731
     moved = f.get("machine_changed")
-    changed = [f"  between the two runs {moved}: no cell is called changed"] if moved else []
-    return changed + [
+    out = [f"  between the two runs {moved}: no cell is called changed"] if moved else []
+    out += [
         f"A/A: {f['cells']} cells timed twice, nothing changed in between",
         f"  called changed by --compare: {f['called_changed']} (goal 0); cannot tell (unstable): {f['cannot_tell']}; "
         f"status changed: {f['status_changed']}",
+    ]
+    why = f.get("cannot_tell_why") or []
+    out += [f"    {cells} {text}" for text, cells in why[:3]]
+    out += [f"    {sum(c for _, c in why[3:])} for other reasons"] if why[3:] else []
+    out += [
         f"  moved more than 10%: {f['moved_10pct']} of {f['stable']} stable cells",
         f"  a 95% interval of the change holds none: {pct(f.get('change_holds_none'))} of the "
         f"{f.get('change_intervals', 'n/a')} cells with one (goal 95%)",
         f"  a 95% interval of a median holds the other run's median: {pct(f['coverage'])} of the cells "
         "(about 83% where the intervals are calibrated: the other median has its own noise)",
-        f"  smallest change this machine resolves (95th percentile of the A/A change): {pct(f['resolvable_change'])}",
+        "  smallest change this machine resolves (95th percentile of the A/A change): "
+        f"{pct(f['resolvable_change'])} (from the {f['stable']} cells both runs call stable)",
         f"  fastest-row verdicts both runs call: {f['verdicts_both_runs']} of {f['groups']} groups; flipped: "
         f"{f['verdicts_flipped']} (goal 0); the fastest row changed in {f['fastest_row_changed']}, the fastest "
         f"framework in {f['fastest_framework_changed']} (ties may change)",
     ]
+    if f["cannot_tell"] > f["cells"] / 2:
+        out.append(
+            f"  most cells cannot be told apart on this machine now ({f['cannot_tell']} of {f['cells']}): its "
+            "verdicts are 'cannot tell', not wrong; run the self-test again when the machine is quiet"
+        )
+    return out

@@ -297,6 +297,8 @@ def test_a_rerun_on_a_slower_host_of_the_same_name_calls_no_cell_changed(tmp_pat
     assert figures["called_changed"] == 0 and figures["cannot_tell"] == 3
     assert "NumPy's pass over 8 MB" in figures["machine_changed"] and "x2.8 slower" in figures["machine_changed"]
     assert lines(figures)[0].startswith("  between the two runs the machine ran x2.8 slower")
+    assert figures["cannot_tell_why"] == [[figures["machine_changed"], 3]]  # why, counted
+    assert lines(figures)[-1].startswith("  most cells cannot be told apart on this machine now (3 of 3)")
     args = ["report", str(b), "--compare", str(a), "--out", str(tmp_path / "o"), "--only", "compare"]
     assert bench_main([*args, "--fail-on-slower", "10"]) == 0
     assert "0 slower, 0 faster, 0 no difference these runs can see, 3 cannot tell" in capsys.readouterr().out
@@ -441,6 +443,28 @@ def test_selftest_reports_the_aa_figures_of_two_runs(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "called changed by --compare: 0 (goal 0)" in printed
     assert json.loads((tmp_path / "st" / "selftest.json").read_text())["coverage"] == 1.0
+
+
+def test_selftest_counts_why_cells_could_not_be_told_apart():
+    from bench.selftest import lines, reasons
+
+    slow = "measured while the machine ran x{} slower than at its best (its speed probe)"
+    whys = [slow.format(f) for f in ("1.3", "2.7", "1.5")] + ["its 2 processes disagree (medians x1.6 apart)"]
+    whys += ["its 2 processes disagree (medians x2.1 apart)", "not timed in both runs", ""]
+    assert reasons(whys) == [
+        [slow.format("1.3 to x2.7"), 3],  # one reason, its figures' range
+        ["its 2 processes disagree (medians x1.6 to x2.1 apart)", 2],
+        ["no reason given", 1],
+        ["not timed in both runs", 1],
+    ]
+    figures = {"cells": 10, "called_changed": 0, "cannot_tell": 7, "status_changed": 0, "moved_10pct": 0}
+    figures |= {"cannot_tell_why": reasons(whys), "stable": 3, "coverage": 1.0, "resolvable_change": 0.05}
+    figures |= {"groups": 1, "verdicts_both_runs": 0, "verdicts_flipped": 0, "fastest_row_changed": 0}
+    figures |= {"fastest_framework_changed": 0}
+    said = lines(figures)
+    assert f"    3 {slow.format('1.3 to x2.7')}" in said and "    1 for other reasons" in said  # the three commonest
+    assert said[-1].startswith("  most cells cannot be told apart on this machine now (7 of 10)")
+    assert not any("most cells" in line for line in lines({**figures, "cannot_tell": 5}))
 
 
 def test_selftest_refuses_options_it_chooses_itself(tmp_path, capsys):
