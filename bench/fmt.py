@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Iterable
 from typing import Any
 
 TIME_UNITS = ((1e-6, "µs", 1e6), (1e-3, "ms", 1e3), (1.0, "s", 1.0))
@@ -69,6 +70,28 @@ def fmt_x(x: Any, missing: str = "-") -> str:
 #: Unicode categories never shown raw: control characters (escape sequences, line breaks, bells),
 #: format characters (bidirectional overrides, zero-width characters) and line/paragraph separators
 HIDDEN_CATEGORIES = ("Cc", "Cf", "Zl", "Zp", "Cs")
+
+
+#: a number in a reason (``x1.3``, ``21%``, ``0.5``): reasons that differ only in these are one reason
+_NUMBER = re.compile(r"x?\d+(?:\.\d+)?%?")
+
+
+def counted(whys: Iterable[Any]) -> list[list[Any]]:
+    """Reasons (why cells could not be told apart, why they are unstable), commonest first: ``[reason,
+    cells]``, the reasons that differ only in their figures counted as one, each figure written as the range
+    seen (``the machine ran x1.3 to x2.7 slower``)."""
+    groups: dict[tuple[str, ...], list[list[str]]] = {}
+    for why in whys:
+        text = why if isinstance(why, str) and why else "no reason given"
+        groups.setdefault(tuple(_NUMBER.split(text)), []).append(_NUMBER.findall(text))
+    out = []
+    for words, figures in groups.items():
+        text = words[0]
+        for seen, after in zip(zip(*figures), words[1:]):
+            ordered = sorted(set(seen), key=lambda f: float(f.strip("x%")))
+            text += (ordered[0] if len(ordered) == 1 else f"{ordered[0]} to {ordered[-1]}") + after
+        out.append([text, len(figures)])
+    return sorted(out, key=lambda r: (-r[1], r[0]))
 
 
 def one_line(exc: BaseException, limit: int = 500, name: bool = True) -> str:

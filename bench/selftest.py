@@ -28,15 +28,14 @@ run on two cores). The two run folders and ``selftest.json`` are kept under ``--
 from __future__ import annotations
 
 import math
-import re
 import subprocess
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from . import results
 from .cli import UsageError
+from .fmt import counted
 from .report import comparison, load
 from .stats import MIN_EFFECT
 from .verdicts import fastest
@@ -106,7 +105,7 @@ def aa_figures(a: Path, b: Path, min_effect: float = MIN_EFFECT) -> dict[str, An
         "cells": len(table),
         "called_changed": counts["slower"] + counts["faster"],
         "cannot_tell": counts["unknown"],
-        "cannot_tell_why": reasons(table[table["verdict"] == "unknown"]["why"]),
+        "cannot_tell_why": counted(table[table["verdict"] == "unknown"]["why"]),
         "status_changed": counts["status"],
         "moved_10pct": int(sum(c > math.log(1.1) for c in changes)),
         "stable": len(stable),
@@ -119,28 +118,6 @@ def aa_figures(a: Path, b: Path, min_effect: float = MIN_EFFECT) -> dict[str, An
         "machine_changed": unlike["b"],
         "runs": [str(a), str(b)],
     }
-
-
-#: a number in a reason (``x1.3``, ``21%``, ``0.5``): reasons that differ only in these are one reason
-_NUMBER = re.compile(r"x?\d+(?:\.\d+)?%?")
-
-
-def reasons(whys: Iterable[str]) -> list[list[Any]]:
-    """Why cells could not be told apart, commonest first: ``[reason, cells]``, the reasons that differ only
-    in their figures counted as one, each figure written as the range seen (``the machine ran x1.3 to x2.7
-    slower``)."""
-    groups: dict[tuple[str, ...], list[list[str]]] = {}
-    for why in whys:
-        text = str(why or "no reason given")
-        groups.setdefault(tuple(_NUMBER.split(text)), []).append(_NUMBER.findall(text))
-    out = []
-    for words, figures in groups.items():
-        text = words[0]
-        for seen, after in zip(zip(*figures), words[1:]):
-            ordered = sorted(set(seen), key=lambda f: float(f.strip("x%")))
-            text += (ordered[0] if len(ordered) == 1 else f"{ordered[0]} to {ordered[-1]}") + after
-        out.append([text, len(figures)])
-    return sorted(out, key=lambda r: (-r[1], r[0]))
 
 
 def _quantile(xs: list[float], q: float) -> float:

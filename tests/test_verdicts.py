@@ -446,7 +446,8 @@ def test_selftest_reports_the_aa_figures_of_two_runs(tmp_path, capsys):
 
 
 def test_selftest_counts_why_cells_could_not_be_told_apart():
-    from bench.selftest import lines, reasons
+    from bench.fmt import counted as reasons
+    from bench.selftest import lines
 
     slow = "measured while the machine ran x{} slower than at its best (its speed probe)"
     whys = [slow.format(f) for f in ("1.3", "2.7", "1.5")] + ["its 2 processes disagree (medians x1.6 apart)"]
@@ -595,6 +596,24 @@ def test_the_runs_noise_counts_every_process_those_timed_in_a_slow_stretch_too()
     assert uncertainty.between_by_backend(recs)["numpy"] == pytest.approx(spread, rel=0.1)
     busy = [{**r, "samples": [{**e, "others_cpu": 0.6} for e in r["samples"]]} for r in recs]
     assert uncertainty.between_by_backend(busy) == {}  # other processes' CPU share: no noise figure from them
+
+
+def test_the_runs_summary_counts_its_unstable_cells_by_reason(tmp_path):
+    """Two cells timed while the machine ran x1.4 and x1.6 slower than at its best (the speed probe), one whose
+    two processes disagree x2: the summary says how many ok cells give no verdict, and why, the figures as a range."""
+    from bench.runner.summary import unstable_lines
+
+    run = tmp_path / "run"
+    run.mkdir()
+    write_cell(run, spec("numpy", "objective"), [[1e-3] * 20], probe=1e-4)  # the machine at its best
+    write_cell(run, spec("numpy", "gradient"), [[1e-3] * 20], probe=1.4e-4)
+    write_cell(run, spec("numpy", "hessian"), [[1e-3] * 20], probe=1.6e-4)
+    write_cell(run, spec("numpy", "hvp"), [[1e-3] * 20, [2e-3] * 20], probe=1e-4)
+    assert unstable_lines(results.load(run, write_csv=False)) == [
+        "  2 ok but unstable (no verdict against another run): measured while the machine ran x1.4 to x1.6 slower "
+        "than at its best (its speed probe)",
+        "  1 ok but unstable (no verdict against another run): its 2 processes disagree (medians x2 apart)",
+    ]
 
 
 def test_a_noise_figure_from_few_cells_keeps_an_unchanged_cell_from_being_called_changed():

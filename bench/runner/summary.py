@@ -13,7 +13,7 @@ from problems.base import KINDS
 
 from .. import results, uncertainty, verdicts
 from ..cells import ARTICLE, WITNESS
-from ..fmt import fmt_time, fmt_x, markup
+from ..fmt import counted, fmt_time, fmt_x, markup, terminal
 from ..stats import CONFIDENCE, ratio_interval, z_value
 from ..tax import GOAL, protocol_tax
 from ..uncertainty import row_interval
@@ -227,11 +227,25 @@ def print_summary(frame, console, warnings: Sequence[str] = (), folder: Path | N
     bad = frame[frame["status"] != "ok"]
     for (status, reason), g in bad.groupby(["status", "reason"], dropna=False):
         console.print(f"  {len(g)} {status}: {reason}  (e.g. {g['cell'].iloc[0]})", markup=False, highlight=False)
+    for line in unstable_lines(frame):
+        console.print(line, markup=False, highlight=False)
     for line in warnings:
         console.print(f"warning: {line}", markup=False, highlight=False)
     unchecked = unchecked_line(frame, folder) if folder is not None else None
     if unchecked:  # one line, never wrapped: the command copies whole
         console.print(unchecked, markup=False, highlight=False, soft_wrap=True)
+
+
+def unstable_lines(frame, most: int = 3) -> list[str]:
+    """``  268 ok but unstable (no verdict against another run): measured while the machine ran x1.3 to x2.3 ...``: the
+    ok cells whose timing gives no verdict against another run (:func:`bench.uncertainty.stability`), by reason,
+    the commonest first."""
+    if "stability" not in frame:
+        return []
+    labels = frame.loc[(frame["status"] == "ok").fillna(False).astype(bool), "stability"].dropna()
+    why = counted(terminal(x) for x in labels if x)
+    out = [f"  {cells} ok but unstable (no verdict against another run): {text}" for text, cells in why[:most]]
+    return out + ([f"  {sum(c for _, c in why[most:])} ok but unstable for other reasons"] if why[most:] else [])
 
 
 def time_line(frame) -> str | None:
