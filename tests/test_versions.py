@@ -27,6 +27,7 @@ from bench.__main__ import main as bench_main
 from bench.__main__ import parser as bench_parser
 from bench.cells import Cell, CellSpec
 from bench.report import load
+from bench.stats import MIN_EFFECT
 from bench.versions import merge_rounds, write_versions
 
 REPO = Path(__file__).resolve().parent.parent
@@ -80,7 +81,11 @@ def test_the_slowed_version_is_slower_by_its_factor_and_an_unchanged_one_is_not(
     slowed = [r for r in rows if r["compared"] == "B"]
     same = [r for r in rows if r["compared"] == "C"]
     assert len(slowed) == len(same) == 2 and {r["baseline"] for r in rows} == {"A"}
-    assert all(r["call"] == "cannot tell" for r in same), same  # A/A: neither slower nor faster
+    # A/A: the unchanged version. A 95% interval leaves no change out now and then, more often where the run's
+    # noise figure rests on few cells (two here): on a day whose processes differed by 20-40%, one objective came
+    # out -16%, -28% to -2%. Such a call may never leave out every change under the minimum effect.
+    for r in same:
+        assert r["call"] == "cannot tell" or min(abs(float(r["change_lo"])), abs(float(r["change_hi"]))) < MIN_EFFECT, r
     # each version's rounds were merged into one run of three processes per cell
     merged, _ = results.scan(out / "runs" / "B")
     assert len(merged) == 2 and all(len(uncertainty.entries(rec)) == 3 for rec in merged.values())
