@@ -280,7 +280,7 @@ def noise_line(folder: Path) -> str | None:
         return (
             "noise between worker processes: not measured (no cell was timed in two processes undisturbed); "
             f"every interval assumes {uncertainty.DEFAULT_BETWEEN:.0%}, which a noisy machine exceeds: compare "
-            "such a run with care (--repeat all measures it)"
+            "such a run with care (a run without --scheduler measures it with --repeat all)"
         )
     backends = sorted(b for b in noise if b)
     own = [b for b in backends if uncertainty.own_figure(counts.get(b, 0))]
