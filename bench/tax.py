@@ -10,8 +10,7 @@ import math
 
 from .fmt import to_float
 from .stats import Interval, ratio_interval
-from .uncertainty import row_interval
-from .verdicts import is_witness
+from .verdicts import is_witness, row_interval
 
 #: the protocol tax we aim for: our best row at most 10% slower than an expert's witness
 GOAL = 1.10

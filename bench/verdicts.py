@@ -13,12 +13,12 @@ wins" table and glance lines, and ``--repeat`` all read this module.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .cells import WITNESS, role
 from .stats import MIN_EFFECT, Interval, ratio_interval, verdict
-from .uncertainty import BUSY_LABEL, row_interval, row_stability
+from .uncertainty import BUSY_LABEL, interval
 
 #: what makes two rows comparable (a row within it: its label)
 GROUP = ("run", "machine", "problem", "size", "dtype", "device", "threads", "kind")
@@ -163,3 +163,29 @@ def phrase(row: dict[str, Any]) -> str:
     if row["outcome"] == "tie":
         return f"tie with {row['runner_up']} (x{margin:.2f}{interval})"
     return f"cannot tell from {row['runner_up']}: {row['why']}"
+
+
+def row_interval(row: Mapping[str, Any]) -> Interval:
+    """A table row's interval: its ``ci_lo``/``ci_hi`` where the run stated them, else from its summary."""
+    median, lo, hi = row.get("median"), row.get("ci_lo"), row.get("ci_hi")
+    if not isinstance(median, (int, float)) or not math.isfinite(median):
+        return Interval(math.nan, 0.0, math.inf)
+    if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and 0 < lo <= median <= hi < math.inf:
+        return Interval(float(median), float(lo), float(hi))
+    return interval({"median": median, "iqr": row.get("iqr"), "rounds": _int(row.get("rounds"))}, None)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def row_stability(row: Mapping[str, Any]) -> str | None:
+    """A table row's stability label (where the table has none: too few rounds, else None)."""
+    text = row.get("stability")
+    if isinstance(text, str) and text:
+        return text
+    rounds = _int(row.get("rounds"))
+    return "timed in one round: no interval" if rounds is not None and rounds < 2 else None

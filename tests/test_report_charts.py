@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from bench.fmt import fmt_n, fmt_time
 from bench.report import analysis, context, inline_svg, load, tables
 from bench.report.charts import agreement, base, hover, scaling, times
-from bench.uncertainty import row_interval
+from bench.verdicts import row_interval
 
 from .test_report import make_run
 

@@ -18,7 +18,7 @@ from bench import report, verdicts
 from bench.__main__ import main as bench_main
 from bench.fmt import fmt_time
 from bench.report import export, load, verdict_table
-from bench.uncertainty import row_interval
+from bench.verdicts import row_interval
 
 from .test_report import make_run, rows, write_csv
 

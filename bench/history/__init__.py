@@ -20,7 +20,7 @@ A folder given that holds no results (a report folder caught by ``results/*``) i
 A command of its own rather than a chart group of ``report``: ``report RUN_DIR RUN_DIR`` shows runs
 side by side (one per machine or CI job, every chart drawing each run apart), while a history reads
 many runs of one machine as one series, with a page of its own; it reuses the report's loading,
-intervals (:func:`bench.uncertainty.row_interval`), verdict rule (:func:`bench.stats.verdict`),
+intervals (:func:`bench.verdicts.row_interval`), verdict rule (:func:`bench.stats.verdict`),
 chart saving and page renderers.
 """
 

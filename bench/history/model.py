@@ -17,7 +17,7 @@ from bench import results
 from bench.report.comparison import speed_ratio, speed_text
 from bench.report.load import Run
 from bench.stats import MIN_EFFECT, Interval
-from bench.uncertainty import row_interval, row_stability
+from bench.verdicts import row_interval, row_stability
 
 from .steps import Found, find_steps, usable
 

@@ -1,8 +1,8 @@
 """Steps in a cell's history: a change of its median beyond the noise that persists.
 
 A cell's history is the series of its medians over the runs of one machine, in date
-order, each with the run's 95% interval of the median (:func:`bench.uncertainty.row_interval`).
-Points that give no verdict in their own run (:func:`bench.uncertainty.row_stability`, or no
+order, each with the run's 95% interval of the median (:func:`bench.verdicts.row_interval`).
+Points that give no verdict in their own run (:func:`bench.verdicts.row_stability`, or no
 interval) are drawn but take no part in finding steps.
 
 The rule, with ``n`` usable points:

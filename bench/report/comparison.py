@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from bench import results
 from bench.environment import Environment
 from bench.stats import MIN_EFFECT, Interval, ratio_interval, verdict
-from bench.uncertainty import row_interval, row_stability
+from bench.verdicts import row_interval, row_stability
 
 #: the environment items compared, in the order shown (``versions.*``: every framework)
 ENV_ITEMS = ("machine", "cpu", "cores", "threads", "versions")

@@ -20,7 +20,7 @@ from typing import Any
 from bench import safe_io, verdicts
 from bench.cli import UsageError
 from bench.fmt import csv_cell, is_missing
-from bench.uncertainty import row_interval
+from bench.verdicts import row_interval
 
 from . import analysis
 from .context import missing_cells

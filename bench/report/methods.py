@@ -133,7 +133,8 @@ def timing(env: Environment, frame, between: float | None) -> str:
     text += (
         f"The median's {CONFIDENCE:.0%} interval combines the rounds' distribution-free interval (binomial order "
         "statistics; from the interquartile range where the raw rounds are not kept) with the variation between "
-        "worker processes, never less than the run's typical between-process noise"
+        "worker processes (in a cell of three processes or more, their median absolute deviation and Student's t), "
+        "never less than the run's typical between-process noise"
     )
     if between is not None:
         text += f" (here a standard deviation of {_pct(between)}, from the cells measured in two processes)."
@@ -149,9 +150,10 @@ def verdict_rule() -> str:
     return (
         f"A row is called faster than another only where the ratio of their medians, with a {CONFIDENCE:.0%} "
         f"interval, is called changed: {rule_words()}; "
-        "otherwise the two tie. A row gives no verdict where it is unstable (timed in a single round, worker "
-        f"processes whose medians differ by more than x{uncertainty.DISAGREE:g}, a repeat that failed), nor does a "
-        "group with a planned row left untimed. A row measured while other "
+        "otherwise the two tie. A row gives no verdict where it is unstable (timed in a single round, two "
+        f"worker processes whose medians differ by more than x{uncertainty.DISAGREE:g}, or half or more of "
+        f"{uncertainty.ROBUST_PROCESSES} or more slower than their fastest by that much, a repeat that failed), "
+        "nor does a group with a planned row left untimed. A row measured while other "
         f"processes took more than {_pct(uncertainty.BUSY)} of the CPUs keeps a widened interval. Rows compete "
         "within one problem, size, dtype, device, thread count, kind and run; an expert's hand-written witness "
         "is no contestant (it measures the protocol's tax)."

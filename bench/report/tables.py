@@ -9,8 +9,7 @@ from bench import verdicts
 from bench.fmt import fmt_time, fmt_x, is_missing
 from bench.stats import ratio_interval
 from bench.tax import CALLS, GOAL
-from bench.uncertainty import row_interval
-from bench.verdicts import GROUP
+from bench.verdicts import GROUP, row_interval
 
 from . import analysis
 from .page import Table, TableCell, number

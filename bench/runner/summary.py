@@ -16,8 +16,7 @@ from ..cells import ARTICLE, WITNESS
 from ..fmt import counted, fmt_time, fmt_x, markup, terminal
 from ..stats import CONFIDENCE, ratio_interval, z_value
 from ..tax import GOAL, protocol_tax
-from ..uncertainty import row_interval
-from ..verdicts import contestants
+from ..verdicts import contestants, row_interval
 
 
 def summary_rows(frame) -> list[dict[str, Any]]:

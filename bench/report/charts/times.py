@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 
 from bench.cells import WITNESS
 from bench.fmt import fmt_n, is_missing
-from bench.uncertainty import row_interval
+from bench.verdicts import row_interval
 
 from ..analysis import series_order
 from .base import STYLE_NAMES, Chart, Styles, grid, kinds, size_order, slugify, style_legend, subtitle, time_axis
