@@ -65,6 +65,9 @@ MIN_SPREADS = 8
 #: power runs of 4 and 6 processes judged again (tools/verdict_checks.py): a 25% slowdown called in 180 of 312
 #: cells instead of 75, 10% in 94 instead of 44, and no cell of the unchanged pairs called changed (1 of 234)
 ROBUST_PROCESSES = 3
+#: the pass number of a run's last look at the cells every process of which ran disturbed (its workers are not
+#: part of the cell's design, so they do not count towards ROBUST_PROCESSES; runs before it numbered it N + 1)
+AGAIN_PASS = 99
 
 
 def entry(
@@ -217,13 +220,20 @@ def fastest_probe(records: Iterable[Mapping[str, Any]], floor: float | None = No
 def clean(procs: list[dict], fastest: float | None) -> list[dict]:
     """The processes timed while the machine ran at its best in this run (speed probe within
     :data:`SLOW` of the run's fastest), or all of them where none was: a cell's statistics
-    come from these, so that two runs compare the machine in the same state. A cell timed in
-    :data:`ROBUST_PROCESSES` or more keeps every process: the speed probe judges its processes badly (a
-    process can probe fast and time slow), and the median of many is robust to a slow few."""
-    if len(procs) >= ROBUST_PROCESSES:
+    come from these, so that two runs compare the machine in the same state. A cell judged robustly
+    (:func:`_robust`) keeps every process."""
+    if _robust(procs):
         return procs
     fast = [e for e in procs if _slowness(e, fastest) is None]
     return fast or procs
+
+
+def _robust(procs: list[dict]) -> bool:
+    """Whether a cell is judged on all its processes, with no speed-probe rule per process: timed in
+    :data:`ROBUST_PROCESSES` or more (``--processes``; the last look, :data:`AGAIN_PASS`, not counted). The
+    probe judges one process badly (it can probe fast and time slow), and the median of many shrugs off a
+    slow few. A cell of one or two that ran slow, looked at once more, keeps the processes at the best."""
+    return sum(e.get("pass") != AGAIN_PASS for e in procs) >= ROBUST_PROCESSES
 
 
 def _slowness(e: Mapping[str, Any], fastest: float | None) -> float | None:
@@ -253,7 +263,7 @@ def _noise(spreads: list[float]) -> float | None:
 
 
 def _disturbed(procs: list[dict], fastest: float | None = None) -> str | None:
-    if len(procs) >= ROBUST_PROCESSES:
+    if _robust(procs):
         fastest = None  # no speed-probe rule per process (clean)
     for e in procs:
         others, steal, slow = e.get("others_cpu"), e.get("steal"), _slowness(e, fastest)
@@ -334,7 +344,7 @@ def _busy_widening(procs: list[dict], fastest: float | None = None) -> float:
     """A log-scale margin for processes measured while others took the CPU (a share s: up to a factor
     1 + 2s) or while the machine ran slow (its speed probe's ratio to the run's fastest)."""
     worst = 0.0
-    if len(procs) >= ROBUST_PROCESSES:
+    if _robust(procs):
         fastest = None  # no speed-probe rule per process (clean)
     for e in procs:
         slow = _slowness(e, fastest)

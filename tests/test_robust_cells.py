@@ -124,3 +124,17 @@ def test_on_a_two_speed_host_an_unchanged_cell_is_not_called_and_a_25pc_slowdown
     if k == 6:  # 10% sits on the minimum effect: called in part (53 of 123 at six, 2 of 110 at four)
         judged = [c for c in ten if c != "unknown"]
         assert judged.count("slower") >= 0.30 * len(judged)
+
+
+def test_a_cell_of_two_processes_looked_at_once_more_keeps_the_one_at_the_machines_best():
+    """A default run measures once more (pass AGAIN_PASS) a cell whose two processes ran in a slow stretch:
+    three processes, but two by design, so the speed probe still picks the one timed at the machine's best."""
+    fast, probe = 1e-3, 6e-5
+    rec = cell([fast * 1.4, fast * 1.45, fast], [probe * 1.6, probe * 1.7, probe])
+    rec["samples"][2]["pass"] = uncertainty.AGAIN_PASS
+    stated = uncertainty.annotate([rec])["c"]
+    assert stated["processes"] == 1 and stated["stability"] is None
+    assert stated["median"] == pytest.approx(fast, rel=0.01)
+    rec["samples"][2]["pass"] = 3  # a third process by design (--processes 3): the median of the three
+    stated = uncertainty.annotate([rec])["c"]
+    assert stated["processes"] == 3 and stated["median"] == pytest.approx(fast * 1.4, rel=0.01)

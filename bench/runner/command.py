@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import backends
 
-from .. import fmt, results
+from .. import fmt, results, uncertainty
 from ..cells import ARTICLE, CellSpec
 from ..cli import UsageError, load_plugins
 from ..environment import Environment, MachineState
@@ -365,7 +365,7 @@ def _run_here(config, run, work: Work, console) -> dict[str, MachineState]:
                 later = repeat.later(run.path, chosen, pass_no)
                 _later_pass(supervisor, progress, f"process {pass_no}", later, pass_no)
             if config.repeat != "none":  # the cells every process so far measured while the machine ran slow or busy
-                pass_no = config.processes + 1
+                pass_no = uncertainty.AGAIN_PASS
                 disturbed = repeat.still_disturbed(run.path, [s for s in specs if s.id in todo_ids], pass_no)
                 _later_pass(supervisor, progress, "measure again (the machine ran slow)", disturbed, pass_no)
         except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: the worker goes too (the hint: _run_locked)

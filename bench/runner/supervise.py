@@ -196,7 +196,9 @@ class Supervisor:
                 left = [s for s in left if s.id not in done]
                 if not progressed:
                     break
-        name = group if pass_no == 1 else f"{group} (repeat {pass_no})"
+        name = (
+            group if pass_no == 1 else f"{group} (repeat {'again' if pass_no == uncertainty.AGAIN_PASS else pass_no})"
+        )
         state = self.states[name] = machine.judged(name, watch.state())
         if state.verdict:
             self.note(f"warning: {state.verdict}")

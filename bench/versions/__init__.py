@@ -145,12 +145,14 @@ def rounds_in(folder: Path) -> list[Path]:
 
 
 def _renumbered(rec: dict, first_pass: int) -> dict:
-    """A round's record whose processes are numbered on from ``first_pass``."""
+    """A round's record whose processes are numbered on from ``first_pass`` (a last look keeps its number,
+    :data:`bench.uncertainty.AGAIN_PASS`)."""
     out = dict(rec)
     samples = rec.get(uncertainty.SAMPLES)
     if isinstance(samples, list):
         out[uncertainty.SAMPLES] = [
-            {**e, "pass": first_pass + k} if isinstance(e, dict) else e for k, e in enumerate(samples)
+            {**e, "pass": first_pass + k} if isinstance(e, dict) and e.get("pass") != uncertainty.AGAIN_PASS else e
+            for k, e in enumerate(samples)
         ]
     return out
 
