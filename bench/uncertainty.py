@@ -62,8 +62,8 @@ MIN_SPREADS = 8
 #: a cell timed in this many processes or more is judged on all of them, robustly: the median of their medians,
 #: their spread as a median absolute deviation, Student's t for its few processes, and no speed-probe rule per
 #: process (a minority of slow processes cannot move the median; a majority off it is a disagreement). Stored
-#: power runs of 4 and 6 processes judged again (tools/verdict_checks.py): a 25% slowdown called in 180 of 312
-#: cells instead of 75, 10% in 94 instead of 44, and no cell of the unchanged pairs called changed (1 of 234)
+#: power checks' runs of 4 and 6 processes judged again (tools/verdict_checks.py): a 25% slowdown called in 226
+#: of 416 cells instead of 99, 10% in 112 instead of 63, none faster (1 and 1), unchanged: 0 of 312 changed (2)
 ROBUST_PROCESSES = 3
 #: the pass number of a run's last look at the cells every process of which ran disturbed (its workers are not
 #: part of the cell's design, so they do not count towards ROBUST_PROCESSES; runs before it numbered it N + 1)
@@ -194,7 +194,7 @@ def _spreads(records: Iterable[Mapping[str, Any]]) -> dict[str | None, list[floa
         procs = entries(rec)
         if len(procs) < 2 or _disturbed(procs, None):  # None: other processes' CPU share and steal only
             continue
-        spread = _sigma(_log_medians(procs))
+        spread = _sigma(procs)
         out.setdefault(None, []).append(spread)
         backend = rec.get("backend")
         if isinstance(backend, str):
@@ -245,11 +245,11 @@ def _slowness(e: Mapping[str, Any], fastest: float | None) -> float | None:
     return None
 
 
-def _sigma(logs: list[float]) -> float:
-    """One cell's estimate of the between-process standard deviation from its processes' log medians, scaled
-    so that the :data:`BETWEEN_QUANTILE` quantile over cells estimates it: two processes' spread is sigma * |Z|;
-    three and more, :func:`bench.stats.robust_sigma` (median-unbiased)."""
-    if len(logs) >= ROBUST_PROCESSES:
+def _sigma(procs: list[dict]) -> float:
+    """A cell's estimate of the between-process standard deviation, whose :data:`BETWEEN_QUANTILE` quantile over
+    cells estimates it: two processes' spread is sigma * |Z|; a cell judged robustly, :func:`robust_sigma`."""
+    logs = _log_medians(procs)
+    if _robust(procs):
         return robust_sigma(logs)
     return statistics.stdev(logs) / NormalDist().inv_cdf(0.5 + BETWEEN_QUANTILE / 2)
 
@@ -321,7 +321,7 @@ def interval(
         k = len(procs)
         within = math.sqrt(sum(h * h for h in bounded)) / len(bounded)
         own = statistics.stdev(_log_medians(procs)) if k >= 2 else 0.0
-        if k >= ROBUST_PROCESSES:  # few processes: t; a median of them: sqrt(pi/2) times a mean's error
+        if _robust(procs):  # few processes: t; a median of them: sqrt(pi/2) times a mean's error
             own, z = robust_sigma(_log_medians(procs)), t_value(confidence, k - 1) * math.sqrt(math.pi / 2)
     else:  # a record without raw rounds (an older run, a table): its summary
         median, iqr, rounds = rec.get("median"), rec.get("iqr"), rec.get("rounds")

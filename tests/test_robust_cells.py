@@ -107,7 +107,7 @@ def calls(before: list[dict], now: list[dict]) -> list[str]:
 def test_on_a_two_speed_host_an_unchanged_cell_is_not_called_and_a_25pc_slowdown_is(k):
     """Twenty-six cells (the power check's), unchanged and made 10% and 25% slower, on a host where a fifth of
     the processes run x1.8 slower unseen. Judged as two processes are (the standard deviation, z, no t), the
-    stored power runs of such a host called a 25% slowdown in 75 of 312 cells; robustly, 172. Here a cell whose
+    stored power checks of such a host called a 25% slowdown in 99 of 416 cells; robustly, 226. Here a cell whose
     processes met the slow speed in half or more is a disagreement (about a third of the pairs at four processes),
     and of the others a 25% slowdown is called in 85% (four processes) to 99% (six), an unchanged cell in none."""
     rng = np.random.default_rng(20 + k)

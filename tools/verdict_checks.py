@@ -5,6 +5,7 @@ quiet machine, from the repository root, with the project installed::
 
     python tools/verdict_checks.py --out /tmp/verdicts            # all three checks
     python tools/verdict_checks.py --out /tmp/verdicts --only power
+    python tools/verdict_checks.py --judge /tmp/verdicts   # its stored runs judged again by today's code
 
 1. **A/A**: ``python -m bench selftest -- --size small``: the default small plan twice, back
    to back; figures from :func:`bench.selftest.aa_figures` (cells called changed, interval
@@ -78,8 +79,6 @@ POWER_BUDGETS = {
 
 
 def power(out: Path) -> dict:
-    from bench.report import comparison, load
-
     plan = ["--backend", "slowed", "--size", "small", "--threads", "1"]
     plan += [a for k in ("objective", "gradient", "hessian", "hvp") for a in ("--kind", k)]
     env = {"BENCH_PLUGINS": "tests.slowed_backend"}
@@ -87,22 +86,41 @@ def power(out: Path) -> dict:
     from bench.cli import load_plugins
 
     load_plugins()
-    figures: dict = {}
     for budget, options in POWER_BUDGETS.items():
         folder = out / budget.replace(" ", "-")
         for pct in (0, 10, 25):
             slowdown = {**env, "BENCH_SLOWDOWN": str(pct / 100)}
             bench("run", *plan, *options, "--out", str(folder / f"slowed-{pct}"), env=slowdown)
+    return judge_power(out)
+
+
+def judge_power(out: Path) -> dict:
+    """The power check's figures from its stored runs (judged by the code as it is now), and an A/A of its
+    own: each slowdown's run of six processes against the one of four (nothing changed between them)."""
+    from bench.report import comparison, load
+
+    def pair(now: Path, before: Path) -> dict:
+        floor = load.shared_probe_floor([now, before])  # both judged against the machine at its best in either
+        table = comparison.compare(
+            load.combine([load.load_run(now, "now", floor)]), load.combine([load.load_run(before, "before", floor)])
+        )
+        counts = comparison.tally(table)
+        return {"cells": len(table), **counts, "called_slower": counts["slower"] / max(1, len(table))}
+
+    figures: dict = {}
+    for budget in POWER_BUDGETS:
+        folder = out / budget.replace(" ", "-")
         runs = [folder / f"slowed-{pct}" for pct in (0, 10, 25)]
+        if not all(run.is_dir() for run in runs):
+            continue
         # power moves with the machine: its between-process noise (standard deviation of a log median) per run
         figures[f"{budget}, noise"] = [between(run) for run in runs]
-        floor = load.shared_probe_floor(runs)  # every run judged against the machine at its best in any
-        base = load.combine([load.load_run(runs[0], "0%", floor)])
         for pct, run in zip((10, 25), runs[1:]):
-            table = comparison.compare(load.combine([load.load_run(run, f"{pct}%", floor)]), base)
-            counts = comparison.tally(table)
-            share = counts["slower"] / max(1, len(table))
-            figures[f"{budget}, {pct}%"] = {"cells": len(table), **counts, "called_slower": share}
+            figures[f"{budget}, {pct}%"] = pair(run, runs[0])
+    for pct in (0, 10, 25):
+        four, six = (out / f"{n}-processes" / f"slowed-{pct}" for n in (4, 6))
+        if four.is_dir() and six.is_dir():
+            figures[f"A/A, 6 against 4 processes, {pct}%"] = pair(six, four)
     return figures
 
 
@@ -116,9 +134,21 @@ def between(run: Path) -> float | None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", required=True, help="folder for the runs (must not exist)")
+    p.add_argument("--out", help="folder for the runs (must not exist)")
     p.add_argument("--only", choices=("aa", "busy", "power"), action="append", help="run only these checks")
+    p.add_argument("--judge", nargs="+", type=Path, metavar="OUT", help="judge stored power checks again, run nothing")
     args = p.parse_args()
+    if args.judge:
+        sys.path.insert(0, str(ROOT))
+        os.environ["BENCH_PLUGINS"] = "tests.slowed_backend"
+        from bench.cli import load_plugins
+
+        load_plugins()
+        for folder in args.judge:
+            print(folder, json.dumps(judge_power(folder), indent=1))
+        return 0
+    if not args.out:
+        p.error("--out FOLDER is needed to run the checks (or --judge OUT ... to judge stored ones)")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=False)
     sys.path.insert(0, str(ROOT))
