@@ -173,7 +173,8 @@ def add_arguments(p) -> None:
         metavar="N",
         help="how many worker processes measure each cell --repeat chooses, the first included, each later "
         "pass in a new process: the between-process noise of a median shrinks as the square root of N, at N "
-        f"times the cells' time (2 to {MAX_PROCESSES}; default: {DEFAULT_PROCESSES})",
+        "times the cells' time; from 3, a cell is judged on the median of all its processes, robust to a slow "
+        f"few (2 to {MAX_PROCESSES}; default: {DEFAULT_PROCESSES})",
     )
     add(
         "--wait-policy",
