@@ -291,7 +291,7 @@ def stability(rec: Mapping[str, Any], fastest: float | None = None) -> str | Non
         return busy
     if all(len(e["times"]) < 2 for e in procs):
         return "timed in one round: no interval"
-    if len(procs) >= ROBUST_PROCESSES:
+    if _robust(procs):
         logs = _log_medians(procs)
         off = sum(x - min(logs) > math.log(DISAGREE) for x in logs)
         if 2 * off >= len(logs):

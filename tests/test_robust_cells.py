@@ -138,3 +138,7 @@ def test_a_cell_of_two_processes_looked_at_once_more_keeps_the_one_at_the_machin
     rec["samples"][2]["pass"] = 3  # a third process by design (--processes 3): the median of the three
     stated = uncertainty.annotate([rec])["c"]
     assert stated["processes"] == 3 and stated["median"] == pytest.approx(fast * 1.4, rel=0.01)
+    # looked at once more with every process at the machine's best: two by design, the rule of two (max over min)
+    rec = cell([fast, fast * 1.6, fast], [probe, probe, probe])
+    rec["samples"][2]["pass"] = uncertainty.AGAIN_PASS
+    assert uncertainty.stability(rec) == "its 3 processes disagree (medians x1.6 apart)"
