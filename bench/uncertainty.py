@@ -59,11 +59,9 @@ BETWEEN_QUANTILE = 0.5
 #: taken as it is, not drawn toward DEFAULT_BETWEEN: on a noisy machine that called an unchanged cell changed
 #: in 35% of simulated pairs, against 12% at worst as it is (tests/test_verdicts.py, the noise figure from few cells)
 MIN_SPREADS = 8
-#: a cell timed in this many processes or more is judged on all of them, robustly: the median of their medians,
-#: their spread as a median absolute deviation, Student's t for its few processes, and no speed-probe rule per
-#: process (a minority of slow processes cannot move the median; a majority off it is a disagreement). Stored
-#: power checks' runs of 4 and 6 processes judged again (tools/verdict_checks.py): a 25% slowdown called in 226
-#: of 416 cells instead of 99, 10% in 112 instead of 63, none faster (1 and 1), unchanged: 0 of 312 changed (2)
+#: a cell timed in this many processes or more is judged on all of them, robustly (:func:`_robust`): four stored
+#: power checks' runs of 4 and 6 processes judged again (tools/verdict_checks.py --judge): a 25% slowdown called in
+#: 226 of 416 cells instead of 99, 10% in 112 instead of 63, none faster (1 and 1), unchanged: 0 of 312 changed (2)
 ROBUST_PROCESSES = 3
 #: the pass number of a run's last look at the cells every process of which ran disturbed (its workers are not
 #: part of the cell's design, so they do not count towards ROBUST_PROCESSES; runs before it numbered it N + 1)
@@ -232,7 +230,8 @@ def _robust(procs: list[dict]) -> bool:
     """Whether a cell is judged on all its processes, with no speed-probe rule per process: timed in
     :data:`ROBUST_PROCESSES` or more (``--processes``; the last look, :data:`AGAIN_PASS`, not counted). The
     probe judges one process badly (it can probe fast and time slow), and the median of many shrugs off a
-    slow few. A cell of one or two that ran slow, looked at once more, keeps the processes at the best."""
+    slow few (its spread: a median absolute deviation, with Student's t; a slow majority: a disagreement).
+    A cell of one or two that ran slow, looked at once more, keeps the processes at the best."""
     return sum(e.get("pass") != AGAIN_PASS for e in procs) >= ROBUST_PROCESSES
 
 
@@ -320,9 +319,10 @@ def interval(
             return Interval(value, 0.0, math.inf)
         k = len(procs)
         within = math.sqrt(sum(h * h for h in bounded)) / len(bounded)
-        own = statistics.stdev(_log_medians(procs)) if k >= 2 else 0.0
         if _robust(procs):  # few processes: t; a median of them: sqrt(pi/2) times a mean's error
             own, z = robust_sigma(_log_medians(procs)), t_value(confidence, k - 1) * math.sqrt(math.pi / 2)
+        else:
+            own = statistics.stdev(_log_medians(procs)) if k >= 2 else 0.0
     else:  # a record without raw rounds (an older run, a table): its summary
         median, iqr, rounds = rec.get("median"), rec.get("iqr"), rec.get("rounds")
         if not (isinstance(median, (int, float)) and math.isfinite(median)):

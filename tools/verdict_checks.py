@@ -50,9 +50,20 @@ def aa(out: Path) -> dict:
     return json.loads((out / "aa" / "selftest.json").read_text()) if code == 0 else {"error": code}
 
 
-def busy(out: Path) -> dict:
+def compared(now: Path, before: Path) -> dict:
+    """``report --compare``'s tally of run ``now`` against ``before``, both judged against the machine at its
+    best in either (their shared speed-probe floor), and the share of the cells it calls slower."""
     from bench.report import comparison, load
 
+    floor = load.shared_probe_floor([now, before])
+    table = comparison.compare(
+        load.combine([load.load_run(now, "now", floor)]), load.combine([load.load_run(before, "before", floor)])
+    )
+    counts = comparison.tally(table)
+    return {"cells": len(table), **counts, "called_slower": counts["slower"] / max(1, len(table))}
+
+
+def busy(out: Path) -> dict:
     plan = ["--size", "small", "--kind", "gradient", "--kind", "solve"]
     bench("run", *plan, "--out", str(out / "quiet"))
     stop = multiprocessing.Event()
@@ -63,11 +74,7 @@ def busy(out: Path) -> dict:
     finally:
         stop.set()
         spinner.join()
-    table = comparison.compare(
-        load.combine([load.load_run(out / "busy", "busy")]), load.combine([load.load_run(out / "quiet", "quiet")])
-    )
-    counts = comparison.tally(table)
-    return {"cells": len(table), **counts}
+    return compared(out / "busy", out / "quiet")
 
 
 #: the power check's budgets: the default run's, and every cell in four or six processes (``--processes``)
@@ -97,16 +104,6 @@ def power(out: Path) -> dict:
 def judge_power(out: Path) -> dict:
     """The power check's figures from its stored runs (judged by the code as it is now), and an A/A of its
     own: each slowdown's run of six processes against the one of four (nothing changed between them)."""
-    from bench.report import comparison, load
-
-    def pair(now: Path, before: Path) -> dict:
-        floor = load.shared_probe_floor([now, before])  # both judged against the machine at its best in either
-        table = comparison.compare(
-            load.combine([load.load_run(now, "now", floor)]), load.combine([load.load_run(before, "before", floor)])
-        )
-        counts = comparison.tally(table)
-        return {"cells": len(table), **counts, "called_slower": counts["slower"] / max(1, len(table))}
-
     figures: dict = {}
     for budget in POWER_BUDGETS:
         folder = out / budget.replace(" ", "-")
@@ -116,11 +113,11 @@ def judge_power(out: Path) -> dict:
         # power moves with the machine: its between-process noise (standard deviation of a log median) per run
         figures[f"{budget}, noise"] = [between(run) for run in runs]
         for pct, run in zip((10, 25), runs[1:]):
-            figures[f"{budget}, {pct}%"] = pair(run, runs[0])
+            figures[f"{budget}, {pct}%"] = compared(run, runs[0])
     for pct in (0, 10, 25):
         four, six = (out / f"{n}-processes" / f"slowed-{pct}" for n in (4, 6))
         if four.is_dir() and six.is_dir():
-            figures[f"A/A, 6 against 4 processes, {pct}%"] = pair(six, four)
+            figures[f"A/A, 6 against 4 processes, {pct}%"] = compared(six, four)
     return figures
 
 

@@ -133,7 +133,8 @@ def timing(env: Environment, frame, between: float | None) -> str:
     text += (
         f"The median's {CONFIDENCE:.0%} interval combines the rounds' distribution-free interval (binomial order "
         "statistics; from the interquartile range where the raw rounds are not kept) with the variation between "
-        "worker processes (in a cell of three processes or more, their median absolute deviation and Student's t), "
+        f"worker processes (in a cell of {uncertainty.ROBUST_PROCESSES} processes or more, their median absolute "
+        "deviation and Student's t), "
         "never less than the run's typical between-process noise"
     )
     if between is not None:
