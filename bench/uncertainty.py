@@ -397,24 +397,3 @@ def machine_slowness(procs: list[dict], fastest: float | None) -> float | None:
     if not (probes and fastest):
         return None
     return round(statistics.median(probes) / fastest, 4)
-
-
-def add_repeat(earlier: Mapping[str, Any], rec: Mapping[str, Any], pass_no: int) -> dict[str, Any]:
-    """The earlier record of a cell with a later process's measurement ``rec`` added.
-
-    An ok repeat adds its rounds and the statistics are recomputed from every process;
-    a repeat that did not end ok leaves the statistics alone and is kept as a failed
-    entry (the cell is then unstable, with its reason). The first process's other
-    columns (first call, memory ...) stay."""
-    out = dict(earlier)
-    old = [e for e in earlier.get(SAMPLES) or [] if isinstance(e, dict)]
-    new = entries(rec)
-    if rec.get("status") == "ok" and new:
-        out[SAMPLES] = old + new
-        procs = entries(out)
-        if procs:
-            out.update(summary(procs))
-    else:
-        failed = {"pass": int(pass_no), "status": rec.get("status") or "error", "reason": rec.get("reason")}
-        out[SAMPLES] = old + [failed]
-    return out

@@ -19,6 +19,7 @@ from bench import results, uncertainty, verdicts
 from bench.__main__ import main as bench_main
 from bench.cells import Cell, CellSpec
 from bench.report import EXIT_SLOWER, comparison, load
+from bench.runner.repeat import add_repeat
 from bench.stats import ratio_interval, verdict
 
 LABELS = {"numpy": ("numpy", "eager"), "jax+jit": ("jax", "jit"), "torch": ("torch", "eager")}
@@ -148,7 +149,7 @@ def test_a_failed_repeat_keeps_the_measurement_and_labels_the_cell(tmp_path):
     rng = np.random.default_rng(4)
     run = tmp_path / "r"
     earlier = write_cell(run, spec("numpy"), [rounds(rng, 1e-3)])
-    merged = uncertainty.add_repeat(earlier, {"status": "crashed", "reason": "killed"}, 2)
+    merged = add_repeat(earlier, {"status": "crashed", "reason": "killed"}, 2)
     assert merged["median"] == earlier["median"] and merged["status"] == "ok"
     assert "repeat" in uncertainty.stability(merged) and "crashed" in uncertainty.stability(merged)
 

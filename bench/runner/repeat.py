@@ -8,7 +8,7 @@ every ok cell (``auto``: the contenders, then the cells measured while the machi
 disturbed, then as many of the cheapest other cells as a share of the run's time allows),
 are measured again, group by group in the reverse order (so that a slow
 drift of the machine does not favour the groups that ran first). Each record then holds
-both processes' rounds (:func:`bench.uncertainty.add_repeat`), and the run's
+both processes' rounds (:func:`add_repeat`), and the run's
 between-process noise comes from them (:func:`bench.uncertainty.between_noise`).
 
 ``--processes N`` (3 and up) measures the repeat's cells in passes 3 to N as well, each
@@ -19,6 +19,9 @@ process a moment later often finds it at its best.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from .. import results, uncertainty, verdicts
 from ..cells import CellSpec
@@ -134,3 +137,24 @@ def still_disturbed(run_path, specs: list[CellSpec], pass_no: int) -> list[CellS
 def _disturbed(frame):
     """Which rows the statistics label as measured while the machine ran slow or busy (no verdict)."""
     return frame["stability"].fillna("").astype(str).str.startswith(uncertainty.BUSY_LABEL)
+
+
+def add_repeat(earlier: Mapping[str, Any], rec: Mapping[str, Any], pass_no: int) -> dict[str, Any]:
+    """The earlier record of a cell with a later process's measurement ``rec`` added.
+
+    An ok repeat adds its rounds and the statistics are recomputed from every process;
+    a repeat that did not end ok leaves the statistics alone and is kept as a failed
+    entry (the cell is then unstable, with its reason). The first process's other
+    columns (first call, memory ...) stay."""
+    out = dict(earlier)
+    old = [e for e in earlier.get(uncertainty.SAMPLES) or [] if isinstance(e, dict)]
+    new = uncertainty.entries(rec)
+    if rec.get("status") == "ok" and new:
+        out[uncertainty.SAMPLES] = old + new
+        procs = uncertainty.entries(out)
+        if procs:
+            out.update(uncertainty.summary(procs))
+    else:
+        failed = {"pass": int(pass_no), "status": rec.get("status") or "error", "reason": rec.get("reason")}
+        out[uncertainty.SAMPLES] = old + [failed]
+    return out

@@ -29,7 +29,7 @@ from ..environment import MachineState
 from . import launch, machine, pools, worker
 from .config import RunConfig
 from .folder import RunFolder
-from .repeat import has_pass
+from .repeat import add_repeat, has_pass
 from .retry import Earlier
 
 #: the cells a run measures again, with what their earlier records say
@@ -156,7 +156,7 @@ class Supervisor:
                 results.save(
                     self.folder.path,
                     spec.id,
-                    uncertainty.add_repeat(earlier, {"status": status, "reason": reason}, pass_no),
+                    add_repeat(earlier, {"status": status, "reason": reason}, pass_no),
                 )
             self.note(f"{status:>8}  {spec.id} (repeat): {reason}")
             return

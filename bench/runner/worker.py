@@ -37,6 +37,7 @@ from ..cells import ARTICLE, CellSpec, SpecError
 from ..cli import load_plugins
 from ..fmt import one_line
 from . import machine, pools
+from .repeat import add_repeat
 
 PLAN_VARIABLE = "BENCH_PLAN"
 RUNNING = ".running"
@@ -242,7 +243,7 @@ class Worker:
             if self.plan.pass_no > 1:  # a repeat: the cell's record gains this process's rounds
                 earlier, _ = results.read_record(results.cell_path(self.run_dir, spec.id))
                 if earlier is not None and earlier.get("status") == "ok":
-                    rec = uncertainty.add_repeat(earlier, rec, self.plan.pass_no)
+                    rec = add_repeat(earlier, rec, self.plan.pass_no)
             results.save(self.run_dir, spec.id, rec)
             self.mark(None)
         return rec

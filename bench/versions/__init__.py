@@ -6,7 +6,7 @@ Each ``DIR`` holds one version's timings: a run folder, or a folder of rounds (`
 ``round-2/`` ..., each a run folder of the same plan, as ``nox -s versions`` makes them, the
 versions' rounds run in turn so that the machine's drift hits every version alike). A version's
 rounds are read as one run: every cell's record with each round's processes added
-(:func:`bench.uncertainty.add_repeat`), so that its interval holds the variation between
+(:func:`bench.runner.repeat.add_repeat`), so that its interval holds the variation between
 processes and between rounds; the merged run folder goes to ``OUT/runs/<name>/`` (a run folder
 ``python -m bench report`` reads), with the version folder's ``agreement.json``. Every version is
 judged against the machine's fastest speed probe over all of them
@@ -46,6 +46,7 @@ from bench import results, safe_io, uncertainty
 from bench.cli import UsageError
 from bench.environment import Environment
 from bench.fmt import terminal
+from bench.runner.repeat import add_repeat
 from bench.stats import MIN_EFFECT
 
 HELP = "framework versions side by side: each cell slower, faster or cannot tell, with its 95% interval"
@@ -175,7 +176,7 @@ def merge_rounds(rounds: list[Path], target: Path, agreement: Path | None = None
                 merged[cell] = _renumbered(rec, 1)
             else:
                 after = _passes(merged[cell]) + 1
-                merged[cell] = uncertainty.add_repeat(merged[cell], _renumbered(rec, after), after)
+                merged[cell] = add_repeat(merged[cell], _renumbered(rec, after), after)
     cells = safe_io.make_dir(target / results.CELLS)
     for old in cells.glob("*.json"):  # an earlier merge of other rounds
         old.unlink()
