@@ -142,3 +142,25 @@ def test_a_cell_of_two_processes_looked_at_once_more_keeps_the_one_at_the_machin
     rec = cell([fast, fast * 1.6, fast], [probe, probe, probe])
     rec["samples"][2]["pass"] = uncertainty.AGAIN_PASS
     assert uncertainty.stability(rec) == "its 3 processes disagree (medians x1.6 apart)"
+
+
+def test_a_process_the_probe_calls_slow_that_timed_no_slower_is_not_left_out():
+    """The speed probe leaves out a process only where the timings agree with it: a cell whose last look probed
+    at the machine's best but timed x1.6 slower than the two processes before it (which probed x1.3) keeps all
+    three, labels nothing and, by the rule of two, gives no verdict, instead of standing on the slow one alone
+    (an A/A pair of a quiet hour called such a cell +58% slower)."""
+    fast, probe = 1e-3, 6e-5
+    rec = cell([fast, fast * 1.01, fast * 1.6], [probe * 1.33, probe * 1.3, probe])
+    rec["samples"][2]["pass"] = uncertainty.AGAIN_PASS
+    stated = uncertainty.annotate([rec])["c"]
+    assert stated["processes"] == 3
+    assert stated["stability"] == "its 3 processes disagree (medians x1.6 apart)"
+    # two processes that agree, one of which probed slow: both count, no label, no margin for a slow stretch
+    agree = cell([fast, fast * 1.005], [probe * 1.3, probe])
+    stated = uncertainty.annotate([agree])["c"]
+    assert stated["processes"] == 2 and stated["stability"] is None
+    assert stated["ci_hi"] / stated["median"] < 1.3
+    # the probe's call borne out (the process it calls slow timed slower): left out, as before
+    borne = cell([fast * 1.3, fast], [probe * 1.3, probe])
+    assert uncertainty.annotate([borne])["c"]["processes"] == 1
+    assert uncertainty.annotate([borne])["c"]["median"] == pytest.approx(fast, rel=0.01)
