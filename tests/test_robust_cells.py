@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -164,3 +165,23 @@ def test_a_process_the_probe_calls_slow_that_timed_no_slower_is_not_left_out():
     borne = cell([fast * 1.3, fast], [probe * 1.3, probe])
     assert uncertainty.annotate([borne])["c"]["processes"] == 1
     assert uncertainty.annotate([borne])["c"]["median"] == pytest.approx(fast, rel=0.01)
+
+
+def test_a_cell_timed_in_one_process_takes_an_unlucky_cells_spread_as_its_floor():
+    """Its one process may be the odd one of a two-speed host: the floor of its interval is the spread of the
+    run's cells at ONE_PROCESS_QUANTILE, where a cell of two processes takes the typical (median) cell's."""
+    fast = 1e-3
+    calm = [cell([fast, fast * 1.01]) for _ in range(5)]
+    odd = [cell([fast, fast * 1.3]) for _ in range(3)]  # two speeds, one process each
+    records = [dict(r, cell=f"c{i}") for i, r in enumerate(calm + odd)]
+    one = dict(cell([fast]), cell="one")
+    two = dict(cell([fast, fast * 1.005]), cell="two")
+    stated = uncertainty.annotate([*records, one, two])
+    typical = uncertainty.between_noise(records)
+    unlucky = uncertainty.between_by_backend(records, uncertainty.ONE_PROCESS_QUANTILE)[None]
+    assert unlucky > 10 * typical  # the quantile reaches the odd cells; the median does not
+    z = NormalDist().inv_cdf(0.975)
+    half_one = math.log(stated["one"]["ci_hi"] / stated["one"]["median"])
+    half_two = math.log(stated["two"]["ci_hi"] / stated["two"]["median"])
+    assert half_one >= z * unlucky
+    assert half_two < z * unlucky / 3

@@ -139,6 +139,8 @@ def timing(env: Environment, frame, between: float | None) -> str:
     )
     if between is not None:
         text += f" (here a standard deviation of {_pct(between)}, from the cells measured in two processes)."
+        text += " A cell timed in one process, which may be the odd one, takes the spread at the cells' "
+        text += f"{uncertainty.ONE_PROCESS_QUANTILE:.0%} quantile instead."
     elif repeated and "ci_lo" in ok and ok["ci_lo"].notna().any():  # a table kept without its cell records
         text += " (computed when the run was made, from its raw rounds: this folder keeps each interval, "
         text += "not the rounds)."
