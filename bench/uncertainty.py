@@ -394,7 +394,8 @@ def annotate(records: Iterable[Mapping[str, Any]], floor: float | None = None) -
     out = {}
     for rec in records:
         kept = clean(entries(rec), fastest)
-        figure = (single if len(kept) == 1 else between).get(rec.get("backend"), between.get(None))
+        figures = single if len(kept) == 1 else between
+        figure = figures.get(rec.get("backend"), figures.get(None))
         iv = interval(rec, figure, fastest=fastest)
         out[rec["cell"]] = {
             "slow": machine_slowness(kept, fastest),

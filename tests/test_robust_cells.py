@@ -185,3 +185,7 @@ def test_a_cell_timed_in_one_process_takes_an_unlucky_cells_spread_as_its_floor(
     half_two = math.log(stated["two"]["ci_hi"] / stated["two"]["median"])
     assert half_one >= z * unlucky
     assert half_two < z * unlucky / 3
+    # a backend that measured no cell twice: its one-process cells take the run's unlucky figure too
+    other = dict(cell([fast]), cell="other", backend="jax")
+    stated = uncertainty.annotate([*records, other])["other"]
+    assert math.log(stated["ci_hi"] / stated["median"]) >= z * unlucky
