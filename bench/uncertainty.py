@@ -154,14 +154,17 @@ def between_noise(records: Iterable[Mapping[str, Any]]) -> float | None:
     return _noise(_spreads(records).get(None, []))
 
 
-def between_by_backend(records: Iterable[Mapping[str, Any]], quantile: float = BETWEEN_QUANTILE) -> dict:
+def between_by_backend(records: Iterable[Mapping], quantile: float = BETWEEN_QUANTILE) -> dict[str | None, float]:
     """Each backend's between-process noise (key None: the run's, over every backend).
 
     Frameworks differ: a JIT's dispatch or a thread pool's wake-up varies more between
     processes than a NumPy call. A backend with fewer than :data:`MIN_SPREADS` cells
     measured twice takes the run's figure. ``quantile``: of the cells' spreads
     (:data:`ONE_PROCESS_QUANTILE`: the floor of a cell timed in one process)."""
-    spreads = _spreads(records)
+    return _figures(_spreads(records), quantile)
+
+
+def _figures(spreads: dict[str | None, list[float]], quantile: float) -> dict[str | None, float]:
     run = _noise(spreads.get(None, []), quantile)
     out: dict[str | None, float] = {} if run is None else {None: run}
     for backend, xs in spreads.items():
@@ -221,22 +224,23 @@ def fastest_probe(records: Iterable[Mapping[str, Any]], floor: float | None = No
 
 
 def clean(procs: list[dict], fastest: float | None) -> list[dict]:
-    """The processes timed while the machine ran at its best in this run (speed probe within
-    :data:`SLOW` of the run's fastest), or all of them where none was: a cell's statistics
-    come from these, so that two runs compare the machine in the same state. A cell judged robustly
-    (:func:`_robust`), or one whose timings contradict its probes (:func:`_contradicted`), keeps every process."""
-    if _robust(procs) or _contradicted(procs, fastest):
-        return procs
+    """The processes timed while the machine ran at its best in this run (speed probe within :data:`SLOW` of the run's
+    fastest), or all where none was, so that two runs compare the machine in the same state; every process where no
+    rule per process applies (:func:`_probe_rule`)."""
+    fastest = _probe_rule(procs, fastest)
     fast = [e for e in procs if _slowness(e, fastest) is None]
     return fast or procs
 
 
+def _probe_rule(procs: list[dict], fastest: float | None) -> float | None:
+    """The fastest probe to judge each process against, or None: no rule per process (robust, contradicted)."""
+    return None if _robust(procs) or _contradicted(procs, fastest) else fastest
+
+
 def _contradicted(procs: list[dict], fastest: float | None) -> bool:
-    """Whether a process the speed probe calls slow timed the cell faster than one it calls at the machine's
-    best: the probe then misjudges this cell's processes (a process can probe fast and time slow), so none is
-    left out and none labels the cell. Keeping the one that probed fast alone called 19 of 306 unchanged cells
-    changed in an A/A pair of a quiet hour (a last look that probed 89 us and timed x1.55 slower than the two
-    processes before it, which probed 111 and 114 us against a fastest of 84); with this rule, 8."""
+    """Whether a process the probe calls slow timed the cell faster than one it calls at the best: the probe misjudges
+    this cell. Keeping the one that probed fast alone called 19 of 306 cells changed in an A/A pair of a quiet hour (a
+    last look probed 89 us, fastest 84, and timed x1.55 slower than two that probed 111 and 114); with this rule, 8."""
     if not fastest:
         return False
     fast = [statistics.median(e["times"]) for e in procs if _slowness(e, fastest) is None]
@@ -247,9 +251,8 @@ def _contradicted(procs: list[dict], fastest: float | None) -> bool:
 def _robust(procs: list[dict]) -> bool:
     """Whether a cell is judged on all its processes, with no speed-probe rule per process: timed in
     :data:`ROBUST_PROCESSES` or more (``--processes``; the last look, :data:`AGAIN_PASS`, not counted). The
-    probe judges one process badly (it can probe fast and time slow), and the median of many shrugs off a
-    slow few (its spread: a median absolute deviation, with Student's t; a slow majority: a disagreement).
-    A cell of one or two that ran slow, looked at once more, keeps the processes at the best."""
+    probe judges one process badly (it can probe fast and time slow), and the median of many shrugs off a slow few
+    (its spread: a median absolute deviation, with Student's t; a slow majority: a disagreement)."""
     return sum(e.get("pass") != AGAIN_PASS for e in procs) >= ROBUST_PROCESSES
 
 
@@ -280,8 +283,7 @@ def _noise(spreads: list[float], quantile: float = BETWEEN_QUANTILE) -> float | 
 
 
 def _disturbed(procs: list[dict], fastest: float | None = None) -> str | None:
-    if _robust(procs) or _contradicted(procs, fastest):
-        fastest = None  # no speed-probe rule per process (clean)
+    fastest = _probe_rule(procs, fastest)
     for e in procs:
         others, steal, slow = e.get("others_cpu"), e.get("steal"), _slowness(e, fastest)
         if isinstance(others, (int, float)) and others > BUSY:
@@ -361,9 +363,7 @@ def interval(
 def _busy_widening(procs: list[dict], fastest: float | None = None) -> float:
     """A log-scale margin for processes measured while others took the CPU (a share s: up to a factor
     1 + 2s) or while the machine ran slow (its speed probe's ratio to the run's fastest)."""
-    worst = 0.0
-    if _robust(procs) or _contradicted(procs, fastest):
-        fastest = None  # no speed-probe rule per process (clean)
+    worst, fastest = 0.0, _probe_rule(procs, fastest)
     for e in procs:
         slow = _slowness(e, fastest)
         if slow:
@@ -388,8 +388,8 @@ def annotate(records: Iterable[Mapping[str, Any]], floor: float | None = None) -
     """Per cell id of an ok record: ``processes``, ``ci_lo``, ``ci_hi`` and ``stability`` (the table's columns);
     ``floor``: the machine's fastest speed probe over the runs compared with this one (:func:`fastest_probe`)."""
     records = [r for r in records if r.get("status") == "ok"]
-    between = between_by_backend(records)
-    single = between_by_backend(records, ONE_PROCESS_QUANTILE)
+    spreads = _spreads(records)
+    between, single = _figures(spreads, BETWEEN_QUANTILE), _figures(spreads, ONE_PROCESS_QUANTILE)
     fastest = fastest_probe(records, floor)
     out = {}
     for rec in records:
