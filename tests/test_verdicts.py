@@ -685,7 +685,7 @@ def test_the_runs_summary_states_its_noise_between_processes(tmp_path):
             write_cell(run, spec("numpy", kind, threads=threads), [[1e-3] * 20, [1e-3 * math.exp(0.1)] * 20])
     line = noise_line(run)
     assert line is not None and line.startswith("noise between worker processes: numpy 10.5%, from 12 cells ")
-    assert "; at 10.5%, a cell timed in one process has a 95% interval of ±23% or wider" in line
+    assert "; a cell timed in one process takes their spread at the 75% quantile, 10.5%: a 95% interval of ±23%" in line
     for kind in ("objective", "gradient"):
         write_cell(run, spec("jax+jit", kind), [[2e-3] * 20, [2e-3 * math.exp(0.1)] * 20])
     line = noise_line(run)
@@ -704,6 +704,13 @@ def test_the_runs_summary_states_its_noise_between_processes(tmp_path):
     one.mkdir()
     write_cell(one, spec("numpy"), [[1e-3] * 20, [1e-3 * math.exp(0.1)] * 20])
     assert "from 1 cell measured in two or more processes" in (noise_line(one) or "")
+    spread = tmp_path / "spread"  # five cells x1.02 to x1.105 apart: the typical cell's noise (the median,
+    spread.mkdir()  # 0.06/sqrt(2)/0.6745 = 6.3%) and the floor of a one-process cell (the 75% quantile's 0.08: 8.4%,
+    for k, d in enumerate((0.02, 0.04, 0.06, 0.08, 0.1), 1):  # exp(1.96 * 0.0839) - 1 = 18%) are told apart
+        write_cell(spread, spec("numpy", threads=k), [[1e-3] * 20, [1e-3 * math.exp(d)] * 20])
+    line = noise_line(spread) or ""
+    assert line.startswith("noise between worker processes: 6.3% (under 8 cells per backend: one figure for all), ")
+    assert "at the 75% quantile, 8.4%: a 95% interval of ±18% or wider" in line
     alone = tmp_path / "alone"  # every cell in one process: no figure, and the line says what intervals assume
     alone.mkdir()
     write_cell(alone, spec("numpy"), [[1e-3] * 20])

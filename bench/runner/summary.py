@@ -290,11 +290,12 @@ def noise_line(folder: Path) -> str | None:
             each += f"; {', '.join(borrow)}: the run's {run:.1%} (under {uncertainty.MIN_SPREADS} cells each)"
     else:
         each = f"{run:.1%} (under {uncertainty.MIN_SPREADS} cells per backend: one figure for all)"
-    z = z_value(CONFIDENCE)
+    z, q = z_value(CONFIDENCE), uncertainty.ONE_PROCESS_QUANTILE
+    single = uncertainty.between_by_backend(records, q).get(None) or run  # the floor of a one-process cell
     return (
         f"noise between worker processes: {each}, from {counts[None]} cell{'s' if counts[None] > 1 else ''} "
-        f"measured in two or more processes; at {run:.1%}, a cell timed in one process has a "
-        f"{CONFIDENCE:.0%} interval of ±{math.expm1(z * run):.0%} "
+        f"measured in two or more processes; a cell timed in one process takes their spread at the {q:.0%} "
+        f"quantile, {single:.1%}: a {CONFIDENCE:.0%} interval of ±{math.expm1(z * single):.0%} "
         "or wider (--repeat all --processes 4 narrows it)"
     )
 
