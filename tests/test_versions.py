@@ -3,9 +3,10 @@
 Without installing real versions: two "versions" are the plugin backend of tests/slowed_backend.py
 at ``BENCH_SLOWDOWN=0`` and ``0.5``, timed by the harness in rounds that alternate them, as the nox
 session does; the comparison must call every cell it gives a verdict slower, by about 50%, and an
-unchanged third run (A/A) slower or faster nowhere. Whether the 95% interval holds the known factor
-is a statement about 95 of 100 such runs, so it is checked where the noise is known: synthetic
-rounds with a 25% slowdown, every seed's every cell. The nox session's commands are checked against a
+unchanged third run (A/A) slower or faster nowhere (where a host ran one version's processes all at
+another speed: nowhere again when the three are measured once more). Whether the 95% interval holds
+the known factor is a statement about 95 of 100 such runs, so it is checked where the noise is known:
+synthetic rounds with a 25% slowdown, every seed's every cell. The nox session's commands are checked against a
 recording session object, and a version the indexes cannot install is one line.
 """
 
@@ -109,10 +110,10 @@ def test_the_slowed_version_is_slower_by_its_factor_and_an_unchanged_one_is_not(
     # A/A: the unchanged version. A 95% interval leaves no change out now and then, more often where the run's
     # noise figure rests on few cells (two here): on a day whose processes differed by 20-40%, one objective came
     # out -16%, -28% to -2%. On a shared host the baseline's three processes can all run at another speed than
-    # the others' with nothing in the timings to show it (a CI host: C -44% against A, -52% to -35%, no speed
-    # probe saw it), which misjudges B against A too. What the harness owes there is a verdict that does not
-    # survive a rerun: the three versions measured again (other orders), that cell must not be called changed
-    # beyond the minimum effect (a false call twice in a row: a fault of the harness), and B is judged there.
+    # the others' with nothing in the timings to show it (a CI host: C -44% against A, -52% to -35%, the speed
+    # probes did not explain it), which misjudges B against A too. What the harness owes there is a verdict that
+    # does not survive a rerun: the three versions measured again (other orders), that cell must not be called
+    # changed beyond the minimum effect (a false call twice in a row: a fault of the harness); B is judged there.
     wrong = false_calls(same)
     if wrong:
         again = tmp_path / "again"
