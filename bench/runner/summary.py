@@ -291,7 +291,7 @@ def noise_line(folder: Path) -> str | None:
     else:
         each = f"{run:.1%} (under {uncertainty.MIN_SPREADS} cells per backend: one figure for all)"
     z, q = z_value(CONFIDENCE), uncertainty.ONE_PROCESS_QUANTILE
-    single = uncertainty.between_by_backend(records, q).get(None) or run  # the floor of a one-process cell
+    single = uncertainty.between_by_backend(records, q)[None]  # the floor of a one-process cell
     return (
         f"noise between worker processes: {each}, from {counts[None]} cell{'s' if counts[None] > 1 else ''} "
         f"measured in two or more processes; a cell timed in one process takes their spread at the {q:.0%} "
