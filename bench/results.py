@@ -14,8 +14,7 @@ Run folder layout (``results/<timestamp or --out>/``)::
     bench-<group>*.json    pytest-benchmark's own JSON, one per worker process
     logs/                  each worker's console output
 
-Records are JSON and the table CSV: nothing here can run code when loaded.
-Times are in seconds.
+Records are JSON and the table CSV: nothing here can run code when loaded. Times are in seconds.
 """
 
 from __future__ import annotations
@@ -81,6 +80,9 @@ SCHEMA_COLUMNS: tuple[Column, ...] = (
         "the machine's speed probe while the cell was timed over its fastest (1: at its best)",
         contract=False,
     ),
+    Column("paired_tax", "float", "this row over its witness, timed in interleaved rounds (bench.tax)", contract=False),
+    Column("paired_lo", "float", "lower end of that ratio's 95% interval", contract=False),
+    Column("paired_hi", "float", "upper end of that ratio's 95% interval", contract=False),
     Column("variant", "text", "the backend's variant (jit, autograd, xla, witness ...)", contract=False),
     Column("iterations", "int", "steps of a solve", contract=False),
     Column("final_loss", "float", "a solve's final loss (its fingerprint, against NumPy's)", contract=False),
@@ -148,10 +150,7 @@ def record(**fields: Any) -> dict[str, Any]:
     unknown = set(fields) - set(ALL_COLUMNS)
     if unknown:
         raise KeyError(f"not a result column: {', '.join(sorted(unknown))}")
-    out: dict[str, Any] = {"schema": SCHEMA}
-    for name in ALL_COLUMNS:
-        out[name] = fields.get(name)
-    return out
+    return {"schema": SCHEMA, **{name: fields.get(name) for name in ALL_COLUMNS}}
 
 
 @contextmanager
@@ -186,8 +185,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def clean(value: Any) -> Any:
-    """A value JSON can hold: non-finite floats become ``None`` (JSON has no NaN), NumPy scalars and
-    arrays plain numbers and lists, through dicts, lists and tuples."""
+    """A value JSON can hold: non-finite floats ``None``, NumPy scalars and arrays numbers and lists (nested)."""
     if isinstance(value, dict):
         return {k: clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
@@ -323,13 +321,12 @@ def empty():
 def load(path: Path | str, write_csv: bool = True, on_skip: OnSkip = skip_to_stderr, probe_floor: float | None = None):
     """The tidy table of a run: one row per measured cell, every column its schema dtype.
 
-    ``path`` is a run folder (its ``cells/`` records are read, bad files passed to
-    ``on_skip`` and left out, and ``results.csv`` rewritten unless ``write_csv``
-    is False or the table holds rows no record backs), a run folder holding only
-    ``results.csv``, or a CSV file written by this function. ``ratio`` is each
-    row's median over the objective's median for the same problem, size, label,
-    dtype, device and threads. ``probe_floor``: the machine's fastest speed probe over the runs this
-    one is compared with (:func:`bench.uncertainty.annotate`).
+    ``path`` is a run folder (its ``cells/`` records are read, bad files passed to ``on_skip`` and left
+    out, and ``results.csv`` rewritten unless ``write_csv`` is False or the table holds rows no record
+    backs), a run folder holding only ``results.csv``, or a CSV file written by this function. ``ratio``
+    is each row's median over the objective's median for the same problem, size, label, dtype, device
+    and threads. ``probe_floor``: the machine's fastest speed probe over the runs this one is compared
+    with (:func:`bench.uncertainty.annotate`).
     """
     import pandas as pd
 
@@ -342,10 +339,13 @@ def load(path: Path | str, write_csv: bool = True, on_skip: OnSkip = skip_to_std
         return _read_csv(path / CSV, on_skip)
     records = list(_records(path, on_skip))
     frame = pd.DataFrame(records, columns=list(ALL_COLUMNS))
+    from .tax import paired_taxes
     from .uncertainty import annotate
 
     stated = annotate(records, probe_floor)  # every ok cell's median interval and stability (from its raw rounds)
-    for name in ("processes", "ci_lo", "ci_hi", "stability", "slow"):
+    for cell, tax in paired_taxes(records).items():  # a protocol row over its witness, in interleaved rounds
+        stated.setdefault(cell, {}).update(paired_tax=tax.value, paired_lo=tax.lo, paired_hi=tax.hi)
+    for name in ("processes", "ci_lo", "ci_hi", "stability", "slow", "paired_tax", "paired_lo", "paired_hi"):
         frame[name] = [stated.get(cell, {}).get(name) for cell in frame["cell"]]
     # the median over the processes timed while the machine ran at its best (bench.uncertainty.clean)
     frame["median"] = [stated.get(c, {}).get("median", m) for c, m in zip(frame["cell"], frame["median"])]

@@ -164,6 +164,20 @@ def ratio_interval(a: Interval, b: Interval, confidence: float = CONFIDENCE) -> 
     return Interval(value, value * math.exp(-half), value * math.exp(half))
 
 
+def paired_ratio(processes: Sequence[Sequence[float]], confidence: float = CONFIDENCE) -> Interval:
+    """The ratio of two rows timed in the same rounds, from each process's per-round ratios: their median
+    with its distribution-free interval (:func:`median_interval`, the rounds of every process pooled),
+    widened to hold each process's own median where there are several (a process's memory layout and
+    compiled code can move a ratio that its own rounds cannot see). A drift of the machine hits both rows
+    of a round alike and cancels in their ratio."""
+    pooled = [r for ratios in processes for r in ratios if math.isfinite(r) and r > 0]
+    out = median_interval(pooled, confidence)
+    if not out.bounded:
+        return out
+    own = [median_interval(ratios, confidence).value for ratios in processes if len(ratios)]
+    return Interval(out.value, min([out.lo, *own]), max([out.hi, *own]))
+
+
 def verdict(ratio: Interval, min_effect: float = MIN_EFFECT) -> str:
     """``slower`` (ratio above 1), ``faster`` (below 1), ``same`` or ``unknown``, for a ratio now/before or a/b."""
     if not ratio.bounded:

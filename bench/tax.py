@@ -7,13 +7,40 @@ Read by the run's closing summary and by the report alike.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .fmt import to_float
-from .stats import Interval, ratio_interval
+from .stats import Interval, paired_ratio, ratio_interval
 from .verdicts import is_witness, row_interval
 
 #: the protocol tax we aim for: our best row at most 10% slower than an expert's witness
 GOAL = 1.10
+#: a witness's record: its interleaved rounds with its backend's best protocol rows, one entry per process
+#: (:class:`bench.runner.interleave.Pairs`): ``cells`` (the witness's id first) and ``rounds`` (seconds each)
+PAIRED = "paired"
+
+
+def paired_taxes(records: Iterable[Mapping[str, Any]]) -> dict[str, Interval]:
+    """Per protocol cell id timed in interleaved rounds with its witness: its ratio over the witness
+    (:func:`bench.stats.paired_ratio`), from every process that timed the pair, where it has an interval."""
+    per_cell: dict[str, list[list[float]]] = {}
+    for rec in records:
+        if rec.get("status") != "ok" or not isinstance(rec.get(PAIRED), list):
+            continue
+        for entry in rec[PAIRED]:
+            cells, rounds = (entry.get("cells"), entry.get("rounds")) if isinstance(entry, dict) else (None, None)
+            if not (isinstance(cells, list) and isinstance(rounds, list) and all(isinstance(c, str) for c in cells)):
+                continue
+            good = [r for r in rounds if isinstance(r, list) and len(r) == len(cells) and all(_positive(x) for x in r)]
+            for j, cell in enumerate(cells[1:], 1):
+                per_cell.setdefault(cell, []).append([r[j] / r[0] for r in good])
+    taxes = {cell: paired_ratio(processes) for cell, processes in per_cell.items()}
+    return {cell: tax for cell, tax in taxes.items() if tax.bounded}
+
+
+def _positive(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x < math.inf
 
 
 def protocol_tax(frame):
@@ -27,7 +54,8 @@ def protocol_tax(frame):
     interquartile ranges, ``tax_lo``/``tax_hi`` the tax's 95% interval and ``call`` what it says
     (:data:`CALLS`: within the goal, above it, the witness not the expert's best, unclear). ``like_best``
     and ``like_tax``: the same for the best protocol row of the witness's own mode (compiled against a
-    compiled witness), like for like. Only ``ok`` rows count.
+    compiled witness), like for like. ``interleaved``: whether the tax comes from rounds that alternate
+    the row and the witness (:func:`tax_interval`). Only ``ok`` rows count.
     """
     import pandas as pd
 
@@ -53,6 +81,7 @@ def protocol_tax(frame):
         "call",
         "like_best",
         "like_tax",
+        "interleaved",
     ]
     ok = frame[(frame["status"] == "ok") & frame["median"].notna()]
     if "variant" not in ok.columns or not len(ok):
@@ -67,7 +96,7 @@ def protocol_tax(frame):
         best = protocol.loc[protocol["median"].idxmin()]
         expert = witness.loc[witness["median"].idxmin()]
         w = float(expert["median"])
-        ratio = ratio_interval(row_interval(best.to_dict()), row_interval(expert.to_dict()))
+        ratio, interleaved = tax_interval(best.to_dict(), expert.to_dict())
         same_mode = protocol[(protocol["mode"] == expert.get("mode")).fillna(False).astype(bool)]
         like = same_mode.loc[same_mode["median"].idxmin()] if len(same_mode) else None
         rows.append(
@@ -77,17 +106,27 @@ def protocol_tax(frame):
                 "best": best["label"],
                 "best_median": float(best["median"]),
                 "witness_median": w,
-                "tax": float(best["median"]) / w,
+                "tax": ratio.value,
                 "best_iqr": to_float(best.get("iqr")),
                 "witness_iqr": to_float(expert.get("iqr")),
                 "tax_lo": ratio.lo if ratio.bounded else math.nan,
                 "tax_hi": ratio.hi if ratio.bounded else math.nan,
                 "call": call(ratio),
                 "like_best": like["label"] if like is not None else "",
-                "like_tax": float(like["median"]) / w if like is not None else math.nan,
+                "like_tax": tax_interval(like.to_dict(), expert.to_dict())[0].value if like is not None else math.nan,
+                "interleaved": interleaved,
             }
         )
     return pd.DataFrame(rows, columns=columns)
+
+
+def tax_interval(row: Mapping[str, Any], witness: Mapping[str, Any]) -> tuple[Interval, bool]:
+    """A protocol row over its witness with its 95% interval, and whether it comes from their interleaved
+    rounds (:func:`paired_taxes`: the machine's drift cancels) rather than from two medians timed apart."""
+    value, lo, hi = (to_float(row.get(name)) for name in ("paired_tax", "paired_lo", "paired_hi"))
+    if all(math.isfinite(x) and x > 0 for x in (value, lo, hi)):
+        return Interval(value, lo, hi), True
+    return ratio_interval(row_interval(row), row_interval(witness)), False
 
 
 #: what a tax's interval says

@@ -89,8 +89,11 @@ def _tax_gaps(context) -> list:
     items = []
     for _, r in context.tax[context.tax["call"] != "within"].iterrows():
         head = [Span(f"{r['best']} {fmt_x(r['tax'])}"), f" on {r['problem']} {r['size']} {r['kind']}"]
+        rounds = ", interleaved rounds" if r.get("interleaved") is True else ""
         interval = (
-            f" (95% interval {r['tax_lo']:.2f}-{r['tax_hi']:.2f})" if r["tax_lo"] == r["tax_lo"] else " (no interval)"
+            f" (95% interval {r['tax_lo']:.2f}-{r['tax_hi']:.2f}{rounds})"
+            if r["tax_lo"] == r["tax_lo"]
+            else " (no interval)"
         )
         text = f"{interval}: {CALLS.get(r['call'], r['call'])}"
         if r["like_best"] and r["like_best"] != r["best"]:
@@ -173,9 +176,11 @@ SECTIONS: tuple[Section, ...] = (
             "A ranking is the framework's only if our code is as good as an expert's: for a few headline cells, each "
             "backend's best row through the protocol against the expert's hand-written witness, timed in the same run. "
             "Below 1.0 the protocol's path, chosen by measurement, beats the code an expert writes first (PyTorch's "
-            "torch.func.hessian, forward over reverse, against reverse over reverse on the Newton Hessian); with few "
-            "rounds per row, a cell timed on a busy machine can move either way: python -m bench diagnose tax "
-            "settles a doubtful one."
+            "torch.func.hessian, forward over reverse, against reverse over reverse on the Newton Hessian). Each "
+            "witness is timed again in rounds that alternate it with its backend's fastest protocol row and the "
+            "fastest of its own mode, so that a drift of the machine hits both alike: a tax marked interleaved and "
+            "its interval come from those rounds (the median of the per-round ratios), any other from two medians "
+            "timed apart, which a busy machine can move either way (python -m bench diagnose tax settles one)."
         ),
         _CHARTS + "tax",
         _tax,

@@ -298,12 +298,17 @@ def tax(context) -> Table:
                 _time(r.best_median),
                 _time(r.witness_median),
                 TableCell(fmt_x(r.tax), float(r.tax), bad=bool(r.tax > GOAL)),
-                TableCell(f"{r.tax_lo:.2f}-{r.tax_hi:.2f}" if bounded else "—", r.tax_hi if bounded else math.nan),
+                TableCell(_tax_interval(r) if bounded else "—", r.tax_hi if bounded else math.nan),
                 TableCell(CALLS.get(r.call, r.call).partition(" (")[0].partition(":")[0], bad=r.call == "above"),
                 _text(like if r.like_best else ""),
             ]
         )
     return Table(header, rows, "Best protocol row against the witness", id="tax-table", sortable=True)
+
+
+def _tax_interval(r) -> str:
+    """``0.98-1.04 interleaved``: a tax's interval, and whether its rounds alternated the row and the witness."""
+    return f"{r.tax_lo:.2f}-{r.tax_hi:.2f}" + (" interleaved" if r.interleaved is True else "")
 
 
 def best_variants(context) -> Table:

@@ -25,6 +25,7 @@ from typing import Any
 
 from .. import results, uncertainty, verdicts
 from ..cells import CellSpec
+from ..tax import PAIRED
 
 #: the pass number of the repeat
 PASS = 2
@@ -151,6 +152,8 @@ def add_repeat(earlier: Mapping[str, Any], rec: Mapping[str, Any], pass_no: int)
     new = uncertainty.entries(rec)
     if rec.get("status") == "ok" and new:
         out[uncertainty.SAMPLES] = old + new
+        if isinstance(rec.get(PAIRED), list):  # a witness's interleaved rounds, this process's added
+            out[PAIRED] = [*(earlier.get(PAIRED) or []), *rec[PAIRED]]
         procs = uncertainty.entries(out)
         if procs:
             out.update(uncertainty.summary(procs))

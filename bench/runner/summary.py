@@ -108,6 +108,10 @@ LEGEND = {
     "speed-up\nvs numpy": "speed-up: NumPy's (the article's loops') median over the fastest's",
     "deriv/\nobj": "deriv/obj: the derivative's median over the objective's",
     "compile": "compile: first call minus median",
+    "95%": (
+        "tax and its 95% interval: the median of the row's and the witness's per-round ratios, where timed in "
+        "interleaved rounds (the columns best and witness: each one's median, timed apart)"
+    ),
 }
 #: the widest a summary table is drawn when the console is no terminal (a log, a pipe)
 WIDTH = 80
@@ -198,6 +202,7 @@ TAX_COLUMNS: tuple[tuple[str, str, Any, bool], ...] = (
     ("best", "right", lambda r: fmt_time(r["best_median"]), False),
     ("witness", "right", lambda r: fmt_time(r["witness_median"]), False),
     ("tax", "right", lambda r: fmt_x(r["tax"]), False),
+    ("95%", "right", lambda r: f"{r['tax_lo']:.2f}-{r['tax_hi']:.2f}" if r["tax_lo"] == r["tax_lo"] else "-", False),
 )
 
 

@@ -34,6 +34,7 @@ from .. import safe_io
 from ..cells import WITNESS
 from ..cli import UsageError, choose
 from . import launch, pools
+from .interleave import rounds as interleaved_rounds
 from .machine import Watch
 
 HELP = "the protocol tax on the headline cells, timed round-robin on a quiet machine"
@@ -83,11 +84,9 @@ def worker(args: argparse.Namespace) -> None:
             rounds = max(args.min_rounds, min(args.max_rounds, int(args.seconds / max(once, 1e-9))))
             rows.append(_Row(cell, built.call, first, rounds=rounds))
         # Rounds: one call of each row that still needs samples, in a fresh random order each
-        # round (the row after an eager one pays for its garbage and cache traffic: measured
-        # 12-25 us on a 35 us cell, so no row may always be that one). Calls are grouped into
-        # windows of at least 0.25 s; a window in which other processes used more than
-        # --quiet of the CPUs is kept apart: a thread pool that shares its CPUs with another
-        # program can run several times slower (PyTorch's two OpenMP threads: 5x).
+        # round (:func:`.interleave.rounds`), grouped into windows of at least 0.25 s; a window in
+        # which other processes used more than --quiet of the CPUs is kept apart: a thread pool that
+        # shares its CPUs with another program can run several times slower (PyTorch's two OpenMP threads: 5x).
         order, windows, quiet_windows = random.Random(0), 0, 0
         deadline = time.monotonic() + args.patience * args.seconds * len(rows)
         while True:
@@ -95,20 +94,15 @@ def worker(args: argparse.Namespace) -> None:
             enough = all(len(r.all) >= r.rounds for r in rows)
             if not need or (enough and time.monotonic() > deadline):
                 break
-            pending: list[tuple[_Row, float]] = []
             with Watch() as watch:
-                opened = time.monotonic()
-                while time.monotonic() - opened < WINDOW:
-                    for r in order.sample(need, len(need)):
-                        start = time.perf_counter()
-                        r.call()
-                        pending.append((r, time.perf_counter() - start))
+                window = interleaved_rounds([r.call for r in need], order, WINDOW)
             quiet = watch.others_share() <= args.quiet
             windows, quiet_windows = windows + 1, quiet_windows + quiet
-            for r, seconds in pending:
-                r.all.append(seconds)
-                if quiet:
-                    r.quiet.append(seconds)
+            for each in window:
+                for r, seconds in zip(need, each):
+                    r.all.append(seconds)
+                    if quiet:
+                        r.quiet.append(seconds)
         for r in rows:
             use_quiet = len(r.quiet) >= max(3, r.rounds // 3)
             t = sorted(r.quiet if use_quiet else r.all)

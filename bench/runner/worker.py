@@ -13,7 +13,9 @@ The runner (:mod:`bench.runner.supervise`) starts ``pytest bench/runner/suite.py
    statistics (``benchmark.pedantic`` with one to three rounds, within the slow
    budget, where one call already exceeds ``--benchmark-max-time``, so
    calibration would be absurd),
-5. writes the cell's tidy record atomically to ``cells/<cell id>.json``.
+5. for a witness, times it again in interleaved rounds with its backend's best protocol rows,
+   kept built from earlier in the process (:class:`.interleave.Pairs`: the protocol tax),
+6. writes the cell's tidy record atomically to ``cells/<cell id>.json``.
 
 As a pytest plugin this module also adds the run's environment to
 pytest-benchmark's JSON.
@@ -36,7 +38,7 @@ from .. import results, uncertainty
 from ..cells import ARTICLE, CellSpec, SpecError
 from ..cli import load_plugins
 from ..fmt import one_line
-from . import machine, pools
+from . import interleave, machine, pools
 from .repeat import add_repeat
 
 PLAN_VARIABLE = "BENCH_PLAN"
@@ -184,6 +186,7 @@ class Worker:
         self.run_dir = Path(plan.run_dir) if plan.run_dir else None
         self.versions: dict[str, str] = {}
         self.thread_report: dict[str, Any] = {}
+        self.pairs = interleave.Pairs(plan.cells, plan.slow_budget, plan.seed, plan.pass_no)  # the tax, interleaved
 
     def version(self, name: str) -> str:
         """The framework's version, importing it and applying the thread setting once."""
@@ -307,6 +310,7 @@ class Worker:
             from ..solves import fingerprint
 
             rec.update(fingerprint(built.inst, built.to_numpy(out)))
+        self.pairs.after(spec, built, rec)
 
 
 #: the machine's speed probe, timed just before and after each cell's rounds (one definition: :mod:`.machine`)
