@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .. import stats
 from ..cells import WITNESS, CellSpec
 from ..tax import PAIRED
 from . import machine
@@ -98,7 +99,8 @@ class Pairs:
         like = min(same_mode, key=lambda k: k[2]) if same_mode else best
         chosen = [best] if like is best else [best, like]
         per_round = median + sum(k[2] for k in chosen)
-        fewest = min(MIN_ROUNDS, max(2, math.floor(self._slow_budget / max(per_round, 1e-9))))
+        # a slow call gets fewer rounds, within the slow budget, but never fewer than an interval needs
+        fewest = min(MIN_ROUNDS, max(stats.MIN_ROUNDS, math.floor(self._slow_budget / max(per_round, 1e-9))))
         probe = machine.speed_probe()
         with machine.Watch() as watch:
             timed = paired([built.call] + [k[1].call for k in chosen], min_rounds=fewest, seed=self._seed)
