@@ -1,11 +1,12 @@
 """Do the harness's verdicts survive a rerun? The A/A, busy-machine and power checks, measured.
 
-Not part of the test suite (it times real runs: about 15 minutes on two cores). Run it on a
+Not part of the test suite (it times real runs: about 30 minutes on two cores). Run it on a
 quiet machine, from the repository root, with the project installed::
 
     python tools/verdict_checks.py --out /tmp/verdicts            # all three checks
     python tools/verdict_checks.py --out /tmp/verdicts --only power
     python tools/verdict_checks.py --judge /tmp/verdicts   # its stored runs judged again by today's code
+    python tools/verdict_checks.py --out /tmp/taxcheck --only tax   # the protocol tax, twice (7 minutes)
 
 1. **A/A**: ``python -m bench selftest -- --size small``: the default small plan twice, back
    to back; figures from :func:`bench.selftest.aa_figures` (cells called changed, interval
@@ -18,6 +19,11 @@ quiet machine, from the repository root, with the project installed::
    with every cell measured in four or six processes (``--repeat all --processes 4``, ``6``),
    and each run's between-process noise: power moves with it (a host whose processes run in two
    speeds x1.2 apart gives a noise of 8% to 15%, and 10% is then out of reach).
+4. **tax**: the five headline cells (their protocol rows and witnesses; the Newton Hessian, the
+   logistic gradient and the XOR loop in their compiled rows only) in two runs, back to back: each
+   protocol tax in both, how often one run's interval holds the other's figure, whether the calls
+   agree, and the ratio of the two medians timed apart beside it (what the tax was before it was
+   timed in interleaved rounds).
 """
 
 from __future__ import annotations
@@ -121,6 +127,52 @@ def judge_power(out: Path) -> dict:
     return figures
 
 
+#: the tax check's plans: every headline cell with a witness, the slow eager training loops left out
+TAX_PLANS = {
+    "small": ["--problem", "kmeans", "--problem", "linear_regression", "--size", "small"]
+    + ["--kind", "gradient", "--kind", "solve"],
+    "medium": ["--problem", "logistic_regression", "--problem", "newton", "--size", "medium"]
+    + ["--kind", "gradient", "--kind", "hessian", "--mode", "compiled", "--mode", "witness"],
+    "xor": ["--problem", "xor_net", "--size", "article", "--kind", "solve", "--mode", "compiled", "--mode", "witness"],
+}
+
+
+def tax(out: Path) -> dict:
+    for run in ("a", "b"):
+        for name, plan in TAX_PLANS.items():
+            backends = [a for b in ("jax", "torch", "tensorflow") for a in ("--backend", b)]
+            bench("run", *plan, *backends, "--repeat", "none", "--out", str(out / "tax" / f"{run}-{name}"))
+    return judge_tax(out)
+
+
+def judge_tax(out: Path) -> dict:
+    """Each headline tax in the two runs, and how often one run's 95% interval holds the other's figure."""
+    from bench import results
+    from bench.tax import protocol_tax
+
+    rows, held, same_call = [], 0, 0
+    for name in TAX_PLANS:
+        a, b = (protocol_tax(results.load(out / "tax" / f"{run}-{name}", write_csv=False)) for run in ("a", "b"))
+        for (_, x), (_, y) in zip(a.iterrows(), b.iterrows()):
+            held += (x.tax_lo <= y.tax <= x.tax_hi) + (y.tax_lo <= x.tax <= y.tax_hi)
+            same_call += x.call == y.call
+            rows.append(
+                {
+                    "cell": f"{x.problem} {x.size} {x.kind} {x.backend}",
+                    "best": [x.best, y.best],
+                    "tax": [round(x.tax, 3), round(y.tax, 3)],
+                    "interval": [[round(x.tax_lo, 3), round(x.tax_hi, 3)], [round(y.tax_lo, 3), round(y.tax_hi, 3)]],
+                    "interleaved": [bool(x.interleaved), bool(y.interleaved)],
+                    "call": [x.call, y.call],
+                    "medians_apart": [
+                        round(x.best_median / x.witness_median, 3),
+                        round(y.best_median / y.witness_median, 3),
+                    ],
+                }
+            )
+    return {"taxes": rows, "held": f"{held} of {2 * len(rows)}", "same call": f"{same_call} of {len(rows)}"}
+
+
 def between(run: Path) -> float | None:
     """The run's between-process noise, as its report's methods page states it, rounded."""
     from bench.report.methods import between_noise
@@ -132,7 +184,7 @@ def between(run: Path) -> float | None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", help="folder for the runs (must not exist)")
-    p.add_argument("--only", choices=("aa", "busy", "power"), action="append", help="run only these checks")
+    p.add_argument("--only", choices=("aa", "busy", "power", "tax"), action="append", help="run only these checks")
     p.add_argument("--judge", nargs="+", type=Path, metavar="OUT", help="judge stored power checks again, run nothing")
     args = p.parse_args()
     if args.judge:
@@ -142,14 +194,14 @@ def main() -> int:
 
         load_plugins()
         for folder in args.judge:
-            print(folder, json.dumps(judge_power(folder), indent=1))
+            print(folder, json.dumps(judge_tax(folder) if (folder / "tax").is_dir() else judge_power(folder), indent=1))
         return 0
     if not args.out:
         p.error("--out FOLDER is needed to run the checks (or --judge OUT ... to judge stored ones)")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=False)
     sys.path.insert(0, str(ROOT))
-    checks = {"aa": aa, "busy": busy, "power": power}
+    checks = {"aa": aa, "busy": busy, "power": power, "tax": tax}
     figures = {}
     for name in args.only or list(checks):
         started = time.monotonic()
