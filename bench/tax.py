@@ -48,7 +48,8 @@ def protocol_tax(frame):
     the backend's best protocol row against it.
 
     One row per run, machine, problem, size, dtype, device, threads, kind and backend:
-    ``best`` (the fastest protocol label of that backend), ``best_median``, ``witness_median``
+    ``best`` (the fastest protocol label of that backend: against the witness in their interleaved rounds
+    where the run timed them so, else by median), ``best_median``, ``witness_median``
     and ``tax`` = best_median / witness_median (1.0: the harness costs nothing; 1.5: our
     code is 50% slower than the expert's), with ``best_iqr`` and ``witness_iqr``, the
     interquartile ranges, ``tax_lo``/``tax_hi`` the tax's 95% interval and ``call`` what it says
@@ -93,7 +94,9 @@ def protocol_tax(frame):
         witness, protocol = group[expert_rows], group[~expert_rows]
         if not len(witness) or not len(protocol):
             continue
-        best = protocol.loc[protocol["median"].idxmin()]
+        # the fastest row against the witness in their interleaved rounds where the run has them, else by median
+        paired = protocol[protocol["paired_tax"].notna()] if "paired_tax" in protocol else protocol.iloc[:0]
+        best = paired.loc[paired["paired_tax"].idxmin()] if len(paired) else protocol.loc[protocol["median"].idxmin()]
         expert = witness.loc[witness["median"].idxmin()]
         w = float(expert["median"])
         ratio, interleaved = tax_interval(best.to_dict(), expert.to_dict())

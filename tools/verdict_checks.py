@@ -158,7 +158,7 @@ def judge_tax(out: Path) -> dict:
             same_call += x.call == y.call
             rows.append(
                 {
-                    "cell": f"{x.problem} {x.size} {x.kind} {x.backend}",
+                    "cell": f"{x['problem']} {x['size']} {x['kind']} {x['backend']}",
                     "best": [x.best, y.best],
                     "tax": [round(x.tax, 3), round(y.tax, 3)],
                     "interval": [[round(x.tax_lo, 3), round(x.tax_hi, 3)], [round(y.tax_lo, 3), round(y.tax_hi, 3)]],

@@ -7,7 +7,7 @@ of their calls in one round cancels it. The order is drawn again every round: th
 a slow eager one pays for its garbage and cache traffic (12 to 25 us measured on a 35 us cell),
 so no row may always be that one.
 
-Used by the run, for the protocol tax (each witness against its backend's best protocol rows,
+Used by the run, for the protocol tax (each witness against its backend's fastest protocol rows,
 :class:`Pairs`), and by ``bench diagnose tax`` (:mod:`.tax_probe`).
 """
 
@@ -31,6 +31,10 @@ MIN_ROUNDS = 9
 SECONDS = 0.5
 #: ... up to this many
 MAX_ROUNDS = 1000
+#: the protocol rows a witness is timed with: those whose median is within this factor of the fastest's ...
+CONTENDER = 1.5
+#: ... at most this many (and the fastest of the witness's own mode)
+CONTENDERS = 3
 
 
 def rounds(calls: Sequence[Callable[[], object]], order: random.Random, seconds: float) -> list[list[float]]:
@@ -69,8 +73,8 @@ class Pairs:
     """The protocol tax timed in interleaved rounds inside a worker process.
 
     A protocol row whose backend's witness this process will time later is kept built (:meth:`after`);
-    the witness, once timed ok, is timed again in interleaved rounds with the fastest kept row and the
-    fastest of its own mode (like for like), and the kept rows are let go. Timed one after the other,
+    the witness, once timed ok, is timed again in interleaved rounds with the kept rows close to the
+    fastest and the fastest of its own mode (like for like), and the kept rows are let go. Timed one after the other,
     a witness and a protocol row meet different moments of a shared machine and their ratio carries
     its drift: in one run the PyTorch k-means witness came out 1.46x slower than the eager row, in
     interleaved rounds 1.23x faster."""
@@ -94,10 +98,13 @@ class Pairs:
 
     def pair(self, witness: CellSpec, built: Any, median: float, kept: list) -> dict[str, Any]:
         """The interleaved rounds: the cells' ids (the witness first) and, per round, each one's seconds."""
-        best = min(kept, key=lambda k: k[2])
-        same_mode = [k for k in kept if k[0].cell.mode == witness.cell.mode]
-        like = min(same_mode, key=lambda k: k[2]) if same_mode else best
-        chosen = [best] if like is best else [best, like]
+        # the rows within CONTENDER of the fastest by median (timed apart, the fastest is often not), at most
+        # CONTENDERS of them, and the fastest of the witness's own mode (like for like)
+        ranked = sorted(kept, key=lambda k: k[2])
+        chosen = [k for k in ranked if k[2] <= CONTENDER * ranked[0][2]][:CONTENDERS]
+        same_mode = [k for k in ranked if k[0].cell.mode == witness.cell.mode]
+        if same_mode and same_mode[0] not in chosen:
+            chosen.append(same_mode[0])
         per_round = median + sum(k[2] for k in chosen)
         # a slow call gets fewer rounds, within the slow budget, but never fewer than an interval needs
         fewest = min(MIN_ROUNDS, max(stats.MIN_ROUNDS, math.floor(self._slow_budget / max(per_round, 1e-9))))

@@ -13,7 +13,7 @@ The runner (:mod:`bench.runner.supervise`) starts ``pytest bench/runner/suite.py
    statistics (``benchmark.pedantic`` with one to three rounds, within the slow
    budget, where one call already exceeds ``--benchmark-max-time``, so
    calibration would be absurd),
-5. for a witness, times it again in interleaved rounds with its backend's best protocol rows,
+5. for a witness, times it again in interleaved rounds with its backend's fastest protocol rows,
    kept built from earlier in the process (:class:`.interleave.Pairs`: the protocol tax),
 6. writes the cell's tidy record atomically to ``cells/<cell id>.json``.
 
