@@ -380,7 +380,7 @@ def typed(frame):
     for name in TEXT_COLUMNS:
         frame[name] = frame[name].astype("string")
     bad = frame["status"] != "ok"
-    for name in STAT_COLUMNS + ("ratio", "ci_lo", "ci_hi"):
+    for name in STAT_COLUMNS + ("ratio", "ci_lo", "ci_hi", "paired_tax", "paired_lo", "paired_hi"):
         frame.loc[bad.fillna(True), name] = float("nan")
     return frame
 

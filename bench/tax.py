@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .cells import WITNESS, role
 from .fmt import to_float
 from .stats import Interval, paired_ratio, ratio_interval
 from .verdicts import is_witness, row_interval
@@ -23,24 +24,50 @@ PAIRED = "paired"
 
 def paired_taxes(records: Iterable[Mapping[str, Any]]) -> dict[str, Interval]:
     """Per protocol cell id timed in interleaved rounds with its witness: its ratio over the witness
-    (:func:`bench.stats.paired_ratio`), from every process that timed the pair, where it has an interval."""
+    (:func:`bench.stats.paired_ratio`), from every process that timed the pair, where it has an interval.
+
+    Records are untrusted: rounds are read only from an ok witness's record that names itself first, and
+    only for the ok protocol rows of its own cell (problem, size, backend, dtype, kind, device, threads)."""
+    records = [r for r in records if isinstance(r, Mapping)]
+    by_id = {r.get("cell"): r for r in records}
     per_cell: dict[str, list[list[float]]] = {}
     for rec in records:
-        if rec.get("status") != "ok" or not isinstance(rec.get(PAIRED), list):
+        if rec.get("status") != "ok" or role(rec.get("backend"), rec.get("variant")) != WITNESS:
             continue
-        for entry in rec[PAIRED]:
+        for entry in rec.get(PAIRED) if isinstance(rec.get(PAIRED), list) else []:
             cells, rounds = (entry.get("cells"), entry.get("rounds")) if isinstance(entry, dict) else (None, None)
-            if not (isinstance(cells, list) and isinstance(rounds, list) and all(isinstance(c, str) for c in cells)):
+            if not (isinstance(cells, list) and isinstance(rounds, list) and cells[:1] == [rec.get("cell")]):
                 continue
-            good = [r for r in rounds if isinstance(r, list) and len(r) == len(cells) and all(_positive(x) for x in r)]
+            if len(set(map(str, cells))) != len(cells):
+                continue
+            good = [t for t in (_times(r, len(cells)) for r in rounds) if t is not None]
             for j, cell in enumerate(cells[1:], 1):
-                per_cell.setdefault(cell, []).append([r[j] / r[0] for r in good])
+                if _same_cell(by_id.get(cell), rec):
+                    per_cell.setdefault(cell, []).append([t[j] / t[0] for t in good])
     taxes = {cell: paired_ratio(processes) for cell, processes in per_cell.items()}
     return {cell: tax for cell, tax in taxes.items() if tax.bounded}
 
 
-def _positive(x: object) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x < math.inf
+def _times(row: object, n: int) -> list[float] | None:
+    """One round's seconds, each a positive finite float, or None."""
+    if not isinstance(row, list) or len(row) != n:
+        return None
+    try:
+        out = [float(x) for x in row if isinstance(x, (int, float)) and not isinstance(x, bool)]
+    except OverflowError:
+        return None
+    return out if len(out) == n and all(0 < x < math.inf for x in out) else None
+
+
+def _same_cell(row: Mapping[str, Any] | None, witness: Mapping[str, Any]) -> bool:
+    """Whether ``row`` is an ok protocol row of the witness's own cell."""
+    keys = ("problem", "size", "backend", "dtype", "kind", "device", "threads", "run", "machine")
+    return (
+        row is not None
+        and row.get("status") == "ok"
+        and role(row.get("backend"), row.get("variant")) == "protocol"
+        and all(row.get(k) == witness.get(k) for k in keys)
+    )
 
 
 def protocol_tax(frame):
@@ -50,13 +77,14 @@ def protocol_tax(frame):
     One row per run, machine, problem, size, dtype, device, threads, kind and backend:
     ``best`` (the fastest protocol label of that backend: against the witness in their interleaved rounds
     where the run timed them so, else by median), ``best_median``, ``witness_median``
-    and ``tax`` = best_median / witness_median (1.0: the harness costs nothing; 1.5: our
-    code is 50% slower than the expert's), with ``best_iqr`` and ``witness_iqr``, the
-    interquartile ranges, ``tax_lo``/``tax_hi`` the tax's 95% interval and ``call`` what it says
-    (:data:`CALLS`: within the goal, above it, the witness not the expert's best, unclear). ``like_best``
-    and ``like_tax``: the same for the best protocol row of the witness's own mode (compiled against a
-    compiled witness), like for like. ``interleaved``: whether the tax comes from rounds that alternate
-    the row and the witness (:func:`tax_interval`). Only ``ok`` rows count.
+    and ``tax``: the median of best's and the witness's per-round ratios in their interleaved rounds, else
+    best_median / witness_median (1.0: the harness costs nothing; 1.5: our code is 50% slower than the
+    expert's), with ``best_iqr`` and ``witness_iqr``, the interquartile ranges, ``tax_lo``/``tax_hi`` the
+    tax's 95% interval and ``call`` what it says (:data:`CALLS`: within the goal, above it, the witness not
+    the expert's best, unclear). ``like_best`` and ``like_tax``: the same for the best protocol row of the
+    witness's own mode (compiled against a compiled witness), like for like. ``interleaved``: whether the
+    tax comes from rounds that alternate the row and the witness (:func:`tax_interval`). Only ``ok`` rows
+    count.
     """
     import pandas as pd
 
@@ -94,9 +122,12 @@ def protocol_tax(frame):
         witness, protocol = group[expert_rows], group[~expert_rows]
         if not len(witness) or not len(protocol):
             continue
-        # the fastest row against the witness in their interleaved rounds where the run has them, else by median
+        # the fastest row against the witness in their interleaved rounds where those include the fastest by
+        # median (a row the rounds left out, after a resumed or retried worker, may be faster), else by median
+        best = protocol.loc[protocol["median"].idxmin()]
         paired = protocol[protocol["paired_tax"].notna()] if "paired_tax" in protocol else protocol.iloc[:0]
-        best = paired.loc[paired["paired_tax"].idxmin()] if len(paired) else protocol.loc[protocol["median"].idxmin()]
+        if best["cell"] in set(paired["cell"]):
+            best = paired.loc[paired["paired_tax"].idxmin()]
         expert = witness.loc[witness["median"].idxmin()]
         w = float(expert["median"])
         ratio, interleaved = tax_interval(best.to_dict(), expert.to_dict())
@@ -130,6 +161,14 @@ def tax_interval(row: Mapping[str, Any], witness: Mapping[str, Any]) -> tuple[In
     if all(math.isfinite(x) and x > 0 for x in (value, lo, hi)):
         return Interval(value, lo, hi), True
     return ratio_interval(row_interval(row), row_interval(witness)), False
+
+
+def interleaved(flag: object) -> bool:
+    """Whether a tax row's ``interleaved`` cell says so (Python's or NumPy's True; a missing value: no)."""
+    try:
+        return bool(flag) and flag == flag
+    except TypeError:  # pandas' NA
+        return False
 
 
 #: what a tax's interval says

@@ -13,12 +13,14 @@ wins" table and glance lines, and ``--repeat`` all read this module.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from .cells import WITNESS, role
 from .stats import MIN_EFFECT, Interval, ratio_interval, verdict
 from .uncertainty import BUSY_LABEL, interval
+
+T = TypeVar("T")
 
 #: what makes two rows comparable (a row within it: its label)
 GROUP = ("run", "machine", "problem", "size", "dtype", "device", "threads", "kind")
@@ -135,9 +137,30 @@ def contenders(frame, min_effect: float = MIN_EFFECT) -> set[str]:
     return out | tax_pairs(frame)
 
 
+#: the protocol rows a witness is timed with in interleaved rounds: those within this factor of the fastest
+#: by median (timed apart, the fastest is often not the fastest against the witness) ...
+TAX_CONTENDER = 1.5
+#: ... at most this many, and the fastest of the witness's own mode (like for like)
+TAX_CONTENDERS = 3
+
+
+def tax_rows(rows: Sequence[T], median: Callable[[T], float], mode: Callable[[T], Any], witness_mode: Any) -> list[T]:
+    """The protocol rows (of one backend and cell) a witness is timed with in interleaved rounds and measured
+    again with: :data:`TAX_CONTENDERS` within :data:`TAX_CONTENDER` of the fastest by median, then the
+    fastest of the witness's mode where that is not among them (``bench.runner.interleave.Pairs``)."""
+    ranked = sorted(rows, key=median)
+    if not ranked:
+        return []
+    chosen = [r for r in ranked if median(r) <= TAX_CONTENDER * median(ranked[0])][:TAX_CONTENDERS]
+    same_mode = [r for r in ranked if mode(r) == witness_mode]
+    if same_mode and not any(r is same_mode[0] for r in chosen):
+        chosen.append(same_mode[0])
+    return chosen
+
+
 def tax_pairs(frame) -> set[str]:
-    """Cell ids of every witness and of its backend's fastest protocol row in the same group: the
-    protocol tax compares them, so both are measured twice."""
+    """Cell ids of every witness and of the protocol rows it is timed with (:func:`tax_rows`): the protocol
+    tax compares them, so they are measured twice, and timed interleaved again in the second process."""
     ok = frame[(frame["status"] == "ok").fillna(False).astype(bool) & frame["median"].notna()]
     witness = is_witness(ok)
     out: set[str] = set()
@@ -146,7 +169,9 @@ def tax_pairs(frame) -> set[str]:
         mask = witness.loc[group.index]
         if mask.any() and (~mask).any():
             out |= set(group.loc[mask, "cell"])
-            out.add(group.loc[~mask].sort_values("median", kind="stable").iloc[0]["cell"])
+            expert_mode = group.loc[mask, "mode"].iloc[0]
+            rows = [r for _, r in group.loc[~mask].iterrows()]
+            out |= {r["cell"] for r in tax_rows(rows, lambda r: float(r["median"]), lambda r: r["mode"], expert_mode)}
     return out
 
 

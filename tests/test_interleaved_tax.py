@@ -99,6 +99,29 @@ def test_a_worker_keeps_the_rows_a_witness_will_need_and_pairs_it_with_the_best_
     assert not pairs.kept  # let go once paired
 
 
+def test_rows_after_their_witness_are_not_kept_and_a_witness_that_fails_lets_its_rows_go():
+    plan = [_spec("compile"), _spec(WITNESS), _spec("autograd")]  # a resumed run's order: one row after
+    pairs = interleave.Pairs(plan, slow_budget=10.0, seed=0, pass_no=1)
+    pairs.after(plan[0], _Built(), {"median": 2e-4})
+    pairs.after(plan[2], _Built(), {"median": 1e-4})
+    assert [s.id for s, _, _ in pairs.kept[interleave.key(plan[0])]] == [plan[0].id]
+    assert [s.id for s, _, _ in pairs.finish(plan[1])] == [plan[0].id]  # the witness's cell ended, not ok
+    assert not pairs.kept
+
+
+def test_a_row_that_fails_in_the_interleaved_rounds_costs_the_tax_its_rounds_not_the_witness():
+    class Failing(_Built):
+        def call(self):
+            raise RuntimeError("out of memory")
+
+    plan = [_spec("compile"), _spec(WITNESS)]
+    pairs = interleave.Pairs(plan, slow_budget=10.0, seed=0, pass_no=1)
+    pairs.after(plan[0], Failing(), {"median": 2e-4})
+    witness = {"median": 2e-4, "status": "ok"}
+    pairs.after(plan[1], _Built(), witness)
+    assert PAIRED not in witness and witness["status"] == "ok" and not pairs.kept
+
+
 def _rec(cell: str, label: str, variant: str, median: float, **extra) -> dict:
     return results.record(
         cell=cell,
@@ -152,30 +175,64 @@ def test_the_tax_comes_from_the_interleaved_rounds_where_the_run_has_them(tmp_pa
     assert not apart["interleaved"] and apart["tax"] == pytest.approx(2.13 / 3.2)
 
 
+ROW, WIT = "kmeans-small-torch+compile-float64-gradient-cpu-t2", "kmeans-small-torch+witness-float64-gradient-cpu-t2"
+GOOD = [[1e-4, 1.02e-4]] * 20
+
+
+def _pair_records(paired, row: dict | None = None, witness: dict | None = None) -> list[dict]:
+    return [
+        _rec(ROW, "torch+compile", "compile", 2e-4) | (row or {}),
+        _rec(WIT, "torch+witness", WITNESS, 2e-4) | {PAIRED: paired} | (witness or {}),
+    ]
+
+
+def test_well_formed_rounds_give_the_rows_tax():
+    assert paired_taxes(_pair_records([{"cells": [WIT, ROW], "rounds": GOOD}]))[ROW].value == pytest.approx(1.02)
+
+
 @pytest.mark.parametrize(
     "paired",
     [
         "rounds",
-        [{"cells": ["w", "x"], "rounds": [[1e-4, "fast"]] * 20}],
-        [{"cells": ["w"], "rounds": None}],
-        [{"cells": [1, 2], "rounds": [[1e-4, 1e-4]] * 20}],
-        [{"cells": ["w", "x"], "rounds": [[0.0, 1e-4], [-1.0, 1e-4], [math.inf, 1e-4]] * 10}],
+        [{"cells": [WIT, ROW], "rounds": [[1e-4, "fast"]] * 20}],
+        [{"cells": [WIT], "rounds": None}],
+        [{"cells": [1, 2], "rounds": GOOD}],
+        [{"cells": [WIT, ROW], "rounds": [[0.0, 1e-4], [-1.0, 1e-4], [math.inf, 1e-4]] * 10}],
+        [{"cells": [WIT, ROW], "rounds": [[10**400, 1e-4]] * 20}],  # no float: never an OverflowError
+        [{"cells": [ROW, WIT], "rounds": GOOD}],  # a witness's rounds name it first
+        [{"cells": [WIT, ROW, ROW], "rounds": [[1e-4, 1e-4, 1e-4]] * 20}],  # one row twice
     ],
+    ids=["not-a-list", "text", "no-rounds", "ids-not-text", "not-positive", "huge-int", "not-first", "twice"],
 )
 def test_malformed_interleaved_rounds_give_no_tax(paired):
-    rec = {"status": "ok", PAIRED: paired}
-    assert paired_taxes([rec]) == {}
+    assert paired_taxes(_pair_records(paired)) == {}
+
+
+@pytest.mark.parametrize(
+    "row,witness",
+    [
+        ({"problem": "lse"}, {}),  # a row of another cell
+        ({"threads": 1}, {}),
+        ({"status": "error"}, {}),
+        ({"variant": WITNESS, "label": "torch+witness"}, {}),  # a witness is no protocol row
+        ({}, {"variant": "compile", "label": "torch+compile"}),  # only a witness's record holds rounds
+        ({}, {"status": "nan"}),
+    ],
+)
+def test_rounds_count_only_between_a_witness_and_an_ok_row_of_its_own_cell(row, witness):
+    assert paired_taxes(_pair_records([{"cells": [WIT, ROW], "rounds": GOOD}], row, witness)) == {}
 
 
 def test_a_repeat_adds_its_interleaved_rounds_to_the_witness():
-    first = {"pass": 1, "cells": ["w", "x"], "rounds": [[1e-4, 1e-4]] * 10}
-    second = {"pass": 2, "cells": ["w", "x"], "rounds": [[1e-4, 1.1e-4]] * 10}
-    samples = {"samples": [{"pass": 1, "pid": 1, "times": [1e-4] * 10}]}
-    earlier = {"status": "ok", **samples, PAIRED: [first]}
+    first = {"pass": 1, "cells": [WIT, ROW], "rounds": [[1e-4, 1e-4]] * 10}
+    second = {"pass": 2, "cells": [WIT, ROW], "rounds": [[1e-4, 1.1e-4]] * 10}
+    row, earlier = _pair_records([first], witness={"samples": [{"pass": 1, "pid": 1, "times": [1e-4] * 10}]})
     later = {"status": "ok", "samples": [{"pass": 2, "pid": 2, "times": [1e-4] * 10}], PAIRED: [second]}
     merged = add_repeat(earlier, later, 2)
     assert merged[PAIRED] == [first, second]
-    assert paired_taxes([merged])["x"].lo <= 1.0 and paired_taxes([merged])["x"].hi >= 1.1
+    both = paired_taxes([row, merged])[ROW]
+    assert both.lo <= 1.0 and both.hi >= 1.1  # two processes that disagree: the interval holds both
+    assert add_repeat(earlier | {PAIRED: 7}, later, 2)[PAIRED] == [second]  # a malformed earlier entry is dropped
 
 
 def test_a_run_times_each_witness_interleaved_with_its_best_rows(tmp_path):

@@ -150,10 +150,15 @@ def judge_tax(out: Path) -> dict:
     from bench import results
     from bench.tax import protocol_tax
 
-    rows, held, same_call = [], 0, 0
+    rows, held, same_call, missing = [], 0, 0, 0
     for name in TAX_PLANS:
         a, b = (protocol_tax(results.load(out / "tax" / f"{run}-{name}", write_csv=False)) for run in ("a", "b"))
-        for (_, x), (_, y) in zip(a.iterrows(), b.iterrows()):
+        keys = ["problem", "size", "kind", "backend", "dtype", "device", "threads"]
+        both = a.merge(b, on=keys, suffixes=("", "_b"))
+        missing += len(a) + len(b) - 2 * len(both)  # a tax only one run has (a witness that failed)
+        for _, row in both.iterrows():
+            x = row[[c for c in both.columns if not c.endswith("_b")]]
+            y = row[keys + [c for c in both.columns if c.endswith("_b")]].rename(lambda c: c.removesuffix("_b"))
             held += (x.tax_lo <= y.tax <= x.tax_hi) + (y.tax_lo <= x.tax <= y.tax_hi)
             same_call += x.call == y.call
             rows.append(
@@ -170,7 +175,12 @@ def judge_tax(out: Path) -> dict:
                     ],
                 }
             )
-    return {"taxes": rows, "held": f"{held} of {2 * len(rows)}", "same call": f"{same_call} of {len(rows)}"}
+    return {
+        "taxes": rows,
+        "held": f"{held} of {2 * len(rows)}",
+        "same call": f"{same_call} of {len(rows)}",
+        "in one run only": missing,
+    }
 
 
 def between(run: Path) -> float | None:
@@ -194,7 +204,8 @@ def main() -> int:
 
         load_plugins()
         for folder in args.judge:
-            print(folder, json.dumps(judge_tax(folder) if (folder / "tax").is_dir() else judge_power(folder), indent=1))
+            judged = {"power": judge_power(folder)} | ({"tax": judge_tax(folder)} if (folder / "tax").is_dir() else {})
+            print(folder, json.dumps(judged, indent=1))
         return 0
     if not args.out:
         p.error("--out FOLDER is needed to run the checks (or --judge OUT ... to judge stored ones)")

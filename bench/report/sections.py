@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.fmt import fmt_x
-from bench.tax import CALLS
+from bench.tax import CALLS, interleaved
 
 from . import compare_tables, tables
 from .comparison import NOT_REGRESSIONS, NOTHING_TO_COMPARE, not_comparable
@@ -89,7 +89,7 @@ def _tax_gaps(context) -> list:
     items = []
     for _, r in context.tax[context.tax["call"] != "within"].iterrows():
         head = [Span(f"{r['best']} {fmt_x(r['tax'])}"), f" on {r['problem']} {r['size']} {r['kind']}"]
-        rounds = ", interleaved rounds" if r.get("interleaved") is True else ""
+        rounds = ", interleaved rounds" if interleaved(r.get("interleaved")) else ""
         interval = (
             f" (95% interval {r['tax_lo']:.2f}-{r['tax_hi']:.2f}{rounds})"
             if r["tax_lo"] == r["tax_lo"]
@@ -177,8 +177,9 @@ SECTIONS: tuple[Section, ...] = (
             "backend's best row through the protocol against the expert's hand-written witness, timed in the same run. "
             "Below 1.0 the protocol's path, chosen by measurement, beats the code an expert writes first (PyTorch's "
             "torch.func.hessian, forward over reverse, against reverse over reverse on the Newton Hessian). Each "
-            "witness is timed again in rounds that alternate it with its backend's fastest protocol row and the "
-            "fastest of its own mode, so that a drift of the machine hits both alike: a tax marked interleaved and "
+            "witness is timed again in rounds that alternate it with its backend's protocol rows within 1.5x of the "
+            "fastest by median (at most three) and the fastest of its own mode, so that a drift of the machine hits "
+            "them alike; the best row is the fastest against the witness there, and a tax marked interleaved and "
             "its interval come from those rounds (the median of the per-round ratios), any other from two medians "
             "timed apart, which a busy machine can move either way (python -m bench diagnose tax settles one)."
         ),

@@ -8,7 +8,7 @@ import math
 from bench import verdicts
 from bench.fmt import fmt_time, fmt_x, is_missing
 from bench.stats import ratio_interval
-from bench.tax import CALLS, GOAL
+from bench.tax import CALLS, GOAL, interleaved
 from bench.verdicts import GROUP, row_interval
 
 from . import analysis
@@ -308,7 +308,7 @@ def tax(context) -> Table:
 
 def _tax_interval(r) -> str:
     """``0.98-1.04 interleaved``: a tax's interval, and whether its rounds alternated the row and the witness."""
-    return f"{r.tax_lo:.2f}-{r.tax_hi:.2f}" + (" interleaved" if r.interleaved is True else "")
+    return f"{r.tax_lo:.2f}-{r.tax_hi:.2f}" + (" interleaved" if interleaved(r.interleaved) else "")
 
 
 def best_variants(context) -> Table:

@@ -23,6 +23,7 @@ from typing import Any
 from .. import stats
 from ..cells import WITNESS, CellSpec
 from ..tax import PAIRED
+from ..verdicts import tax_rows
 from . import machine
 
 #: the run's interleaved rounds of a witness against its protocol rows: at least this many ...
@@ -31,10 +32,6 @@ MIN_ROUNDS = 9
 SECONDS = 0.5
 #: ... up to this many
 MAX_ROUNDS = 1000
-#: the protocol rows a witness is timed with: those whose median is within this factor of the fastest's ...
-CONTENDER = 1.5
-#: ... at most this many (and the fastest of the witness's own mode)
-CONTENDERS = 3
 
 
 def rounds(calls: Sequence[Callable[[], object]], order: random.Random, seconds: float) -> list[list[float]]:
@@ -72,40 +69,51 @@ def paired(
 class Pairs:
     """The protocol tax timed in interleaved rounds inside a worker process.
 
-    A protocol row whose backend's witness this process will time later is kept built (:meth:`after`);
+    A protocol row whose backend's witness comes later in this process's plan is kept built (:meth:`after`);
     the witness, once timed ok, is timed again in interleaved rounds with the kept rows close to the
-    fastest and the fastest of its own mode (like for like), and the kept rows are let go. Timed one after the other,
-    a witness and a protocol row meet different moments of a shared machine and their ratio carries
-    its drift: in one run the PyTorch k-means witness came out 1.46x slower than the eager row, in
+    fastest and the fastest of its own mode (:func:`bench.verdicts.tax_rows`), and the kept rows are let
+    go once the witness's cell ends, however it ends (:meth:`finish`). Timed one after the other, a
+    witness and a protocol row meet different moments of a shared machine and their ratio carries its
+    drift: in one run the PyTorch k-means witness came out 1.46x slower than the eager row, in
     interleaved rounds 1.23x faster."""
 
     def __init__(self, cells: Sequence[CellSpec], slow_budget: float, seed: int, pass_no: int):
-        self._witnessed = {key(s) for s in cells if s.cell.variant == WITNESS}
+        #: the plan position of each key's last witness: a row is kept only where its witness comes after it
+        self._witness_at = {key(s): i for i, s in enumerate(cells) if s.cell.variant == WITNESS}
+        self._position = {s.id: i for i, s in enumerate(cells)}
         self._slow_budget, self._seed, self._pass_no = slow_budget, seed, pass_no
         self.kept: dict[tuple, list[tuple[CellSpec, Any, float]]] = {}
 
     def after(self, spec: CellSpec, built: Any, rec: dict[str, Any]) -> None:
         """Called with each cell timed ok: keeps a protocol row for its witness, or pairs a witness
-        (its record gains :data:`bench.tax.PAIRED`)."""
+        (its record gains :data:`bench.tax.PAIRED`; a pairing that fails leaves the witness's own timing as it is)."""
         k = key(spec)
         if spec.cell.variant != WITNESS:
-            if k in self._witnessed:
+            if self._witness_at.get(k, -1) > self._position.get(spec.id, math.inf):
                 self.kept.setdefault(k, []).append((spec, built, float(rec["median"])))
             return
-        kept = self.kept.pop(k, [])
-        if kept:
-            rec[PAIRED] = [self.pair(spec, built, float(rec["median"]), kept)]
+        kept = self.finish(spec)
+        if not kept:
+            return
+        try:
+            entry = self.pair(spec, built, float(rec["median"]), kept)
+        except Exception as exc:  # a kept row that fails now costs the tax its rounds, never the witness
+            print(f"interleaved rounds of {spec.id} not timed: {type(exc).__name__}: {exc}")
+            return
+        if entry is not None:
+            rec[PAIRED] = [entry]
 
-    def pair(self, witness: CellSpec, built: Any, median: float, kept: list) -> dict[str, Any]:
-        """The interleaved rounds: the cells' ids (the witness first) and, per round, each one's seconds."""
-        # the rows within CONTENDER of the fastest by median (timed apart, the fastest is often not), at most
-        # CONTENDERS of them, and the fastest of the witness's own mode (like for like)
-        ranked = sorted(kept, key=lambda k: k[2])
-        chosen = [k for k in ranked if k[2] <= CONTENDER * ranked[0][2]][:CONTENDERS]
-        same_mode = [k for k in ranked if k[0].cell.mode == witness.cell.mode]
-        if same_mode and same_mode[0] not in chosen:
-            chosen.append(same_mode[0])
+    def finish(self, spec: CellSpec) -> list[tuple[CellSpec, Any, float]]:
+        """Let go of the rows kept for witness ``spec`` (called as its cell ends, ok or not); they are returned."""
+        return self.kept.pop(key(spec), []) if spec.cell.variant == WITNESS else []
+
+    def pair(self, witness: CellSpec, built: Any, median: float, kept: list) -> dict[str, Any] | None:
+        """The interleaved rounds: the cells' ids (the witness first) and, per round, each one's seconds; None
+        where the fewest rounds an interval needs would take beyond three times the slow budget."""
+        chosen = tax_rows(kept, lambda k: k[2], lambda k: k[0].cell.mode, witness.cell.mode)
         per_round = median + sum(k[2] for k in chosen)
+        if stats.MIN_ROUNDS * per_round > 3 * self._slow_budget:
+            return None
         # a slow call gets fewer rounds, within the slow budget, but never fewer than an interval needs
         fewest = min(MIN_ROUNDS, max(stats.MIN_ROUNDS, math.floor(self._slow_budget / max(per_round, 1e-9))))
         probe = machine.speed_probe()

@@ -153,7 +153,8 @@ def add_repeat(earlier: Mapping[str, Any], rec: Mapping[str, Any], pass_no: int)
     if rec.get("status") == "ok" and new:
         out[uncertainty.SAMPLES] = old + new
         if isinstance(rec.get(PAIRED), list):  # a witness's interleaved rounds, this process's added
-            out[PAIRED] = [*(earlier.get(PAIRED) or []), *rec[PAIRED]]
+            before = earlier.get(PAIRED)
+            out[PAIRED] = [*(before if isinstance(before, list) else []), *rec[PAIRED]]
         procs = uncertainty.entries(out)
         if procs:
             out.update(uncertainty.summary(procs))

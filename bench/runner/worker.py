@@ -239,6 +239,7 @@ class Worker:
                 rec[name] = None
             rec["traceback"] = traceback.format_exc(limit=-8)  # kept in the record, not a table column
             print(rec["traceback"])  # and in the worker's log
+        self.pairs.finish(spec)  # a witness's cell has ended, ok or not: the rows kept for it are let go
         rec["finished"] = results.now()
         rec["cell_time"] = time.perf_counter() - t0  # the whole cell, building and calibration included
         benchmark.extra_info.update({k: v for k, v in rec.items() if k not in results.STAT_COLUMNS})
