@@ -12,7 +12,7 @@ from bench import results, safe_io, uncertainty
 from bench.agreement_file import AgreementRow
 from bench.environment import Environment
 from bench.fmt import markdown
-from bench.stats import CONFIDENCE, rule_words
+from bench.stats import CONFIDENCE, PAIRED_BETWEEN, rule_words
 
 from .render_md import heading, line
 
@@ -159,7 +159,10 @@ def verdict_rule() -> str:
         "nor does a group with a planned row left untimed. A row measured while other "
         f"processes took more than {_pct(uncertainty.BUSY)} of the CPUs keeps a widened interval. Rows compete "
         "within one problem, size, dtype, device, thread count, kind and run; an expert's hand-written witness "
-        "is no contestant (it measures the protocol's tax)."
+        "is no contestant (it measures the protocol's tax: timed again in interleaved rounds with its backend's "
+        "fastest rows, one call of each per round in a fresh order, the tax is the median of the per-round "
+        f"ratios with its {CONFIDENCE:.0%} interval, widened by {PAIRED_BETWEEN:.0%} for the variation "
+        "between processes)."
     )
 
 
