@@ -122,17 +122,12 @@ def protocol_tax(frame):
         witness, protocol = group[expert_rows], group[~expert_rows]
         if not len(witness) or not len(protocol):
             continue
-        # the fastest row against the witness in their interleaved rounds where those include the fastest by
-        # median (a row the rounds left out, after a resumed or retried worker, may be faster), else by median
-        best = protocol.loc[protocol["median"].idxmin()]
-        paired = protocol[protocol["paired_tax"].notna()] if "paired_tax" in protocol else protocol.iloc[:0]
-        if best["cell"] in set(paired["cell"]):
-            best = paired.loc[paired["paired_tax"].idxmin()]
+        best = _fastest(protocol)
         expert = witness.loc[witness["median"].idxmin()]
         w = float(expert["median"])
         ratio, interleaved = tax_interval(best.to_dict(), expert.to_dict())
         same_mode = protocol[(protocol["mode"] == expert.get("mode")).fillna(False).astype(bool)]
-        like = same_mode.loc[same_mode["median"].idxmin()] if len(same_mode) else None
+        like = _fastest(same_mode) if len(same_mode) else None
         rows.append(
             {
                 **dict(zip(keys, key)),
@@ -152,6 +147,15 @@ def protocol_tax(frame):
             }
         )
     return pd.DataFrame(rows, columns=columns)
+
+
+def _fastest(rows):
+    """The fastest of some protocol rows against their witness: in their interleaved rounds where those include
+    the fastest by median (a row the rounds left out, after a resumed or retried worker, may be faster), else
+    by median."""
+    fastest = rows.loc[rows["median"].idxmin()]
+    paired = rows[rows["paired_tax"].notna()] if "paired_tax" in rows else rows.iloc[:0]
+    return paired.loc[paired["paired_tax"].idxmin()] if fastest["cell"] in set(paired["cell"]) else fastest
 
 
 def tax_interval(row: Mapping[str, Any], witness: Mapping[str, Any]) -> tuple[Interval, bool]:

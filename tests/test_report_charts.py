@@ -235,3 +235,33 @@ def test_agreement_heatmap_shows_the_checks_measure_tolerance_and_numpy_apart(tm
     assert marked == {"5e-12†"} and not [t for t in hand.texts if "†" in t.get_text()]
     words = " ".join(t.get_text() for ax in chart.figure.axes for t in [*ax.texts, ax.yaxis.label]) + chart.caption
     assert "ρ" not in words and "rho" not in words
+
+
+def test_the_tax_chart_counts_and_hatches_by_each_taxs_interval_and_draws_it():
+    """A tax of x1.12 whose interval reaches 0.98 is not "above the goal": the title and the hatching follow
+    the interval's call, as the glance line does, and each bar carries its interval as whiskers."""
+    import types
+
+    import pandas as pd
+
+    from bench.report.charts import tax as tax_chart
+
+    rows = [
+        ("kmeans", "jax", 1.12, 0.98, 1.28, "unclear"),
+        ("kmeans", "torch", 1.60, 1.50, 1.70, "above"),
+        ("xor_net", "jax", 1.00, 0.96, 1.04, "within"),
+    ]
+    frame = pd.DataFrame(
+        [
+            {"problem": p, "size": "small", "kind": "gradient", "dtype": "float64", "device": "cpu", "run": "r"}
+            | {"backend": b, "best": f"{b}+jit", "tax": t, "tax_lo": lo, "tax_hi": hi, "call": c}
+            for p, b, t, lo, hi, c in rows
+        ]
+    )
+    (chart,) = tax_chart.charts(types.SimpleNamespace(tax=frame))
+    assert chart.title.startswith("Protocol tax: 1 of 3 within") and chart.title.endswith(", 1 above")
+    ax = chart.figure.axes[0]
+    hatched = [p.get_hatch() for p in ax.patches if p.get_hatch()]
+    assert hatched == ["//"]  # the torch bar only, not the unclear x1.12
+    whiskers = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert len(whiskers) == 3
