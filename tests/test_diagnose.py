@@ -69,6 +69,7 @@ PROGRAMS = {
     "bench/runner/pictures.py": "a process the run starts per backend for the article's pictures",
     "bench/runner/overhead.py": "diagnose overhead's worker, started through launch",
     "bench/runner/tax_probe.py": "diagnose tax's worker, started through launch",
+    "bench/runner/duel.py": "diagnose duel's server, one per framework, started through launch",
     "bench/gradbench/__main__.py": "GradBench's tool command line (python -m bench gradbench without the bench)",
     "tools/verdict_checks.py": "a maintainer's 15-minute check that reads the tests' slowed backend",
 }

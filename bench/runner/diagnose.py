@@ -1,9 +1,12 @@
-"""``python -m bench diagnose overhead|tax``: what the harness itself costs, measured.
+"""``python -m bench diagnose overhead|tax|duel``: what the harness itself costs, and a close call, measured.
 
 * ``overhead RUN_DIR``: a run's smallest medians against a bare ``timeit`` of the
   same call (:mod:`.overhead`);
 * ``tax``: every protocol row of the headline cells against the expert's witness,
-  timed round-robin on a quiet machine (:mod:`.tax_probe`).
+  timed round-robin on a quiet machine (:mod:`.tax_probe`);
+* ``duel``: rows of different frameworks timed in the same interleaved rounds, one server
+  process per framework, to settle a "who wins" call that a run's medians, timed apart,
+  leave a tie (:mod:`.duel`).
 
 Neither is part of a run or of the test suite; both time real calls.
 """
@@ -12,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 
-from . import overhead, tax_probe
+from . import duel, overhead, tax_probe
 
-HELP = "what the harness itself costs: overhead against timeit, the protocol tax against the witnesses"
+HELP = "what the harness itself costs (overhead, tax), and a close call between frameworks settled (duel)"
 #: diagnosis -> module with ``HELP``, ``add_arguments(parser)`` and ``main(args)``
-DIAGNOSES = {"overhead": overhead, "tax": tax_probe}
+DIAGNOSES = {"overhead": overhead, "tax": tax_probe, "duel": duel}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -8,7 +8,8 @@ a slow eager one pays for its garbage and cache traffic (12 to 25 us measured on
 so no row may always be that one.
 
 Used by the run, for the protocol tax (each witness against its backend's fastest protocol rows,
-:class:`Pairs`), and by ``bench diagnose tax`` (:mod:`.tax_probe`).
+:class:`Pairs`), by ``bench diagnose tax`` (:mod:`.tax_probe`) and by ``bench diagnose duel``
+(:mod:`.duel`: rows of different frameworks, each timed in a server process of its own).
 """
 
 from __future__ import annotations
@@ -34,35 +35,39 @@ SECONDS = 0.5
 MAX_ROUNDS = 1000
 
 
-def rounds(calls: Sequence[Callable[[], object]], order: random.Random, seconds: float) -> list[list[float]]:
+def rounds(
+    calls: Sequence[Callable[[], Any]], order: random.Random, seconds: float, own_clock: bool = False
+) -> list[list[float]]:
     """Rounds of one call of each of ``calls`` for at least ``seconds`` (one round at the least):
-    per round, each call's seconds in the order of ``calls``."""
+    per round, each call's seconds in the order of ``calls``. With ``own_clock`` each call returns the
+    seconds it measured itself (a row timed in another process: :mod:`.duel`)."""
     out: list[list[float]] = []
     opened = time.monotonic()
     while not out or time.monotonic() - opened < seconds:
         row = [0.0] * len(calls)
         for i in order.sample(range(len(calls)), len(calls)):
             start = time.perf_counter()
-            calls[i]()
-            row[i] = time.perf_counter() - start
+            own = calls[i]()
+            row[i] = float(own) if own_clock else time.perf_counter() - start
         out.append(row)
     return out
 
 
 def paired(
-    calls: Sequence[Callable[[], object]],
+    calls: Sequence[Callable[[], Any]],
     seconds: float = SECONDS,
     min_rounds: int = MIN_ROUNDS,
     max_rounds: int = MAX_ROUNDS,
     seed: int = 0,
+    own_clock: bool = False,
 ) -> list[list[float]]:
     """``calls`` in interleaved rounds: at least ``min_rounds``, then more while ``seconds`` last,
-    at most ``max_rounds``; per round, each call's seconds in the order of ``calls``."""
+    at most ``max_rounds``; per round, each call's seconds in the order of ``calls`` (see :func:`rounds`)."""
     order = random.Random(seed)
     out: list[list[float]] = []
     opened = time.monotonic()
     while len(out) < max_rounds and (len(out) < min_rounds or time.monotonic() - opened < seconds):
-        out += rounds(calls, order, 0.0)
+        out += rounds(calls, order, 0.0, own_clock)
     return out
 
 

@@ -9,6 +9,7 @@ in one sentence when something else competed for the CPUs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.metadata
 import math
@@ -16,6 +17,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,7 +72,7 @@ class _Reading:
     own: float  #: CPU seconds of this process and its waited-for children
 
 
-def _read() -> _Reading:
+def _read(pids: Sequence[int] = ()) -> _Reading:
     import psutil
 
     t = psutil.cpu_times()
@@ -78,19 +80,28 @@ def _read() -> _Reading:
     steal = getattr(t, "steal", 0.0)
     busy = sum(t) - idle - steal - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
     own = os.times()
-    return _Reading(time.monotonic(), busy, steal, own.user + own.system + own.children_user + own.children_system)
+    mine = own.user + own.system + own.children_user + own.children_system
+    for pid in pids:  # processes working for this one (a duel's servers) are not "other processes"
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            mine += times.user + times.system
+    return _Reading(time.monotonic(), busy, steal, mine)
 
 
 class Watch:
-    """``with Watch() as w: ...`` then ``w.state()``: what else the machine did meanwhile."""
+    """``with Watch() as w: ...`` then ``w.state()``: what else the machine did meanwhile; the processes
+    ``pids`` (live children working for this one) count as this process."""
+
+    def __init__(self, pids: Sequence[int] = ()):
+        self.pids = tuple(pids)
 
     def __enter__(self):
         self.load_before = load_average()
-        self._start = _read()
+        self._start = _read(self.pids)
         return self
 
     def __exit__(self, *exc) -> None:
-        self._end = _read()
+        self._end = _read(self.pids)
         self.load_after = load_average()
 
     def others_share(self) -> float:

@@ -1,0 +1,270 @@
+"""``python -m bench diagnose duel``: rows of different frameworks timed in interleaved rounds.
+
+``python -m bench diagnose duel --problem P --size S --kind K --row jax+jit --row tensorflow+xla [--row ...]``
+
+A run times each framework in worker processes of its own, one framework after another, so its
+"who wins" ratio divides two medians timed minutes apart, and on a shared machine whose speed changes
+from one second to the next that ratio carries the machine's drift (its interval is wide to say so).
+Here every row is timed in the same rounds: one server process per framework (started as a run's
+workers are: pinned to the thread count's CPUs, the framework's thread setters called) builds its rows
+and waits; the coordinator asks the rows in turn, one batch of calls each per round, in a fresh random
+order each round (:func:`.interleave.paired`), so only one process measures at a time and a drift hits
+every row of a round alike. Each row's ratio to the fastest is the median of the per-round ratios with
+its 95% interval (:func:`bench.stats.paired_ratio`), and the verdict follows the run's rule
+(:func:`bench.stats.verdict`): the fastest is ahead of a row only where that interval says so.
+
+A batch is as many calls as last a millisecond (one call where one lasts longer), so a round's
+exchange with the servers (about 0.1 ms) is small beside the time between the rows it compares;
+the seconds are taken inside each server, around the batch. ``--json PATH`` keeps every round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import backends
+
+from .. import safe_io, stats
+from ..cells import ARTICLE, WITNESS
+from ..cli import UsageError
+from . import interleave, launch, pools
+from .machine import Watch
+
+HELP = "rows of different frameworks timed in the same interleaved rounds, one server process per framework"
+#: a batch of calls lasts at least this many seconds ...
+BATCH_SECONDS = 1e-3
+#: ... and holds at most this many calls
+MAX_BATCH = 1000
+
+
+# --- the server: one framework's rows, built once, timed a batch at a time on request --------------------
+
+
+def serve(threads: int, read: IO[str], write: IO[str]) -> None:
+    """Answer requests, one JSON line each: ``{"build": [problem, size, backend, variant, dtype, kind]}``
+    builds a row (its first and second calls untimed by the rounds) and answers its index, batch size and
+    first call's seconds; ``{"time": i}`` times row i's batch and answers the seconds per call. A failure
+    is answered ``{"error": ...}``; the server ends at the end of its input."""
+    from ..cells import Cell, build
+    from .worker import check_output
+
+    rows: list[tuple[Any, int]] = []
+    threads_set: set[str] = set()
+    for line in read:
+        request = json.loads(line)
+        try:
+            if "build" in request:
+                cell = Cell(*request["build"])
+                if cell.backend not in threads_set and cell.backend in backends.REGISTRY:
+                    backends.get(cell.backend).set_threads(threads)
+                    threads_set.add(cell.backend)
+                built = build(cell)
+                start = time.perf_counter()
+                built.call()  # tracing, compilation
+                first = time.perf_counter() - start
+                start = time.perf_counter()
+                out = built.call()
+                warm = time.perf_counter() - start
+                status, reason = check_output(built, out)
+                if status != "ok":
+                    raise ValueError(f"{cell.label} gives no answer to time: {reason}")
+                batch = max(1, min(MAX_BATCH, math.ceil(BATCH_SECONDS / max(warm, 1e-9))))
+                rows.append((built.call, batch))
+                answer: dict[str, Any] = {"row": len(rows) - 1, "batch": batch, "first_call": first}
+            else:
+                call, batch = rows[int(request["time"])]
+                start = time.perf_counter()
+                for _ in range(batch):
+                    call()
+                answer = {"seconds": (time.perf_counter() - start) / batch}
+        except Exception as exc:  # the coordinator says which row and why, in one line
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        write.write(json.dumps(answer) + "\n")
+        write.flush()
+
+
+# --- the coordinator ---------------------------------------------------------------------------------------
+
+
+class Server:
+    """One framework's server process, spoken to a request at a time."""
+
+    def __init__(self, backend: str, threads: int):
+        self.backend = backend
+        cmd = launch.command("bench.runner.duel", str(threads), threads=threads)
+        self.log = tempfile.TemporaryFile("w+")  # a framework's warnings, never a pipe it could fill and block on
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            env=pools.pool_variables(threads),
+        )
+
+    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # the server has ended: its stderr says why, below
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            self.log.seek(0)
+            tail = self.log.read().strip().splitlines()[-1:]
+            raise RuntimeError(f"the {self.backend} server ended (exit {self.proc.returncode}): {' '.join(tail)}")
+        return json.loads(line)
+
+    def time(self, row: int) -> float:
+        answer = self.ask({"time": row})
+        if "error" in answer:
+            raise RuntimeError(f"{self.backend}: {answer['error']}")
+        return float(answer["seconds"])
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def cell_of(label: str, problem: str, size: str, dtype: str, kind: str) -> list[str]:
+    """A row's cell fields from its label (``jax+jit``, ``numpy``, ``torch+witness``, ``article``)."""
+    if label == ARTICLE:
+        return [problem, size, ARTICLE, "eager", dtype, kind]
+    for name in backends.NAMES:
+        if label == f"{name}+{WITNESS}":
+            return [problem, size, name, WITNESS, dtype, kind]
+        for variant in backends.variants(name):
+            if backends.mode_label(name, variant) == label:
+                return [problem, size, name, variant, dtype, kind]
+    known = [backends.mode_label(n, v) for n in backends.NAMES for v in backends.variants(n)]
+    raise UsageError(f"unknown row {label!r}; choose from {', '.join(known)}, NAME+{WITNESS} or {ARTICLE}")
+
+
+def summary(labels: list[str], timed: list[list[float]]) -> list[dict[str, Any]]:
+    """Per row: its median per call over the rounds and its ratio to the fastest row (the per-round ratios'
+    median with its 95% interval), with the verdict of the run's rule (``slower`` or ``same``)."""
+    medians = [stats.median_interval([r[i] for r in timed]).value for i in range(len(labels))]
+    best = min(range(len(labels)), key=lambda i: medians[i])
+    out = []
+    for i, label in enumerate(labels):
+        ratio = stats.Interval(1.0, 1.0, 1.0)  # the fastest against itself
+        if i != best:
+            ratio = stats.paired_ratio([[r[i] / r[best] for r in timed if r[best] > 0]])
+        out.append(
+            {
+                "row": label,
+                "median": medians[i],
+                "ratio": ratio.value,
+                "lo": ratio.lo,
+                "hi": ratio.hi,
+                "verdict": "fastest" if i == best else stats.verdict(ratio),
+            }
+        )
+    return out
+
+
+def lines(rows: list[dict[str, Any]], rounds: int, others: float) -> list[str]:
+    """The summary in words: each row against the fastest, and the call."""
+    from ..fmt import fmt_time
+
+    fastest = next(r for r in rows if r["verdict"] == "fastest")
+    out = [f"{len(rows)} rows in {rounds} interleaved rounds (other processes used {others:.0%} of the CPUs)"]
+    for r in sorted(rows, key=lambda r: r["median"]):
+        ratio = "x1" if r["verdict"] == "fastest" else stats.fmt_ratio(stats.Interval(r["ratio"], r["lo"], r["hi"]))
+        call = {"fastest": "fastest", "slower": "slower beyond the noise", "same": "no difference this run can see"}
+        out.append(f"  {r['row']:<22} {fmt_time(r['median']):>9}  {ratio:<22} {call.get(r['verdict'], 'cannot tell')}")
+    behind = [r for r in rows if r is not fastest]
+    if behind and all(r["verdict"] == "slower" for r in behind):
+        runner = min(behind, key=lambda r: r["ratio"])
+        ratio = stats.fmt_ratio(stats.Interval(runner["ratio"], runner["lo"], runner["hi"]))
+        out.append(f"{fastest['row']} is ahead: {ratio} over {runner['row']}")
+    else:
+        ties = [r["row"] for r in behind if r["verdict"] != "slower"]
+        out.append(f"no clear winner: {fastest['row']} ties with {', '.join(ties)}")
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    import problems
+
+    p.add_argument("--problem", required=True, choices=problems.NAMES)
+    p.add_argument("--size", required=True, help="a size of the problem (python -m bench list)")
+    p.add_argument("--kind", required=True, choices=problems.KINDS)
+    p.add_argument(
+        "--row",
+        action="append",
+        required=True,
+        help="a row's label, repeatable, two at least: jax+jit, numpy, torch+witness ...",
+    )
+    p.add_argument("--dtype", default="float64", choices=backends.DTYPES)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seconds", type=float, default=3.0, help="seconds of rounds after the first nine (default 3)")
+    p.add_argument("--json", metavar="PATH", type=Path, help="also write every round and the summary as JSON")
+
+
+def main(args: argparse.Namespace) -> int:
+    import problems
+
+    labels = list(dict.fromkeys(item.strip() for value in args.row for item in value.split(",")))
+    if len(labels) < 2:
+        raise UsageError("a duel needs two --row labels at least")
+    sizes = problems.get(args.problem).sizes
+    if args.size not in sizes:
+        raise UsageError(f"unknown size {args.size!r} of {args.problem}; choose from {', '.join(sizes)}")
+    if args.threads < 1 or not args.seconds > 0:
+        raise UsageError("--threads takes a positive integer and --seconds a positive number")
+    cells = [cell_of(label, args.problem, args.size, args.dtype, args.kind) for label in labels]
+    for cell in cells:
+        if cell[2] in backends.REGISTRY and not backends.installed(cell[2]):
+            raise UsageError(backends.unavailable_reason(cell[2]))
+    servers: dict[str, Server] = {}
+    try:
+        calls = []
+        for label, cell in zip(labels, cells):
+            host = "numpy" if cell[2] == ARTICLE else cell[2]  # the article's loop is NumPy's
+            server = servers.get(host) or servers.setdefault(host, Server(host, args.threads))
+            print(f"building {label} ...", flush=True)
+            answer = server.ask({"build": cell})
+            if "error" in answer:
+                raise UsageError(f"row {label} cannot be timed here: {answer['error']}")
+            calls.append(lambda server=server, row=answer["row"]: server.time(row))
+        with Watch([s.proc.pid for s in servers.values()]) as watch:
+            timed = interleave.paired(calls, seconds=args.seconds, own_clock=True)
+    except RuntimeError as exc:  # a server ended or a row failed in the rounds: said in one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for server in servers.values():
+            server.close()
+    rows = summary(labels, timed)
+    for line in lines(rows, len(timed), watch.others_share()):
+        print(line)
+    if args.json:
+        asked = {k: getattr(args, k) for k in ("problem", "size", "kind", "dtype", "threads", "seconds")}
+        finite = [{k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in r.items()} for r in rows]
+        record = {"cell": asked, "rows": finite, "rounds": timed, "others_cpu_share": round(watch.others_share(), 3)}
+        safe_io.write_text(args.json, json.dumps(record, indent=1))  # a link at that name is replaced, not followed
+    return 0
+
+
+if __name__ == "__main__":  # a framework's server, started by Server through runner.launch: THREADS
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "w")  # the answers' own channel ...
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # ... and whatever a framework prints goes to the log
+    serve(int(sys.argv[1]), sys.stdin, answers)
