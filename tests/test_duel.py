@@ -32,20 +32,33 @@ def _drifting_rounds(true_ratio: float, rounds: int = 60, seed: int = 1) -> list
 
 
 def test_a_duel_cancels_the_machines_drift_and_calls_a_real_difference():
-    rows = duel.summary(["jax+jit", "tensorflow+xla"], _drifting_rounds(1.2))
+    rows = duel.summary(["jax+jit", "tensorflow+xla"], [_drifting_rounds(1.2)])
     fastest, other = rows
     assert fastest["verdict"] == "fastest" and (fastest["lo"], fastest["hi"]) == (1.0, 1.0)
     # the medians of each row alone swing with the machine; the per-round ratio does not
     assert other["lo"] <= 1.2 <= other["hi"] and other["lo"] > 1.1 and other["verdict"] == "slower"
-    words = duel.lines(rows, 60, 0.0)
+    words = duel.lines(rows, 60, 1, 0.0)
     assert words[-1].startswith("jax+jit is ahead: x1.2") and "over tensorflow+xla" in words[-1]
 
 
 def test_a_duel_of_equal_rows_calls_no_winner():
-    rows = duel.summary(["a", "b"], _drifting_rounds(1.0))
+    rows = duel.summary(["a", "b"], [_drifting_rounds(1.0)])
     behind = [r for r in rows if r["verdict"] != "fastest"]
     assert [r["verdict"] for r in behind] == ["same"] and behind[0]["lo"] <= 1.0 <= behind[0]["hi"]
-    assert duel.lines(rows, 60, 0.0)[-1].startswith("no clear winner: ")
+    assert duel.lines(rows, 60, 1, 0.0)[-1].startswith("no clear winner: ")
+
+
+def test_the_interval_holds_every_sessions_own_ratio_and_the_fastest_is_chosen_by_the_rounds():
+    # two sessions whose processes put the second row at x0.97 and x1.30: one session's rounds cannot see that,
+    # and each alone would call it slower beyond the noise at x1.30
+    sessions = [_drifting_rounds(0.97, seed=2), _drifting_rounds(1.30, seed=3)]
+    assert duel.summary(["jax+jit", "numpy"], sessions[1:])[1]["verdict"] == "slower"
+    behind = duel.summary(["jax+jit", "numpy"], sessions)[1]
+    assert behind["lo"] <= 0.98 and behind["hi"] >= 1.29 and behind["verdict"] == "same"
+    # b's median over all its rounds is the lower (1.05 against 1.5), yet a is the faster in 40 of 59 rounds
+    rounds = [[1.0, 1.05]] * 20 + [[2.0, 2.1]] * 20 + [[1.5, 1.0]] * 19
+    a, b = duel.summary(["a", "b"], [rounds])
+    assert b["median"] < a["median"] and a["verdict"] == "fastest" and b["ratio"] == pytest.approx(1.05)
 
 
 @pytest.mark.parametrize(
@@ -67,7 +80,8 @@ def test_a_rows_label_names_its_cell(label, cell):
         (["--row", "jax+jit"], "a duel needs two --row labels at least"),
         (["--row", "jax+jit", "--row", "julia"], "unknown row 'julia'; choose from numpy"),
         (["--row", "jax+jit,numpy", "--size", "huge"], "unknown size 'huge' of quadratic; choose from article"),
-        (["--row", "jax+jit,numpy", "--threads", "0"], "--threads takes a positive integer"),
+        (["--row", "jax+jit,numpy", "--threads", "0"], "--threads and --sessions take a positive integer"),
+        (["--row", "jax+jit,numpy", "--sessions", "0"], "--threads and --sessions take a positive integer"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, says, capsys):
@@ -97,14 +111,14 @@ def test_a_server_answers_each_request_and_a_failure_in_one_line():
 def test_a_live_duel_times_two_frameworks_each_in_its_own_process(tmp_path, capsys):
     out = tmp_path / "duel.json"
     argv = ["diagnose", "duel", "--problem", "quadratic", "--size", "article", "--kind", "gradient"]
-    assert (
-        bench.__main__.main([*argv, "--row", "numpy", "--row", "jax+jit", "--seconds", "0.1", "--json", str(out)]) == 0
-    )
+    asked = ["--row", "numpy", "--row", "jax+jit", "--seconds", "0.1", "--sessions", "2", "--json", str(out)]
+    assert bench.__main__.main([*argv, *asked]) == 0
     said = capsys.readouterr().out
     record = json.loads(out.read_text())
-    assert [r["row"] for r in record["rows"]] == ["numpy", "jax+jit"]
-    assert len(record["rounds"]) >= interleave.MIN_ROUNDS and all(len(r) == 2 and min(r) > 0 for r in record["rounds"])
-    assert f"2 rows in {len(record['rounds'])} interleaved rounds" in said
+    assert [r["row"] for r in record["rows"]] == ["numpy", "jax+jit"] and len(record["sessions"]) == 2
+    for rounds in record["sessions"]:
+        assert len(rounds) >= interleave.MIN_ROUNDS and all(len(r) == 2 and min(r) > 0 for r in rounds)
+    assert f"2 rows in {sum(map(len, record['sessions']))} interleaved rounds, 2 sessions" in said
     assert not psutil.Process().children(recursive=True)  # every server has ended
     # a row that cannot be built here is named, in one line, and no server is left behind
     assert bench.__main__.main([*argv, "--row", "numpy", "--row", "jax+witness"]) == 2

@@ -9,13 +9,18 @@ Here every row is timed in the same rounds: one server process per framework (st
 workers are: pinned to the thread count's CPUs, the framework's thread setters called) builds its rows
 and waits; the coordinator asks the rows in turn, one batch of calls each per round, in a fresh random
 order each round (:func:`.interleave.paired`), so only one process measures at a time and a drift hits
-every row of a round alike. Each row's ratio to the fastest is the median of the per-round ratios with
-its 95% interval (:func:`bench.stats.paired_ratio`), and the verdict follows the run's rule
+every row of a round alike. This is done in ``--sessions`` sessions (default 3), each with fresh
+processes: the ratio of two rows moves from one set of processes to the next beyond what one
+session's rounds show. Each row's ratio to the fastest is the median of the per-round ratios of
+every session with its 95% interval, stretched to hold each session's own median
+(:func:`bench.stats.paired_ratio`), and the verdict follows the run's rule
 (:func:`bench.stats.verdict`): the fastest is ahead of a row only where that interval says so.
 
 A batch is as many calls as last a millisecond (one call where one lasts longer), so a round's
 exchange with the servers (about 0.1 ms) is small beside the time between the rows it compares;
-the seconds are taken inside each server, around the batch. ``--json PATH`` keeps every round.
+the seconds are taken inside each server, around the batch, after one untimed call: a server waits
+while the others measure, and its framework's thread pools fall asleep, which the first call pays
+for. ``--json PATH`` keeps every round.
 """
 
 from __future__ import annotations
@@ -44,6 +49,10 @@ HELP = "rows of different frameworks timed in the same interleaved rounds, one s
 BATCH_SECONDS = 1e-3
 #: ... and holds at most this many calls
 MAX_BATCH = 1000
+#: sessions of fresh server processes: the ratio of two rows moves from one set of processes to the next
+#: beyond what one session's rounds show (a JAX row over a NumPy row at 46 us: 1.04 to 1.66 in five
+#: sessions, each with an interval of +-5%), and the interval must hold every session's figure
+SESSIONS = 3
 
 
 # --- the server: one framework's rows, built once, timed a batch at a time on request --------------------
@@ -82,6 +91,8 @@ def serve(threads: int, read: IO[str], write: IO[str]) -> None:
                 answer: dict[str, Any] = {"row": len(rows) - 1, "batch": batch, "first_call": first}
             else:
                 call, batch = rows[int(request["time"])]
+                if batch > 1:  # an untimed call first: it wakes the thread pools that slept while others measured
+                    call()
                 start = time.perf_counter()
                 for _ in range(batch):
                     call()
@@ -157,16 +168,21 @@ def cell_of(label: str, problem: str, size: str, dtype: str, kind: str) -> list[
     raise UsageError(f"unknown row {label!r}; choose from {', '.join(known)}, NAME+{WITNESS} or {ARTICLE}")
 
 
-def summary(labels: list[str], timed: list[list[float]]) -> list[dict[str, Any]]:
-    """Per row: its median per call over the rounds and its ratio to the fastest row (the per-round ratios'
-    median with its 95% interval), with the verdict of the run's rule (``slower`` or ``same``)."""
-    medians = [stats.median_interval([r[i] for r in timed]).value for i in range(len(labels))]
-    best = min(range(len(labels)), key=lambda i: medians[i])
+def summary(labels: list[str], sessions: list[list[list[float]]]) -> list[dict[str, Any]]:
+    """Per row: its median per call over every round and its ratio to the fastest row, the per-round ratios'
+    median with its 95% interval, stretched to hold each session's own (:func:`bench.stats.paired_ratio`: a
+    fresh set of processes moves a ratio that one session's rounds cannot see), with the verdict of the run's
+    rule (``slower`` or ``same``; ``faster`` cannot come, the fastest being chosen by the same ratios)."""
+    pooled = [r for timed in sessions for r in timed]
+    medians = [stats.median_interval([r[i] for r in pooled]).value for i in range(len(labels))]
+    # the fastest in the rounds: the least median of the per-round ratios to one row (row by row, the medians
+    # of two rows can rank them the other way round from most rounds)
+    best = min(range(len(labels)), key=lambda i: stats.median_interval([r[i] / r[0] for r in pooled]).value)
     out = []
     for i, label in enumerate(labels):
         ratio = stats.Interval(1.0, 1.0, 1.0)  # the fastest against itself
         if i != best:
-            ratio = stats.paired_ratio([[r[i] / r[best] for r in timed if r[best] > 0]])
+            ratio = stats.paired_ratio([[r[i] / r[best] for r in timed if r[best] > 0] for timed in sessions])
         out.append(
             {
                 "row": label,
@@ -180,13 +196,16 @@ def summary(labels: list[str], timed: list[list[float]]) -> list[dict[str, Any]]
     return out
 
 
-def lines(rows: list[dict[str, Any]], rounds: int, others: float) -> list[str]:
-    """The summary in words: each row against the fastest, and the call."""
+def lines(rows: list[dict[str, Any]], rounds: int, sessions: int, others: float) -> list[str]:
+    """The summary in words: each row against the fastest (the fastest first), and the call."""
     from ..fmt import fmt_time
 
     fastest = next(r for r in rows if r["verdict"] == "fastest")
-    out = [f"{len(rows)} rows in {rounds} interleaved rounds (other processes used {others:.0%} of the CPUs)"]
-    for r in sorted(rows, key=lambda r: r["median"]):
+    out = [
+        f"{len(rows)} rows in {rounds} interleaved rounds, {sessions} {'session' if sessions == 1 else 'sessions'} "
+        f"(other processes used up to {others:.0%} of the CPUs)"
+    ]
+    for r in sorted(rows, key=lambda r: r["ratio"]):
         ratio = "x1" if r["verdict"] == "fastest" else stats.fmt_ratio(stats.Interval(r["ratio"], r["lo"], r["hi"]))
         call = {"fastest": "fastest", "slower": "slower beyond the noise", "same": "no difference this run can see"}
         out.append(f"  {r['row']:<22} {fmt_time(r['median']):>9}  {ratio:<22} {call.get(r['verdict'], 'cannot tell')}")
@@ -199,6 +218,27 @@ def lines(rows: list[dict[str, Any]], rounds: int, others: float) -> list[str]:
         ties = [r["row"] for r in behind if r["verdict"] != "slower"]
         out.append(f"no clear winner: {fastest['row']} ties with {', '.join(ties)}")
     return out
+
+
+def session(labels: list[str], cells: list[list[str]], threads: int, seconds: float) -> tuple[list[list[float]], float]:
+    """One session: a fresh server per framework, every row built, then the rounds; the rounds and the share
+    of the CPUs other processes used meanwhile. Every server is closed, however the session ends."""
+    servers: dict[str, Server] = {}
+    try:
+        calls = []
+        for label, cell in zip(labels, cells):
+            host = "numpy" if cell[2] == ARTICLE else cell[2]  # the article's loop is NumPy's
+            server = servers.get(host) or servers.setdefault(host, Server(host, threads))
+            answer = server.ask({"build": cell})
+            if "error" in answer:
+                raise UsageError(f"row {label} cannot be timed here: {answer['error']}")
+            calls.append(lambda server=server, row=answer["row"]: server.time(row))
+        with Watch([s.proc.pid for s in servers.values()]) as watch:
+            timed = interleave.paired(calls, seconds=seconds, own_clock=True)
+        return timed, round(watch.others_share(), 3)
+    finally:
+        for server in servers.values():
+            server.close()
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -215,7 +255,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--dtype", default="float64", choices=backends.DTYPES)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--seconds", type=float, default=3.0, help="seconds of rounds after the first nine (default 3)")
+    p.add_argument(
+        "--sessions", type=int, default=SESSIONS, help=f"sessions, each with fresh processes (default {SESSIONS})"
+    )
+    p.add_argument(
+        "--seconds", type=float, default=1.0, help="seconds of rounds per session, nine at least (default 1)"
+    )
     p.add_argument("--json", metavar="PATH", type=Path, help="also write every round and the summary as JSON")
 
 
@@ -228,38 +273,29 @@ def main(args: argparse.Namespace) -> int:
     sizes = problems.get(args.problem).sizes
     if args.size not in sizes:
         raise UsageError(f"unknown size {args.size!r} of {args.problem}; choose from {', '.join(sizes)}")
-    if args.threads < 1 or not args.seconds > 0:
-        raise UsageError("--threads takes a positive integer and --seconds a positive number")
+    if args.threads < 1 or args.sessions < 1 or not args.seconds > 0:
+        raise UsageError("--threads and --sessions take a positive integer, --seconds a positive number")
     cells = [cell_of(label, args.problem, args.size, args.dtype, args.kind) for label in labels]
     for cell in cells:
         if cell[2] in backends.REGISTRY and not backends.installed(cell[2]):
             raise UsageError(backends.unavailable_reason(cell[2]))
-    servers: dict[str, Server] = {}
-    try:
-        calls = []
-        for label, cell in zip(labels, cells):
-            host = "numpy" if cell[2] == ARTICLE else cell[2]  # the article's loop is NumPy's
-            server = servers.get(host) or servers.setdefault(host, Server(host, args.threads))
-            print(f"building {label} ...", flush=True)
-            answer = server.ask({"build": cell})
-            if "error" in answer:
-                raise UsageError(f"row {label} cannot be timed here: {answer['error']}")
-            calls.append(lambda server=server, row=answer["row"]: server.time(row))
-        with Watch([s.proc.pid for s in servers.values()]) as watch:
-            timed = interleave.paired(calls, seconds=args.seconds, own_clock=True)
-    except RuntimeError as exc:  # a server ended or a row failed in the rounds: said in one line
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        for server in servers.values():
-            server.close()
-    rows = summary(labels, timed)
-    for line in lines(rows, len(timed), watch.others_share()):
+    sessions, others = [], []
+    for k in range(args.sessions):
+        try:
+            timed, share = session(labels, cells, args.threads, args.seconds)
+        except RuntimeError as exc:  # a server ended or a row failed in the rounds: said in one line
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        sessions.append(timed)
+        others.append(share)
+        print(f"session {k + 1} of {args.sessions}: {len(timed)} rounds", flush=True)
+    rows = summary(labels, sessions)
+    for line in lines(rows, sum(map(len, sessions)), len(sessions), max(others)):
         print(line)
     if args.json:
-        asked = {k: getattr(args, k) for k in ("problem", "size", "kind", "dtype", "threads", "seconds")}
+        asked = {k: getattr(args, k) for k in ("problem", "size", "kind", "dtype", "threads", "seconds", "sessions")}
         finite = [{k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in r.items()} for r in rows]
-        record = {"cell": asked, "rows": finite, "rounds": timed, "others_cpu_share": round(watch.others_share(), 3)}
+        record = {"cell": asked, "rows": finite, "sessions": sessions, "others_cpu_share": others}
         safe_io.write_text(args.json, json.dumps(record, indent=1))  # a link at that name is replaced, not followed
     return 0
 
