@@ -39,6 +39,9 @@ def test_a_duel_cancels_the_machines_drift_and_calls_a_real_difference():
     assert other["lo"] <= 1.2 <= other["hi"] and other["lo"] > 1.1 and other["verdict"] == "slower"
     words = duel.lines(rows, 60, 1, 0.0)
     assert words[-1].startswith("jax+jit is ahead: x1.2") and "over tensorflow+xla" in words[-1]
+    # rows of tens of microseconds: the call is said with the care it needs
+    quick = duel.lines([r | {"median": r["median"] / 100} for r in rows], 60, 1, 0.0)
+    assert quick[-2] == words[-1] and quick[-1].startswith("  read with care: jax+jit, tensorflow+xla under 0.2 ms")
 
 
 def test_a_duel_of_equal_rows_calls_no_winner():

@@ -49,6 +49,10 @@ HELP = "rows of different frameworks timed in the same interleaved rounds, one s
 BATCH_SECONDS = 1e-3
 #: ... and holds at most this many calls
 MAX_BATCH = 1000
+#: rows faster than this per call are moved by which process ran just before: JAX's jit row of the Newton
+#: objective (1,000 x 10) ran 38 us against JAX's eager row in one process, 72 to 76 us against NumPy's
+#: process, in batches of 1 or 10 ms alike (45 us in a run, timed alone); the duel says so beside its call
+PARTNER_SCALE = 2e-4
 #: sessions of fresh server processes: the ratio of two rows moves from one set of processes to the next
 #: beyond what one session's rounds show (a JAX row over a NumPy row at 46 us: 1.04 to 1.66 in five
 #: sessions, each with an interval of +-5%), and the interval must hold every session's figure
@@ -217,6 +221,12 @@ def lines(rows: list[dict[str, Any]], rounds: int, sessions: int, others: float)
     else:
         ties = [r["row"] for r in behind if r["verdict"] != "slower"]
         out.append(f"no clear winner: {fastest['row']} ties with {', '.join(ties)}")
+    quick = [r["row"] for r in rows if r["median"] < PARTNER_SCALE]
+    if quick and len(rows) > 1:
+        out.append(
+            f"  read with care: {', '.join(quick)} under {PARTNER_SCALE * 1e3:g} ms a call, where which process "
+            "ran just before moves a row (JAX's jit rows up to 1.7x): time them apart too (python -m bench run)"
+        )
     return out
 
 
