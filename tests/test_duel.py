@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import random
 
 import psutil
@@ -155,3 +156,11 @@ def test_a_server_that_ends_in_the_rounds_is_said_in_one_line_and_every_server_i
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: the ") and "server ended (exit -9)" in err
     assert sorted(_FakeServer.closed) == ["numpy", "torch"]
+
+
+def test_the_duels_servers_count_as_its_own_cpu_time_not_as_other_processes():
+    from bench.runner import machine
+
+    alone, with_pid = machine._read(), machine._read([os.getpid()])  # this process named as its own server
+    mine = sum(os.times()[:2])
+    assert with_pid.own - alone.own >= mine * 0.99 and machine._read([2**22 + 1]).own >= alone.own  # no such pid

@@ -8,7 +8,7 @@
   process per framework, to settle a "who wins" call that a run's medians, timed apart,
   leave a tie (:mod:`.duel`).
 
-Neither is part of a run or of the test suite; both time real calls.
+None is part of a run or of the test suite; each times real calls.
 """
 
 from __future__ import annotations
