@@ -18,9 +18,10 @@ every session with its 95% interval, stretched to hold each session's own median
 
 A batch is as many calls as last a millisecond (one call where one lasts longer), so a round's
 exchange with the servers (about 0.1 ms) is small beside the time between the rows it compares;
-the seconds are taken inside each server, around the batch, after one untimed call: a server waits
-while the others measure, and its framework's thread pools fall asleep, which the first call pays
-for. ``--json PATH`` keeps every round.
+the seconds are taken inside each server, around the batch, after one untimed call where the batch
+holds several: a server waits while the others measure, and its framework's thread pools fall
+asleep, which the first call pays for (a call of a millisecond or more is its own batch, and the
+wake-up is small beside it). ``--json PATH`` keeps every round.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ import backends
 
 from .. import safe_io, stats
 from ..cells import ARTICLE, WITNESS
-from ..cli import UsageError
-from . import interleave, launch, pools
+from ..cli import UsageError, choose, unknown
+from . import config, interleave, launch, supervise
 from .machine import Watch
 
 HELP = "rows of different frameworks timed in the same interleaved rounds, one server process per framework"
@@ -116,14 +117,15 @@ class Server:
     def __init__(self, backend: str, threads: int):
         self.backend = backend
         cmd = launch.command("bench.runner.duel", str(threads), threads=threads)
-        self.log = tempfile.TemporaryFile("w+")  # a framework's warnings, never a pipe it could fill and block on
+        # a framework's warnings go to a file, never into a pipe it could fill and block on
+        self.log = tempfile.TemporaryFile("w+", errors="replace")
         self.proc = subprocess.Popen(
             cmd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.log,
             text=True,
-            env=pools.pool_variables(threads),
+            env=supervise.child_env(threads),  # as a run's workers: pools sized, ended with this process
         )
 
     def ask(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +141,13 @@ class Server:
             self.log.seek(0)
             tail = self.log.read().strip().splitlines()[-1:]
             raise RuntimeError(f"the {self.backend} server ended (exit {self.proc.returncode}): {' '.join(tail)}")
-        return json.loads(line)
+        try:
+            answer = json.loads(line)
+        except json.JSONDecodeError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise RuntimeError(f"the {self.backend} server answered {line.strip()[:200]!r}, not a JSON object")
+        return answer
 
     def time(self, row: int) -> float:
         answer = self.ask({"time": row})
@@ -148,8 +156,12 @@ class Server:
         return float(answer["seconds"])
 
     def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
+        """End the server (it ends at the end of its input), however it is doing; never raises for a dead one."""
+        try:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        except OSError:  # a server that has died: the request left in the buffer cannot be flushed
+            pass
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -160,28 +172,38 @@ class Server:
 
 def cell_of(label: str, problem: str, size: str, dtype: str, kind: str) -> list[str]:
     """A row's cell fields from its label (``jax+jit``, ``numpy``, ``torch+witness``, ``article``)."""
-    if label == ARTICLE:
-        return [problem, size, ARTICLE, "eager", dtype, kind]
+    if label == ARTICLE:  # the article's loop is NumPy in float64, as in a run
+        return [problem, size, ARTICLE, "eager", "float64", kind]
     for name in backends.NAMES:
         if label == f"{name}+{WITNESS}":
             return [problem, size, name, WITNESS, dtype, kind]
         for variant in backends.variants(name):
             if backends.mode_label(name, variant) == label:
                 return [problem, size, name, variant, dtype, kind]
-    known = [backends.mode_label(n, v) for n in backends.NAMES for v in backends.variants(n)]
-    raise UsageError(f"unknown row {label!r}; choose from {', '.join(known)}, NAME+{WITNESS} or {ARTICLE}")
+    raise UsageError(unknown("row", label, labels_known()))
+
+
+def _median_ratio(rounds: list[list[float]], i: int, j: int) -> float:
+    """The median over ``rounds`` of row i's seconds over row j's."""
+    return stats.median_interval([r[i] / r[j] for r in rounds if r[j] > 0]).value
 
 
 def summary(labels: list[str], sessions: list[list[list[float]]]) -> list[dict[str, Any]]:
     """Per row: its median per call over every round and its ratio to the fastest row, the per-round ratios'
     median with its 95% interval, stretched to hold each session's own (:func:`bench.stats.paired_ratio`: a
     fresh set of processes moves a ratio that one session's rounds cannot see), with the verdict of the run's
-    rule (``slower`` or ``same``; ``faster`` cannot come, the fastest being chosen by the same ratios)."""
+    rule: ``slower``, ``same``, or ``faster`` where the rows rank in a cycle and none is fastest against all."""
     pooled = [r for timed in sessions for r in timed]
     medians = [stats.median_interval([r[i] for r in pooled]).value for i in range(len(labels))]
     # the fastest in the rounds: the least median of the per-round ratios to one row (row by row, the medians
-    # of two rows can rank them the other way round from most rounds)
-    best = min(range(len(labels)), key=lambda i: stats.median_interval([r[i] / r[0] for r in pooled]).value)
+    # of two rows can rank them the other way round from most rounds), then checked head to head, since such
+    # medians need not be transitive: a row faster than it in most rounds takes its place
+    best = min(range(len(labels)), key=lambda i: _median_ratio(pooled, i, 0))
+    for _ in labels:
+        ahead = [i for i in range(len(labels)) if _median_ratio(pooled, i, best) < 1]
+        if not ahead:
+            break
+        best = min(ahead, key=lambda i: _median_ratio(pooled, i, best))
     out = []
     for i, label in enumerate(labels):
         ratio = stats.Interval(1.0, 1.0, 1.0)  # the fastest against itself
@@ -211,7 +233,12 @@ def lines(rows: list[dict[str, Any]], rounds: int, sessions: int, others: float)
     ]
     for r in sorted(rows, key=lambda r: r["ratio"]):
         ratio = "x1" if r["verdict"] == "fastest" else stats.fmt_ratio(stats.Interval(r["ratio"], r["lo"], r["hi"]))
-        call = {"fastest": "fastest", "slower": "slower beyond the noise", "same": "no difference this run can see"}
+        call = {
+            "fastest": "fastest",
+            "slower": "slower beyond the noise",
+            "same": "no difference this run can see",
+            "faster": "faster than the fastest in most rounds: the rows rank in a cycle",
+        }
         out.append(f"  {r['row']:<22} {fmt_time(r['median']):>9}  {ratio:<22} {call.get(r['verdict'], 'cannot tell')}")
     behind = [r for r in rows if r is not fastest]
     if behind and all(r["verdict"] == "slower" for r in behind):
@@ -225,7 +252,7 @@ def lines(rows: list[dict[str, Any]], rounds: int, sessions: int, others: float)
     if quick and len(rows) > 1:
         out.append(
             f"  read with care: {', '.join(quick)} under {PARTNER_SCALE * 1e3:g} ms a call, where which process "
-            "ran just before moves a row (JAX's jit rows up to 1.7x): time them apart too (python -m bench run)"
+            "ran just before moves a row (a JAX jit row up to 2x): time them apart too (python -m bench run)"
         )
     return out
 
@@ -264,27 +291,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="a row's label, repeatable, two at least: jax+jit, numpy, torch+witness ...",
     )
     p.add_argument("--dtype", default="float64", choices=backends.DTYPES)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument(
-        "--sessions", type=int, default=SESSIONS, help=f"sessions, each with fresh processes (default {SESSIONS})"
-    )
-    p.add_argument(
-        "--seconds", type=float, default=1.0, help="seconds of rounds per session, nine at least (default 1)"
-    )
+    p.add_argument("--threads", help="threads for every framework (default: every CPU this process may use)")
+    p.add_argument("--sessions", default=SESSIONS, help=f"sessions, each with fresh processes (default {SESSIONS})")
+    p.add_argument("--seconds", default=1.0, help="seconds of rounds per session, after nine rounds (default 1)")
     p.add_argument("--json", metavar="PATH", type=Path, help="also write every round and the summary as JSON")
+
+
+def labels_known() -> list[str]:
+    """Every row label a duel takes: each backend's variants, its witness, and the article's loop."""
+    rows = [backends.mode_label(n, v) for n in backends.NAMES for v in backends.variants(n)]
+    return rows + [f"{n}+{WITNESS}" for n in backends.NAMES] + [ARTICLE]
 
 
 def main(args: argparse.Namespace) -> int:
     import problems
 
-    labels = list(dict.fromkeys(item.strip() for value in args.row for item in value.split(",")))
+    labels = choose(args.row, labels_known(), "row")
     if len(labels) < 2:
         raise UsageError("a duel needs two --row labels at least")
-    sizes = problems.get(args.problem).sizes
-    if args.size not in sizes:
-        raise UsageError(f"unknown size {args.size!r} of {args.problem}; choose from {', '.join(sizes)}")
-    if args.threads < 1 or args.sessions < 1 or not args.seconds > 0:
-        raise UsageError("--threads and --sessions take a positive integer, --seconds a positive number")
+    problem = problems.get(args.problem)
+    if args.size not in problem.sizes:
+        raise UsageError(unknown(f"size of {args.problem}", args.size, list(problem.sizes)))
+    if ARTICLE in labels and not (args.kind == "solve" and problem.has_article):
+        looped = ", ".join(n for n in problems.NAMES if problems.get(n).has_article)
+        raise UsageError(f"the {ARTICLE} row is the article's own loop, timed for --kind solve of {looped}")
+    args.threads = config.parse_threads(args.threads)
+    args.sessions = config.parse_count("--sessions", args.sessions, 1, 100)
+    args.seconds = config.parse_seconds("--seconds", args.seconds, 0.0, 3600.0)
     cells = [cell_of(label, args.problem, args.size, args.dtype, args.kind) for label in labels]
     for cell in cells:
         if cell[2] in backends.REGISTRY and not backends.installed(cell[2]):
@@ -306,7 +339,9 @@ def main(args: argparse.Namespace) -> int:
         asked = {k: getattr(args, k) for k in ("problem", "size", "kind", "dtype", "threads", "seconds", "sessions")}
         finite = [{k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in r.items()} for r in rows]
         record = {"cell": asked, "rows": finite, "sessions": sessions, "others_cpu_share": others}
-        safe_io.write_text(args.json, json.dumps(record, indent=1))  # a link at that name is replaced, not followed
+        safe_io.write_text(
+            args.json, json.dumps(record, indent=1, allow_nan=False)
+        )  # a link at that name is replaced, not followed
     return 0
 
 
