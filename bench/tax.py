@@ -13,7 +13,7 @@ from typing import Any
 from .cells import WITNESS, role
 from .fmt import to_float
 from .stats import Interval, paired_ratio, ratio_interval
-from .verdicts import is_witness, row_interval
+from .verdicts import GROUP, is_witness, row_interval
 
 #: the protocol tax we aim for: our best row at most 10% slower than an expert's witness
 GOAL = 1.10
@@ -61,7 +61,7 @@ def _times(row: object, n: int) -> list[float] | None:
 
 def _same_cell(row: Mapping[str, Any] | None, witness: Mapping[str, Any]) -> bool:
     """Whether ``row`` is an ok protocol row of the witness's own cell."""
-    keys = ("problem", "size", "backend", "dtype", "kind", "device", "threads", "run", "machine")
+    keys = (*GROUP, "backend")
     return (
         row is not None
         and row.get("status") == "ok"

@@ -75,7 +75,7 @@ def test_the_interval_holds_every_sessions_own_ratio_and_the_fastest_is_chosen_b
     ],
 )
 def test_a_rows_label_names_its_cell(label, cell):
-    assert duel.cell_of(label, "lse", "small", "float32", "gradient") == cell
+    assert duel.rows_known("lse", "small", "float32", "gradient")[label] == cell
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,7 @@ from typing import IO, Any
 import backends
 
 from .. import safe_io, stats
-from ..cells import ARTICLE, WITNESS
+from ..cells import ARTICLE, WITNESS, Cell
 from ..cli import UsageError, choose, unknown
 from . import config, interleave, launch, supervise
 from .machine import Watch
@@ -68,7 +68,7 @@ def serve(threads: int, read: IO[str], write: IO[str]) -> None:
     builds a row (its first and second calls untimed by the rounds) and answers its index, batch size and
     first call's seconds; ``{"time": i}`` times row i's batch and answers the seconds per call. A failure
     is answered ``{"error": ...}``; the server ends at the end of its input."""
-    from ..cells import Cell, build
+    from ..cells import build
     from .worker import check_output
 
     rows: list[tuple[Any, int]] = []
@@ -170,17 +170,12 @@ class Server:
         self.log.close()
 
 
-def cell_of(label: str, problem: str, size: str, dtype: str, kind: str) -> list[str]:
-    """A row's cell fields from its label (``jax+jit``, ``numpy``, ``torch+witness``, ``article``)."""
-    if label == ARTICLE:  # the article's loop is NumPy in float64, as in a run
-        return [problem, size, ARTICLE, "eager", "float64", kind]
-    for name in backends.NAMES:
-        if label == f"{name}+{WITNESS}":
-            return [problem, size, name, WITNESS, dtype, kind]
-        for variant in backends.variants(name):
-            if backends.mode_label(name, variant) == label:
-                return [problem, size, name, variant, dtype, kind]
-    raise UsageError(unknown("row", label, labels_known()))
+def rows_known(problem: str, size: str, dtype: str, kind: str) -> dict[str, list[str]]:
+    """Every row a duel takes, by label (``jax+jit``, ``numpy``, ``torch+witness``, ``article``): its cell's
+    fields. The article's loop is NumPy in float64, as in a run."""
+    cells = [Cell(problem, size, n, v, dtype, kind) for n in backends.NAMES for v in (*backends.variants(n), WITNESS)]
+    cells.append(Cell(problem, size, ARTICLE, "eager", "float64", kind))
+    return {c.label: [c.problem, c.size, c.backend, c.variant, c.dtype, c.kind] for c in cells}
 
 
 def _median_ratio(rounds: list[list[float]], i: int, j: int) -> float:
@@ -194,7 +189,7 @@ def summary(labels: list[str], sessions: list[list[list[float]]]) -> list[dict[s
     fresh set of processes moves a ratio that one session's rounds cannot see), with the verdict of the run's
     rule: ``slower``, ``same``, or ``faster`` where the rows rank in a cycle and none is fastest against all."""
     pooled = [r for timed in sessions for r in timed]
-    medians = [stats.median_interval([r[i] for r in pooled]).value for i in range(len(labels))]
+    medians = [stats.median_interval([r[i] for r in pooled]) for i in range(len(labels))]
     # the fastest in the rounds: the least median of the per-round ratios to one row (row by row, the medians
     # of two rows can rank them the other way round from most rounds), then checked head to head, since such
     # medians need not be transitive: a row faster than it in most rounds takes its place
@@ -212,7 +207,9 @@ def summary(labels: list[str], sessions: list[list[list[float]]]) -> list[dict[s
         out.append(
             {
                 "row": label,
-                "median": medians[i],
+                "median": medians[i].value,
+                "median_lo": medians[i].lo,  # the median's 95% interval over every round: the machine's drift in it
+                "median_hi": medians[i].hi,
                 "ratio": ratio.value,
                 "lo": ratio.lo,
                 "hi": ratio.hi,
@@ -239,7 +236,8 @@ def lines(rows: list[dict[str, Any]], rounds: int, sessions: int, others: float)
             "same": "no difference this run can see",
             "faster": "faster than the fastest in most rounds: the rows rank in a cycle",
         }
-        out.append(f"  {r['row']:<22} {fmt_time(r['median']):>9}  {ratio:<22} {call.get(r['verdict'], 'cannot tell')}")
+        median = f"{fmt_time(r['median'])} ({fmt_time(r['median_lo'])}-{fmt_time(r['median_hi'])})"
+        out.append(f"  {r['row']:<22} {median:>28}  {ratio:<22} {call.get(r['verdict'], 'cannot tell')}")
     behind = [r for r in rows if r is not fastest]
     if behind and all(r["verdict"] == "slower" for r in behind):
         runner = min(behind, key=lambda r: r["ratio"])
@@ -297,16 +295,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="PATH", type=Path, help="also write every round and the summary as JSON")
 
 
-def labels_known() -> list[str]:
-    """Every row label a duel takes: each backend's variants, its witness, and the article's loop."""
-    rows = [backends.mode_label(n, v) for n in backends.NAMES for v in backends.variants(n)]
-    return rows + [f"{n}+{WITNESS}" for n in backends.NAMES] + [ARTICLE]
-
-
 def main(args: argparse.Namespace) -> int:
     import problems
 
-    labels = choose(args.row, labels_known(), "row")
+    known = rows_known(args.problem, args.size, args.dtype, args.kind)
+    labels = choose(args.row, list(known), "row")
     if len(labels) < 2:
         raise UsageError("a duel needs two --row labels at least")
     problem = problems.get(args.problem)
@@ -318,7 +311,7 @@ def main(args: argparse.Namespace) -> int:
     args.threads = config.parse_threads(args.threads)
     args.sessions = config.parse_count("--sessions", args.sessions, 1, 100)
     args.seconds = config.parse_seconds("--seconds", args.seconds, 0.0, 3600.0)
-    cells = [cell_of(label, args.problem, args.size, args.dtype, args.kind) for label in labels]
+    cells = [known[label] for label in labels]
     for cell in cells:
         if cell[2] in backends.REGISTRY and not backends.installed(cell[2]):
             raise UsageError(backends.unavailable_reason(cell[2]))
@@ -339,9 +332,8 @@ def main(args: argparse.Namespace) -> int:
         asked = {k: getattr(args, k) for k in ("problem", "size", "kind", "dtype", "threads", "seconds", "sessions")}
         finite = [{k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in r.items()} for r in rows]
         record = {"cell": asked, "rows": finite, "sessions": sessions, "others_cpu_share": others}
-        safe_io.write_text(
-            args.json, json.dumps(record, indent=1, allow_nan=False)
-        )  # a link at that name is replaced, not followed
+        # a link at that name is replaced, not followed
+        safe_io.write_text(args.json, json.dumps(record, indent=1, allow_nan=False))
     return 0
 
 
