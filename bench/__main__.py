@@ -17,6 +17,7 @@ COMMANDS = {
     "run": "bench.runner.command",
     "report": "bench.report",
     "gradbench": "bench.gradbench",
+    "settle": "bench.settle",
     "selftest": "bench.selftest",
     "history": "bench.history",
     "versions": "bench.versions",

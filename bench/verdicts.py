@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from .cells import WITNESS, role
-from .stats import MIN_EFFECT, Interval, ratio_interval, verdict
+from .stats import MIN_EFFECT, Interval, median_interval, paired_ratio, ratio_interval, verdict
 from .uncertainty import BUSY_LABEL, interval
 
 T = TypeVar("T")
@@ -71,11 +71,21 @@ def compare_rows(a: dict[str, Any], b: dict[str, Any], min_effect: float = MIN_E
     return ratio, verdict(ratio, min_effect)
 
 
-def fastest(frame, missing: Iterable[dict] = (), min_effect: float = MIN_EFFECT, name: str = "label"):
+def fastest(
+    frame,
+    missing: Iterable[dict] = (),
+    min_effect: float = MIN_EFFECT,
+    name: str = "label",
+    settled: Iterable[Mapping[str, Any]] = (),
+):
     """One row per comparison group: the fastest row (its ``name`` column), its median and interval,
     the runner-up, the runner-up's ratio with its interval, and the ``outcome`` (``ahead``, ``tie``,
-    ``unknown``) with ``why``. ``missing``: the columns of planned protocol cells that have no ok
-    record: no winner is called in their group."""
+    ``unknown``) with ``why``; ``basis``: ``medians`` (the rows' medians, timed apart) or ``same rounds``.
+    ``missing``: the columns of planned protocol cells that have no ok record: no winner is called in their
+    group. ``settled``: groups whose close rows were timed again in the same interleaved rounds (``python -m
+    bench settle``: the group's columns, ``labels`` and ``sessions``; a ``run`` where the table holds several
+    runs: the columns an entry leaves out match any): where they hold the fastest row and every
+    row not clearly slower than it, the call is made on those rounds (:func:`settle`)."""
     import pandas as pd
 
     keys = _keys(frame)
@@ -83,8 +93,9 @@ def fastest(frame, missing: Iterable[dict] = (), min_effect: float = MIN_EFFECT,
     holes = {
         tuple(str(m.get(k)) for k in hole_keys) for m in missing if role(m.get("backend"), m.get("variant")) != WITNESS
     }
+    settled = list(settled)
     columns = [*keys, "n", "fastest", "backend", "median", "lo", "hi", "runner_up", "margin", "margin_lo", "margin_hi"]
-    columns += ["outcome", "why", "rows"]
+    columns += ["outcome", "why", "rows", "basis"]
     rows = []
     for key, group in contestants(frame).groupby(keys, sort=False, dropna=False):
         group = group.sort_values("median", kind="stable")
@@ -109,10 +120,53 @@ def fastest(frame, missing: Iterable[dict] = (), min_effect: float = MIN_EFFECT,
                 row.update(outcome="unknown", why=unstable)
             else:
                 row.update(outcome="tie", why=f"within this run's noise or under {min_effect:.0%}")
+        row["basis"] = "medians"
+        duel = next((s for s in settled if all(str(s[k]) == str(row[k]) for k in hole_keys if k in s)), None)
+        if duel is not None and second is not None:
+            settle(row, group, duel, min_effect, name)
         if tuple(str(row[k]) for k in hole_keys) in holes:
             row.update(outcome="unknown", why="a planned row of this group was not timed")
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
+
+
+def settle(row: dict[str, Any], group, duel: Mapping[str, Any], min_effect: float = MIN_EFFECT, name: str = "label"):
+    """A group's call (``row``, of :func:`fastest`) made again on its rows timed in the same interleaved rounds
+    (``duel``: ``labels`` and each session's rounds, ``sessions``), where those rounds hold the fastest row by
+    median and every other row of the group (``group``, sorted by median) that could be the fastest (:func:`contender`);
+    else ``row`` is left as it is. Only the rows of ``group`` count (a table of the autodiff rows alone is
+    judged on their rounds alone)."""
+    records = group.to_dict("records")
+    labels = [str(r["label"]) for r in records]
+    timed = [str(label) for label in duel["labels"] if str(label) in labels]
+    if len(timed) < 2 or labels[0] not in timed:
+        return
+    if any(contender(records[0], r, min_effect) for r in records if str(r["label"]) not in timed):
+        return
+    where = [[str(label) for label in duel["labels"]].index(label) for label in timed]
+    sessions = [[[r[i] for i in where] for r in rounds] for rounds in duel["sessions"]]
+    ranked = in_rounds(timed, sessions, min_effect)
+    top = next(r for r in ranked if r["verdict"] == "fastest")
+    runner = min((r for r in ranked if r is not top), key=lambda r: r["ratio"])
+    by_label = dict(zip(labels, records))
+    best = by_label[top["row"]]
+    iv = row_interval(best)
+    row.update(fastest=best[name], backend=best.get("backend"), median=best["median"], n=best.get("n"))
+    row.update(lo=iv.lo if iv.bounded else math.nan, hi=iv.hi if iv.bounded else math.nan)
+    row.update(runner_up=by_label[runner["row"]][name], margin=runner["ratio"], basis="same rounds")
+    bounded = math.isfinite(runner["lo"]) and math.isfinite(runner["hi"])
+    row.update(margin_lo=runner["lo"] if bounded else math.nan, margin_hi=runner["hi"] if bounded else math.nan)
+    if all(r["verdict"] == "slower" for r in ranked if r is not top):
+        row.update(outcome="ahead", why="")
+    else:
+        row.update(outcome="tie", why=f"within the noise of the same rounds or under {min_effect:.0%}")
+
+
+def contender(best: dict[str, Any], row: dict[str, Any], min_effect: float = MIN_EFFECT) -> bool:
+    """Whether ``row`` could turn out the fastest in place of ``best`` (the fastest by median): it is not
+    clearly slower, and not :data:`FAR` slower."""
+    ratio, call = compare_rows(best, row, min_effect)
+    return call != "slower" and ratio.value <= FAR
 
 
 def contenders(frame, min_effect: float = MIN_EFFECT) -> set[str]:
@@ -128,8 +182,7 @@ def contenders(frame, min_effect: float = MIN_EFFECT) -> set[str]:
         best = group.iloc[0].to_dict()
         close = False
         for row in group.iloc[1:].to_dict("records"):
-            ratio, call = compare_rows(best, row, min_effect)
-            if call != "slower" and ratio.value <= FAR:
+            if contender(best, row, min_effect):
                 out.add(row["cell"])
                 close = True
         if close or row_stability(best):
@@ -183,10 +236,11 @@ def phrase(row: dict[str, Any]) -> str:
     lo, hi = row.get("margin_lo"), row.get("margin_hi")
     bounded = isinstance(lo, float) and isinstance(hi, float) and math.isfinite(lo) and math.isfinite(hi)
     interval = f" ({lo:.2f}-{hi:.2f})" if bounded else ""
+    rounds = " in the same rounds" if row.get("basis") == "same rounds" else ""
     if row["outcome"] == "ahead":
-        return f"x{margin:.2f}{interval} ahead of {row['runner_up']}"
+        return f"x{margin:.2f}{interval} ahead of {row['runner_up']}{rounds}"
     if row["outcome"] == "tie":
-        return f"tie with {row['runner_up']} (x{margin:.2f}{interval})"
+        return f"tie with {row['runner_up']} (x{margin:.2f}{interval}){rounds}"
     return f"cannot tell from {row['runner_up']}: {row['why']}"
 
 
@@ -214,3 +268,49 @@ def row_stability(row: Mapping[str, Any]) -> str | None:
         return text
     rounds = _int(row.get("rounds"))
     return "timed in one round: no interval" if rounds is not None and rounds < 2 else None
+
+
+# --- rows timed in the same interleaved rounds (a duel: python -m bench diagnose duel, python -m bench settle) ---
+
+
+def _median_ratio(rounds: list[list[float]], i: int, j: int) -> float:
+    """The median over ``rounds`` of row i's seconds over row j's."""
+    return median_interval([r[i] / r[j] for r in rounds if r[j] > 0]).value
+
+
+def in_rounds(
+    labels: list[str], sessions: list[list[list[float]]], min_effect: float = MIN_EFFECT
+) -> list[dict[str, Any]]:
+    """Per row: its median per call over every round and its ratio to the fastest row, the per-round ratios'
+    median with its 95% interval, stretched to hold each session's own (:func:`bench.stats.paired_ratio`: a
+    fresh set of processes moves a ratio that one session's rounds cannot see), with the verdict of the run's
+    rule: ``slower``, ``same``, or ``faster`` where the rows rank in a cycle and none is fastest against all."""
+    pooled = [r for timed in sessions for r in timed]
+    medians = [median_interval([r[i] for r in pooled]) for i in range(len(labels))]
+    # the fastest in the rounds: the least median of the per-round ratios to one row (row by row, the medians
+    # of two rows can rank them the other way round from most rounds), then checked head to head, since such
+    # medians need not be transitive: a row faster than it in most rounds takes its place
+    best = min(range(len(labels)), key=lambda i: _median_ratio(pooled, i, 0))
+    for _ in labels:
+        ahead = [i for i in range(len(labels)) if _median_ratio(pooled, i, best) < 1]
+        if not ahead:
+            break
+        best = min(ahead, key=lambda i: _median_ratio(pooled, i, best))
+    out = []
+    for i, label in enumerate(labels):
+        ratio = Interval(1.0, 1.0, 1.0)  # the fastest against itself
+        if i != best:
+            ratio = paired_ratio([[r[i] / r[best] for r in timed if r[best] > 0] for timed in sessions])
+        out.append(
+            {
+                "row": label,
+                "median": medians[i].value,
+                "median_lo": medians[i].lo,  # the median's 95% interval over every round: the machine's drift in it
+                "median_hi": medians[i].hi,
+                "ratio": ratio.value,
+                "lo": ratio.lo,
+                "hi": ratio.hi,
+                "verdict": "fastest" if i == best else verdict(ratio, min_effect),
+            }
+        )
+    return out

@@ -24,6 +24,7 @@ LAYERS = (
         "bench.check",
         "bench.agreement",
         "bench.agreement_file",
+        "bench.settled_file",
         "bench.solves",
         "bench.results",
         "bench.csv_rows",
@@ -40,7 +41,7 @@ LAYERS = (
     ),
     ("bench.runner", "bench.report"),
     # a long-running tool process: it runs cells with the runner's thread setting; commands reading many runs
-    ("bench.gradbench", "bench.selftest", "bench.history", "bench.versions"),
+    ("bench.gradbench", "bench.selftest", "bench.settle", "bench.history", "bench.versions"),
     ("bench.__main__",),
 )
 #: packages of the same layer that must not know each other

@@ -115,12 +115,12 @@ def kinds_in_order(kinds) -> list[str]:
 # --- who is fastest ----------------------------------------------------------------------
 
 
-def fastest(frame, missing=()):
+def fastest(frame, missing=(), settled=()):
     """Per comparison group (:data:`bench.verdicts.GROUP`): the fastest series and whether it is ahead
     of the runner-up beyond the noise (:func:`bench.verdicts.fastest`; ``missing``: planned cells with
-    no ok record, whose groups get no winner). Only protocol rows compete: an expert's witness has
-    the tax table (:func:`protocol_tax`)."""
-    return verdicts.fastest(frame, missing, name="series")
+    no ok record, whose groups get no winner; ``settled``: groups timed again in the same rounds). Only
+    protocol rows compete: an expert's witness has the tax table (:func:`protocol_tax`)."""
+    return verdicts.fastest(frame, missing, name="series", settled=settled)
 
 
 def best_variants(frame):

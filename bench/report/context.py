@@ -49,6 +49,13 @@ class Context:
     def article_notes(self) -> list[tuple[str, str]]:
         return [(run.tag, str(n)) for run in self.runs for doc in run.article.values() for n in doc.notes]
 
+    def who_wins(self) -> list[dict]:
+        """The "who wins" verdicts of every comparison group (:func:`.verdict_table.verdict_rows`), with the
+        planned rows missing and the groups timed again in the same rounds."""
+        from .verdict_table import verdict_rows
+
+        return verdict_rows(self.frame, missing_cells(self.runs), settled=settled_groups(self.runs))
+
     def skipped(self) -> list[str]:
         return [line for run in self.runs + ([self.baseline] if self.baseline else []) for line in run.skipped]
 
@@ -62,6 +69,11 @@ def missing_cells(runs: list[Run]) -> list[dict]:
     return out
 
 
+def settled_groups(runs: list[Run]) -> list[dict]:
+    """Every run's groups timed again in the same rounds (``python -m bench settle``), with the run's tag."""
+    return [{**g, "run": run.tag} for run in runs for g in run.settled]
+
+
 def build(runs: list[Run], baseline: Run | None = None, command: str = "", min_effect: float | None = None) -> Context:
     frame = combine(runs)
     slopes, crossings = analysis.scaling(frame)
@@ -71,7 +83,7 @@ def build(runs: list[Run], baseline: Run | None = None, command: str = "", min_e
         frame=frame,
         command=command,
         created=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        fastest=analysis.fastest(frame, missing_cells(runs)),
+        fastest=analysis.fastest(frame, missing_cells(runs), settled_groups(runs)),
         slopes=slopes,
         crossings=crossings,
         break_even=analysis.break_even(frame),

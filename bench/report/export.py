@@ -23,8 +23,7 @@ from bench.fmt import csv_cell, is_missing
 from bench.verdicts import row_interval
 
 from . import analysis
-from .context import missing_cells
-from .verdict_table import ordered, verdict_rows
+from .verdict_table import ordered
 
 FORMATS = ("latex", "csv")
 WINS_CAPTION = (
@@ -259,7 +258,7 @@ def caption(context) -> str:
 def write(context, folder: Path, formats: list[str]) -> list[Path]:
     """Write the chosen formats of both tables under ``folder``; return the files."""
     safe_io.make_dir(folder)
-    rows = verdict_rows(context.frame, missing_cells(context.runs))
+    rows = context.who_wins()
     backends, best = best_per_framework(context.frame, rows)
     wins = who_wins(rows)
     written = []

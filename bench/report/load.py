@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench import results, safe_io
+from bench import results, safe_io, settled_file
 from bench.agreement_file import Agreement, AgreementError, AgreementRow
 from bench.article import ArticlePictures
 from bench.cli import UsageError
@@ -39,6 +39,7 @@ class Run:
     article: dict[str, ArticlePictures] = field(default_factory=dict)  #: backend -> its article pictures
     skipped: list[str] = field(default_factory=list)  #: ``path: reason``, one line per file left out
     planned: list[dict] = field(default_factory=list)  #: plan.json's cells (their results columns), if any
+    settled: list[dict] = field(default_factory=list)  #: settled.json's groups (:mod:`bench.settled_file`), if any
 
     @property
     def machine(self) -> str:
@@ -112,6 +113,16 @@ def load_article(run_dir: Path, skip: Skipped) -> dict[str, ArticlePictures]:
     return out
 
 
+def load_settled(run_dir: Path, skip: Skipped) -> list[dict]:
+    """The groups of the folder's settled.json (``python -m bench settle``); none where it has none, or
+    where any of it fails its checks (named in :attr:`Run.skipped`: the whole file is left out)."""
+    try:
+        return settled_file.read(run_dir)
+    except settled_file.SettledError as exc:
+        skip(run_dir / settled_file.NAME, str(exc))
+        return []
+
+
 def load_env(run_dir: Path, skip: Skipped) -> Environment:
     """The folder's env.json in any of its formats (:meth:`Environment.from_json`); empty where it has none."""
     path = run_dir / "env.json"
@@ -137,7 +148,8 @@ def load_run(path: str | Path, tag: str | None = None, probe_floor: float | None
     frame = load_results(run_dir, skip, probe_floor)
     agreement, article = load_agreement(run_dir, skip), load_article(run_dir, skip)
     planned = load_plan(run_dir, skip)
-    run = Run(run_dir, tag or run_dir.resolve().name, frame, env, agreement, article, skip.lines(), planned)
+    settled = load_settled(run_dir, skip)
+    run = Run(run_dir, tag or run_dir.resolve().name, frame, env, agreement, article, skip.lines(), planned, settled)
     if len(run.table) == 0 and not run.agreement and not run.article:
         detail = f" (skipped: {'; '.join(run.skipped)})" if run.skipped else ""
         raise UsageError(

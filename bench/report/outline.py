@@ -11,7 +11,6 @@ from bench.tax import GOAL
 from . import methods, tables, verdict_table
 from . import sections as page_sections
 from .comparison import NOT_REGRESSIONS, not_comparable, tally
-from .context import missing_cells
 from .load import incomplete
 from .page import Bullets, Figure, Page, Section, Span, Text
 from .sections import joined
@@ -42,7 +41,7 @@ def outline(context) -> Page:
                 "warn",
             )
         )
-    verdicts = verdict_table.verdict_rows(context.frame, missing_cells(context.runs))
+    verdicts = context.who_wins()
     sections = [glance(context, verdicts)]
     for s in page_sections.SECTIONS:
         if s.shown_with not in context.groups:
@@ -88,7 +87,8 @@ def glance(context, verdicts: list[dict] | None = None) -> Section:
             + joined([[f"{why}: {n}"] for why, n in reasons])
             + ["); the summary table marks them ", Span("not checked", "code"), "."]
         )
-    verdicts = verdict_table.verdict_rows(context.frame, missing_cells(context.runs)) if verdicts is None else verdicts
+    if verdicts is None:
+        verdicts = context.who_wins()
     counts = verdict_table.counts(verdicts, "all")
     autodiff = verdict_table.counts(verdicts, "autodiff")
     outcomes = tables.outcome_counts(context)

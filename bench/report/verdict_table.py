@@ -44,18 +44,21 @@ def _key(row: dict, keys: list[str]) -> tuple[str, ...]:
     return tuple(str(row.get(k)) for k in keys)
 
 
-def verdict_rows(frame, missing: Iterable[dict] = (), min_effect: float = MIN_EFFECT) -> list[dict]:
+def verdict_rows(
+    frame, missing: Iterable[dict] = (), min_effect: float = MIN_EFFECT, settled: Iterable[dict] = ()
+) -> list[dict]:
     """One entry per comparison group: its keys, ``all`` (the fastest row including the hand-derived ones),
     ``autodiff`` (the fastest among the autodiff frameworks; None where none was timed), ``hand`` (the best
     hand-derived row's label, its ratio to the autodiff winner with interval, and the verdict on it), and
     ``recommendation``."""
     if frame is None or frame.empty:
         return []
-    missing = list(missing)
+    missing, settled = list(missing), list(settled)
     hand = hand_mask(frame)
-    full = _with_labels(verdicts.fastest(frame, missing, min_effect, name="series"), frame)
+    full = _with_labels(verdicts.fastest(frame, missing, min_effect, name="series", settled=settled), frame)
     auto_missing = [m for m in missing if not is_hand(m.get("backend"))]
-    auto = _with_labels(verdicts.fastest(frame[~hand], auto_missing, min_effect, name="series"), frame)
+    auto = verdicts.fastest(frame[~hand], auto_missing, min_effect, name="series", settled=settled)
+    auto = _with_labels(auto, frame)
     keys = [k for k in verdicts.GROUP if k in full.columns]
     by_key = {_key(r, keys): r for r in auto.to_dict("records")}
     best: dict[tuple, tuple] = {}
@@ -114,10 +117,12 @@ def recommendation(entry: dict, detail: str = "") -> str:
         best = entry.get("all") or {}
         return f"{head}, no autodiff framework was timed; {best.get('fastest_label', '')} only."
     name, runner = a["fastest_label"], a["runner_up_label"]
+    rounds = " in the same rounds" if a.get("basis") == "same rounds" else ""
     if a["outcome"] == "ahead":
-        text = f"{head}, use {name}: {_x(a['margin'], a['margin_lo'], a['margin_hi'])} ahead of {runner}"
+        text = f"{head}, use {name}: {_x(a['margin'], a['margin_lo'], a['margin_hi'])} ahead of {runner}{rounds}"
     elif a["outcome"] == "tie":
-        text = f"{head}: no clear winner: {name} and {runner} tie ({_x(a['margin'], a['margin_lo'], a['margin_hi'])})"
+        ratio = _x(a["margin"], a["margin_lo"], a["margin_hi"])
+        text = f"{head}: no clear winner: {name} and {runner} tie ({ratio}){rounds}"
     elif not runner:
         text = f"{head}: {name} is the only autodiff row timed"
     else:

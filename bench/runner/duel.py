@@ -18,10 +18,10 @@ every session with its 95% interval, stretched to hold each session's own median
 
 A batch is as many calls as last a millisecond (one call where one lasts longer), so a round's
 exchange with the servers (about 0.1 ms) is small beside the time between the rows it compares;
-the seconds are taken inside each server, around the batch, after one untimed call where the batch
-holds several: a server waits while the others measure, and its framework's thread pools fall
-asleep, which the first call pays for (a call of a millisecond or more is its own batch, and the
-wake-up is small beside it). ``--json PATH`` keeps every round.
+the seconds are taken inside each server, around the batch, after 10 ms of untimed calls
+(:data:`WARM_SECONDS`): a server waits while the others measure, and its framework's thread pools
+fall asleep and wake slowly, which a row timed alone in a run never pays. ``--json PATH`` keeps every
+round. ``python -m bench settle`` does the same for every close call of a run.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from typing import IO, Any
 
 import backends
 
-from .. import safe_io, stats
+from .. import safe_io, stats, verdicts
 from ..cells import ARTICLE, WITNESS, Cell
 from ..cli import UsageError, choose, unknown
 from . import config, interleave, launch, supervise
@@ -50,9 +50,14 @@ HELP = "rows of different frameworks timed in the same interleaved rounds, one s
 BATCH_SECONDS = 1e-3
 #: ... and holds at most this many calls
 MAX_BATCH = 1000
-#: rows faster than this per call are moved by which process ran just before: JAX's jit row of the Newton
-#: objective (1,000 x 10) ran 38 us against JAX's eager row in one process, 72 to 76 us against NumPy's
-#: process, in batches of 1 or 10 ms alike (45 us in a run, timed alone); the duel says so beside its call
+#: a row runs untimed for this long before each timed batch: a framework's thread pools slept while the other
+#: rows measured, and wake slowly. JAX's jit row of the Newton objective (small, 44.6 us a call in a run, timed
+#: alone) against NumPy's, 2 threads: after one untimed call 75 to 107 us in seven duels (NumPy ahead in six,
+#: x1.16 to x1.75), after 10 ms of untimed calls 43 to 58 us in five (four ties, one x1.20 the other way);
+#: rows of half a millisecond and more made the same calls either way (k-means, logistic regression, 2026-12-05)
+WARM_SECONDS = 10e-3
+#: rows faster than this per call are still moved by what ran just before (above): the duel says so beside its
+#: call, and ``python -m bench settle`` leaves such groups to the run's medians
 PARTNER_SCALE = 2e-4
 #: sessions of fresh server processes: the ratio of two rows moves from one set of processes to the next
 #: beyond what one session's rounds show (a JAX row over a NumPy row at 46 us: 1.04 to 1.66 in five
@@ -66,7 +71,8 @@ SESSIONS = 3
 def serve(threads: int, read: IO[str], write: IO[str]) -> None:
     """Answer requests, one JSON line each: ``{"build": [problem, size, backend, variant, dtype, kind]}``
     builds a row (its first and second calls untimed by the rounds) and answers its index, batch size and
-    first call's seconds; ``{"time": i}`` times row i's batch and answers the seconds per call. A failure
+    first call's seconds; ``{"time": i}`` times row i's batch and answers the seconds per call; ``{"drop": i}``
+    frees row i. A failure
     is answered ``{"error": ...}``; the server ends at the end of its input."""
     from ..cells import build
     from .worker import check_output
@@ -94,9 +100,14 @@ def serve(threads: int, read: IO[str], write: IO[str]) -> None:
                 batch = max(1, min(MAX_BATCH, math.ceil(BATCH_SECONDS / max(warm, 1e-9))))
                 rows.append((built.call, batch))
                 answer: dict[str, Any] = {"row": len(rows) - 1, "batch": batch, "first_call": first}
+            elif "drop" in request:  # a row no longer asked for: its arrays and compiled code freed
+                rows[int(request["drop"])] = (_dropped, 1)
+                answer = {"dropped": int(request["drop"])}
             else:
                 call, batch = rows[int(request["time"])]
-                if batch > 1:  # an untimed call first: it wakes the thread pools that slept while others measured
+                warm_until = time.perf_counter() + WARM_SECONDS
+                call()  # untimed calls first: the thread pools that slept while others measured wake and settle
+                while time.perf_counter() < warm_until:
                     call()
                 start = time.perf_counter()
                 for _ in range(batch):
@@ -106,6 +117,10 @@ def serve(threads: int, read: IO[str], write: IO[str]) -> None:
             answer = {"error": f"{type(exc).__name__}: {exc}"}
         write.write(json.dumps(answer) + "\n")
         write.flush()
+
+
+def _dropped() -> None:
+    raise ValueError("this row was dropped")
 
 
 # --- the coordinator ---------------------------------------------------------------------------------------
@@ -170,6 +185,11 @@ class Server:
         self.log.close()
 
 
+def host(cell: list[str]) -> str:
+    """The framework whose server builds a row: its backend's (the article's loop is NumPy's)."""
+    return "numpy" if cell[2] == ARTICLE else cell[2]
+
+
 def rows_known(problem: str, size: str, dtype: str, kind: str) -> dict[str, list[str]]:
     """Every row a duel takes, by label (``jax+jit``, ``numpy``, ``torch+witness``, ``article``): its cell's
     fields. The article's loop is NumPy in float64, as in a run."""
@@ -178,45 +198,8 @@ def rows_known(problem: str, size: str, dtype: str, kind: str) -> dict[str, list
     return {c.label: [c.problem, c.size, c.backend, c.variant, c.dtype, c.kind] for c in cells}
 
 
-def _median_ratio(rounds: list[list[float]], i: int, j: int) -> float:
-    """The median over ``rounds`` of row i's seconds over row j's."""
-    return stats.median_interval([r[i] / r[j] for r in rounds if r[j] > 0]).value
-
-
-def summary(labels: list[str], sessions: list[list[list[float]]]) -> list[dict[str, Any]]:
-    """Per row: its median per call over every round and its ratio to the fastest row, the per-round ratios'
-    median with its 95% interval, stretched to hold each session's own (:func:`bench.stats.paired_ratio`: a
-    fresh set of processes moves a ratio that one session's rounds cannot see), with the verdict of the run's
-    rule: ``slower``, ``same``, or ``faster`` where the rows rank in a cycle and none is fastest against all."""
-    pooled = [r for timed in sessions for r in timed]
-    medians = [stats.median_interval([r[i] for r in pooled]) for i in range(len(labels))]
-    # the fastest in the rounds: the least median of the per-round ratios to one row (row by row, the medians
-    # of two rows can rank them the other way round from most rounds), then checked head to head, since such
-    # medians need not be transitive: a row faster than it in most rounds takes its place
-    best = min(range(len(labels)), key=lambda i: _median_ratio(pooled, i, 0))
-    for _ in labels:
-        ahead = [i for i in range(len(labels)) if _median_ratio(pooled, i, best) < 1]
-        if not ahead:
-            break
-        best = min(ahead, key=lambda i: _median_ratio(pooled, i, best))
-    out = []
-    for i, label in enumerate(labels):
-        ratio = stats.Interval(1.0, 1.0, 1.0)  # the fastest against itself
-        if i != best:
-            ratio = stats.paired_ratio([[r[i] / r[best] for r in timed if r[best] > 0] for timed in sessions])
-        out.append(
-            {
-                "row": label,
-                "median": medians[i].value,
-                "median_lo": medians[i].lo,  # the median's 95% interval over every round: the machine's drift in it
-                "median_hi": medians[i].hi,
-                "ratio": ratio.value,
-                "lo": ratio.lo,
-                "hi": ratio.hi,
-                "verdict": "fastest" if i == best else stats.verdict(ratio),
-            }
-        )
-    return out
+#: each row's median and its ratio to the fastest, from the rounds of every session (the ranking lives in verdicts)
+summary = verdicts.in_rounds
 
 
 def lines(rows: list[dict[str, Any]], rounds: int, sessions: int, others: float) -> list[str]:
@@ -249,8 +232,8 @@ def lines(rows: list[dict[str, Any]], rounds: int, sessions: int, others: float)
     quick = [r["row"] for r in rows if r["median"] < PARTNER_SCALE]
     if quick and len(rows) > 1:
         out.append(
-            f"  read with care: {', '.join(quick)} under {PARTNER_SCALE * 1e3:g} ms a call, where which process "
-            "ran just before moves a row (a JAX jit row up to 2x): time them apart too (python -m bench run)"
+            f"  read with care: {', '.join(quick)} under {PARTNER_SCALE * 1e3:g} ms a call, where what ran just "
+            "before still moves a row (a JAX jit row up to x1.2): time them apart too (python -m bench run)"
         )
     return out
 
@@ -262,8 +245,7 @@ def session(labels: list[str], cells: list[list[str]], threads: int, seconds: fl
     try:
         calls = []
         for label, cell in zip(labels, cells):
-            host = "numpy" if cell[2] == ARTICLE else cell[2]  # the article's loop is NumPy's
-            server = servers.get(host) or servers.setdefault(host, Server(host, threads))
+            server = servers.get(host(cell)) or servers.setdefault(host(cell), Server(host(cell), threads))
             answer = server.ask({"build": cell})
             if "error" in answer:
                 raise UsageError(f"row {label} cannot be timed here: {answer['error']}")

@@ -1,0 +1,209 @@
+"""``python -m bench settle [RUN_DIR]``: a run's close calls timed again, their rows in the same rounds.
+
+A run times each framework in worker processes of its own, one framework after another, so a "who
+wins" call divides medians timed minutes apart; on a shared machine whose speed drifts, that ratio
+carries the drift and its interval is wide: many groups end "no difference this run can see". This
+command takes those groups (a tie, or a row too unstable to call) and times their close rows again
+in the same interleaved rounds, as ``python -m bench diagnose duel`` does for one group: one server
+process per framework and thread count builds the rows (started as a run's workers are), the rows
+are asked in turn, a batch of calls each, in a fresh random order each round, so a drift hits every
+row of a round alike and cancels in their ratios. It does so in ``--sessions`` sessions of fresh
+processes; the call is the run's rule on the per-round ratios' 95% interval, stretched to hold each
+session's own figure (:func:`bench.verdicts.in_rounds`).
+
+The rounds go to ``settled.json`` in the run folder (written after each session; groups timed
+before are kept), and the report's "who wins" table, its glance lines and ``--compare`` of the
+fastest rows read them: where a group's rounds hold its fastest row and every row not clearly
+slower, its call is made on them and says "in the same rounds" (:func:`bench.verdicts.settle`).
+
+Left out: groups whose fastest row takes under 0.2 ms a call (which process ran just before moves
+such a row: :data:`bench.runner.duel.PARTNER_SCALE`), GPU rows, and groups with more close rows than
+``--max-rows``. It runs on the machine that made the run, with the frameworks installed there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import backends
+
+from . import settled_file, verdicts
+from .cli import UsageError
+from .fmt import one_line
+from .runner import config, duel, interleave
+from .stats import MIN_EFFECT
+
+HELP = "time a run's close calls again, their rows in the same interleaved rounds, for calls that hold"
+#: at most this many rows a group (every row not clearly slower than the fastest must be among them)
+MAX_ROWS = 6
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", nargs="?", help="a run folder (default: the newest under results/)")
+    p.add_argument("--sessions", default=duel.SESSIONS, help=f"sessions of fresh processes (default {duel.SESSIONS})")
+    p.add_argument("--seconds", default=1.0, help="seconds of rounds per group and session (default 1)")
+    p.add_argument("--max-rows", default=MAX_ROWS, help=f"leave out groups with more close rows (default {MAX_ROWS})")
+    p.add_argument("--dry-run", action="store_true", help="list the groups it would time, and why others are left out")
+
+
+def candidates(frame, missing=(), max_rows: int = MAX_ROWS, min_effect: float = MIN_EFFECT):
+    """The groups to time again, each its :data:`bench.settled_file.KEYS` and ``labels`` (the fastest row by
+    median and every row not clearly slower than it), and ``left_out``: why other close calls are not."""
+    table = verdicts.fastest(frame, missing, min_effect)
+    keys = [k for k in verdicts.GROUP if k in frame.columns and k not in ("run", "machine")]
+    contest = verdicts.contestants(frame)
+    groups, left_out = [], []
+    for row in table.to_dict("records"):
+        name = " ".join(str(row[k]) for k in ("problem", "size", "dtype", "kind"))
+        if row["outcome"] == "ahead" or row["why"] == "one row timed":
+            continue
+        if row["why"] == "a planned row of this group was not timed":
+            left_out.append((name, row["why"]))
+            continue
+        group = contest
+        for k in keys:
+            group = group[group[k].astype(str) == str(row[k])]
+        records = group.sort_values("median", kind="stable").to_dict("records")
+        best = records[0]
+        close = [best] + [r for r in records[1:] if verdicts.contender(best, r, min_effect)]
+        if str(row.get("device")) != "cpu":
+            left_out.append((name, f"on {row.get('device')}: settled on the CPU only"))
+        elif float(best["median"]) < duel.PARTNER_SCALE:
+            why = f"its fastest row takes under {duel.PARTNER_SCALE * 1e3:g} ms a call: the rounds are not neutral"
+            left_out.append((name, why))
+        elif len(close) < 2:
+            continue
+        elif len(close) > max_rows:
+            left_out.append((name, f"{len(close)} close rows, more than --max-rows {max_rows}"))
+        else:
+            entry = {k: row[k] for k in settled_file.KEYS}
+            entry["threads"] = int(entry["threads"])
+            groups.append({**entry, "labels": [str(r["label"]) for r in close]})
+    return groups, left_out
+
+
+def main(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from .report import load
+    from .report.context import missing_cells
+
+    run_dir = Path(args.run_dir) if args.run_dir else load.newest_run()
+    sessions = config.parse_count("--sessions", args.sessions, 1, settled_file.MAX_SESSIONS)
+    seconds = config.parse_seconds("--seconds", args.seconds, 0.0, 3600.0)
+    max_rows = config.parse_count("--max-rows", args.max_rows, 2, settled_file.MAX_ROWS)
+    run = load.load_run(run_dir)
+    if run.env.cluster or run.env.machines:
+        raise UsageError(f"{run_dir} is a cluster run: settle each machine's own run folder on that machine")
+    here = platform.node()
+    if run.env.hostname and run.env.hostname != here:
+        raise UsageError(f"{run_dir} was run on {run.env.hostname}, not here ({here}): settle it on that machine")
+    try:
+        kept = settled_file.read(run_dir)
+    except settled_file.SettledError as exc:
+        raise UsageError(f"{run_dir / settled_file.NAME}: {exc}; move it away to settle this run again") from None
+    frame = load.combine([run])
+    missing = missing_cells([run])
+    groups, left_out = candidates(frame, missing, max_rows)
+    console = Console(highlight=False, soft_wrap=True)
+    for name, why in left_out:
+        console.print(f"left out: {name}: {why}", markup=False)
+    if not groups:
+        console.print(f"{run_dir}: no close call to settle", markup=False)
+        return 0
+    console.print(f"{len(groups)} close calls, {sessions} sessions of {seconds:g} s of rounds each", markup=False)
+    if args.dry_run:
+        for g in groups:
+            console.print(f"  {_name(g)}: {', '.join(g['labels'])}", markup=False)
+        return 0
+    unknown = sorted({b for g in groups for b in _hosts(g) if b in backends.REGISTRY and not backends.installed(b)})
+    if unknown:
+        raise UsageError(backends.unavailable_reason(unknown[0]))
+    timed: dict[int, list] = {i: [] for i in range(len(groups))}
+    started = time.monotonic()
+    with Progress(console=console, transient=False) as progress:
+        task = progress.add_task("settle", total=sessions * len(groups))
+        for s in range(sessions):
+            order = list(range(len(groups)))
+            for i, rounds in _session(groups, order if s % 2 == 0 else order[::-1], seconds, progress, task, s):
+                timed[i].append(rounds)
+            done = [{**g, "sessions": timed[i]} for i, g in enumerate(groups) if timed[i]]
+            path = settled_file.write(run_dir, _merge(kept, done))
+    console.print(f"settled in {time.monotonic() - started:.0f} s: {path}", markup=False)
+    after = verdicts.fastest(frame, missing, settled=[{**g, "run": run.tag} for g in _merge(kept, done)])
+    before = verdicts.fastest(frame, missing)
+    for g in done:
+        key = {k: str(g[k]) for k in settled_file.KEYS}
+        now = _row(after, key)
+        apart = _row(before, key)
+        console.print(f"  {_name(g)}: {now['fastest']} {verdicts.phrase(now)}", markup=False)
+        console.print(f"      timed apart: {apart['fastest']} {verdicts.phrase(apart)}", markup=False)
+    return 0
+
+
+def _name(group: dict[str, Any]) -> str:
+    return f"{group['problem']} {group['size']} {group['dtype']} {group['kind']} ({group['threads']} threads)"
+
+
+def _hosts(group: dict[str, Any]) -> list[str]:
+    known = duel.rows_known(group["problem"], group["size"], group["dtype"], group["kind"])
+    return [duel.host(known[label]) for label in group["labels"] if label in known]
+
+
+def _row(table, key: dict[str, str]) -> dict[str, Any]:
+    for row in table.to_dict("records"):
+        if all(str(row[k]) == v for k, v in key.items()):
+            return row
+    raise LookupError(key)
+
+
+def _merge(kept: list[dict], done: list[dict]) -> list[dict]:
+    """The groups timed now, and those of an earlier settle that this one did not time again."""
+    ids = {tuple(str(g[k]) for k in settled_file.KEYS) for g in done}
+    return [g for g in kept if tuple(str(g[k]) for k in settled_file.KEYS) not in ids] + done
+
+
+def _session(groups, order, seconds, progress, task, s):
+    """One session: fresh servers (one per framework and thread count), kept for every group; each group's
+    rows built, timed in interleaved rounds, dropped. Yields (group index, rounds); a group whose row cannot
+    be built or whose server ends is said and left out of this session; every server is closed at the end."""
+    servers: dict[tuple[str, int], duel.Server] = {}
+    try:
+        for i in order:
+            g = groups[i]
+            progress.update(task, description=f"session {s + 1}: {_name(g)}")
+            known = duel.rows_known(g["problem"], g["size"], g["dtype"], g["kind"])
+            built: list[tuple[duel.Server, int]] = []
+            try:
+                for label in g["labels"]:
+                    if label not in known:
+                        raise RuntimeError(f"row {label} is not a row this harness knows")
+                    cell = known[label]
+                    key = (duel.host(cell), int(g["threads"]))
+                    server = servers.get(key) or servers.setdefault(key, duel.Server(*key))
+                    answer = server.ask({"build": cell})
+                    if "error" in answer:
+                        raise RuntimeError(f"row {label} cannot be timed here: {answer['error']}")
+                    built.append((server, int(answer["row"])))
+                calls = [lambda server=server, row=row: server.time(row) for server, row in built]
+                rounds = interleave.paired(calls, seconds=seconds, own_clock=True)
+                yield i, rounds
+            except RuntimeError as exc:
+                progress.console.print(f"note: {_name(g)}, session {s + 1}: {one_line(exc, name=False)}", markup=False)
+                for key in [k for k, sv in servers.items() if sv.proc.poll() is not None]:
+                    servers.pop(key).close()  # a server that ended is started again for the next group
+            finally:
+                for server, row in built:
+                    try:
+                        server.ask({"drop": row})
+                    except RuntimeError:  # it ended meanwhile: closed with the others
+                        pass
+            progress.advance(task)
+    finally:
+        for server in servers.values():
+            server.close()
