@@ -17,7 +17,7 @@ fastest rows read them: where a group's rounds hold its fastest row and every ro
 slower, its call is made on them and says "in the same rounds" (:func:`bench.verdicts.settle`).
 
 Left out: groups whose fastest row takes under 0.2 ms a call (which process ran just before moves
-such a row: :data:`bench.runner.duel.PARTNER_SCALE`), GPU rows, and groups with more close rows than
+such a row: :data:`bench.settled_file.PARTNER_SCALE`), GPU rows, and groups with more close rows than
 ``--max-rows``. It runs on the machine that made the run, with the frameworks installed there.
 """
 
@@ -35,11 +35,10 @@ from . import settled_file, verdicts
 from .cli import UsageError
 from .fmt import one_line
 from .runner import config, duel, interleave
-from .stats import MIN_EFFECT
 
 HELP = "time a run's close calls again, their rows in the same interleaved rounds, for calls that hold"
-#: at most this many rows a group (every row not clearly slower than the fastest must be among them)
-MAX_ROWS = 6
+#: at most this many rows a group (every row that could be the fastest must be among them)
+MAX_ROWS = settled_file.SETTLE_ROWS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,40 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="list the groups it would time, and why others are left out")
 
 
-def candidates(frame, missing=(), max_rows: int = MAX_ROWS, min_effect: float = MIN_EFFECT):
-    """The groups to time again, each its :data:`bench.settled_file.KEYS` and ``labels`` (the fastest row by
-    median and every row not clearly slower than it), and ``left_out``: why other close calls are not."""
-    table = verdicts.fastest(frame, missing, min_effect)
-    keys = [k for k in verdicts.GROUP if k in frame.columns and k not in ("run", "machine")]
-    contest = verdicts.contestants(frame)
-    groups, left_out = [], []
-    for row in table.to_dict("records"):
-        name = " ".join(str(row[k]) for k in ("problem", "size", "dtype", "kind"))
-        if row["outcome"] == "ahead" or row["why"] == "one row timed":
-            continue
-        if row["why"] == "a planned row of this group was not timed":
-            left_out.append((name, row["why"]))
-            continue
-        group = contest
-        for k in keys:
-            group = group[group[k].astype(str) == str(row[k])]
-        records = group.sort_values("median", kind="stable").to_dict("records")
-        best = records[0]
-        close = [best] + [r for r in records[1:] if verdicts.contender(best, r, min_effect)]
-        if str(row.get("device")) != "cpu":
-            left_out.append((name, f"on {row.get('device')}: settled on the CPU only"))
-        elif float(best["median"]) < duel.PARTNER_SCALE:
-            why = f"its fastest row takes under {duel.PARTNER_SCALE * 1e3:g} ms a call: the rounds are not neutral"
-            left_out.append((name, why))
-        elif len(close) < 2:
-            continue
-        elif len(close) > max_rows:
-            left_out.append((name, f"{len(close)} close rows, more than --max-rows {max_rows}"))
-        else:
-            entry = {k: row[k] for k in settled_file.KEYS}
-            entry["threads"] = int(entry["threads"])
-            groups.append({**entry, "labels": [str(r["label"]) for r in close]})
-    return groups, left_out
+#: the groups to time again, and why other close calls are not (:func:`bench.verdicts.to_settle`)
+candidates = verdicts.to_settle
 
 
 def main(args: argparse.Namespace) -> int:

@@ -17,10 +17,22 @@ from typing import Any
 
 from . import safe_io
 
+#: the rounds are timed as ``python -m bench diagnose duel`` times them (bench.runner.duel), with these settings:
 NAME = "settled.json"
 SCHEMA = "bench.settled/1"
 #: a comparison group's columns inside one run (the run and its machine are the folder's)
 KEYS = ("problem", "size", "dtype", "device", "threads", "kind")
+#: a row runs untimed for this long before each timed batch: a framework's thread pools slept while the other
+#: rows measured, and wake slowly. JAX's jit row of the Newton objective (small, 44.6 us a call in a run, timed
+#: alone) against NumPy's, 2 threads: after one untimed call 75 to 107 us in seven duels (NumPy ahead in six,
+#: x1.16 to x1.75), after 10 ms of untimed calls 43 to 58 us in five (four ties, one x1.20 the other way);
+#: rows of half a millisecond and more made the same calls either way (k-means, logistic regression, 2026-12-05)
+WARM_SECONDS = 10e-3
+#: rows faster than this per call are still moved by what ran just before (above): the duel says so beside its
+#: call, and ``python -m bench settle`` leaves such groups to the run's medians
+PARTNER_SCALE = 2e-4
+#: a group with more close rows than this is left to the medians (``python -m bench settle --max-rows``)
+SETTLE_ROWS = 6
 #: what a file may hold: rows a group, sessions, rounds a session, and bytes
 MAX_ROWS, MAX_SESSIONS, MAX_ROUNDS, MAX_BYTES = 8, 100, 100_000, 64 * 2**20
 

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from .cells import WITNESS, role
+from .settled_file import KEYS as SETTLED_KEYS
+from .settled_file import PARTNER_SCALE, SETTLE_ROWS
 from .stats import MIN_EFFECT, Interval, median_interval, paired_ratio, ratio_interval, verdict
 from .uncertainty import BUSY_LABEL, interval
 
@@ -121,13 +123,30 @@ def fastest(
             else:
                 row.update(outcome="tie", why=f"within this run's noise or under {min_effect:.0%}")
         row["basis"] = "medians"
-        duel = next((s for s in settled if all(str(s[k]) == str(row[k]) for k in hole_keys if k in s)), None)
+        duel = settled_for(row, settled, hole_keys)
         if duel is not None and second is not None:
             settle(row, group, duel, min_effect, name)
         if tuple(str(row[k]) for k in hole_keys) in holes:
             row.update(outcome="unknown", why="a planned row of this group was not timed")
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
+
+
+def settled_for(row: Mapping[str, Any], settled: Iterable[Mapping[str, Any]], keys: Sequence[str]):
+    """The entry of ``settled`` (``python -m bench settle``'s groups) for the group of ``row``, or None: every
+    column of ``keys`` that an entry holds matches (an entry without ``run`` matches any run)."""
+    return next((s for s in settled if all(str(s[k]) == str(row.get(k)) for k in keys if k in s)), None)
+
+
+def pair_in_rounds(duel: Mapping[str, Any], a: str, b: str, min_effect: float = MIN_EFFECT):
+    """Row b's time over row a's from the rounds of ``duel`` where both were timed there, with the verdict on b
+    (:func:`compare_rows`'s, on the per-round ratios); None where either was not."""
+    labels = [str(label) for label in duel["labels"]]
+    if a not in labels or b not in labels or a == b:
+        return None
+    i, j = labels.index(a), labels.index(b)
+    ratio = paired_ratio([[r[j] / r[i] for r in rounds] for rounds in duel["sessions"]])
+    return ratio, verdict(ratio, min_effect)
 
 
 def settle(row: dict[str, Any], group, duel: Mapping[str, Any], min_effect: float = MIN_EFFECT, name: str = "label"):
@@ -167,6 +186,45 @@ def contender(best: dict[str, Any], row: dict[str, Any], min_effect: float = MIN
     clearly slower, and not :data:`FAR` slower."""
     ratio, call = compare_rows(best, row, min_effect)
     return call != "slower" and ratio.value <= FAR
+
+
+def to_settle(frame, missing: Iterable[dict] = (), max_rows: int = SETTLE_ROWS, min_effect: float = MIN_EFFECT):
+    """The close calls rows timed in the same rounds could settle (``python -m bench settle``): the groups the
+    medians leave a tie or cannot tell, each its :data:`bench.settled_file.KEYS` and ``labels`` (the fastest row
+    by median and every row that could be the fastest: :func:`contender`), and ``left_out``: (group, why) for
+    the close calls that rounds cannot settle (a planned row missing, GPU rows, rows under
+    :data:`bench.settled_file.PARTNER_SCALE` a call, more than ``max_rows`` close rows)."""
+    table = fastest(frame, missing, min_effect)
+    keys = [k for k in GROUP if k in frame.columns and k not in ("run", "machine")]
+    contest = contestants(frame)
+    groups, left_out = [], []
+    for row in table.to_dict("records"):
+        name = " ".join(str(row[k]) for k in ("problem", "size", "dtype", "kind"))
+        if row["outcome"] == "ahead" or row["why"] == "one row timed":
+            continue
+        if row["why"] == "a planned row of this group was not timed":
+            left_out.append((name, row["why"]))
+            continue
+        group = contest
+        for k in keys:
+            group = group[group[k].astype(str) == str(row[k])]
+        records = group.sort_values("median", kind="stable").to_dict("records")
+        best = records[0]
+        close = [best] + [r for r in records[1:] if contender(best, r, min_effect)]
+        if str(row.get("device")) != "cpu":
+            left_out.append((name, f"on {row.get('device')}: settled on the CPU only"))
+        elif float(best["median"]) < PARTNER_SCALE:
+            why = f"its fastest row takes under {PARTNER_SCALE * 1e3:g} ms a call: rounds are not neutral"
+            left_out.append((name, why))
+        elif len(close) < 2:
+            continue
+        elif len(close) > max_rows:
+            left_out.append((name, f"{len(close)} close rows, more than --max-rows {max_rows}"))
+        else:
+            entry = {k: row[k] for k in SETTLED_KEYS}
+            entry["threads"] = int(entry["threads"])
+            groups.append({**entry, "labels": [str(r["label"]) for r in close]})
+    return groups, left_out
 
 
 def contenders(frame, min_effect: float = MIN_EFFECT) -> set[str]:

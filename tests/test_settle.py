@@ -98,6 +98,10 @@ def test_the_report_says_the_call_of_the_rounds_and_a_bad_file_is_left_out_whole
     wins = context.who_wins()
     assert wins[0]["all"]["basis"] == "same rounds" and wins[0]["all"]["outcome"] == "ahead"
     assert "ahead of torch in the same rounds" in wins[0]["recommendation"]
+    hand = wins[0]["hand"]  # NumPy's row was in those rounds too: 2x jax+jit's in every round
+    assert hand["rounds"] and hand["call"] == "slower" and hand["ratio"].value == pytest.approx(2.0, rel=0.02)
+    assert "hand-derived NumPy is 2.00x" in wins[0]["recommendation"]
+    assert wins[0]["recommendation"].endswith("slower in the same rounds.")
     assert context.fastest.iloc[0]["outcome"] == "ahead"
     bad = json.loads((run / settled_file.NAME).read_text())
     bad["groups"][0]["sessions"][0][3][1] = -1.0  # a round with a negative time: the whole file is refused
@@ -177,3 +181,33 @@ def test_settle_times_the_groups_keeps_each_sessions_rounds_and_earlier_groups(t
     assert asked == [(0, [0]), (1, [0])]
     kept = settled_file.read(run)
     assert [g["kind"] for g in kept] == ["objective", "gradient"] and len(kept[1]["sessions"]) == 2
+
+
+def test_the_page_says_which_calls_come_from_the_same_rounds_and_how_they_were_timed(tmp_path):
+    from bench import report
+
+    run = _tie_run(tmp_path)
+    settled_file.write(run, [_group(1.25)])
+    out = report.write_report([run], out=tmp_path / "out", formats=("png",), dpi=40, only=["times"])
+    text = (out / "report.md").read_text()
+    glance = text[text.index("At a glance") :]
+    assert "1 of them called on their close rows timed again in the same interleaved rounds" in glance
+    assert "ahead of torch in the same rounds" in text
+    methods = (out / "methods.md").read_text()
+    assert "The close rows of 1 comparison groups" in methods and "3 sessions of fresh processes, 80 to 80" in methods
+    (run / settled_file.NAME).unlink()
+    out = report.write_report([run], out=tmp_path / "out2", formats=("png",), dpi=40, only=["times"])
+    assert "same rounds" not in (out / "report.md").read_text() + (out / "methods.md").read_text()
+
+
+def test_a_runs_closing_summary_names_its_close_calls_and_the_command_that_settles_them(tmp_path):
+    from bench.runner.summary import settle_line
+
+    run = _tie_run(tmp_path)
+    line = settle_line(results.load(run, write_csv=False), run)
+    assert line == (
+        "close calls: 1 group the medians leave a tie or cannot tell; their rows in the same rounds: "
+        f"python -m bench settle {run}"
+    )
+    clear = make(tmp_path / "clear", {**BASE, ("torch", "gradient", 1): 0.8e-3}, seed=6)
+    assert settle_line(results.load(clear, write_csv=False), clear) is None

@@ -12,6 +12,7 @@ from bench import results, safe_io, uncertainty
 from bench.agreement_file import AgreementRow
 from bench.environment import Environment
 from bench.fmt import markdown
+from bench.settled_file import PARTNER_SCALE, WARM_SECONDS
 from bench.stats import CONFIDENCE, PAIRED_BETWEEN, rule_words
 
 from .render_md import heading, line
@@ -166,6 +167,23 @@ def verdict_rule() -> str:
     )
 
 
+def settled(groups: list[dict]) -> str:
+    """The groups timed again in the same rounds (``python -m bench settle``), or nothing where there are none."""
+    if not groups:
+        return ""
+    sessions = sorted({len(g["sessions"]) for g in groups})
+    rounds = sorted(len(r) for g in groups for r in g["sessions"])
+    scale, warm = f"{PARTNER_SCALE * 1e3:g} ms", f"{WARM_SECONDS * 1e3:g} ms"
+    return (
+        f"The close rows of {len(groups)} comparison groups (ties and rows too unstable to call, each row "
+        f"{scale} or longer a call) were timed again in the same interleaved rounds, one server process per "
+        f"framework asked in turn, a batch of calls each after {warm} of untimed calls, in a fresh order "
+        f"each round ({'-'.join(map(str, sessions))} sessions of fresh processes, {rounds[0]} to {rounds[-1]} rounds "
+        "a session); their call is the same rule on the median of the per-round ratios, its interval holding "
+        "each session's own, where those rounds hold every row that could be the fastest."
+    )
+
+
 def quietness(env: Environment) -> str:
     states = env.machine_state
     if not states:
@@ -205,8 +223,9 @@ def paragraphs(context) -> list[tuple[str, list[str]]]:
         env = run.env
         frame = context.frame[context.frame["run"] == run.tag] if len(context.frame) else context.frame
         text = [machine(env), software(env), settings(env, frame)]
-        text += [timing(env, frame, between_noise(run.path)), verdict_rule(), quietness(env), agreement(run.agreement)]
-        out.append((run.tag, text))
+        text += [timing(env, frame, between_noise(run.path)), verdict_rule(), settled(run.settled)]
+        text += [quietness(env), agreement(run.agreement)]
+        out.append((run.tag, [t for t in text if t]))
     return out
 
 

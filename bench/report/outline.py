@@ -103,7 +103,14 @@ def glance(context, verdicts: list[dict] | None = None) -> Section:
         line += [
             f"of {sum(outcomes.values())} comparisons, {outcomes['ahead']} have a winner ahead beyond this run's "
             f"95% intervals and the 10% minimum effect, {outcomes['tie']} are ties, {outcomes['unknown']} "
-            "cannot be told (an unstable row, one row, or a planned row missing)."
+            "cannot be told (an unstable row, one row, or a planned row missing)"
+        ]
+        rounds = tables.settled_count(context)
+        line += [
+            f"; {rounds} of them called on their close rows timed again in the same interleaved rounds "
+            '(python -m bench settle), said "in the same rounds".'
+            if rounds
+            else "."
         ]
         facts.append(line)
     for run in reversed(context.runs):  # said first: a missing row may be the one that would have won

@@ -73,6 +73,14 @@ def outcome_counts(context) -> dict[str, int]:
     return {k: int((table["outcome"] == k).sum()) for k in ("ahead", "tie", "unknown")}
 
 
+def settled_count(context) -> int:
+    """Comparison groups whose call was made on their rows timed in the same rounds (``python -m bench settle``)."""
+    table = context.fastest
+    if table is None or table.empty or "basis" not in table.columns:
+        return 0
+    return int((table["basis"] == "same rounds").sum())
+
+
 def failed_checks(context) -> tuple[int, int, Table]:
     """(checks, failed checks, the table of failures)."""
     table = context.agreement

@@ -77,8 +77,15 @@ def verdict_rows(
         if auto_best is not None and hand_best is not None:
             ratio, call = verdicts.compare_rows(auto_best, hand_best, min_effect)
             why = verdicts.blocking(auto_best) or verdicts.blocking(hand_best) or "no interval"
+            # where the two were timed in the same rounds (python -m bench settle), those rounds say it
+            duel = verdicts.settled_for(r, settled, keys)
+            rounds = a is not None and a.get("basis") == "same rounds"
+            winner = str(a["fastest_label"]) if rounds else str(auto_best["label"])
+            paired = verdicts.pair_in_rounds(duel, winner, str(hand_best["label"]), min_effect) if duel else None
+            if paired is not None:
+                ratio, call = paired
             versus = {"label": str(hand_best["label"]), "backend": str(hand_best["backend"])}
-            versus.update(ratio=ratio, call=call, why=why)
+            versus.update(ratio=ratio, call=call, why=why, rounds=paired is not None)
         out.append({**{k: r[k] for k in keys}, "n": r.get("n"), "all": r, "autodiff": a, "hand": versus})
     extra = details(out)
     for i, entry in enumerate(out):
@@ -135,13 +142,14 @@ def _hand_clause(versus: dict | None) -> str:
         return ""
     who = HAND if versus["backend"] != ARTICLE else "the article's own NumPy loop"
     ratio, call = versus["ratio"], versus["call"]
+    rounds = " in the same rounds" if versus.get("rounds") else ""
     if call == "slower":
-        return f"; {who} is {_x(ratio.value, ratio.lo, ratio.hi)} slower"
+        return f"; {who} is {_x(ratio.value, ratio.lo, ratio.hi)} slower{rounds}"
     if call == "faster":
         inverse = _x(1 / ratio.value, 1 / ratio.hi if ratio.bounded else 0.0, 1 / ratio.lo if ratio.bounded else 0.0)
-        return f"; {who} is faster still, {inverse}, where the derivative can be derived by hand"
+        return f"; {who} is faster still, {inverse}{rounds}, where the derivative can be derived by hand"
     if call == "same":
-        return f"; {who} is about as fast ({_x(ratio.value, ratio.lo, ratio.hi)})"
+        return f"; {who} is about as fast ({_x(ratio.value, ratio.lo, ratio.hi)}){rounds}"
     return f"; {who} cannot be told apart ({versus['why']})"
 
 

@@ -42,6 +42,7 @@ import backends
 from .. import safe_io, stats, verdicts
 from ..cells import ARTICLE, WITNESS, Cell
 from ..cli import UsageError, choose, unknown
+from ..settled_file import PARTNER_SCALE, WARM_SECONDS
 from . import config, interleave, launch, supervise
 from .machine import Watch
 
@@ -50,15 +51,6 @@ HELP = "rows of different frameworks timed in the same interleaved rounds, one s
 BATCH_SECONDS = 1e-3
 #: ... and holds at most this many calls
 MAX_BATCH = 1000
-#: a row runs untimed for this long before each timed batch: a framework's thread pools slept while the other
-#: rows measured, and wake slowly. JAX's jit row of the Newton objective (small, 44.6 us a call in a run, timed
-#: alone) against NumPy's, 2 threads: after one untimed call 75 to 107 us in seven duels (NumPy ahead in six,
-#: x1.16 to x1.75), after 10 ms of untimed calls 43 to 58 us in five (four ties, one x1.20 the other way);
-#: rows of half a millisecond and more made the same calls either way (k-means, logistic regression, 2026-12-05)
-WARM_SECONDS = 10e-3
-#: rows faster than this per call are still moved by what ran just before (above): the duel says so beside its
-#: call, and ``python -m bench settle`` leaves such groups to the run's medians
-PARTNER_SCALE = 2e-4
 #: sessions of fresh server processes: the ratio of two rows moves from one set of processes to the next
 #: beyond what one session's rounds show (a JAX row over a NumPy row at 46 us: 1.04 to 1.66 in five
 #: sessions, each with an interval of +-5%), and the interval must hold every session's figure

@@ -235,9 +235,23 @@ def print_summary(frame, console, warnings: Sequence[str] = (), folder: Path | N
         console.print(line, markup=False, highlight=False)
     for line in warnings:
         console.print(f"warning: {line}", markup=False, highlight=False)
+    close = settle_line(frame, folder) if folder is not None else None
+    if close:
+        console.print(close, markup=False, highlight=False, soft_wrap=True)
     unchecked = unchecked_line(frame, folder) if folder is not None else None
     if unchecked:  # one line, never wrapped: the command copies whole
         console.print(unchecked, markup=False, highlight=False, soft_wrap=True)
+
+
+def settle_line(frame, folder: Path) -> str | None:
+    """The close calls whose rows ``python -m bench settle`` could time again in the same rounds, and the command."""
+    groups, _ = verdicts.to_settle(frame)
+    if not groups:
+        return None
+    return (
+        f"close calls: {len(groups)} {'group' if len(groups) == 1 else 'groups'} the medians leave a tie or cannot "
+        f"tell; their rows in the same rounds: python -m bench settle {shlex.quote(str(folder))}"
+    )
 
 
 def unstable_lines(frame, most: int = 3) -> list[str]:
