@@ -197,7 +197,8 @@ def test_the_page_says_which_calls_come_from_the_same_rounds_and_how_they_were_t
     assert "The close rows of 1 comparison groups" in methods and "3 sessions of fresh processes, 80 to 80" in methods
     (run / settled_file.NAME).unlink()
     out = report.write_report([run], out=tmp_path / "out2", formats=("png",), dpi=40, only=["times"])
-    assert "same rounds" not in (out / "report.md").read_text() + (out / "methods.md").read_text()
+    page = (out / "report.md").read_text() + (out / "methods.md").read_text()
+    assert "in the same rounds)" not in page and "called on their close rows" not in page
 
 
 def test_a_runs_closing_summary_names_its_close_calls_and_the_command_that_settles_them(tmp_path):
@@ -211,3 +212,22 @@ def test_a_runs_closing_summary_names_its_close_calls_and_the_command_that_settl
     )
     clear = make(tmp_path / "clear", {**BASE, ("torch", "gradient", 1): 0.8e-3}, seed=6)
     assert settle_line(results.load(clear, write_csv=False), clear) is None
+
+
+def test_the_times_chart_stars_the_fastest_of_a_call_made_in_the_same_rounds(tmp_path):
+    from bench.report.charts import times
+
+    run = _tie_run(tmp_path)  # jax+jit first by median, torch 2% behind
+    settled_file.write(run, [_group(0.8)])  # in every round, torch takes 0.8 of jax+jit's time
+    context = build(load.load_runs([run]))
+    assert context.fastest.iloc[0]["fastest"] == "torch" and context.fastest.iloc[0]["outcome"] == "ahead"
+
+    def starred(ctx) -> str:
+        (chart,) = [c for c in times.charts(ctx) if c.slug.startswith("times-linear_regression")]
+        (ax,) = [a for a in chart.figure.axes if a.get_title() == "gradient"]
+        (y,) = [t.get_position()[1] for t in ax.texts if t.get_text() == "★ fastest"]
+        return [t.get_text() for t in ax.get_yticklabels()][round(y)]
+
+    assert starred(context) == "torch"
+    (run / settled_file.NAME).unlink()
+    assert starred(build(load.load_runs([run]))) == "jax+jit"  # by median, where no rounds say otherwise

@@ -15,10 +15,11 @@ from .base import STYLE_NAMES, Chart, Styles, grid, kinds, size_order, slugify, 
 CAPTION = (
     "Median time of one call per row label (the dot), log scale; the horizontal bar spans the median's 95% "
     "interval (its rounds and the variation between worker processes; none where a cell has no interval). "
-    "★ marks the fastest row through the protocol; ×k is how many times slower than it (an expert's witness "
-    "below ×1 beats it). Colour is the backend, the marker the variant (legend under the panels: hollow "
-    "markers eager, filled ones compiled, hand-derived or an expert's hand-written witness). Each panel lists "
-    "the rows measured for its kind: a witness or the article's loop appears only where it exists."
+    "★ marks the fastest row through the protocol (by median; where the run's close rows were timed again in "
+    "the same rounds, python -m bench settle, the fastest in those rounds); ×k is each median over its median "
+    "(an expert's witness below ×1 beats it). Colour is the backend, the marker the variant (legend under the "
+    "panels: hollow markers eager, filled ones compiled, hand-derived or an expert's hand-written witness). Each "
+    "panel lists the rows measured for its kind: a witness or the article's loop appears only where it exists."
 )
 
 
@@ -27,13 +28,19 @@ def charts(context) -> list[Chart]:
     out = []
     if frame.empty:
         return out
+    settled: dict[tuple, set] = {}  # (problem, size, dtype, device, kind) -> the fastest rows of calls made in rounds
+    table = context.fastest
+    for r in [] if table is None or "basis" not in table else table[table["basis"] == "same rounds"].to_dict("records"):
+        key = tuple(str(r[k]) for k in ("problem", "size", "dtype", "device", "kind"))
+        settled.setdefault(key, set()).add(r["fastest"])
     for (problem, dtype, device), pframe in frame.groupby(["problem", "dtype", "device"], sort=False, dropna=False):
         for size in size_order(pframe):
-            out.append(_chart(problem, size, dtype, device, pframe[(pframe["size"] == size).fillna(False)], styles))
+            rows = pframe[(pframe["size"] == size).fillna(False)]
+            out.append(_chart(problem, size, dtype, device, rows, styles, settled))
     return out
 
 
-def _chart(problem, size, dtype, device, frame, styles: Styles) -> Chart:
+def _chart(problem, size, dtype, device, frame, styles: Styles, settled: dict[tuple, set] | None = None) -> Chart:
     panels = kinds(frame["kind"])
     series = series_order(frame)
     #: rows that exist for some kinds only: the article's loop (solve) and the expert's witness
@@ -50,6 +57,9 @@ def _chart(problem, size, dtype, device, frame, styles: Styles) -> Chart:
         ok = rows[(rows["status"] == "ok").fillna(False) & rows["median"].notna()]
         contenders = ok[(ok["role"] != WITNESS).fillna(False).astype(bool)]  # the witness is no contender
         best = contenders["median"].idxmin() if len(contenders) else None
+        called = (settled or {}).get(tuple(str(x) for x in (problem, size, dtype, device, kind)), set())
+        in_rounds = [s for s in contenders.index if s in called]  # a call made in the same rounds
+        best = in_rounds[0] if len(in_rounds) == 1 else best
         lows, highs = [], []
         for i, s in enumerate(shown[kind]):
             if s not in rows.index:
