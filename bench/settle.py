@@ -12,13 +12,14 @@ processes; the call is the run's rule on the per-round ratios' 95% interval, str
 session's own figure (:func:`bench.verdicts.in_rounds`).
 
 The rounds go to ``settled.json`` in the run folder (written after each session; groups timed
-before are kept), and the report's "who wins" table, its glance lines and ``--compare`` of the
-fastest rows read them: where a group's rounds hold its fastest row and every row not clearly
-slower, its call is made on them and says "in the same rounds" (:func:`bench.verdicts.settle`).
+before are kept until this settle has timed them in as many sessions), and the report's "who wins"
+table, glance line, methods paragraph and times charts read them: where a group's rounds (two
+sessions or more) hold its fastest row and every row that could be the fastest, its call is made on
+them and says "in the same rounds" (:func:`bench.verdicts.settle`).
 
 Left out: groups whose fastest row takes under 0.2 ms a call (which process ran just before moves
 such a row: :data:`bench.settled_file.PARTNER_SCALE`), GPU rows, and groups with more close rows than
-``--max-rows``. It runs on the machine that made the run, with the frameworks installed there.
+``--max-rows``. It runs on the machine that made the run, with the framework versions it ran.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
     from .report.context import missing_cells
 
     run_dir = Path(args.run_dir) if args.run_dir else load.newest_run()
-    sessions = config.parse_count("--sessions", args.sessions, 1, settled_file.MAX_SESSIONS)
+    sessions = config.parse_count("--sessions", args.sessions, settled_file.MIN_SESSIONS, settled_file.MAX_SESSIONS)
     seconds = config.parse_seconds("--seconds", args.seconds, 0.0, 3600.0)
     max_rows = config.parse_count("--max-rows", args.max_rows, 2, settled_file.MAX_ROWS)
     run = load.load_run(run_dir)
@@ -70,6 +71,9 @@ def main(args: argparse.Namespace) -> int:
     here = platform.node()
     if run.env.hostname and run.env.hostname != here:
         raise UsageError(f"{run_dir} was run on {run.env.hostname}, not here ({here}): settle it on that machine")
+    changed = _versions_changed(run.env.versions)
+    if changed:
+        raise UsageError(f"{run_dir} was timed with {changed}: settle it where the run's versions are installed")
     try:
         kept = settled_file.read(run_dir)
     except settled_file.SettledError as exc:
@@ -101,6 +105,9 @@ def main(args: argparse.Namespace) -> int:
                 timed[i].append(rounds)
             done = [{**g, "sessions": timed[i]} for i, g in enumerate(groups) if timed[i]]
             path = settled_file.write(run_dir, _merge(kept, done))
+    if not done:
+        console.print(f"error: no close call could be timed in the same rounds (notes above); {path} unchanged")
+        return 1
     console.print(f"settled in {time.monotonic() - started:.0f} s: {path}", markup=False)
     after = verdicts.fastest(frame, missing, settled=[{**g, "run": run.tag} for g in _merge(kept, done)])
     before = verdicts.fastest(frame, missing)
@@ -130,9 +137,30 @@ def _row(table, key: dict[str, str]) -> dict[str, Any]:
 
 
 def _merge(kept: list[dict], done: list[dict]) -> list[dict]:
-    """The groups timed now, and those of an earlier settle that this one did not time again."""
-    ids = {tuple(str(g[k]) for k in settled_file.KEYS) for g in done}
-    return [g for g in kept if tuple(str(g[k]) for k in settled_file.KEYS) not in ids] + done
+    """The groups timed now, and those of an earlier settle that this one did not time again or has not yet
+    timed in as many sessions (an interrupted settle never leaves a weaker file than it found)."""
+    key = lambda g: tuple(str(g[k]) for k in settled_file.KEYS)  # noqa: E731
+    before = {key(g): g for g in kept}
+    fuller = [g for g in done if len(g["sessions"]) >= len(before.get(key(g), {}).get("sessions", ()))]
+    ids = {key(g) for g in fuller}
+    return [g for g in kept if key(g) not in ids] + fuller
+
+
+def _versions_changed(recorded: dict[str, str]) -> str:
+    """The run's framework versions that differ from those installed here (``jax 0.10.2, here 0.10.3``), or ''."""
+    import importlib.metadata
+
+    out = []
+    for dist, version in sorted(recorded.items()):
+        if dist in ("python", "pytest-benchmark"):
+            continue
+        try:
+            here = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue  # not installed here: the row's framework is said unavailable below
+        if here != version:
+            out.append(f"{dist} {version}, here {here}")
+    return "; ".join(out)
 
 
 def _session(groups, order, seconds, progress, task, s):
@@ -162,14 +190,15 @@ def _session(groups, order, seconds, progress, task, s):
                 yield i, rounds
             except RuntimeError as exc:
                 progress.console.print(f"note: {_name(g)}, session {s + 1}: {one_line(exc, name=False)}", markup=False)
-                for key in [k for k, sv in servers.items() if sv.proc.poll() is not None]:
-                    servers.pop(key).close()  # a server that ended is started again for the next group
             finally:
                 for server, row in built:
-                    try:
-                        server.ask({"drop": row})
-                    except RuntimeError:  # it ended meanwhile: closed with the others
-                        pass
+                    if server.proc.poll() is None:
+                        try:
+                            server.ask({"drop": row})
+                        except (RuntimeError, OSError, ValueError):  # it ended meanwhile: closed below
+                            pass
+                for key in [k for k, sv in servers.items() if sv.proc.poll() is not None]:
+                    servers.pop(key).close()  # a server that ended is started again for the next group
             progress.advance(task)
     finally:
         for server in servers.values():

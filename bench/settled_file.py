@@ -11,7 +11,6 @@ before any of it is believed, and a file that fails is left out with one line sa
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,11 @@ WARM_SECONDS = 10e-3
 PARTNER_SCALE = 2e-4
 #: a group with more close rows than this is left to the medians (``python -m bench settle --max-rows``)
 SETTLE_ROWS = 6
+#: a group's rounds decide its call only from this many sessions of fresh processes on (one session's ratio
+#: moves by more than its own rounds show: see bench.runner.duel.SESSIONS)
+MIN_SESSIONS = 2
+#: the seconds a round may say a call took
+MIN_SECONDS, MAX_SECONDS = 1e-12, 1e5
 #: what a file may hold: rows a group, sessions, rounds a session, and bytes
 MAX_ROWS, MAX_SESSIONS, MAX_ROUNDS, MAX_BYTES = 8, 100, 100_000, 64 * 2**20
 
@@ -78,7 +82,8 @@ def check(doc: Any) -> list[dict[str, Any]]:
 
 
 def _seconds(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x < math.inf
+    """A call's time: a number of seconds in [1e-12, 1e5] (no bool, NaN, infinity or integer too large for a float)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and MIN_SECONDS <= x <= MAX_SECONDS
 
 
 def read(run_dir: Path | str) -> list[dict[str, Any]]:

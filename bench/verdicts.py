@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from .cells import WITNESS, role
 from .settled_file import KEYS as SETTLED_KEYS
-from .settled_file import PARTNER_SCALE, SETTLE_ROWS
+from .settled_file import MIN_SESSIONS, PARTNER_SCALE, SETTLE_ROWS
 from .stats import MIN_EFFECT, Interval, median_interval, paired_ratio, ratio_interval, verdict
 from .uncertainty import BUSY_LABEL, interval
 
@@ -124,9 +124,10 @@ def fastest(
                 row.update(outcome="tie", why=f"within this run's noise or under {min_effect:.0%}")
         row["basis"] = "medians"
         duel = settled_for(row, settled, hole_keys)
-        if duel is not None and second is not None:
+        hole = tuple(str(row[k]) for k in hole_keys) in holes
+        if duel is not None and second is not None and not hole:
             settle(row, group, duel, min_effect, name)
-        if tuple(str(row[k]) for k in hole_keys) in holes:
+        if hole:
             row.update(outcome="unknown", why="a planned row of this group was not timed")
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
@@ -152,13 +153,13 @@ def pair_in_rounds(duel: Mapping[str, Any], a: str, b: str, min_effect: float = 
 def settle(row: dict[str, Any], group, duel: Mapping[str, Any], min_effect: float = MIN_EFFECT, name: str = "label"):
     """A group's call (``row``, of :func:`fastest`) made again on its rows timed in the same interleaved rounds
     (``duel``: ``labels`` and each session's rounds, ``sessions``), where those rounds hold the fastest row by
-    median and every other row of the group (``group``, sorted by median) that could be the fastest (:func:`contender`);
-    else ``row`` is left as it is. Only the rows of ``group`` count (a table of the autodiff rows alone is
-    judged on their rounds alone)."""
+    median and every other row of the group (``group``, sorted by median) that could be the fastest
+    (:func:`contender`), in :data:`bench.settled_file.MIN_SESSIONS` sessions or more; else ``row`` is left as
+    it is. Only the rows of ``group`` count (a table of the autodiff rows alone is judged on their rounds alone)."""
     records = group.to_dict("records")
     labels = [str(r["label"]) for r in records]
     timed = [str(label) for label in duel["labels"] if str(label) in labels]
-    if len(timed) < 2 or labels[0] not in timed:
+    if len(timed) < 2 or labels[0] not in timed or len(duel["sessions"]) < MIN_SESSIONS:
         return
     if any(contender(records[0], r, min_effect) for r in records if str(r["label"]) not in timed):
         return
@@ -166,7 +167,10 @@ def settle(row: dict[str, Any], group, duel: Mapping[str, Any], min_effect: floa
     sessions = [[[r[i] for i in where] for r in rounds] for rounds in duel["sessions"]]
     ranked = in_rounds(timed, sessions, min_effect)
     top = next(r for r in ranked if r["verdict"] == "fastest")
-    runner = min((r for r in ranked if r is not top), key=lambda r: r["ratio"])
+    others = [r for r in ranked if r is not top]
+    # the runner-up is the closest row the call is about: on a tie, the closest row not clearly slower
+    close = [r for r in others if r["verdict"] != "slower"] or others
+    runner = min(close, key=lambda r: r["ratio"])
     by_label = dict(zip(labels, records))
     best = by_label[top["row"]]
     iv = row_interval(best)
@@ -175,8 +179,10 @@ def settle(row: dict[str, Any], group, duel: Mapping[str, Any], min_effect: floa
     row.update(runner_up=by_label[runner["row"]][name], margin=runner["ratio"], basis="same rounds")
     bounded = math.isfinite(runner["lo"]) and math.isfinite(runner["hi"])
     row.update(margin_lo=runner["lo"] if bounded else math.nan, margin_hi=runner["hi"] if bounded else math.nan)
-    if all(r["verdict"] == "slower" for r in ranked if r is not top):
+    if all(r["verdict"] == "slower" for r in others):
         row.update(outcome="ahead", why="")
+    elif any(r["verdict"] == "unknown" for r in others):
+        row.update(outcome="unknown", why="too few rounds in the same rounds for an interval")
     else:
         row.update(outcome="tie", why=f"within the noise of the same rounds or under {min_effect:.0%}")
 

@@ -122,6 +122,11 @@ def test_the_report_says_the_call_of_the_rounds_and_a_bad_file_is_left_out_whole
         (lambda d: d["groups"][0]["sessions"][0].append([1.0]), "a round is not 3 positive"),
         (lambda d: d["groups"][0].update(sessions=[]), "'sessions' is not a list of 1 to"),
         (lambda d: d.update(groups={}), "'groups' is not a list"),
+        (lambda d: d["groups"][0]["sessions"][0][0].__setitem__(0, 10**400), "a round is not 3 positive"),
+        (lambda d: d["groups"][0]["sessions"][0][0].__setitem__(0, float("nan")), "a round is not 3 positive"),
+        (lambda d: d["groups"][0]["sessions"][0][0].__setitem__(0, float("inf")), "a round is not 3 positive"),
+        (lambda d: d["groups"][0]["sessions"][0][0].__setitem__(0, True), "a round is not 3 positive"),
+        (lambda d: d["groups"][0]["sessions"][0][0].__setitem__(0, 0), "a round is not 3 positive"),
     ],
 )
 def test_every_value_of_a_received_file_is_checked(change, why):
@@ -231,3 +236,68 @@ def test_the_times_chart_stars_the_fastest_of_a_call_made_in_the_same_rounds(tmp
     assert starred(context) == "torch"
     (run / settled_file.NAME).unlink()
     assert starred(build(load.load_runs([run]))) == "jax+jit"  # by median, where no rounds say otherwise
+
+
+def test_a_tie_names_the_row_it_ties_with_and_one_session_decides_nothing(tmp_path):
+    frame = results.load(_tie_run(tmp_path), write_csv=False)
+    group = _group(1.30)  # torch clearly slower (x1.30), numpy all over the place: same as jax+jit, or 2.5x
+    rng = np.random.default_rng(3)
+    for rounds in group["sessions"]:
+        for r in rounds:
+            r[2] = r[0] * (1.0 if rng.random() < 0.5 else 2.5)
+    row = verdicts.fastest(frame, settled=[group]).iloc[0].to_dict()
+    assert row["outcome"] == "tie" and row["runner_up"] == "numpy", verdicts.phrase(row)
+    one = {**_group(1.25), "sessions": _group(1.25)["sessions"][:1]}
+    assert verdicts.fastest(frame, settled=[one]).iloc[0]["basis"] == "medians"
+
+
+def test_an_interrupted_settle_never_leaves_a_weaker_file_than_it_found():
+    kept = [_group(1.25, sessions=3)]
+    partial = [_group(1.1, sessions=1)]
+    assert settle._merge(kept, partial) == kept
+    whole = [_group(1.1, sessions=3)]
+    assert settle._merge(kept, whole) == whole
+
+
+class _Dying:
+    """A server whose rows build, and which ends on its first timed request (as a crashed framework would)."""
+
+    closed: list = []
+
+    def __init__(self, backend, threads):
+        self.backend, self.dead, self.rows = backend, False, 0
+        self.proc = self
+
+    def poll(self):
+        return 1 if self.dead else None
+
+    def ask(self, request):
+        if self.dead:
+            raise ValueError("I/O operation on closed file")
+        if "build" in request:
+            self.rows += 1
+            return {"row": self.rows - 1, "batch": 1, "first_call": 0.0}
+        return {}
+
+    def time(self, row):
+        if self.backend == "torch":
+            self.dead = True
+            raise RuntimeError("the torch server ended (exit 1): out of memory")
+        return 1e-3
+
+    def close(self):
+        _Dying.closed.append(self.backend)
+
+
+def test_a_server_that_ends_in_a_group_is_said_and_the_other_groups_still_timed(monkeypatch, capsys):
+    from rich.console import Console
+    from rich.progress import Progress
+
+    monkeypatch.setattr(settle.duel, "Server", _Dying)
+    _Dying.closed = []
+    groups = [_group(1.0), {**_group(1.0, labels=["jax+jit", "numpy"]), "kind": "objective"}]
+    with Progress(console=Console(file=__import__("io").StringIO())) as progress:
+        task = progress.add_task("settle", total=2)
+        out = list(settle._session(groups, [0, 1], 0.01, progress, task, 0))
+    assert [i for i, _ in out] == [1] and len(out[0][1]) >= 9  # the second group timed, in its own rounds
+    assert sorted(_Dying.closed) == ["jax", "numpy", "torch"]  # the dead one at once, the others at the end

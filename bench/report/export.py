@@ -28,7 +28,8 @@ from .verdict_table import ordered
 FORMATS = ("latex", "csv")
 WINS_CAPTION = (
     "The fastest row per problem, size and kind, with and without the hand-derived NumPy rows "
-    "(x: the runner-up's median over the fastest's, where the fastest is ahead beyond the noise)."
+    "(x: the runner-up's median over the fastest's, where the fastest is ahead beyond the noise; for a call made "
+    "on the rows timed in the same rounds, python -m bench settle, the median of their per-round ratios)."
 )
 #: (unit, seconds per unit, LaTeX spelling), the unit chosen by the median as :func:`bench.fmt.fmt_time` does
 UNITS = (("ns", 1e-9, "ns"), ("µs", 1e-6, r"$\mu$s"), ("ms", 1e-3, "ms"), ("s", 1.0, "s"))
@@ -128,6 +129,7 @@ def best_per_framework(frame, rows: list[dict]) -> tuple[list[str], list[dict]]:
         record["runner-up / fastest"] = _number(full["margin"]) if full else ""
         record["95% low"] = _number(full["margin_lo"]) if full else ""
         record["95% high"] = _number(full["margin_hi"]) if full else ""
+        record["basis"] = full.get("basis", "") if full else ""  # medians, or the same rounds (settle)
         out.append(record)
     return backends, ordered(out)
 

@@ -149,6 +149,9 @@ def load_run(path: str | Path, tag: str | None = None, probe_floor: float | None
     agreement, article = load_agreement(run_dir, skip), load_article(run_dir, skip)
     planned = load_plan(run_dir, skip)
     settled = load_settled(run_dir, skip)
+    if settled and (env.cluster or env.machines):  # settle times one machine's rows: a cluster run's are many
+        skip(run_dir / settled_file.NAME, "a cluster run's rows were timed on several machines: not read")
+        settled = []
     run = Run(run_dir, tag or run_dir.resolve().name, frame, env, agreement, article, skip.lines(), planned, settled)
     if len(run.table) == 0 and not run.agreement and not run.article:
         detail = f" (skipped: {'; '.join(run.skipped)})" if run.skipped else ""

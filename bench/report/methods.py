@@ -171,14 +171,15 @@ def settled(groups: list[dict]) -> str:
     """The groups timed again in the same rounds (``python -m bench settle``), or nothing where there are none."""
     if not groups:
         return ""
-    sessions = sorted({len(g["sessions"]) for g in groups})
+    counts = sorted({len(g["sessions"]) for g in groups})
+    sessions = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
     rounds = sorted(len(r) for g in groups for r in g["sessions"])
     scale, warm = f"{PARTNER_SCALE * 1e3:g} ms", f"{WARM_SECONDS * 1e3:g} ms"
     return (
         f"The close rows of {len(groups)} comparison groups (ties and rows too unstable to call, each row "
         f"{scale} or longer a call) were timed again in the same interleaved rounds, one server process per "
         f"framework asked in turn, a batch of calls each after {warm} of untimed calls, in a fresh order "
-        f"each round ({'-'.join(map(str, sessions))} sessions of fresh processes, {rounds[0]} to {rounds[-1]} rounds "
+        f"each round ({sessions} sessions of fresh processes, {rounds[0]} to {rounds[-1]} rounds "
         "a session); their call is the same rule on the median of the per-round ratios, its interval holding "
         "each session's own, where those rounds hold every row that could be the fastest."
     )

@@ -3,7 +3,9 @@ among the autodiff frameworks alone, and one plain-language recommendation per p
 
 Both verdicts come from :func:`bench.verdicts.fastest` (its rules unchanged), once over every protocol
 row and once over the autodiff frameworks' rows only; the hand-derived rows (NumPy's, and the
-article's own loop) are then set against the autodiff winner with :func:`bench.verdicts.compare_rows`.
+article's own loop) are then set against the autodiff winner with :func:`bench.verdicts.compare_rows`,
+or on their per-round ratios where both were timed in the same rounds (``python -m bench settle``:
+:func:`bench.verdicts.pair_in_rounds`).
 A comparison group holds one run's rows only, so runs shown side by side each get their own verdicts.
 """
 

@@ -28,11 +28,10 @@ def charts(context) -> list[Chart]:
     out = []
     if frame.empty:
         return out
-    settled: dict[tuple, set] = {}  # (problem, size, dtype, device, kind) -> the fastest rows of calls made in rounds
+    settled: dict[tuple, str] = {}  # a comparison group (GROUP_KEYS) -> the fastest row of its call made in rounds
     table = context.fastest
     for r in [] if table is None or "basis" not in table else table[table["basis"] == "same rounds"].to_dict("records"):
-        key = tuple(str(r[k]) for k in ("problem", "size", "dtype", "device", "kind"))
-        settled.setdefault(key, set()).add(r["fastest"])
+        settled[tuple(str(r.get(k)) for k in GROUP_KEYS)] = r["fastest"]
     for (problem, dtype, device), pframe in frame.groupby(["problem", "dtype", "device"], sort=False, dropna=False):
         for size in size_order(pframe):
             rows = pframe[(pframe["size"] == size).fillna(False)]
@@ -40,7 +39,11 @@ def charts(context) -> list[Chart]:
     return out
 
 
-def _chart(problem, size, dtype, device, frame, styles: Styles, settled: dict[tuple, set] | None = None) -> Chart:
+#: a comparison group's columns, as the times chart keys the calls made in the same rounds
+GROUP_KEYS = ("run", "problem", "size", "dtype", "device", "threads", "kind")
+
+
+def _chart(problem, size, dtype, device, frame, styles: Styles, settled: dict[tuple, str] | None = None) -> Chart:
     panels = kinds(frame["kind"])
     series = series_order(frame)
     #: rows that exist for some kinds only: the article's loop (solve) and the expert's witness
@@ -57,9 +60,10 @@ def _chart(problem, size, dtype, device, frame, styles: Styles, settled: dict[tu
         ok = rows[(rows["status"] == "ok").fillna(False) & rows["median"].notna()]
         contenders = ok[(ok["role"] != WITNESS).fillna(False).astype(bool)]  # the witness is no contender
         best = contenders["median"].idxmin() if len(contenders) else None
-        called = (settled or {}).get(tuple(str(x) for x in (problem, size, dtype, device, kind)), set())
-        in_rounds = [s for s in contenders.index if s in called]  # a call made in the same rounds
-        best = in_rounds[0] if len(in_rounds) == 1 else best
+        # a call made in the same rounds, where the panel holds that one comparison group (one run, one thread count)
+        groups = {tuple(str(r.get(k)) for k in GROUP_KEYS) for r in contenders.to_dict("records")}
+        called = (settled or {}).get(next(iter(groups))) if len(groups) == 1 else None
+        best = called if called in contenders.index else best
         lows, highs = [], []
         for i, s in enumerate(shown[kind]):
             if s not in rows.index:
