@@ -178,13 +178,7 @@ def _session(groups, order, seconds, progress, task, s):
                 for label in g["labels"]:
                     if label not in known:
                         raise RuntimeError(f"row {label} is not a row this harness knows")
-                    cell = known[label]
-                    key = (duel.host(cell), int(g["threads"]))
-                    server = servers.get(key) or servers.setdefault(key, duel.Server(*key))
-                    answer = server.ask({"build": cell})
-                    if "error" in answer:
-                        raise RuntimeError(f"row {label} cannot be timed here: {answer['error']}")
-                    built.append((server, int(answer["row"])))
+                    built.append(duel.build_row(servers, label, known[label], int(g["threads"])))
                 calls = [lambda server=server, row=row: server.time(row) for server, row in built]
                 rounds = interleave.paired(calls, seconds=seconds, own_clock=True)
                 yield i, rounds

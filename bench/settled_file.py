@@ -16,11 +16,11 @@ from typing import Any
 
 from . import safe_io
 
-#: the rounds are timed as ``python -m bench diagnose duel`` times them (bench.runner.duel), with these settings:
 NAME = "settled.json"
 SCHEMA = "bench.settled/1"
 #: a comparison group's columns inside one run (the run and its machine are the folder's)
 KEYS = ("problem", "size", "dtype", "device", "threads", "kind")
+# the rounds are timed as ``python -m bench diagnose duel`` times them (bench.runner.duel), with these settings:
 #: a row runs untimed for this long before each timed batch: a framework's thread pools slept while the other
 #: rows measured, and wake slowly. JAX's jit row of the Newton objective (small, 44.6 us a call in a run, timed
 #: alone) against NumPy's, 2 threads: after one untimed call 75 to 107 us in seven duels (NumPy ahead in six,

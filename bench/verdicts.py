@@ -33,6 +33,8 @@ IDENTITY = (*GROUP, "label")
 FAR = 2.0
 #: a group's outcome
 OUTCOMES = ("ahead", "tie", "unknown")
+#: why a group gives no call: it has one row, or a planned row of it was not timed
+ONE_ROW, ROW_MISSING = "one row timed", "a planned row of this group was not timed"
 
 
 def is_witness(frame):
@@ -87,7 +89,7 @@ def fastest(
     group. ``settled``: groups whose close rows were timed again in the same interleaved rounds (``python -m
     bench settle``: the group's columns, ``labels`` and ``sessions``; a ``run`` where the table holds several
     runs: the columns an entry leaves out match any): where they hold the fastest row and every
-    row not clearly slower than it, the call is made on those rounds (:func:`settle`)."""
+    row that could be the fastest, the call is made on those rounds (:func:`settle`)."""
     import pandas as pd
 
     keys = _keys(frame)
@@ -109,7 +111,7 @@ def fastest(
         row.update(lo=iv.lo if iv.bounded else math.nan, hi=iv.hi if iv.bounded else math.nan, rows=len(group))
         row.update(runner_up="", margin=math.nan, margin_lo=math.nan, margin_hi=math.nan)
         if second is None:
-            row.update(outcome="unknown", why="one row timed")
+            row.update(outcome="unknown", why=ONE_ROW)
         else:
             ratio, call = compare_rows(best, second, min_effect)
             row.update(runner_up=second[name], margin=ratio.value)
@@ -128,7 +130,7 @@ def fastest(
         if duel is not None and second is not None and not hole:
             settle(row, group, duel, min_effect, name)
         if hole:
-            row.update(outcome="unknown", why="a planned row of this group was not timed")
+            row.update(outcome="unknown", why=ROW_MISSING)
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
 
@@ -141,9 +143,10 @@ def settled_for(row: Mapping[str, Any], settled: Iterable[Mapping[str, Any]], ke
 
 def pair_in_rounds(duel: Mapping[str, Any], a: str, b: str, min_effect: float = MIN_EFFECT):
     """Row b's time over row a's from the rounds of ``duel`` where both were timed there, with the verdict on b
-    (:func:`compare_rows`'s, on the per-round ratios); None where either was not."""
+    (:func:`compare_rows`'s, on the per-round ratios); None where either was not, or in fewer than
+    :data:`bench.settled_file.MIN_SESSIONS` sessions (as :func:`settle`)."""
     labels = [str(label) for label in duel["labels"]]
-    if a not in labels or b not in labels or a == b:
+    if a not in labels or b not in labels or a == b or len(duel["sessions"]) < MIN_SESSIONS:
         return None
     i, j = labels.index(a), labels.index(b)
     ratio = paired_ratio([[r[j] / r[i] for r in rounds] for rounds in duel["sessions"]])
@@ -206,9 +209,9 @@ def to_settle(frame, missing: Iterable[dict] = (), max_rows: int = SETTLE_ROWS, 
     groups, left_out = [], []
     for row in table.to_dict("records"):
         name = " ".join(str(row[k]) for k in ("problem", "size", "dtype", "kind"))
-        if row["outcome"] == "ahead" or row["why"] == "one row timed":
+        if row["outcome"] == "ahead" or row["why"] == ONE_ROW:
             continue
-        if row["why"] == "a planned row of this group was not timed":
+        if row["why"] == ROW_MISSING:
             left_out.append((name, row["why"]))
             continue
         group = contest

@@ -249,6 +249,8 @@ def test_a_tie_names_the_row_it_ties_with_and_one_session_decides_nothing(tmp_pa
     assert row["outcome"] == "tie" and row["runner_up"] == "numpy", verdicts.phrase(row)
     one = {**_group(1.25), "sessions": _group(1.25)["sessions"][:1]}
     assert verdicts.fastest(frame, settled=[one]).iloc[0]["basis"] == "medians"
+    assert verdicts.pair_in_rounds(one, "jax+jit", "numpy") is None  # nor the hand-derived row's comparison
+    assert verdicts.pair_in_rounds(_group(1.25), "jax+jit", "numpy")[1] == "slower"
 
 
 def test_an_interrupted_settle_never_leaves_a_weaker_file_than_it_found():

@@ -230,18 +230,33 @@ def lines(rows: list[dict[str, Any]], rounds: int, sessions: int, others: float)
     return out
 
 
+class Unbuildable(RuntimeError):
+    """A row its framework's server could not build (one line: which and why)."""
+
+
+def build_row(servers: dict[tuple[str, int], Server], label: str, cell: list[str], threads: int) -> tuple[Server, int]:
+    """Row ``label`` built on its framework's server for ``threads`` (started into ``servers`` where there is
+    none yet): the server and the row's index there; :class:`Unbuildable` where it cannot be built."""
+    key = (host(cell), threads)
+    server = servers.get(key) or servers.setdefault(key, Server(*key))
+    answer = server.ask({"build": cell})
+    if "error" in answer:
+        raise Unbuildable(f"row {label} cannot be timed here: {answer['error']}")
+    return server, int(answer["row"])
+
+
 def session(labels: list[str], cells: list[list[str]], threads: int, seconds: float) -> tuple[list[list[float]], float]:
     """One session: a fresh server per framework, every row built, then the rounds; the rounds and the share
     of the CPUs other processes used meanwhile. Every server is closed, however the session ends."""
-    servers: dict[str, Server] = {}
+    servers: dict[tuple[str, int], Server] = {}
     try:
         calls = []
         for label, cell in zip(labels, cells):
-            server = servers.get(host(cell)) or servers.setdefault(host(cell), Server(host(cell), threads))
-            answer = server.ask({"build": cell})
-            if "error" in answer:
-                raise UsageError(f"row {label} cannot be timed here: {answer['error']}")
-            calls.append(lambda server=server, row=answer["row"]: server.time(row))
+            try:
+                server, row = build_row(servers, label, cell, threads)
+            except Unbuildable as exc:
+                raise UsageError(str(exc)) from None
+            calls.append(lambda server=server, row=row: server.time(row))
         with Watch([s.proc.pid for s in servers.values()]) as watch:
             timed = interleave.paired(calls, seconds=seconds, own_clock=True)
         return timed, round(watch.others_share(), 3)
